@@ -1,0 +1,46 @@
+# musictf: `make experiment-4` and `make test` are all the set-up a fresh machine needs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PRESET ?= cpu
+
+.PHONY: install test test-slow lint clean report bench help
+.DEFAULT_GOAL := help
+
+help:  ## List the targets
+	@grep -E '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv and install musictf with its dev extras
+
+experiment-1 experiment-2 experiment-3 experiment-4: experiment-%: $(STAMP)  ## Train, evaluate and sample experiment N on the cpu preset
+	$(BIN)/musictf run $* --preset $(PRESET)
+
+experiment-5:  ## WaveNet on raw audio (not implemented yet)
+	@echo "experiment-5: WaveNet is not implemented yet (issue #4)"; exit 1
+
+tune-%:  ## Keras Tuner search for experiment N (not implemented yet)
+	@echo "tune-$*: Keras Tuner searches are not implemented yet (issue #5)"; exit 1
+
+report:  ## Build reports/ from the latest runs (not implemented yet)
+	@echo "report: the report builder is not implemented yet (issue #6)"; exit 1
+
+bench:  ## Write reports/bench.json (not implemented yet)
+	@echo "bench: the benchmark harness is not implemented yet (issue #8)"; exit 1
+
+test: $(STAMP)  ## Run the fast test suite
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)  ## Run only the slow tests
+	$(BIN)/python -m pytest -q -m slow
+
+lint: $(STAMP)  ## ruff
+	$(BIN)/ruff check musictf tests
+
+clean:  ## Remove .venv, caches and runs
+	rm -rf $(VENV) runs .cache .pytest_cache .ruff_cache *.egg-info

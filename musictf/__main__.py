@@ -1,0 +1,3 @@
+from musictf.cli import main
+
+raise SystemExit(main())

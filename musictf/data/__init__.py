@@ -1,0 +1,1 @@
+"""Data stages: corpus -> representation (tokens, piano roll, audio) -> tf.data pipeline."""

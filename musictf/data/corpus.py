@@ -1,0 +1,494 @@
+"""Sources, parallel parsing with per-file error isolation, a content-hashed cache, the split.
+
+A source is `music21:<composer or corpus path>` (default `music21:bach`, the chorales that ship
+with music21) or a folder searched recursively for MIDI, MusicXML, ABC and kern files. Each file is
+parsed once by music21 in a worker process, reduced to a list of notes per piece and cached on disk
+under the SHA-256 of its bytes and `PARSE_VERSION`. A file that cannot be used is skipped with a
+one-line reason in the ingest report; the rest of the corpus goes on.
+
+Example:
+    corpus = load_corpus("music21:bach")
+    splits = split_pieces(corpus.pieces, seed=1234, valid_fraction=0.1, test_fraction=0.1)
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+from musictf import files
+from musictf.errors import MusicTFError
+
+PARSE_VERSION = 2  # Bump when the cached note lists change meaning.
+SUPPORTED_EXTENSIONS = (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".krn", ".abc")
+LOWEST_PITCH = 21  # A0, the lowest piano key.
+HIGHEST_PITCH = 108  # C8, the highest piano key.
+MUSIC21_PREFIX = "music21:"
+
+
+class Note(NamedTuple):
+    pitch: int  # MIDI number
+    onset: float  # quarter notes from the start of the piece
+    duration: float  # quarter notes
+    name: str  # spelled pitch with octave, e.g. "F#4"
+
+
+@dataclasses.dataclass(frozen=True)
+class Piece:
+    """One piece of music: its notes sorted by onset, and where it came from."""
+
+    piece_id: str  # `file_id`, plus `#k` for the k-th piece of a file holding several
+    file_id: str  # the file's path relative to the source; the split is made on this
+    title: str
+    notes: tuple[Note, ...]
+
+    @property
+    def length_quarters(self) -> float:
+        return max((note.onset + note.duration for note in self.notes), default=0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceFile:
+    file_id: str
+    path: Path
+
+
+@dataclasses.dataclass
+class IngestReport:
+    """What happened to every file of a source; saved as JSON and printed as a summary."""
+
+    source: str
+    files_seen: int = 0
+    files_parsed: int = 0  # parsed by music21 in this run
+    files_from_cache: int = 0
+    corrupt_cache_entries: int = 0  # detected, discarded and parsed again
+    pieces: int = 0
+    notes_out_of_range: int = 0  # dropped because they lie outside A0..C8
+    seconds: float = 0.0
+    skipped: list[dict] = dataclasses.field(default_factory=list)  # {"file", "reason"}
+
+    def skip(self, path: Path | str, reason: str) -> None:
+        self.skipped.append({"file": str(path), "reason": reason})
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(collections.Counter(item["reason"].split(":")[0] for item in self.skipped))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"skipped_by_reason": self.skipped_by_reason()}
+
+    def summary(self) -> str:
+        lines = [
+            f"{self.source}: {self.pieces} pieces from {self.files_seen - len(self.skipped)} of "
+            f"{self.files_seen} files ({self.files_parsed} parsed, {self.files_from_cache} from cache) "
+            f"in {self.seconds:.1f} s"
+        ]
+        if self.corrupt_cache_entries:
+            lines.append(f"  rebuilt {self.corrupt_cache_entries} corrupt cache entries")
+        if self.notes_out_of_range:
+            lines.append(f"  dropped {self.notes_out_of_range} notes outside A0..C8")
+        if self.skipped:
+            counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped_by_reason().items()))
+            lines.append(f"  skipped {len(self.skipped)} files ({counts})")
+            lines.extend(f"    {item['file']}: {item['reason']}" for item in self.skipped)
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class Corpus:
+    source: str
+    pieces: list[Piece]
+    report: IngestReport
+    report_path: Path | None = None
+    file_hashes: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)  # file id -> SHA-256
+
+
+def default_cache_dir() -> Path:
+    configured = os.environ.get("MUSICTF_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "musictf"
+
+
+# -- sources --------------------------------------------------------------------------------------
+
+
+def _music21_files(name: str) -> tuple[Path, list[Path]]:
+    from music21 import corpus
+
+    root = Path(corpus.__file__).resolve().parent
+    paths = [Path(path) for path in corpus.getComposer(name)] if "/" not in name else []
+    if not paths:
+        target = name.strip("/")
+        paths = [Path(path) for path in corpus.getCorePaths() if target in Path(path).as_posix()]
+    if not paths:
+        raise MusicTFError(
+            f"{MUSIC21_PREFIX}{name}: no such composer or path in music21's corpus "
+            "(try music21:bach, music21:essenFolksong or music21:mozart)"
+        )
+    return root, paths
+
+
+def resolve_source(source: str, report: IngestReport) -> list[SourceFile]:
+    """The files of a source, sorted by file id; unusable entries go into `report.skipped`."""
+    if source.startswith(MUSIC21_PREFIX):
+        root, paths = _music21_files(source[len(MUSIC21_PREFIX) :])
+        wanted = [path for path in paths if path.suffix.lower() in SUPPORTED_EXTENSIONS]
+        found = [SourceFile(f"{MUSIC21_PREFIX}{path.relative_to(root).as_posix()}", path) for path in wanted]
+        return sorted(found, key=lambda item: item.file_id)
+
+    root = Path(source).expanduser()
+    if not root.exists():
+        raise MusicTFError(f"{source}: no such file or folder")
+    if root.is_file():
+        return [SourceFile(root.name, root)]
+    found = []
+    for directory, subdirectories, filenames in os.walk(root):
+        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
+        for name in subdirectories:
+            if Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
+                report.skip(Path(directory, name), "is a directory: a folder named like a music file")
+        for name in sorted(filenames):
+            path = Path(directory, name)
+            if name.startswith("."):
+                continue
+            if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+                report.skip(path, f"unsupported file type: {path.suffix or 'no extension'!s}")
+                continue
+            found.append(SourceFile(path.relative_to(root).as_posix(), path))
+    return sorted(found, key=lambda item: item.file_id)
+
+
+# -- parsing (runs in worker processes) -----------------------------------------------------------
+
+
+class _ParseTimeout(Exception):
+    pass
+
+
+def _raise_timeout(signum, frame):
+    raise _ParseTimeout()
+
+
+def notes_from_stream(music) -> tuple[list[Note], int]:
+    """Every sounding note of a music21 stream with ties merged; returns (notes, out_of_range)."""
+    from music21 import chord, note
+
+    notes: list[list] = []
+    open_ties: dict[int, int] = {}  # pitch -> index of the note a tie continues
+    out_of_range = 0
+    for element in music.flatten().notes:
+        if element.duration.isGrace or element.quarterLength <= 0:
+            continue
+        if isinstance(element, note.Note):
+            members = [(element.pitch, element.tie)]
+        elif isinstance(element, chord.Chord):
+            members = [(member.pitch, member.tie or element.tie) for member in element.notes]
+        else:  # unpitched percussion
+            continue
+        onset = float(element.offset)
+        duration = float(element.quarterLength)
+        for pitch, tie in members:
+            midi = int(round(pitch.ps))
+            if not LOWEST_PITCH <= midi <= HIGHEST_PITCH:
+                out_of_range += 1
+                continue
+            tie_type = tie.type if tie is not None else None
+            if tie_type in ("stop", "continue") and midi in open_ties:
+                held = notes[open_ties[midi]]
+                held[2] = max(held[2], onset + duration - held[1])
+                if tie_type == "stop":
+                    del open_ties[midi]
+                continue
+            notes.append([midi, onset, duration, pitch.nameWithOctave])
+            if tie_type == "start":
+                open_ties[midi] = len(notes) - 1
+    notes.sort(key=lambda item: (item[1], item[0]))
+    return [Note(*item) for item in notes], out_of_range
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:200]
+
+
+def notes_from_midi_file(path: Path) -> tuple[list[Note], int]:
+    """Every note of a MIDI file from music21's event-level reader, drums (channel 10) excluded.
+
+    music21's score-level MIDI import gives all notes of a chord one duration, so notes are paired
+    here from note-on and note-off events instead: exact for every file music21 can read.
+    """
+    from music21 import midi, pitch
+
+    midi_file = midi.MidiFile()
+    midi_file.open(str(path))
+    try:
+        midi_file.read()
+    finally:
+        midi_file.close()
+    ticks_per_quarter = midi_file.ticksPerQuarterNote
+    if not ticks_per_quarter or ticks_per_quarter <= 0:
+        raise ValueError("MIDI header has no usable ticks-per-quarter division")
+    notes, out_of_range = [], 0
+    for track in midi_file.tracks:
+        tick = 0
+        sounding: dict[tuple[int, int], list[int]] = {}
+        for event in track.events:
+            if isinstance(event, midi.DeltaTime):
+                tick += event.time
+                continue
+            if event.channel == 10 or not (event.isNoteOn() or event.isNoteOff()):
+                continue
+            key = (event.channel, event.pitch)
+            if event.isNoteOn():
+                sounding.setdefault(key, []).append(tick)
+            elif sounding.get(key):
+                start = sounding[key].pop(0)
+                if not LOWEST_PITCH <= event.pitch <= HIGHEST_PITCH:
+                    out_of_range += 1
+                elif tick > start:
+                    name = pitch.Pitch(midi=event.pitch).nameWithOctave
+                    notes.append(Note(event.pitch, start / ticks_per_quarter, (tick - start) / ticks_per_quarter, name))
+    notes.sort(key=lambda item: (item.onset, item.pitch))
+    return notes, out_of_range
+
+
+def parse_file(path: Path) -> dict:
+    """Parses one file into plain data: {"pieces": [...], "out_of_range": n} or {"error": reason}."""
+    from music21 import converter, stream
+
+    try:
+        if path.suffix.lower() in (".mid", ".midi"):
+            scores = [notes_from_midi_file(path)]
+        else:
+            parsed = converter.parse(str(path), forceSource=True)
+            scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+    except Exception as error:  # music21 raises many types for malformed input
+        return {"error": f"unreadable: {type(error).__name__}: {_one_line(error)}", "cacheable": True}
+    pieces, out_of_range = [], 0
+    for index, score in enumerate(scores):
+        notes, dropped = score if isinstance(score, tuple) else notes_from_stream(score)
+        out_of_range += dropped
+        if not notes:
+            continue
+        metadata = getattr(score, "metadata", None)
+        title = getattr(metadata, "title", None) if metadata is not None else None
+        pieces.append({"index": index, "title": title or "", "notes": [list(note) for note in notes]})
+    if not pieces:
+        return {"error": "no notes: the file parsed but holds no pitched notes", "cacheable": True}
+    return {"pieces": pieces, "out_of_range": out_of_range, "multi": len(scores) > 1}
+
+
+def _parse_with_timeout(job: tuple[str, float]) -> tuple[str, dict]:
+    path, timeout = job
+    use_alarm = threading.current_thread() is threading.main_thread() and timeout > 0
+    if use_alarm:
+        previous = signal.signal(signal.SIGALRM, _raise_timeout)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return path, parse_file(Path(path))
+    except _ParseTimeout:
+        return path, {"error": f"timeout: parsing took longer than {timeout:g} s", "cacheable": False}
+    except Exception as error:
+        return path, {"error": f"unreadable: {type(error).__name__}: {_one_line(error)}", "cacheable": True}
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+# -- cache ----------------------------------------------------------------------------------------
+
+
+def _cache_entry_path(cache_dir: Path, sha256: str) -> Path:
+    return cache_dir / "parsed" / sha256[:2] / f"{sha256}-v{PARSE_VERSION}.json"
+
+
+def _checksum(result: dict) -> str:
+    return files.sha256_text(json.dumps(result, sort_keys=True))
+
+
+def read_cache_entry(cache_dir: Path, sha256: str) -> tuple[dict | None, bool]:
+    """(result, corrupt): result is None when there is no usable entry."""
+    path = _cache_entry_path(cache_dir, sha256)
+    if not path.exists():
+        return None, False
+    try:
+        entry = files.read_json(path)
+        if entry["version"] == PARSE_VERSION and entry["checksum"] == _checksum(entry["result"]):
+            return entry["result"], False
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None, True
+
+
+def write_cache_entry(cache_dir: Path, sha256: str, result: dict) -> None:
+    entry = {"version": PARSE_VERSION, "sha256": sha256, "result": result, "checksum": _checksum(result)}
+    files.write_json(_cache_entry_path(cache_dir, sha256), entry)
+
+
+# -- the corpus -----------------------------------------------------------------------------------
+
+
+def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool) -> dict[str, dict]:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    from tqdm import tqdm
+
+    jobs = [(path, timeout) for path in paths]
+    results: dict[str, dict] = {}
+    with tqdm(total=len(jobs), desc="parsing", unit="file", disable=None if progress else True, file=sys.stderr) as bar:
+        if workers > 1 and len(jobs) > 2:
+            # spawn, not fork: the parent may already hold TensorFlow's threads.
+            context = multiprocessing.get_context("spawn")
+            try:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                    futures = [pool.submit(_parse_with_timeout, job) for job in jobs]
+                    for future in as_completed(futures):
+                        path, result = future.result()
+                        results[path] = result
+                        bar.update()
+            except BrokenProcessPool:
+                print("musictf: a parser process died; parsing the rest in this process", file=sys.stderr)
+        for job in jobs:  # serial path, and whatever a broken pool left undone
+            if job[0] not in results:
+                path, result = _parse_with_timeout(job)
+                results[path] = result
+                bar.update()
+    return results
+
+
+def load_corpus(
+    source: str = "music21:bach",
+    *,
+    cache_dir: Path | str | None = None,
+    max_files: int = 0,
+    workers: int | None = None,
+    timeout: float = 60.0,
+    max_file_megabytes: float = 20.0,
+    progress: bool = True,
+) -> Corpus:
+    """Every usable piece of `source`, parsing only files the cache does not hold yet.
+
+    Raises MusicTFError when the source does not exist or not one piece could be used.
+    """
+    started = time.perf_counter()
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    report = IngestReport(source=source)
+    source_files = resolve_source(source, report)
+    if max_files > 0:
+        source_files = source_files[:max_files]
+    report.files_seen = len(source_files) + len(report.skipped)
+
+    results: dict[str, dict] = {}
+    hashes: dict[str, str] = {}
+    to_parse: list[SourceFile] = []
+    max_bytes = max_file_megabytes * 1024 * 1024
+    usable: list[SourceFile] = []
+    for item in source_files:
+        try:
+            size = item.path.stat().st_size
+        except OSError as error:
+            report.skip(item.path, f"unreadable: {_one_line(error)}")
+            continue
+        if size == 0:
+            report.skip(item.path, "empty file: 0 bytes")
+            continue
+        if size > max_bytes:
+            report.skip(item.path, f"too large: {size / 1048576:.1f} MB > {max_file_megabytes:g} MB limit")
+            continue
+        usable.append(item)
+        hashes[item.file_id] = digest = files.sha256_file(item.path)
+        cached, corrupt = read_cache_entry(cache_dir, digest)
+        report.corrupt_cache_entries += corrupt
+        if cached is None:
+            to_parse.append(item)
+        else:
+            results[str(item.path)] = cached
+            report.files_from_cache += 1
+
+    if to_parse:
+        workers = workers or os.cpu_count() or 1
+        parsed = _parse_all([str(item.path) for item in to_parse], timeout, workers, progress)
+        for item in to_parse:
+            result = parsed[str(item.path)]
+            results[str(item.path)] = result
+            report.files_parsed += 1
+            if result.pop("cacheable", True):
+                write_cache_entry(cache_dir, hashes[item.file_id], result)
+
+    pieces: list[Piece] = []
+    for item in usable:
+        result = results[str(item.path)]
+        if "error" in result:
+            report.skip(item.path, result["error"])
+            continue
+        report.notes_out_of_range += result["out_of_range"]
+        for entry in result["pieces"]:
+            piece_id = f"{item.file_id}#{entry['index']}" if result["multi"] else item.file_id
+            title = entry["title"] or Path(item.file_id).stem
+            notes = tuple(Note(int(p), float(o), float(d), str(n)) for p, o, d, n in entry["notes"])
+            pieces.append(Piece(piece_id, item.file_id, title, notes))
+    report.pieces = len(pieces)
+    report.seconds = time.perf_counter() - started
+    report_path = cache_dir / "ingest" / f"{files.sha256_text(f'{source}|{max_files}')[:16]}.json"
+    files.write_json(report_path, report.to_dict())
+    if not pieces:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.skipped_by_reason().items()))
+        raise MusicTFError(
+            f"{source}: no usable pieces in {report.files_seen} files ({reasons or 'no music files found'}); "
+            f"details in {report_path}"
+        )
+    return Corpus(source, pieces, report, report_path, hashes)
+
+
+# -- split ----------------------------------------------------------------------------------------
+
+SPLITS = ("train", "valid", "test")
+
+
+def _unit_hash(file_id: str, seed: int) -> float:
+    return int(files.sha256_text(f"{seed}\0{file_id}"), 16) / 2.0**256
+
+
+def split_files(
+    file_ids: list[str], seed: int, valid_fraction: float, test_fraction: float
+) -> dict[str, str]:
+    """file id -> split. Each file's split depends only on its id and the seed, so adding files
+    never moves existing ones; in corpora too small to fill a split by chance, the train files
+    with the lowest hash values fill the empty valid/test split."""
+    ranked = sorted(set(file_ids), key=lambda file_id: _unit_hash(file_id, seed))
+    assignment = {}
+    for file_id in ranked:
+        value = _unit_hash(file_id, seed)
+        if value < test_fraction:
+            assignment[file_id] = "test"
+        elif value < test_fraction + valid_fraction:
+            assignment[file_id] = "valid"
+        else:
+            assignment[file_id] = "train"
+    for split, fraction in (("test", test_fraction), ("valid", valid_fraction)):
+        if fraction > 0 and split not in assignment.values() and len(ranked) >= 3:
+            trainees = [file_id for file_id in ranked if assignment[file_id] == "train"]
+            if len(trainees) > 1:
+                assignment[trainees[0]] = split
+    return assignment
+
+
+def split_pieces(
+    pieces: list[Piece], seed: int, valid_fraction: float, test_fraction: float
+) -> dict[str, list[Piece]]:
+    assignment = split_files([piece.file_id for piece in pieces], seed, valid_fraction, test_fraction)
+    splits: dict[str, list[Piece]] = {split: [] for split in SPLITS}
+    for piece in pieces:
+        splits[assignment[piece.file_id]].append(piece)
+    return splits

@@ -1,0 +1,130 @@
+"""tf.data pipelines: windows over per-piece arrays, with the targets each experiment needs.
+
+Windows never cross a piece boundary. Targets:
+- `next`: x = w[0:L], y = w[L] (next token, or next time step);
+- `window`: x = (w[0:L], w[L-1:2L-1]), y = w[L:2L] (encoder input, teacher-forced decoder
+  input that is the target shifted right by one step, and the next window).
+
+Example:
+    dataset = make_dataset(arrays, seq_len=32, target="next", batch_size=64, shuffle=True, seed=1)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from musictf.data.pianoroll import NUM_KEYS
+
+TARGETS = ("next", "window")
+
+
+def window_span(seq_len: int, target: str) -> int:
+    if target == "next":
+        return seq_len + 1
+    if target == "window":
+        return 2 * seq_len
+    raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+
+
+def global_batch_size(per_replica_batch: int, strategy: tf.distribute.Strategy | None = None) -> int:
+    """The per-replica batch times the number of replicas of `strategy` (or the active one)."""
+    strategy = strategy or tf.distribute.get_strategy()
+    return per_replica_batch * strategy.num_replicas_in_sync
+
+
+def window_starts(lengths: list[int], span: int, stride: int) -> np.ndarray:
+    """Start offsets, into the concatenation of the sequences, of every window inside one piece."""
+    starts, offset = [], 0
+    for length in lengths:
+        if length >= span:
+            starts.append(np.arange(offset, offset + length - span + 1, stride, dtype=np.int64))
+        offset += length
+    return np.concatenate(starts) if starts else np.zeros((0,), np.int64)
+
+
+def count_windows(arrays: list[np.ndarray], seq_len: int, target: str, stride: int = 1) -> int:
+    return len(window_starts([len(array) for array in arrays], window_span(seq_len, target), stride))
+
+
+def _key_shift_bounds(arrays: list[np.ndarray], starts: np.ndarray, transpose_range: int, channels: int):
+    """Per window, the lowest and highest key shift that keeps the piece's notes on the keyboard."""
+    lows, highs, offset = [], [], 0
+    piece_bounds = []
+    for array in arrays:
+        keys = np.nonzero(array.reshape(len(array), NUM_KEYS, channels).any(axis=(0, 2)))[0]
+        low_key, high_key = (keys.min(), keys.max()) if len(keys) else (0, NUM_KEYS - 1)
+        piece_bounds.append((offset, offset + len(array), -min(transpose_range, low_key),
+                             min(transpose_range, NUM_KEYS - 1 - high_key)))
+        offset += len(array)
+    piece_index = 0
+    for start in starts:
+        while start >= piece_bounds[piece_index][1]:
+            piece_index += 1
+        lows.append(piece_bounds[piece_index][2])
+        highs.append(piece_bounds[piece_index][3])
+    return np.asarray(lows, np.int32), np.asarray(highs, np.int32)
+
+
+def make_dataset(
+    arrays: list[np.ndarray],
+    *,
+    seq_len: int,
+    target: str,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    stride: int = 1,
+    drop_remainder: bool = False,
+    transpose_range: int = 0,
+    roll_channels: int = 0,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Batches of windows over `arrays` (token ids, or (T, features) roll frames).
+
+    Args:
+        batch_size: the global batch; see `global_batch_size`.
+        transpose_range: random key shifts within +-range per window (rolls only: `roll_channels`
+            must then be 1 or 2); a piece is never shifted off the keyboard.
+        drop_remainder: static batch shapes, which TPUs need.
+    """
+    span = window_span(seq_len, target)
+    starts = window_starts([len(array) for array in arrays], span, stride)
+    if len(starts) == 0:
+        raise ValueError(f"no piece is long enough for a window of {span} steps (seq_len={seq_len})")
+    is_tokens = arrays[0].ndim == 1
+    data = tf.constant(np.concatenate(arrays))
+    augment = transpose_range > 0 and not is_tokens
+    if transpose_range > 0 and is_tokens:
+        raise ValueError("token sequences are transposed before windowing (transposed_pieces), not here")
+    if augment:
+        lows, highs = _key_shift_bounds(arrays, starts, transpose_range, roll_channels)
+        table = tf.data.Dataset.from_tensor_slices((starts, lows, highs))
+    else:
+        table = tf.data.Dataset.from_tensor_slices((starts, tf.zeros_like(starts, tf.int32), tf.zeros_like(starts, tf.int32)))
+    dataset = table
+    if shuffle:
+        dataset = dataset.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.enumerate()  # after shuffling, so a window gets a fresh key shift each epoch
+
+    def make_example(position, row):
+        start, low, high = row
+        window = data[start : start + span]
+        if is_tokens:
+            window = tf.cast(window, tf.int32)
+        else:
+            window = tf.cast(window, tf.float32)
+            if augment:
+                shift = tf.random.stateless_uniform(
+                    [], seed=tf.stack([tf.cast(seed, tf.int64), position]), minval=low, maxval=high + 1, dtype=tf.int32
+                )
+                frames = tf.reshape(window, [span, NUM_KEYS, roll_channels])
+                window = tf.reshape(tf.roll(frames, shift, axis=1), [span, NUM_KEYS * roll_channels])
+        if target == "next":
+            return window[:seq_len], window[seq_len]
+        return (window[:seq_len], window[seq_len - 1 : 2 * seq_len - 1]), window[seq_len:]
+
+    dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,136 @@
+"""Pieces -> arrays for the models, and back; saved with every run so a checkpoint knows its data.
+
+`TokenRepresentation` wraps the tokenizer and the vocabulary built on the train split;
+`RollRepresentation` wraps the piano roll at a grid and an encoding. Both turn a piece into one
+array (token ids, or (T, features) frames), decode arrays back to notes, and serialize to JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+
+from musictf.data import pianoroll, tokens
+from musictf.data.corpus import HIGHEST_PITCH, LOWEST_PITCH, Note, Piece
+from musictf.errors import MusicTFError
+
+
+@functools.lru_cache(maxsize=65536)
+def _transposed_name(name: str, semitones: int) -> str:
+    from music21 import pitch
+
+    return pitch.Pitch(name).transpose(semitones).nameWithOctave
+
+
+def transpose_notes(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
+    """The notes moved by `semitones`, or None if any would leave the keyboard."""
+    if any(not LOWEST_PITCH <= note.pitch + semitones <= HIGHEST_PITCH for note in notes):
+        return None
+    return tuple(
+        note._replace(pitch=note.pitch + semitones, name=_transposed_name(note.name, semitones)) for note in notes
+    )
+
+
+def transposed_pieces(pieces: Sequence[Piece], transpose_range: int) -> list[Piece]:
+    """Every piece in every transposition within +-`transpose_range` that stays on the keyboard."""
+    result = []
+    for piece in pieces:
+        for semitones in range(-transpose_range, transpose_range + 1):
+            notes = piece.notes if semitones == 0 else transpose_notes(piece.notes, semitones)
+            if notes is not None:
+                result.append(dataclasses.replace(piece, piece_id=f"{piece.piece_id}@{semitones:+d}", notes=notes))
+    return result
+
+
+@dataclasses.dataclass
+class TokenRepresentation:
+    """Token ids per piece.
+
+    Args:
+        mode: "duration" (tokens carry slice lengths and rests) or "pitch" (the original's).
+        vocabulary: built by `fit` on the train split, or loaded with a run.
+    """
+
+    mode: str = "duration"
+    vocabulary: tokens.Vocabulary | None = None
+    kind = "tokens"
+    max_unknown_rate = 0.5  # refuse data where more than half the tokens are unknown to the model
+
+    def fit(self, pieces: Sequence[Piece]) -> TokenRepresentation:
+        self.vocabulary = tokens.Vocabulary.build(tokens.encode(piece.notes, self.mode) for piece in pieces)
+        return self
+
+    @property
+    def features(self) -> int:
+        return len(self.vocabulary)
+
+    def encode(self, piece: Piece) -> np.ndarray:
+        return self.vocabulary.encode(tokens.encode(piece.notes, self.mode))
+
+    def decode(self, ids: np.ndarray) -> list[Note]:
+        return tokens.decode(self.vocabulary.decode(ids), self.mode)
+
+    def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
+        rate = self.vocabulary.unknown_rate(tokens.encode(piece.notes, self.mode) for piece in pieces)
+        if rate > self.max_unknown_rate:
+            raise MusicTFError(
+                f"{source}: {rate:.0%} of its tokens are not in this run's vocabulary of {len(self.vocabulary)} "
+                f"{self.mode!r} tokens; train a new run on this data instead"
+            )
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "mode": self.mode, "vocabulary": self.vocabulary.tokens}
+
+
+@dataclasses.dataclass
+class RollRepresentation:
+    """Flattened piano-roll frames per piece: (T, 176) for onset_sustain, (T, 88) for active.
+
+    Args:
+        steps_per_quarter: grid resolution; 4 is sixteenth notes, 1 is the JSB-chorales grid.
+        encoding: "onset_sustain" or "active".
+    """
+
+    steps_per_quarter: int = 4
+    encoding: str = "onset_sustain"
+    kind = "pianoroll"
+
+    def __post_init__(self):
+        pianoroll.channels(self.encoding)
+        if self.steps_per_quarter < 1:
+            raise MusicTFError(f"steps_per_quarter must be at least 1, got {self.steps_per_quarter}")
+
+    def fit(self, pieces: Sequence[Piece]) -> RollRepresentation:
+        return self
+
+    @property
+    def features(self) -> int:
+        return pianoroll.NUM_KEYS * pianoroll.channels(self.encoding)
+
+    @property
+    def channels(self) -> int:
+        return pianoroll.channels(self.encoding)
+
+    def encode(self, piece: Piece) -> np.ndarray:
+        roll = pianoroll.notes_to_roll(piece.notes, self.steps_per_quarter, self.encoding)
+        return roll.reshape(roll.shape[0], self.features)
+
+    def decode(self, frames: np.ndarray) -> list[Note]:
+        return pianoroll.roll_to_notes(pianoroll.unflatten(frames, self.encoding), self.steps_per_quarter)
+
+    def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
+        """Any notes fit a roll; the grid and encoding are checked against the config instead."""
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "steps_per_quarter": self.steps_per_quarter, "encoding": self.encoding}
+
+
+def from_json(spec: dict) -> TokenRepresentation | RollRepresentation:
+    if spec["kind"] == "tokens":
+        return TokenRepresentation(spec["mode"], tokens.Vocabulary(spec["vocabulary"]))
+    if spec["kind"] == "pianoroll":
+        return RollRepresentation(spec["steps_per_quarter"], spec["encoding"])
+    raise MusicTFError(f"unknown representation kind {spec['kind']!r}")

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from musictf.data.pianoroll import NUM_KEYS
+from musictf.data.pipeline import count_windows, global_batch_size, make_dataset
+
+
+def test_next_token_windows_are_shifted_by_one_and_stay_in_one_piece():
+    arrays = [np.arange(10, dtype=np.int32), np.arange(100, 107, dtype=np.int32)]
+    dataset = make_dataset(arrays, seq_len=4, target="next", batch_size=100, shuffle=False, seed=0)
+    x, y = next(iter(dataset))
+    assert x.dtype == tf.int32 and x.shape == (6 + 3, 4) and y.shape == (9,)
+    np.testing.assert_array_equal(x.numpy()[:, 1:], x.numpy()[:, :-1] + 1)
+    assert {int(row[0]) for row in x.numpy()} == {0, 1, 2, 3, 4, 5, 100, 101, 102}
+    np.testing.assert_array_equal(y.numpy(), x.numpy()[:, -1] + 1)
+    assert count_windows(arrays, 4, "next") == 9
+
+
+def test_window_targets_give_teacher_forced_decoder_inputs():
+    frames = np.arange(12 * 176, dtype=np.uint8).reshape(12, 176) % 2
+    dataset = make_dataset([frames], seq_len=4, target="window", batch_size=2, shuffle=True, seed=3, drop_remainder=True)
+    (encoder_input, decoder_input), target = next(iter(dataset))
+    assert encoder_input.shape == decoder_input.shape == target.shape == (2, 4, 176)
+    assert encoder_input.dtype == tf.float32
+    np.testing.assert_array_equal(decoder_input[:, 1:], target[:, :-1])
+    np.testing.assert_array_equal(decoder_input[:, 0], encoder_input[:, -1])
+
+
+def test_transposition_keeps_notes_on_the_keyboard_and_changes_keys():
+    roll = np.zeros((40, NUM_KEYS, 2), np.uint8)
+    roll[:, 2, :] = 1  # a key near the bottom: shifts down are limited to 2
+    dataset = make_dataset([roll.reshape(40, -1)], seq_len=8, target="next", batch_size=64, shuffle=True,
+                           seed=5, transpose_range=6, roll_channels=2)
+    x, _ = next(iter(dataset))
+    keys = x.numpy().reshape(-1, 8, NUM_KEYS, 2).any(axis=(1, 3)).argmax(axis=1)
+    assert keys.min() >= 0 and keys.max() <= 8 and len(set(keys)) > 3
+    assert x.numpy().reshape(-1, 8, NUM_KEYS, 2).sum() == roll.reshape(40, -1)[:8].sum() * len(keys)
+
+
+def test_global_batch_is_per_replica_times_replicas():
+    assert global_batch_size(16) == 16 * tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def test_too_short_pieces_are_a_clear_error():
+    with pytest.raises(ValueError, match="long enough"):
+        make_dataset([np.arange(3)], seq_len=8, target="next", batch_size=2, shuffle=False, seed=0)

@@ -1,0 +1,46 @@
+import random
+
+import pytest
+
+from musictf.data import tokens
+from musictf.data.corpus import Note
+from musictf.data.tokens import Vocabulary
+
+
+@pytest.mark.parametrize("mode", tokens.TOKEN_MODES)
+def test_tokens_round_trip_exactly_on_chorales(bach_small, mode):
+    for piece in bach_small.pieces:
+        encoded = tokens.encode(piece.notes, mode)
+        assert encoded and tokens.encode(tokens.decode(encoded, mode), mode) == encoded
+
+
+def test_duration_tokens_keep_rhythm_rests_and_pitches():
+    melody = [Note(60, 0.0, 1.0, "C4"), Note(62, 1.0, 0.5, "D4"), Note(64, 2.0, 1.5, "E4")]
+    encoded = tokens.encode(melody, "duration")
+    assert encoded == ["C4_1", "D4_1/2", "rest_1/2", "E4_3/2"]
+    assert tokens.decode(encoded, "duration") == melody
+
+
+def test_pitch_tokens_are_the_originals_names_and_normal_orders():
+    notes = [Note(60, 0, 1, "C4"), Note(64, 0, 1, "E4"), Note(67, 0, 1, "G4"), Note(66, 1, 1, "F#4"),
+             Note(48, 2, 1, "C3"), Note(60, 2, 1, "C4")]
+    assert tokens.encode(notes, "pitch") == ["0.4.7", "F#4", "C3"]
+
+
+def test_normal_order_equals_music21():
+    from music21 import chord
+
+    generator = random.Random(0)
+    for _ in range(40):
+        pitch_classes = frozenset(generator.sample(range(12), generator.randint(2, 7)))
+        expected = ".".join(str(pc) for pc in chord.Chord(sorted(pitch_classes)).normalOrder)
+        assert tokens.normal_order(pitch_classes) == expected
+
+
+def test_vocabulary_handles_unknown_tokens_and_round_trips(tmp_path):
+    vocabulary = Vocabulary.build([["C4_1", "C4_1", "D4_1"]])
+    assert vocabulary.tokens[:2] == [tokens.PAD, tokens.UNK]
+    assert vocabulary.decode(vocabulary.encode(["C4_1", "never-seen"])) == ["C4_1", tokens.UNK]
+    assert vocabulary.unknown_rate([["C4_1", "X", "Y", "D4_1"]]) == 0.5
+    vocabulary.save(tmp_path / "vocabulary.json")
+    assert Vocabulary.load(tmp_path / "vocabulary.json") == vocabulary
