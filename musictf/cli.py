@@ -112,6 +112,104 @@ def _command_data(args) -> int:
     return 0
 
 
+def _run_dir_for(args, experiment, config):
+    from pathlib import Path
+
+    from musictf import rundir
+
+    if args.run_dir:
+        return Path(args.run_dir)
+    if not args.fresh:
+        unfinished = rundir.find_unfinished(experiment, args.preset, config)
+        if unfinished is not None:
+            print(f"resuming the unfinished run {unfinished} (use --fresh for a new one)", file=sys.stderr)
+            return unfinished
+    return rundir.new_run_dir(experiment, args.preset)
+
+
+def _print_metrics(result: dict) -> None:
+    test = result["test"]
+    keys = ["cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "precision", "recall", "f1", "bay_accuracy"]
+    shown = ", ".join(f"{key} {test[key]:.4g}" for key in keys if key in test)
+    print(f"test ({result['split']} split): {shown}")
+    samples, real = result["samples"], result["test_split_statistics"]
+    print("samples vs test split: " + ", ".join(
+        f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in ("polyphony", "pitch_class_entropy_bits",
+                                                                 "scale_consistency", "empty_beat_rate")))
+
+
+def _command_train(args, and_evaluate: bool) -> int:
+    from musictf import distribute
+
+    distribute.configure_from_environment()
+    from musictf.experiments import get_experiment
+
+    experiment = get_experiment(args.experiment)
+    overrides = list(args.overrides) + ([f"source={args.source}"] if args.source else [])
+    config = experiment.load_config(args.preset, overrides)
+    run_dir = _run_dir_for(args, experiment, config)
+    from musictf.train import train
+
+    train(experiment, config, run_dir, args.preset, args.strategy)
+    print(f"run directory: {run_dir}")
+    if not and_evaluate:
+        return 0
+    from musictf import rundir
+    from musictf.evaluate import evaluate
+    from musictf.experiments.base import prepare_data
+    from musictf.generate import generate_samples
+
+    run = rundir.load_run(run_dir)
+    data = prepare_data(run.experiment, run.config, representation=run.representation, progress=False)
+    model = rundir.load_model(run)
+    written = generate_samples(run, model, data, num=config.num_samples, length=config.generate_length,
+                               seed=config.seed, out_dir=run_dir / "samples")
+    result = evaluate(run_dir)
+    _print_metrics(result)
+    print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
+          f"metrics: {run_dir / 'metrics.json'}\nsamples: {len(written)} MIDI files and piano-roll PNGs in "
+          f"{run_dir / 'samples'}")
+    return 0
+
+
+def _command_evaluate(args) -> int:
+    from musictf.evaluate import evaluate
+
+    result = evaluate(args.run, source=args.source, checkpoint=args.checkpoint)
+    _print_metrics(result)
+    print(f"metrics: {args.run}/metrics.json")
+    return 0
+
+
+def _command_generate(args) -> int:
+    from pathlib import Path
+
+    from musictf import rundir
+    from musictf.experiments.base import prepare_data
+    from musictf.generate import generate_samples
+
+    run = rundir.load_run(args.run)
+    config = run.config
+    for name, value in (("num", args.num), ("length", args.length)):
+        if value is not None and value < 1:
+            raise MusicTFError(f"--{name} must be at least 1, got {value}")
+    if args.temperature is not None and args.temperature <= 0:
+        raise MusicTFError(f"--temperature must be positive, got {args.temperature}")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise MusicTFError(f"--top-p must be in (0, 1], got {args.top_p}")
+    data = prepare_data(run.experiment, config, representation=run.representation, progress=False)
+    model = rundir.load_model(run, args.checkpoint)
+    out_dir = Path(args.out) if args.out else run.path / "samples"
+    written = generate_samples(
+        run, model, data, num=args.num or config.num_samples, length=args.length or config.generate_length,
+        seed=config.seed if args.seed is None else args.seed, out_dir=out_dir, prime_file=args.prime,
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+    )
+    for item in written:
+        print(out_dir / item["midi"])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -121,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
             raise MusicTFError(NOT_YET[args.command])
         if args.command == "data":
             return _command_data(args)
-        from musictf import engine
-
-        return engine.run_command(args)
+        if args.command in ("train", "run"):
+            return _command_train(args, and_evaluate=args.command == "run")
+        if args.command == "evaluate":
+            return _command_evaluate(args)
+        return _command_generate(args)
     except MusicTFError as error:
         print(f"musictf: error: {error}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ class ExperimentConfig:
     clipnorm: float = 1.0  # Gradient-norm clipping; 0 disables it.
     precision: str = "float32"  # float32 | mixed_bfloat16 (about 1.45x faster for LSTMs on this CPU)
     jit_compile: bool = False  # XLA; 8-15% faster for LSTMs on CPU, slower combined with bfloat16.
+    max_eval_windows: int = 4096  # Validation and test windows scored per evaluation; 0 scores all.
     # -- generation ------------------------------------------------------------------------------
     num_samples: int = 3  # Pieces written by `generate` and scored by `evaluate`.
     generate_length: int = 256  # Tokens or time steps per generated piece, after the primer.
@@ -161,3 +162,33 @@ def to_dict(config) -> dict:
 
 def from_dict(config_class: type, values: dict, origin: str):
     return replace(config_class(), values, origin=origin)
+
+
+@dataclasses.dataclass(frozen=True)
+class RollConfig(ExperimentConfig):
+    """Fields shared by the piano-roll experiments 2-4."""
+
+    steps_per_quarter: int = 4  # Time steps per quarter note; 4 as in the original, 1 is the JSB grid.
+    roll_encoding: str = "onset_sustain"  # onset_sustain: 176 flags per step; active: 88 (JSB tables).
+    units: int = 256  # LSTM units per layer (paper: 512).
+    num_layers: int = 2  # Stacked LSTM layers (encoder and decoder each, for seq2seq).
+    lstm_dropout: float = 0.2  # Dropout between stacked LSTM layers.
+    dense_units: int = 256  # The classifier's hidden Dense layer.
+    dense_dropout: float = 0.5  # Dropout after the classifier's ReLU.
+    # sigmoid: independent flags with BCE (default). softmax: the original's cross-entropy against
+    # the argmax of the next step, which can only ever predict one flag per step.
+    output: str = "sigmoid"
+    threshold: float = 0.5  # Decision threshold for precision / recall / F1 and Bay accuracy.
+
+    def validate(self) -> None:
+        super().validate()
+        if self.roll_encoding not in ("onset_sustain", "active"):
+            raise ConfigError(f"roll_encoding must be onset_sustain or active, got {self.roll_encoding!r}")
+        if self.output not in ("sigmoid", "softmax"):
+            raise ConfigError(f"output must be sigmoid or softmax, got {self.output!r}")
+        if self.steps_per_quarter < 1:
+            raise ConfigError(f"steps_per_quarter must be at least 1, got {self.steps_per_quarter}")
+        if not 0 < self.threshold < 1:
+            raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.units < 1 or self.num_layers < 1:
+            raise ConfigError("units and num_layers must be at least 1")

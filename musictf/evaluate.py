@@ -1,0 +1,71 @@
+"""The common evaluation protocol on a run's test split, written to metrics.json.
+
+Token models: cross-entropy, perplexity, accuracy. Roll models: frame NLL (nats per frame,
+summed over the output flags), precision, recall, F1 and Bay accuracy at the threshold. Every run:
+sample-quality statistics of its generated pieces next to the same statistics on the test split.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from musictf import config as config_module
+from musictf import files, metrics, rundir
+from musictf.data.pianoroll import read_midi
+from musictf.data.pipeline import make_dataset
+from musictf.experiments.base import prepare_data
+from musictf.generate import generate_samples
+from musictf.train import evaluation_stride, set_precision
+
+
+def predict_split(model, experiment, config, arrays) -> tuple[np.ndarray, np.ndarray]:
+    """(logits, targets) for the windows of one split, every frame predicted once."""
+    dataset = make_dataset(arrays, seq_len=config.seq_len, target=experiment.target, batch_size=config.batch_size,
+                           shuffle=False, seed=config.seed, stride=evaluation_stride(experiment, config, arrays))
+    forward = tf.function(lambda x: model(x, training=False))
+    all_logits, all_targets = [], []
+    for inputs, targets in dataset:
+        all_logits.append(forward(inputs).numpy())
+        all_targets.append(targets.numpy())
+    logits, targets = np.concatenate(all_logits), np.concatenate(all_targets)
+    return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1, *targets.shape[2:]) if targets.ndim > 2 else targets
+
+
+def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "best") -> dict:
+    run = rundir.load_run(run_dir)
+    config = run.config if source is None else config_module.replace(run.config, {"source": source}, "--source")
+    data = prepare_data(run.experiment, config, representation=run.representation)
+    set_precision(config.precision)
+    model = rundir.load_model(run, checkpoint)
+    split = "test" if data.arrays["test"] else "valid"
+    logits, targets = predict_split(model, run.experiment, config, data.arrays[split])
+    if run.experiment.kind == "tokens":
+        test_metrics = metrics.token_metrics(logits, targets.astype(np.int64))
+    else:
+        test_metrics = metrics.roll_metrics(logits, targets, config.output, config.threshold)
+
+    samples_dir = run.path / "samples"
+    if not (samples_dir / "samples.json").exists():
+        generate_samples(run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed,
+                         out_dir=samples_dir)
+    listed = files.read_json(samples_dir / "samples.json")["samples"]
+    generated = [read_midi(samples_dir / item["midi"]) for item in listed]
+    result = {
+        "experiment": run.experiment.slug,
+        "preset": run.preset,
+        "checkpoint": checkpoint,
+        "split": split,
+        "source": config.source,
+        "data_hash": data.manifest()["data_hash"],
+        "representation": {k: v for k, v in run.representation.to_json().items() if k != "vocabulary"},
+        "test": test_metrics,
+        "samples": metrics.sample_quality(generated),
+        "test_split_statistics": metrics.sample_quality([piece.notes for piece in data.splits[split]]),
+        "config": dataclasses.asdict(config),
+    }
+    files.write_json(run.path / "metrics.json", result)
+    return result

@@ -1,0 +1,110 @@
+"""Experiment 1: the note-token LSTM.
+
+Documented model (`paper` preset): music21 pitch names and chord normal orders in, the next token
+out. LSTM(512) -> Dropout(0.3) -> LSTM(512) -> Dropout(0.3) -> LSTM(512) -> Dense(256) ->
+Dropout(0.3) -> Dense(vocabulary) with softmax; categorical cross-entropy, RMSprop, windows of 100
+tokens, each token id fed as one number scaled by the vocabulary size.
+
+What the defaults change, and why:
+- Tokens carry durations and rests (`token_mode = "duration"`). The original lost every duration,
+  so each generated note got the same fixed length.
+- Tokens go through an embedding instead of one scaled number: neighbouring ids are unrelated
+  tokens, so a scalar input makes the LSTM's job needlessly hard.
+- Sampling draws from the softmax with temperature / top-p, never the argmax, and never draws
+  padding or unknown tokens; argmax decoding collapsed into one repeated note.
+- Generation steps the LSTM cells with their state carried inside one compiled loop instead of
+  rerunning the model on the whole window for every token (same logits, hundreds of times faster).
+- The softmax is folded into the loss (`from_logits=True`): the same model, numerically safer.
+- Smaller sizes and Adam in the `cpu` preset so that `make experiment-1` takes minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from musictf.config import ExperimentConfig
+from musictf.errors import ConfigError
+from musictf.experiments.base import Experiment
+from musictf.generate import FrameChooser, StackSampler, blocked_token_ids
+from musictf.layers import TokenScale
+
+
+@dataclasses.dataclass(frozen=True)
+class NoteLSTMConfig(ExperimentConfig):
+    token_mode: str = "duration"  # duration: tokens carry slice lengths and rests; pitch: the original's.
+    input_encoding: str = "embedding"  # embedding, or scalar (id / vocabulary size, as the original).
+    embedding_dim: int = 96  # Ignored for scalar input.
+    units: int = 256  # LSTM units per layer (paper: 512).
+    num_layers: int = 2  # Stacked LSTM layers (paper: 3).
+    dense_units: int = 256  # The hidden Dense layer before the output.
+    dense_activation: str = "relu"  # The paper's Dense(256) has no activation: "linear".
+    dropout_rate: float = 0.3  # After each LSTM but the last, and after the hidden Dense.
+    seq_len: int = 64
+
+    def validate(self) -> None:
+        super().validate()
+        if self.token_mode not in ("duration", "pitch"):
+            raise ConfigError(f"token_mode must be duration or pitch, got {self.token_mode!r}")
+        if self.input_encoding not in ("embedding", "scalar"):
+            raise ConfigError(f"input_encoding must be embedding or scalar, got {self.input_encoding!r}")
+
+
+def build_model(config: NoteLSTMConfig, features: int) -> keras.Model:
+    """`features` is the vocabulary size. Output: logits over the vocabulary for the next token."""
+    # Layers
+    if config.input_encoding == "embedding":
+        input_layer = keras.layers.Embedding(features, config.embedding_dim, name="embedding")
+    else:
+        input_layer = TokenScale(features, name="token_scale")
+    lstms = [
+        keras.layers.LSTM(config.units, return_sequences=index < config.num_layers - 1, name=f"lstm_{index}")
+        for index in range(config.num_layers)
+    ]
+    head = keras.Sequential(
+        [
+            keras.layers.Dense(config.dense_units, activation=config.dense_activation, name="dense_hidden"),
+            keras.layers.Dropout(config.dropout_rate),
+            keras.layers.Dense(features, dtype="float32", name="logits"),
+        ],
+        name="head",
+    )
+    # Functional graph
+    token_ids = keras.Input((None,), dtype="int32", name="token_ids")
+    x = input_layer(token_ids)
+    for index, lstm in enumerate(lstms):
+        x = lstm(x)
+        if index < config.num_layers - 1:
+            x = keras.layers.Dropout(config.dropout_rate, name=f"dropout_{index}")(x)
+    return keras.Model(token_ids, head(x), name="note_lstm")
+
+
+def compile_arguments(config: NoteLSTMConfig) -> dict:
+    return {
+        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    }
+
+
+def sampler(model, config: NoteLSTMConfig, representation, temperature=None, top_k=None, top_p=None) -> StackSampler:
+    chooser = FrameChooser(
+        "token",
+        temperature=config.temperature if temperature is None else temperature,
+        top_k=config.top_k if top_k is None else top_k,
+        top_p=config.top_p if top_p is None else top_p,
+        blocked=blocked_token_ids(representation.vocabulary),
+    )
+    return StackSampler(model, chooser, token_input=True)
+
+
+EXPERIMENT = Experiment(
+    number=1,
+    name="note_lstm",
+    config_class=NoteLSTMConfig,
+    kind="tokens",
+    target="next",
+    build_model=build_model,
+    compile_arguments=compile_arguments,
+    sampler=sampler,
+)

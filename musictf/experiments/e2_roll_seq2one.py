@@ -1,0 +1,66 @@
+"""Experiment 2: the piano-roll seq2one LSTM.
+
+Documented model (`paper` preset): each step is 88 keys x (onset, sustain) at 4 steps per quarter.
+LSTM(512) -> Dropout(0.2) -> LSTM(512) -> Dense(256) -> ReLU -> Dropout(0.5) -> Dense(176),
+trained with softmax cross-entropy against the argmax of the next step.
+
+What the defaults change, and why:
+- The target is the whole next step, 176 independent flags with sigmoid + BCE (`output =
+  "sigmoid"`). The argmax target keeps only the lowest active flag of a step (and calls a silent
+  step "key 0 onset"), so the original model can play at most one note per step.
+- Generation draws every flag from its Bernoulli probability (with temperature) and keeps onset
+  and sustain consistent, instead of an argmax or a fixed threshold, which collapsed into a single
+  repeated note or silence. Note lengths come from the sustain flags, not a fixed duration.
+- Generation steps the LSTM cells in one compiled loop instead of rerunning the window.
+- Smaller sizes in the `cpu` preset so that `make experiment-2` takes minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from musictf.config import RollConfig
+from musictf.experiments import rolls
+from musictf.experiments.base import Experiment
+from musictf.generate import StackSampler
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2OneConfig(RollConfig):
+    seq_len: int = 32  # Input steps (8 quarters at 4 steps per quarter).
+
+
+def build_model(config: Seq2OneConfig, features: int) -> keras.Model:
+    """`features` is 176 (onset_sustain) or 88 (active). Output: logits for the next step."""
+    # Layers
+    lstms = [
+        keras.layers.LSTM(config.units, return_sequences=index < config.num_layers - 1, name=f"lstm_{index}")
+        for index in range(config.num_layers)
+    ]
+    head = rolls.classifier_head(config, features)
+    # Functional graph
+    frames = keras.Input((None, features), name="frames")
+    x = frames
+    for index, lstm in enumerate(lstms):
+        x = lstm(x)
+        if index < config.num_layers - 1:
+            x = keras.layers.Dropout(config.lstm_dropout, name=f"dropout_{index}")(x)
+    return keras.Model(frames, head(x), name="roll_seq2one")
+
+
+def sampler(model, config: Seq2OneConfig, representation, temperature=None, top_k=None, top_p=None) -> StackSampler:
+    return StackSampler(model, rolls.chooser(config, temperature, top_k, top_p), token_input=False)
+
+
+EXPERIMENT = Experiment(
+    number=2,
+    name="roll_seq2one",
+    config_class=Seq2OneConfig,
+    kind="pianoroll",
+    target="next",
+    build_model=build_model,
+    compile_arguments=rolls.compile_arguments,
+    sampler=sampler,
+)

@@ -1,0 +1,100 @@
+"""Experiment 3: the piano-roll seq2seq model.
+
+Documented model (`paper` preset): an encoder LSTM(512) x 2 reads a window; its final states
+initialise a decoder LSTM(512) x 2, which is fed the target window shifted by one step (teacher
+forcing) and predicts the next window through the same classifier as experiment 2
+(Dense(256) -> ReLU -> Dropout(0.5) -> Dense(176)), with cross-entropy against the argmax.
+
+What the defaults change, and why:
+- At generation the original decoder never saw its own output: it read zeros. Here the decoder
+  is stepped one frame at a time and fed the frame it drew at the previous step, and each drawn
+  window becomes the next encoder input.
+- The target is every flag of every step (sigmoid + BCE), not the argmax, so chords survive.
+- Frames are drawn as Bernoulli flags with temperature, not thresholded: thresholding collapsed
+  into silence. Onset/sustain flags are kept consistent, so note lengths vary.
+- Optional Luong attention over the encoder outputs (`attention = true`).
+- Smaller sizes in the `cpu` preset so that `make experiment-3` takes minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from musictf.config import RollConfig
+from musictf.experiments import rolls
+from musictf.experiments.base import Experiment
+from musictf.generate import Seq2SeqSampler
+from musictf.layers import LuongAttention
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqConfig(RollConfig):
+    seq_len: int = 32  # Encoder window and decoder window, in steps.
+    attention: bool = False  # Luong attention of the decoder over the encoder outputs.
+
+
+def build_seq2seq(config: Seq2SeqConfig, features: int, scheduled_sampling=None, name="roll_seq2seq") -> keras.Model:
+    """Encoder-decoder over roll frames; with `scheduled_sampling` the decoder runs twice with
+    shared weights (parallel scheduled sampling), otherwise once on the teacher inputs."""
+    # Layers
+    encoder_lstms = [
+        keras.layers.LSTM(config.units, return_sequences=True, return_state=True, name=f"encoder_lstm_{index}")
+        for index in range(config.num_layers)
+    ]
+    decoder_lstms = [
+        keras.layers.LSTM(config.units, return_sequences=True, name=f"decoder_lstm_{index}")
+        for index in range(config.num_layers)
+    ]
+    decoder_dropouts = [
+        keras.layers.Dropout(config.lstm_dropout, name=f"decoder_dropout_{index}") for index in range(config.num_layers - 1)
+    ]
+    attention = LuongAttention(config.units, name="attention") if config.attention else None
+    head = rolls.classifier_head(config, features)
+    # Functional graph
+    encoder_input = keras.Input((None, features), name="encoder_input")
+    decoder_input = keras.Input((None, features), name="decoder_input")
+    x, states = encoder_input, []
+    for index, lstm in enumerate(encoder_lstms):
+        x, hidden, carry = lstm(x)
+        states.append([hidden, carry])
+        if index < config.num_layers - 1:
+            x = keras.layers.Dropout(config.lstm_dropout, name=f"encoder_dropout_{index}")(x)
+    encoder_outputs = x
+
+    def decode(inputs):
+        y = inputs
+        for index, lstm in enumerate(decoder_lstms):
+            y = lstm(y, initial_state=states[index])
+            if index < config.num_layers - 1:
+                y = decoder_dropouts[index](y)
+        if attention is not None:
+            y = attention([y, encoder_outputs])
+        return head(y)
+
+    if scheduled_sampling is None:
+        logits = decode(decoder_input)
+    else:
+        logits = decode(scheduled_sampling([decoder_input, decode(decoder_input)]))
+    return keras.Model([encoder_input, decoder_input], logits, name=name)
+
+
+def build_model(config: Seq2SeqConfig, features: int) -> keras.Model:
+    return build_seq2seq(config, features)
+
+
+def sampler(model, config: Seq2SeqConfig, representation, temperature=None, top_k=None, top_p=None) -> Seq2SeqSampler:
+    return Seq2SeqSampler(model, rolls.chooser(config, temperature, top_k, top_p))
+
+
+EXPERIMENT = Experiment(
+    number=3,
+    name="roll_seq2seq",
+    config_class=Seq2SeqConfig,
+    kind="pianoroll",
+    target="window",
+    build_model=build_model,
+    compile_arguments=rolls.compile_arguments,
+    sampler=sampler,
+)

@@ -1,0 +1,107 @@
+"""Reusable Keras layers. Each accepts **kwargs, returns every constructor argument from
+get_config() and is registered, so a `.keras` file reloads without module state."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class TokenScale(keras.layers.Layer):
+    """Token id -> id / vocabulary_size as one float feature: the original experiment 1's input.
+
+    Args:
+        vocabulary_size: number of token ids.
+
+    Example:
+        TokenScale(100)(ops.convert_to_tensor([[5, 50]]))  # -> [[[0.05], [0.5]]]
+    """
+
+    def __init__(self, vocabulary_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+
+    def call(self, token_ids):
+        return ops.expand_dims(ops.cast(token_ids, self.compute_dtype) / self.vocabulary_size, -1)
+
+    def get_config(self):
+        return super().get_config() | {"vocabulary_size": self.vocabulary_size}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class LuongAttention(keras.layers.Layer):
+    """Luong "general" attention: score = q W k^T, then tanh(W_c [context; q]).
+
+    Args:
+        units: size of the attentional output.
+
+    Example:
+        out = LuongAttention(64)([decoder_outputs, encoder_outputs])  # (B, T, 64)
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.score_dense = keras.layers.Dense(units, use_bias=False, name="score")
+        self.output_dense = keras.layers.Dense(units, activation="tanh", use_bias=False, name="combine")
+
+    def build(self, input_shape):
+        query_shape, values_shape = input_shape
+        self.score_dense.build(values_shape)
+        self.output_dense.build((*query_shape[:-1], query_shape[-1] + values_shape[-1]))
+
+    def call(self, inputs):
+        query, values = inputs
+        keys = self.score_dense(values)  # (B, S, units)
+        if query.shape[-1] != self.units:
+            raise ValueError(f"LuongAttention needs query size {self.units}, got {query.shape[-1]}")
+        scores = ops.matmul(query, ops.transpose(keys, (0, 2, 1)))  # (B, T, S)
+        weights = ops.softmax(scores, axis=-1)
+        context = ops.matmul(weights, values)  # (B, T, H)
+        return self.output_dense(ops.concatenate([context, query], axis=-1))
+
+    def get_config(self):
+        return super().get_config() | {"units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class ScheduledSampling(keras.layers.Layer):
+    """Parallel scheduled sampling (Duckworth et al. 2019) for a teacher-forced decoder.
+
+    In training, each decoder input step is the ground truth with probability `ratio`, otherwise
+    the frame the model itself sampled for that step in a first, teacher-forced pass (no gradient
+    through it). At inference it passes the ground truth through. `ratio` is a non-trainable
+    weight that a callback lowers epoch by epoch.
+
+    Args:
+        initial_ratio: teacher-forcing probability before the first epoch.
+        seed: seed of the mixing and sampling draws.
+
+    Example:
+        mixed = ScheduledSampling(0.5)([teacher_inputs, first_pass_logits], training=True)
+    """
+
+    def __init__(self, initial_ratio: float = 1.0, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_ratio = initial_ratio
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.ratio = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(initial_ratio), trainable=False, name="ratio"
+        )
+
+    def call(self, inputs, training=None):
+        teacher, logits = inputs
+        if not training:
+            return teacher
+        probabilities = ops.sigmoid(ops.stop_gradient(ops.cast(logits, "float32")))
+        sampled = ops.cast(keras.random.uniform(ops.shape(probabilities), seed=self.seed_generator) < probabilities,
+                           teacher.dtype)
+        own = ops.concatenate([teacher[:, :1], sampled[:, :-1]], axis=1)
+        batch, steps = ops.shape(teacher)[0], ops.shape(teacher)[1]
+        use_teacher = keras.random.uniform((batch, steps, 1), seed=self.seed_generator) < ops.cast(self.ratio, "float32")
+        return ops.where(use_teacher, teacher, own)
+
+    def get_config(self):
+        return super().get_config() | {"initial_ratio": self.initial_ratio, "seed": self.seed}

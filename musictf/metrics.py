@@ -1,0 +1,168 @@
+"""Metrics: streaming Keras metrics on logits for training, and the numpy evaluation protocol.
+
+Evaluation protocol (DESIGN.md):
+- token models: cross-entropy (nats per token), perplexity, accuracy;
+- roll models: frame NLL in nats per frame summed over the output flags from the model's
+  Bernoulli outputs, precision / recall / F1 at the decision threshold, and Bay et al.'s frame
+  accuracy TP / (TP + FP + FN);
+- samples: pitch-class entropy, polyphony, scale consistency, empty-beat rate, repeated-note
+  ratio and note density, each next to the same statistic on the test split.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from musictf.data.corpus import Note
+from musictf.data.pianoroll import notes_to_roll
+
+# -- streaming Keras metrics ----------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class ThresholdMetric(keras.metrics.Metric):
+    """Precision, recall, F1 or Bay accuracy of sigmoid(logits) >= threshold over all flags.
+
+    Args:
+        kind: "precision", "recall", "f1" or "bay_accuracy".
+        threshold: decision threshold on the probability.
+
+    Example:
+        model.compile(loss=..., metrics=[ThresholdMetric("f1", 0.5, name="f1")])
+    """
+
+    KINDS = ("precision", "recall", "f1", "bay_accuracy")
+
+    def __init__(self, kind: str = "f1", threshold: float = 0.5, name=None, **kwargs):
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
+        super().__init__(name=name or kind, **kwargs)
+        self.kind, self.threshold = kind, threshold
+        self.true_positives = self.add_variable((), initializer="zeros", name="tp")
+        self.false_positives = self.add_variable((), initializer="zeros", name="fp")
+        self.false_negatives = self.add_variable((), initializer="zeros", name="fn")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        predicted = ops.cast(ops.sigmoid(ops.cast(y_pred, "float32")) >= self.threshold, "float32")
+        actual = ops.cast(y_true, "float32")
+        self.true_positives.assign_add(ops.sum(predicted * actual))
+        self.false_positives.assign_add(ops.sum(predicted * (1 - actual)))
+        self.false_negatives.assign_add(ops.sum((1 - predicted) * actual))
+
+    def result(self):
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        eps = keras.backend.epsilon()
+        if self.kind == "precision":
+            return tp / (tp + fp + eps)
+        if self.kind == "recall":
+            return tp / (tp + fn + eps)
+        if self.kind == "f1":
+            return 2 * tp / (2 * tp + fp + fn + eps)
+        return tp / (tp + fp + fn + eps)
+
+    def get_config(self):
+        return super().get_config() | {"kind": self.kind, "threshold": self.threshold}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+def argmax_accuracy(y_true, y_pred):
+    """Accuracy of the softmax argmax against the argmax of a multi-hot target (the original's)."""
+    return ops.cast(ops.argmax(y_true, axis=-1) == ops.argmax(y_pred, axis=-1), "float32")
+
+
+def logit(probability: float) -> float:
+    return math.log(probability / (1 - probability))
+
+
+# -- the evaluation protocol ----------------------------------------------------------------------
+
+
+def token_metrics(logits: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    logits = logits.astype(np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    cross_entropy = float(-log_probabilities[np.arange(len(targets)), targets].mean())
+    return {
+        "cross_entropy_nats": cross_entropy,
+        "perplexity": float(math.exp(cross_entropy)),
+        "accuracy": float((logits.argmax(axis=-1) == targets).mean()),
+        "predictions": len(targets),
+    }
+
+
+def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold: float) -> dict[str, float]:
+    """Frame metrics; `logits` and `targets` are (frames, flags). For softmax outputs the class
+    probabilities stand in for Bernoulli probabilities (the original models have no better ones)."""
+    logits = logits.astype(np.float64).reshape(-1, logits.shape[-1])
+    targets = targets.astype(np.float64).reshape(-1, targets.shape[-1])
+    if output == "sigmoid":
+        log_p = -np.logaddexp(0, -logits)
+        log_not_p = -np.logaddexp(0, logits)
+        probabilities = np.exp(log_p)
+    else:
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
+        probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
+        log_p, log_not_p = np.log(probabilities), np.log1p(-probabilities)
+    nll = -(targets * log_p + (1 - targets) * log_not_p).sum(axis=-1)
+    predicted = probabilities >= threshold
+    actual = targets > 0.5
+    tp = float((predicted & actual).sum())
+    fp = float((predicted & ~actual).sum())
+    fn = float((~predicted & actual).sum())
+    return {
+        "frame_nll_nats": float(nll.mean()),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
+        "bay_accuracy": tp / (tp + fp + fn) if tp + fp + fn else 0.0,
+        "frames": len(targets),
+        "flags_per_frame": int(targets.shape[-1]),
+    }
+
+
+# -- sample quality -------------------------------------------------------------------------------
+
+MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
+MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
+QUALITY_KEYS = ("pitch_class_entropy_bits", "polyphony", "scale_consistency", "empty_beat_rate",
+                "repeated_note_ratio", "note_density_per_quarter")
+
+
+def piece_quality(notes: Sequence[Note]) -> dict[str, float]:
+    """Sample-quality statistics of one piece (all computed on a sixteenth-note grid)."""
+    if not notes:
+        return {"pitch_class_entropy_bits": 0.0, "polyphony": 0.0, "scale_consistency": 0.0,
+                "empty_beat_rate": 1.0, "repeated_note_ratio": 0.0, "note_density_per_quarter": 0.0}
+    histogram = np.bincount([note.pitch % 12 for note in notes], minlength=12).astype(float)
+    distribution = histogram / histogram.sum()
+    nonzero = distribution[distribution > 0]
+    scales = [(MAJOR + tonic) % 12 for tonic in range(12)] + [(MINOR + tonic) % 12 for tonic in range(12)]
+    sounding = notes_to_roll(notes, 4, "active").astype(bool)
+    voices = sounding.sum(axis=1)
+    beats = sounding[: len(sounding) // 4 * 4].reshape(-1, 4, sounding.shape[1]).any(axis=(1, 2))
+    onsets: dict[float, frozenset] = {}
+    for note in notes:
+        onsets[note.onset] = onsets.get(note.onset, frozenset()) | {note.pitch}
+    groups = [onsets[onset] for onset in sorted(onsets)]
+    repeats = sum(a == b for a, b in zip(groups, groups[1:], strict=False))
+    length = max(note.onset + note.duration for note in notes)
+    return {
+        "pitch_class_entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()),
+        "polyphony": float(voices[voices > 0].mean()) if (voices > 0).any() else 0.0,
+        "scale_consistency": float(max(histogram[scale].sum() for scale in scales) / histogram.sum()),
+        "empty_beat_rate": float(1 - beats.mean()) if len(beats) else 0.0,
+        "repeated_note_ratio": repeats / (len(groups) - 1) if len(groups) > 1 else 0.0,
+        "note_density_per_quarter": float(len(groups) / length) if length else 0.0,
+    }
+
+
+def sample_quality(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
+    """The mean of each statistic over pieces."""
+    rows = [piece_quality(notes) for notes in pieces]
+    return {key: float(np.mean([row[key] for row in rows])) for key in QUALITY_KEYS} | {"pieces": len(rows)}

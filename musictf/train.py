@@ -1,0 +1,174 @@
+"""One training engine for every experiment: `train(experiment, config, run_dir, ...)`.
+
+Writes the run directory (see rundir.py) and fits inside the strategy's scope with: atomic best
+and last checkpoints, BackupAndRestore at every epoch (rerunning the same command after a kill
+resumes from the last finished epoch), CSV and TensorBoard logs, and a NaN stop with a message.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from musictf import distribute, files, rundir
+from musictf.data.pipeline import count_windows, global_batch_size, make_dataset
+from musictf.errors import MusicTFError
+from musictf.experiments.base import Experiment, PreparedData, prepare_data
+
+
+class AtomicCheckpoint(keras.callbacks.Callback):
+    """Saves `last.keras` every epoch and `best.keras` when `monitor` improves, each atomically.
+    The best value is kept in best.json so a resumed run does not forget it."""
+
+    def __init__(self, directory: Path, monitor: str = "val_loss"):
+        super().__init__()
+        self.directory, self.monitor = Path(directory), monitor
+        self.record_path = self.directory / "best.json"
+
+    def _save(self, name: str) -> None:
+        path = self.directory / name
+        with files.atomic_path(path, suffix=".keras") as temporary:
+            self.model.save(temporary)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self._save("last.keras")
+        value = logs.get(self.monitor, logs.get("loss"))
+        best = files.read_json(self.record_path)["value"] if self.record_path.exists() else math.inf
+        if value is not None and math.isfinite(value) and value < best:
+            self._save("best.keras")
+            files.write_json(self.record_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
+
+
+class StopOnNaN(keras.callbacks.TerminateOnNaN):
+    """TerminateOnNaN that remembers where, so the engine can say so in one line."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(loss):
+            self.where = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+
+def set_precision(precision: str) -> None:
+    keras.mixed_precision.set_global_policy(precision)
+
+
+def build_and_compile(experiment: Experiment, config, features: int, strategy):
+    """The model, optimizer and metrics, all created inside `strategy.scope()`."""
+    with strategy.scope():
+        model = experiment.build_model(config, features)
+        optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[config.optimizer]
+        optimizer = optimizer_class(learning_rate=config.learning_rate, clipnorm=config.clipnorm or None)
+        model.compile(optimizer=optimizer, jit_compile=config.jit_compile, **experiment.compile_arguments(config))
+    return model
+
+
+def evaluation_stride(experiment: Experiment, config, arrays: list[np.ndarray]) -> int:
+    """Every frame predicted once (window targets step by a window), thinned to max_eval_windows."""
+    stride = config.seq_len if experiment.target == "window" else 1
+    windows = count_windows(arrays, config.seq_len, experiment.target, stride)
+    if config.max_eval_windows and windows > config.max_eval_windows:
+        stride *= math.ceil(windows / config.max_eval_windows)
+    return stride
+
+
+def make_datasets(experiment: Experiment, config, data: PreparedData, strategy):
+    batch = global_batch_size(config.batch_size, strategy)
+    static = isinstance(strategy, tf.distribute.TPUStrategy)
+    roll_channels = getattr(data.representation, "channels", 0)
+    train = make_dataset(
+        data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
+        seed=config.seed, drop_remainder=True, repeat=True,
+        transpose_range=config.transpose_range if experiment.kind == "pianoroll" else 0, roll_channels=roll_channels,
+    )
+    windows = count_windows(data.arrays["train"], config.seq_len, experiment.target)
+    steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
+    valid_arrays = data.arrays["valid"] or data.arrays["train"]
+    valid = make_dataset(
+        valid_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=False,
+        seed=config.seed, stride=evaluation_stride(experiment, config, valid_arrays), drop_remainder=static,
+    )
+    return train, valid, steps_per_epoch
+
+
+def _deduplicate_history(path: Path) -> None:
+    """After a resume, keep one row per epoch (the latest)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    by_epoch = {row["epoch"]: row for row in rows}
+    fields = list(rows[-1].keys())
+    lines = [",".join(fields)] + [",".join(str(row.get(f, "")) for f in fields) for row in by_epoch.values()]
+    files.write_text(path, "\n".join(lines) + "\n")
+
+
+def train(
+    experiment: Experiment, config, run_dir: Path, preset: str, strategy_name: str = "default",
+    data: PreparedData | None = None, verbose: str | int = "auto",
+) -> dict:
+    """Trains into `run_dir`, resuming from its backup if an earlier attempt was interrupted."""
+    run_dir = Path(run_dir)
+    resuming = (run_dir / "backup").exists()
+    if (run_dir / "config.json").exists():
+        saved = files.read_json(run_dir / "config.json")
+        if saved["experiment"] != experiment.slug or saved["config"] != rundir.config_module.to_dict(config):
+            raise MusicTFError(f"{run_dir}: holds a run with another experiment or config; use a new --run-dir")
+    data = data or prepare_data(experiment, config)
+    print(data.corpus.report.summary(), file=sys.stderr)
+    rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
+    files.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
+    rundir.write_state(run_dir, training="running", strategy=strategy_name)
+
+    keras.utils.set_random_seed(config.seed)
+    set_precision(config.precision)
+    strategy = distribute.get_strategy(strategy_name)
+    train_ds, valid_ds, steps_per_epoch = make_datasets(experiment, config, data, strategy)
+    model = build_and_compile(experiment, config, data.representation.features, strategy)
+
+    nan_stop = StopOnNaN()
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch", delete_checkpoint=True),
+        nan_stop,
+        *experiment.callbacks(config, model),
+        AtomicCheckpoint(run_dir / "checkpoints"),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
+    ]
+    print(
+        f"{'resuming' if resuming else 'training'} {experiment.slug} ({preset}) in {run_dir}: "
+        f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
+        f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} epochs",
+        file=sys.stderr,
+    )
+    history = model.fit(
+        train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=valid_ds,
+        callbacks=callbacks, verbose=verbose, shuffle=False,
+    )
+    _deduplicate_history(run_dir / "history.csv")
+    if nan_stop.where is not None:
+        rundir.write_state(run_dir, training="diverged")
+        epoch, batch = nan_stop.where
+        raise MusicTFError(
+            f"training diverged: the loss became NaN at epoch {epoch}, batch {batch}; lower the learning rate "
+            f"(now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in {run_dir / 'checkpoints'}"
+        )
+    rundir.write_state(run_dir, training="complete", epochs=config.epochs)
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
