@@ -80,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--checkpoint", choices=["best", "last"], default="best")
 
     for name, message in NOT_YET.items():
-        commands.add_parser(name, help=f"({message})", add_help=True, description=message)
+        stub = commands.add_parser(name, help=f"({message})", description=message)
+        stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 

@@ -58,6 +58,12 @@ def lstm_stack_step(layers, inputs, states):
     return inputs, new_states
 
 
+def numbered_layers(model, prefix: str) -> list:
+    """The layers named prefix0, prefix1, ... in numeric order."""
+    found = [layer for layer in model.layers if layer.name.startswith(prefix) and layer.name[len(prefix):].isdigit()]
+    return sorted(found, key=lambda layer: int(layer.name[len(prefix):]))
+
+
 def _zero_states(layers, batch):
     return [
         (tf.zeros([batch, layer.units], layer.compute_dtype), tf.zeros([batch, layer.units], layer.compute_dtype))
@@ -106,7 +112,7 @@ class StackSampler:
     """
 
     def __init__(self, model, chooser: FrameChooser, token_input: bool):
-        self.lstm_layers = [layer for layer in model.layers if layer.name.startswith("lstm_")]
+        self.lstm_layers = numbered_layers(model, "lstm_")
         self.head = model.get_layer("head")
         names = {layer.name for layer in model.layers}
         self.input_layer = next((model.get_layer(n) for n in ("embedding", "token_scale") if n in names), None)
@@ -171,8 +177,8 @@ class Seq2SeqSampler:
     """
 
     def __init__(self, model, chooser: FrameChooser):
-        self.encoder_layers = sorted((l for l in model.layers if l.name.startswith("encoder_lstm_")), key=lambda l: l.name)
-        self.decoder_layers = sorted((l for l in model.layers if l.name.startswith("decoder_lstm_")), key=lambda l: l.name)
+        self.encoder_layers = numbered_layers(model, "encoder_lstm_")
+        self.decoder_layers = numbered_layers(model, "decoder_lstm_")
         names = {layer.name for layer in model.layers}
         self.attention = model.get_layer("attention") if "attention" in names else None
         self.head = model.get_layer("head")

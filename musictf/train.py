@@ -131,6 +131,7 @@ def train(
         saved = files.read_json(run_dir / "config.json")
         if saved["experiment"] != experiment.slug or saved["config"] != rundir.config_module.to_dict(config):
             raise MusicTFError(f"{run_dir}: holds a run with another experiment or config; use a new --run-dir")
+    strategy = distribute.get_strategy(strategy_name)
     data = data or prepare_data(experiment, config)
     print(data.corpus.report.summary(), file=sys.stderr)
     rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
@@ -139,7 +140,6 @@ def train(
 
     keras.utils.set_random_seed(config.seed)
     set_precision(config.precision)
-    strategy = distribute.get_strategy(strategy_name)
     train_ds, valid_ds, steps_per_epoch = make_datasets(experiment, config, data, strategy)
     model = build_and_compile(experiment, config, data.representation.features, strategy)
 

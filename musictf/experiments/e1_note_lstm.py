@@ -36,12 +36,12 @@ class NoteLSTMConfig(ExperimentConfig):
     token_mode: str = "duration"  # duration: tokens carry slice lengths and rests; pitch: the original's.
     input_encoding: str = "embedding"  # embedding, or scalar (id / vocabulary size, as the original).
     embedding_dim: int = 96  # Ignored for scalar input.
-    units: int = 256  # LSTM units per layer (paper: 512).
+    units: int = 192  # LSTM units per layer (paper: 512); sized for minutes on 2 cores.
     num_layers: int = 2  # Stacked LSTM layers (paper: 3).
     dense_units: int = 256  # The hidden Dense layer before the output.
     dense_activation: str = "relu"  # The paper's Dense(256) has no activation: "linear".
     dropout_rate: float = 0.3  # After each LSTM but the last, and after the hidden Dense.
-    seq_len: int = 64
+    seq_len: int = 32  # Input tokens (paper: 100).
 
     def validate(self) -> None:
         super().validate()

@@ -1,0 +1,136 @@
+"""The user's path: `musictf run/train/evaluate/generate` on smoke presets, resume, clear errors."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from musictf.cli import main
+from musictf.data.corpus import Note
+from musictf.data.pianoroll import read_midi, write_midi
+
+
+def run_cli(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize("experiment", ["1", "2", "3", "4"])
+def test_run_trains_generates_and_evaluates(experiment, tmp_path, capsys, cache_dir):
+    run_dir = tmp_path / "run"
+    status, out, err = run_cli(capsys, "run", experiment, "--preset", "smoke", "--run-dir", str(run_dir))
+    assert status == 0, err
+    for name in ("config.json", "representation.json", "manifest.json", "history.csv", "metrics.json",
+                 "checkpoints/best.keras", "checkpoints/last.keras", "state.json"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    key = "perplexity" if experiment == "1" else "frame_nll_nats"
+    assert metrics["test"][key] > 0 and metrics["samples"]["pieces"] == 2
+    samples = json.loads((run_dir / "samples" / "samples.json").read_text())["samples"]
+    assert len(samples) == 2
+    for item in samples:
+        notes = read_midi(run_dir / "samples" / item["midi"])
+        assert notes and len({note.duration for note in notes}) >= 1
+        assert (run_dir / "samples" / item["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if experiment == "4":
+        assert metrics["samples"]["polyphony"] > 1
+        with open(run_dir / "history.csv") as handle:
+            ratios = [float(row["teacher_forcing_ratio"]) for row in csv.DictReader(handle)]
+        assert ratios == [0.5, 0.125]
+    # generate again with other settings, from a primer file
+    primer = write_midi([Note(60 + i % 12, i * 0.25, 0.25, "C4") for i in range(64)], tmp_path / "primer.mid")
+    status, out, err = run_cli(capsys, "generate", str(run_dir), "--num", "1", "--length", "8", "--temperature",
+                               "0.8", "--top-p", "0.9", "--seed", "3", "--prime", str(primer), "--out", str(tmp_path / "g"))
+    assert status == 0, err
+    assert (tmp_path / "g" / "sample_1.mid").is_file()
+
+
+def test_checkpoint_refuses_data_that_does_not_fit(tmp_path, capsys, cache_dir):
+    run_dir = tmp_path / "run"
+    assert run_cli(capsys, "train", "1", "--preset", "smoke", "--run-dir", str(run_dir))[0] == 0
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    for index in range(3):
+        write_midi([Note(100 - j, j / 3, 1 / 3, "E7") for j in range(40)], odd / f"odd{index}.mid")
+    status, _, err = run_cli(capsys, "evaluate", str(run_dir), "--source", str(odd))
+    assert status == 2 and "not in this run's vocabulary" in err and len(err.strip().splitlines()) == 1
+
+    spec = json.loads((run_dir / "representation.json").read_text())
+    spec["vocabulary"] = spec["vocabulary"][:-5]
+    (run_dir / "representation.json").write_text(json.dumps(spec))
+    status, _, err = run_cli(capsys, "evaluate", str(run_dir))
+    assert status == 2 and "do not belong together" in err
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "9", "--preset", "smoke"], "unknown experiment"),
+        (["train", "1", "--preset", "nope"], "no preset 'nope'"),
+        (["train", "1", "--preset", "smoke", "--set", "unitz=3"], "unknown key 'unitz'"),
+        (["train", "1", "--preset", "smoke", "--set", "units=many"], "units must be int"),
+        (["train", "1", "--preset", "smoke", "--set", "temperature=0"], "temperature must be positive"),
+        (["train", "1", "--preset", "smoke", "--strategy", "multiworker"], "multiworker is not supported yet"),
+        (["evaluate", "/no/such/run"], "not a run directory"),
+        (["train", "1", "--bogus"], "unrecognized arguments"),
+        (["tune", "4"], "not implemented yet"),
+    ],
+)
+def test_wrong_arguments_get_one_line_and_status_2(argv, message, tmp_path, capsys, cache_dir):
+    if argv[0] == "train" and "--bogus" not in argv:
+        argv = [*argv, "--run-dir", str(tmp_path / "run")]
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def _history_epochs(path: Path) -> list[int]:
+    if not path.exists():
+        return []
+    with open(path) as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def test_killed_training_resumes_from_the_last_epoch(tmp_path, cache_dir):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "musictf", "train", "2", "--preset", "smoke", "--set", "epochs=4",
+               "--set", "steps_per_epoch=60", "--run-dir", str(run_dir)]
+    environment = os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir)}
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while len(_history_epochs(run_dir / "history.csv")) < 2 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = _history_epochs(run_dir / "history.csv")
+    assert 2 <= len(done_before) < 4, "the kill came too late to test resuming"
+    assert json.loads((run_dir / "state.json").read_text())["training"] == "running"
+
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "resuming" in finished.stderr
+    assert f"Epoch {len(done_before) + 1}/4" in finished.stdout + finished.stderr
+    assert "Epoch 1/4" not in finished.stdout + finished.stderr
+    assert _history_epochs(run_dir / "history.csv") == [0, 1, 2, 3]
+    assert json.loads((run_dir / "state.json").read_text())["training"] == "complete"
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path, cache_dir):
+    command = [sys.executable, "-m", "musictf", "train", "1", "--preset", "smoke", "--strategy", "mirrored",
+               "--run-dir", str(tmp_path / "run")]
+    environment = os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir), "MUSICTF_LOGICAL_CPUS": "2"}
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "2 replica(s), global batch 32" in finished.stderr

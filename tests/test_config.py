@@ -1,0 +1,44 @@
+import pytest
+
+from musictf.config import load_config, parse_overrides
+from musictf.errors import ConfigError
+from musictf.experiments import get_experiment
+from musictf.experiments.base import MODULES
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_preset_loads_and_paper_is_the_documented_size(module):
+    experiment = get_experiment(module)
+    import tomllib
+
+    presets = tomllib.loads(experiment.experiment_file.read_text())["presets"]
+    assert {"smoke", "cpu", "paper"} <= set(presets)
+    for preset in presets:
+        experiment.load_config(preset)
+    paper = experiment.load_config("paper")
+    assert paper.units == 512
+
+
+def test_paper_presets_match_the_documented_architectures():
+    e1 = get_experiment("1").load_config("paper")
+    assert (e1.num_layers, e1.dense_units, e1.dropout_rate, e1.optimizer, e1.seq_len) == (3, 256, 0.3, "rmsprop", 100)
+    e2 = get_experiment("2").load_config("paper")
+    assert (e2.num_layers, e2.lstm_dropout, e2.dense_units, e2.dense_dropout, e2.output) == (2, 0.2, 256, 0.5, "softmax")
+    e4 = get_experiment("4").load_config("paper")
+    assert (e4.focal_alpha, e4.focal_gamma, e4.teacher_forcing_ratio) == (0.5, 2.0, 0.5)
+    jsb = get_experiment("4").load_config("jsb")
+    assert (jsb.steps_per_quarter, jsb.roll_encoding) == (1, "active")
+
+
+def test_overrides_are_typed_and_checked(tmp_path):
+    experiment = get_experiment("4")
+    config = experiment.load_config("smoke", ["units=8", "attention=true", "focal_alpha=0.6"])
+    assert (config.units, config.attention, config.focal_alpha) == (8, True, 0.6)
+    with pytest.raises(ConfigError, match="must be bool"):
+        experiment.load_config("smoke", ["attention=maybe"])
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["units"])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[presets.x]\nunits = 'big'\n")
+    with pytest.raises(ConfigError, match="units must be int"):
+        load_config(experiment.config_class, bad, "x")
