@@ -24,11 +24,18 @@ experiment-1 experiment-2 experiment-3 experiment-4: experiment-%: $(STAMP)  ## 
 experiment-5:  ## WaveNet on raw audio (not implemented yet)
 	@echo "experiment-5: WaveNet is not implemented yet (issue #4)"; exit 1
 
-tune-%:  ## Keras Tuner search for experiment N (not implemented yet)
-	@echo "tune-$*: Keras Tuner searches are not implemented yet (issue #5)"; exit 1
+TRIALS ?= 6
+tune-1 tune-2 tune-3: tune-%: $(STAMP)  ## Keras Tuner search for experiment N (random, TRIALS trials, val_loss)
+	$(BIN)/musictf tune $* --preset tune --tuner random --max-trials $(TRIALS) --objective val_loss
 
-report:  ## Build reports/ from the latest runs (not implemented yet)
-	@echo "report: the report builder is not implemented yet (issue #6)"; exit 1
+tune-4: $(STAMP)  ## Keras Tuner search for experiment 4 (random, TRIALS trials, validation F1)
+	$(BIN)/musictf tune 4 --preset tune --tuner random --max-trials $(TRIALS) --objective val_f1
+
+tune-5:
+	@echo "tune-5: experiment 5 (WaveNet) is not implemented yet (issue #4)"; exit 1
+
+report: $(STAMP)  ## Build reports/ (figures, tables, index.html) from the latest runs
+	$(BIN)/musictf report
 
 bench:  ## Write reports/bench.json (not implemented yet)
 	@echo "bench: the benchmark harness is not implemented yet (issue #8)"; exit 1

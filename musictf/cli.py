@@ -12,8 +12,6 @@ import sys
 from musictf.errors import MusicTFError
 
 NOT_YET = {
-    "tune": "Keras Tuner searches are not implemented yet (issue #5)",
-    "report": "the report builder is not implemented yet (issue #6)",
     "bench": "the benchmark harness is not implemented yet (issue #8)",
 }
 
@@ -26,6 +24,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", help="experiment number 1-4 (or its name, e.g. polyphonic)")
     parser.add_argument("--preset", default="cpu", help="preset from experiments/eN_*.toml: smoke, cpu, paper, ... (default: cpu)")
+    parser.add_argument("--preset-file", help="read the preset from this TOML file instead (e.g. a search's best_preset.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field, e.g. --set units=128; repeatable")
     parser.add_argument("--source", help="music21:<composer> or a folder of MIDI/MusicXML/ABC/kern files")
@@ -79,6 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", help="output folder (default: RUN/samples)")
     generate.add_argument("--checkpoint", choices=["best", "last"], default="best")
 
+    tune = commands.add_parser("tune", help="Keras Tuner search over the experiment's [search] space",
+                               description="Hyperparameter search with Keras Tuner. Rerunning the same command resumes.")
+    _add_experiment_arguments(tune)
+    tune.add_argument("--tuner", choices=["random", "hyperband", "bayesian"], default="random")
+    tune.add_argument("--max-trials", type=int, default=6, help="trials to run (random, bayesian; default: 6)")
+    tune.add_argument("--objective", default="val_loss", choices=["val_loss", "val_f1", "val_frame_nll", "val_accuracy"],
+                      help="what the search optimizes (default: val_loss; val_f1 / val_frame_nll for experiments 2-4)")
+
+    report = commands.add_parser("report", help="build reports/: figures, tables and index.html",
+                                 description="Turn run directories into write-up material under reports/.")
+    report.add_argument("runs", nargs="*", help="run directories (default: the latest run of each experiment and preset)")
+    report.add_argument("--out", default="reports", help="output folder (default: reports)")
+
     for name, message in NOT_YET.items():
         stub = commands.add_parser(name, help=f"({message})", description=message)
         stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -113,6 +125,18 @@ def _command_data(args) -> int:
     return 0
 
 
+def _experiment_and_config(args):
+    """The experiment and its resolved config; logical CPU devices are set up before TF starts."""
+    from musictf import distribute
+
+    distribute.configure_from_environment()
+    from musictf.experiments import get_experiment
+
+    experiment = get_experiment(args.experiment)
+    overrides = list(args.overrides) + ([f"source={args.source}"] if args.source else [])
+    return experiment, experiment.load_config(args.preset, overrides, args.preset_file)
+
+
 def _run_dir_for(args, experiment, config):
     from pathlib import Path
 
@@ -140,14 +164,7 @@ def _print_metrics(result: dict) -> None:
 
 
 def _command_train(args, and_evaluate: bool) -> int:
-    from musictf import distribute
-
-    distribute.configure_from_environment()
-    from musictf.experiments import get_experiment
-
-    experiment = get_experiment(args.experiment)
-    overrides = list(args.overrides) + ([f"source={args.source}"] if args.source else [])
-    config = experiment.load_config(args.preset, overrides)
+    experiment, config = _experiment_and_config(args)
     run_dir = _run_dir_for(args, experiment, config)
     from musictf.train import train
 
@@ -170,6 +187,22 @@ def _command_train(args, and_evaluate: bool) -> int:
     print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
           f"metrics: {run_dir / 'metrics.json'}\nsamples: {len(written)} MIDI files and piano-roll PNGs in "
           f"{run_dir / 'samples'}")
+    return 0
+
+
+def _command_tune(args) -> int:
+    from pathlib import Path
+
+    experiment, config = _experiment_and_config(args)
+    from musictf import rundir
+    from musictf.tune import tune
+
+    run_dir = Path(args.run_dir) if args.run_dir else rundir.RUNS_ROOT / "tune" / f"{experiment.slug}-{args.preset}-{args.tuner}"
+    result = tune(experiment, config, args.preset, run_dir, args.tuner, args.max_trials, args.objective, args.strategy)
+    changes = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in result["best_changes"].items()) or "nothing"
+    print(f"{result['trials_run_now']} trials run now; the best trial changed {changes}")
+    print(f"results: {run_dir / 'results.md'}\nbest preset: {run_dir / 'best_preset.toml'} "
+          f"(musictf train {experiment.number} --preset-file {run_dir / 'best_preset.toml'} --preset best)")
     return 0
 
 
@@ -222,6 +255,15 @@ def main(argv: list[str] | None = None) -> int:
             return _command_data(args)
         if args.command in ("train", "run"):
             return _command_train(args, and_evaluate=args.command == "run")
+        if args.command == "report":
+            from pathlib import Path
+
+            from musictf.report import build_report
+
+            print(build_report([Path(p) for p in args.runs] or None, Path(args.out)))
+            return 0
+        if args.command == "tune":
+            return _command_tune(args)
         if args.command == "evaluate":
             return _command_evaluate(args)
         return _command_generate(args)

@@ -70,6 +70,20 @@ class ThresholdMetric(keras.metrics.Metric):
 
 
 @keras.saving.register_keras_serializable(package="musictf")
+class FrameNLL(keras.metrics.Mean):
+    """Frame NLL of sigmoid outputs in nats per frame, summed over the flags (streaming)."""
+
+    def __init__(self, name="frame_nll", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        logits = ops.cast(y_pred, "float32")
+        labels = ops.cast(y_true, "float32")
+        nll = ops.maximum(logits, 0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
+        return super().update_state(ops.reshape(ops.sum(nll, axis=-1), (-1,)))
+
+
+@keras.saving.register_keras_serializable(package="musictf")
 def argmax_accuracy(y_true, y_pred):
     """Accuracy of the softmax argmax against the argmax of a multi-hot target (the original's)."""
     return ops.cast(ops.argmax(y_true, axis=-1) == ops.argmax(y_pred, axis=-1), "float32")

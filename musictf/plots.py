@@ -53,3 +53,48 @@ def save_piano_roll(notes: Sequence[Note], path: str | Path, title: str, primer_
     save_figure(figure, path)
     plt.close(figure)
     return path
+
+
+def save_learning_curves(history: dict[str, list[float]], path_stem: Path, title: str) -> list[Path]:
+    """Train against validation for loss and each other metric present; PNG and PDF."""
+    plt = _pyplot()
+    names = [name for name in ("loss", "accuracy", "precision", "recall", "f1", "frame_nll") if name in history]
+    figure, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.4), squeeze=False)
+    for axis, name in zip(axes[0], names, strict=True):
+        epochs = np.arange(1, len(history[name]) + 1)
+        axis.plot(epochs, history[name], marker="o", markersize=3, label="train")
+        if f"val_{name}" in history:
+            axis.plot(epochs, history[f"val_{name}"], marker="s", markersize=3, label="validation")
+        unit = {"loss": " (nats)", "frame_nll": " (nats/frame)"}.get(name, "")
+        axis.set_title(name.replace("_", " ") + unit)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0][0].legend(frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout()
+    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
+    plt.close(figure)
+    return paths
+
+
+def save_hyperparameter_plots(rows: list[dict], names: list[str], objective: str, path_stem: Path, title: str) -> list[Path]:
+    """One panel per hyperparameter: its value against the objective, one point per trial."""
+    plt = _pyplot()
+    finished = [row for row in rows if row.get("score") not in (None, "")]
+    figure, axes = plt.subplots(1, len(names), figsize=(2.4 * len(names), 2.3), squeeze=False, sharey=True)
+    for axis, name in zip(axes[0], names, strict=True):
+        values = [row[name] for row in finished]
+        numeric = all(isinstance(v, (int, float)) for v in values)
+        positions = values if numeric else [sorted(set(map(str, values))).index(str(v)) for v in values]
+        axis.scatter(positions, [float(row["score"]) for row in finished], s=18)
+        if not numeric:
+            labels = sorted(set(map(str, values)))
+            axis.set_xticks(range(len(labels)), labels)
+        axis.set_xlabel(name.replace("_", " "))
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel(objective)
+    figure.suptitle(title)
+    figure.tight_layout()
+    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
+    plt.close(figure)
+    return paths

@@ -42,8 +42,9 @@ class Experiment:
     def experiment_file(self) -> Path:
         return config_module.EXPERIMENTS_DIR / f"{self.slug}.toml"
 
-    def load_config(self, preset: str, overrides=()):
-        return config_module.load_config(self.config_class, self.experiment_file, preset, overrides)
+    def load_config(self, preset: str, overrides=(), preset_file: str | Path | None = None):
+        """`preset` from experiments/eN_*.toml, or from `preset_file` (e.g. a tuner's best_preset.toml)."""
+        return config_module.load_config(self.config_class, preset_file or self.experiment_file, preset, overrides)
 
     def representation(self, config):
         if self.kind == "tokens":

@@ -7,17 +7,20 @@ import keras
 from musictf.config import RollConfig
 from musictf.generate import FrameChooser
 from musictf.losses import ArgmaxCrossEntropy
-from musictf.metrics import ThresholdMetric, argmax_accuracy, logit
+from musictf.metrics import FrameNLL, ThresholdMetric, argmax_accuracy, logit
 
 
 def classifier_head(config: RollConfig, features: int) -> keras.Sequential:
-    """Dense(dense_units) -> ReLU -> Dropout -> Dense(features) logits, as documented."""
+    """Dense(dense_units) -> ReLU -> Dropout -> Dense(features) logits, as documented; sigmoid
+    outputs start at `initial_flag_probability`."""
+    bias = logit(config.initial_flag_probability) if config.output == "sigmoid" else 0.0
     return keras.Sequential(
         [
             keras.layers.Dense(config.dense_units, name="dense_hidden"),
             keras.layers.ReLU(),
             keras.layers.Dropout(config.dense_dropout),
-            keras.layers.Dense(features, dtype="float32", name="logits"),
+            keras.layers.Dense(features, dtype="float32", bias_initializer=keras.initializers.Constant(bias),
+                               name="logits"),
         ],
         name="head",
     )
@@ -29,6 +32,7 @@ def threshold_metrics(config: RollConfig) -> list:
         ThresholdMetric("precision", config.threshold, name="precision"),
         ThresholdMetric("recall", config.threshold, name="recall"),
         ThresholdMetric("f1", config.threshold, name="f1"),
+        FrameNLL(),
     ]
 
 

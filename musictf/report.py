@@ -1,0 +1,212 @@
+"""Run directories -> reports/: figures (PNG for the page, PDF for papers), tables (Markdown and
+LaTeX booktabs) and one self-contained `reports/index.html` with images and audio embedded.
+
+`build_report()` with no runs takes the latest finished run of each experiment and preset under
+runs/, plus every search under runs/tune/.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import sys
+import time
+from pathlib import Path
+
+from musictf import files, plots, rundir
+from musictf.data.audio import fluidsynth_available, render_midi
+from musictf.errors import MusicTFError
+
+# Published test-set NLL on JSB chorales at quarter-note frames, nats/frame (FACTS.md).
+JSB_REFERENCE = [
+    ("uniform", 61.00),
+    ("independent Bernoulli per key (computed)", 11.06),
+    ("first-order Markov per key (computed)", 10.47),
+    ("plain RNN (Boulanger-Lewandowski et al. 2012)", 8.71),
+    ("small LSTM/GRU with BCE output", "6.2-6.5"),
+    ("RNN-NADE (Boulanger-Lewandowski et al. 2012)", 5.19),
+]
+TOKEN_COLUMNS = ("cross_entropy_nats", "perplexity", "accuracy")
+ROLL_COLUMNS = ("frame_nll_nats", "precision", "recall", "f1", "bay_accuracy")
+QUALITY_COLUMNS = ("polyphony", "pitch_class_entropy_bits", "scale_consistency", "empty_beat_rate",
+                   "repeated_note_ratio", "note_density_per_quarter")
+
+
+def latest_runs(root: Path = rundir.RUNS_ROOT) -> list[Path]:
+    """The newest evaluated run of each experiment and preset."""
+    newest: dict[tuple[str, str], Path] = {}
+    for metrics_path in sorted(Path(root).glob("e*_*/*/metrics.json")):
+        run_dir = metrics_path.parent
+        key = (run_dir.parent.name, run_dir.name.rsplit("-", 2)[0])
+        if key not in newest or run_dir.name > newest[key].name:
+            newest[key] = run_dir
+    return [newest[key] for key in sorted(newest)]
+
+
+def _read_history(path: Path) -> dict[str, list[float]]:
+    if not path.exists():
+        return {}
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in (rows[0] if rows else {})}
+
+
+def _format(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_format(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def latex_table(header: list[str], rows: list[list], caption: str) -> str:
+    def escape(text: str) -> str:
+        return str(text).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
+
+    spec = "l" * 3 + "r" * (len(header) - 3)
+    body = "\n".join("    " + " & ".join(escape(_format(cell)) for cell in row) + r" \\" for row in rows)
+    return (
+        "% needs \\usepackage{booktabs}\n\\begin{table}[t]\n  \\centering\n  \\small\n"
+        f"  \\begin{{tabular}}{{{spec}}}\n    \\toprule\n    " + " & ".join(escape(h) for h in header) + r" \\" + "\n"
+        f"    \\midrule\n{body}\n    \\bottomrule\n  \\end{{tabular}}\n  \\caption{{{escape(caption)}}}\n\\end{{table}}\n"
+    )
+
+
+def _data_uri(path: Path, mime: str) -> str:
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _real_excerpt(run, out_path: Path) -> Path | None:
+    """A test-split excerpt as long as the run's samples, as a piano-roll figure."""
+    from musictf.data.corpus import load_corpus, split_pieces
+
+    config = run.config
+    try:
+        corpus = load_corpus(config.source, max_files=config.max_files, progress=False)
+    except MusicTFError:
+        return None
+    splits = split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
+    pieces = splits["test"] or splits["valid"] or splits["train"]
+    piece = pieces[0]
+    span = 32.0
+    notes = [n for n in piece.notes if n.onset < span]
+    return plots.save_piano_roll(notes, out_path, f"real excerpt (test split): {piece.piece_id}")
+
+
+def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("reports"),
+                 tune_root: Path = rundir.RUNS_ROOT / "tune") -> Path:
+    started = time.perf_counter()
+    run_dirs = [Path(p) for p in run_dirs] if run_dirs else latest_runs()
+    if not run_dirs:
+        raise MusicTFError("no evaluated runs found under runs/; run `make experiment-N` first")
+    figures, tables, audio = out_dir / "figures", out_dir / "tables", out_dir / "audio"
+    renderer = "FluidSynth" if fluidsynth_available() else "the numpy synth (FluidSynth was not found)"
+    sections, comparison, quality_rows, jsb_rows = [], [], [], []
+    for run_dir in run_dirs:
+        if not (run_dir / "metrics.json").exists():
+            raise MusicTFError(f"{run_dir}: no metrics.json; run `musictf evaluate {run_dir}` first")
+        run = rundir.load_run(run_dir)
+        metrics = files.read_json(run_dir / "metrics.json")
+        label = f"{run.experiment.slug} ({run.preset})"
+        stem = f"{run.experiment.slug}-{run.preset}"
+        columns = TOKEN_COLUMNS if run.experiment.kind == "tokens" else ROLL_COLUMNS
+        comparison.append([run.experiment.slug, run.preset, metrics["data_hash"], *[metrics["test"].get(c, "–") for c in
+                           ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "f1", "bay_accuracy")]])
+        quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_COLUMNS]])
+        quality_rows.append([label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]])
+        if metrics["representation"].get("encoding") == "active" and metrics["representation"].get("steps_per_quarter") == 1:
+            jsb_rows.append((f"musictf {label}, music21 Bach chorales split", metrics["test"]["frame_nll_nats"]))
+        test = metrics["test"]
+        summary = ", ".join(f"{name} {_format(test[name])}" for name in columns if name in test)
+        parts = [f"<h2>{html.escape(label)}</h2>", f"<p>Test metrics: {summary}</p>"]
+        history = _read_history(run_dir / "history.csv")
+        if history:
+            png, _ = plots.save_learning_curves(history, figures / f"{stem}-curves", f"{label}: learning curves")
+            parts.append(f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">')
+        samples = files.read_json(run_dir / "samples" / "samples.json")["samples"] if (run_dir / "samples" / "samples.json").exists() else []
+        if samples:
+            first = samples[0]
+            sample_png = run_dir / "samples" / first["png"]
+            parts.append('<div class="pair">')
+            parts.append(f'<img src="{_data_uri(sample_png, "image/png")}" alt="generated sample">')
+            real = _real_excerpt(run, figures / f"{stem}-real.png")
+            if real is not None:
+                parts.append(f'<img src="{_data_uri(real, "image/png")}" alt="real excerpt">')
+            parts.append("</div>")
+            wav = audio / f"{stem}-sample_1.wav"
+            used = render_midi(run_dir / "samples" / first["primed_midi"], wav)
+            parts.append(f'<p>Sample 1 with its primer, rendered with {html.escape(used)}:</p>'
+                         f'<audio controls src="{_data_uri(wav, "audio/wav")}"></audio>')
+        sections.append("\n".join(parts))
+
+    header = ["experiment", "preset", "data hash", "CE (nats)", "perplexity", "accuracy", "frame NLL (nats)", "F1", "Bay acc."]
+    files.write_text(tables / "comparison.md", markdown_table(header, comparison))
+    files.write_text(tables / "comparison.tex", latex_table(header, comparison, "Test-set metrics under the common protocol"))
+    quality_header = ["run", "pieces", *QUALITY_COLUMNS]
+    files.write_text(tables / "sample_quality.md", markdown_table(quality_header, quality_rows))
+    files.write_text(tables / "sample_quality.tex", latex_table(quality_header, quality_rows, "Sample quality against the test split"))
+    jsb = [[name, value] for name, value in JSB_REFERENCE] + [[name, value] for name, value in jsb_rows]
+    files.write_text(tables / "jsb.md", markdown_table(["model", "NLL (nats/frame, quarter-note grid)"], jsb))
+
+    tuning = []
+    for results in sorted(Path(tune_root).glob("*/results.csv")):
+        search = files.read_json(results.parent / "search.json")
+        with open(results) as handle:
+            rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        names = list(search["space"])
+        png, _ = plots.save_hyperparameter_plots(rows, names, search["objective"], figures / f"tune-{results.parent.name}",
+                                                 f"{search['experiment']}: {search['tuner']} search")
+        tuning.append(f"<h3>{html.escape(results.parent.name)}</h3>"
+                      f"{_html_table(['trial', 'score', *names], [[r['trial'], r['score'], *[r[n] for n in names]] for r in rows[:10]])}"
+                      f'<img src="{_data_uri(png, "image/png")}" alt="hyperparameters against the objective">')
+
+    page = _page(sections, header, comparison, quality_header, quality_rows, jsb, tuning, renderer)
+    index = out_dir / "index.html"
+    files.write_text(index, page)
+    print(f"report: {index} ({len(run_dirs)} runs, {time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    return index
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _html_table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _page(sections, header, comparison, quality_header, quality_rows, jsb, tuning, renderer) -> str:
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border-bottom:1px solid #ccc;padding:4px 8px;"
+             "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+             ".pair{display:grid;grid-template-columns:1fr 1fr;gap:8px}audio{width:100%}")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>musictf report</title><style>{style}</style></head>
+<body>
+<h1>musictf report</h1>
+<p>Generated {time.strftime('%Y-%m-%d %H:%M')} from {len(comparison)} runs. Audio rendered with {html.escape(renderer)}.
+Everything is embedded in this file; PDFs of the figures are in <code>figures/</code>, LaTeX tables in <code>tables/</code>.</p>
+<h2>Test metrics (common protocol)</h2>
+{_html_table(header, comparison)}
+<h2>JSB-chorales reference (quarter-note frames)</h2>
+<p>Our rows use music21's Bach chorales and our file-level split, not the Boulanger-Lewandowski split.</p>
+{_html_table(["model", "NLL (nats/frame)"], jsb)}
+<h2>Sample quality against the test split</h2>
+{_html_table(quality_header, quality_rows)}
+{"".join(sections)}
+<h2>Hyperparameter searches</h2>
+{"".join(tuning) or "<p>No searches under runs/tune/ yet (make tune-N).</p>"}
+</body></html>
+"""
