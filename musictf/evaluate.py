@@ -32,7 +32,9 @@ def predict_split(model, experiment, config, arrays) -> tuple[np.ndarray, np.nda
         all_logits.append(forward(inputs).numpy())
         all_targets.append(targets.numpy())
     logits, targets = np.concatenate(all_logits), np.concatenate(all_targets)
-    return logits.reshape(-1, logits.shape[-1]), targets.reshape(-1, *targets.shape[2:]) if targets.ndim > 2 else targets
+    if experiment.target == "window":  # (windows, steps, flags) -> (frames, flags)
+        logits, targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1, targets.shape[-1])
+    return logits, targets
 
 
 def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "best") -> dict:

@@ -285,14 +285,14 @@ def generate_samples(run, model, data, *, num: int, length: int, seed: int, out_
     continuations = sampler.generate(primes, length, seed)
     seconds = time.perf_counter() - started
     representation = data.representation
-    quarters_per_step = 1 / getattr(representation, "steps_per_quarter", 1)
     written = []
     for index, (prime, continuation) in enumerate(zip(primes, continuations, strict=True)):
         notes = representation.decode(continuation)
         primed = representation.decode(np.concatenate([prime, continuation]))
-        primer_quarters = max((n.onset + n.duration for n in representation.decode(prime)), default=0.0)
         if representation.kind == "pianoroll":
-            primer_quarters = len(prime) * quarters_per_step
+            primer_quarters = len(prime) / representation.steps_per_quarter
+        else:
+            primer_quarters = max((n.onset + n.duration for n in representation.decode(prime)), default=0.0)
         stem = f"sample_{index + 1}"
         write_midi(notes, out_dir / f"{stem}.mid", title=f"{run.experiment.slug} {stem}")
         write_midi(primed, out_dir / f"{stem}_primed.mid", title=f"{run.experiment.slug} {stem} (primed)")

@@ -8,6 +8,7 @@ resumes from the last finished epoch), CSV and TensorBoard logs, and a NaN stop 
 from __future__ import annotations
 
 import csv
+import io
 import math
 import sys
 from pathlib import Path
@@ -16,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from musictf import config as config_module
 from musictf import distribute, files, rundir
 from musictf.data.pipeline import count_windows, global_batch_size, make_dataset
 from musictf.errors import MusicTFError
@@ -115,9 +117,13 @@ def _deduplicate_history(path: Path) -> None:
     if not rows:
         return
     by_epoch = {row["epoch"]: row for row in rows}
-    fields = list(rows[-1].keys())
-    lines = [",".join(fields)] + [",".join(str(row.get(f, "")) for f in fields) for row in by_epoch.values()]
-    files.write_text(path, "\n".join(lines) + "\n")
+    if len(by_epoch) == len(rows):
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[-1]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(by_epoch.values())
+    files.write_text(path, buffer.getvalue())
 
 
 def train(
@@ -129,7 +135,7 @@ def train(
     resuming = (run_dir / "backup").exists()
     if (run_dir / "config.json").exists():
         saved = files.read_json(run_dir / "config.json")
-        if saved["experiment"] != experiment.slug or saved["config"] != rundir.config_module.to_dict(config):
+        if saved["experiment"] != experiment.slug or saved["config"] != config_module.to_dict(config):
             raise MusicTFError(f"{run_dir}: holds a run with another experiment or config; use a new --run-dir")
     strategy = distribute.get_strategy(strategy_name)
     data = data or prepare_data(experiment, config)

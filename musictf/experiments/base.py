@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from musictf import config as config_module
+from musictf import files
 from musictf.data import corpus as corpus_module
 from musictf.data.representation import RollRepresentation, TokenRepresentation, transposed_pieces
 from musictf.errors import ConfigError, MusicTFError
@@ -70,17 +71,17 @@ class PreparedData:
     arrays: dict[str, list[np.ndarray]]  # split -> one array per piece (train split augmented)
 
     def manifest(self) -> dict:
-        files = {}
+        by_file = {}
         for split, pieces in self.splits.items():
             for piece in pieces:
-                files[piece.file_id] = {"split": split, "sha256": self.corpus.file_hashes.get(piece.file_id)}
-        digest = corpus_module.files.sha256_text("".join(f"{k}{v['sha256']}" for k, v in sorted(files.items())))
+                by_file[piece.file_id] = {"split": split, "sha256": self.corpus.file_hashes.get(piece.file_id)}
+        digest = files.sha256_text("".join(f"{k}{v['sha256']}" for k, v in sorted(by_file.items())))
         return {
             "source": self.corpus.source,
             "data_hash": digest[:16],
             "pieces": {split: len(pieces) for split, pieces in self.splits.items()},
             "steps": {split: int(sum(len(a) for a in arrays)) for split, arrays in self.arrays.items()},
-            "files": files,
+            "files": by_file,
             "skipped": self.corpus.report.skipped,
         }
 

@@ -1,5 +1,7 @@
 """Each experiment at smoke size: builds, predicts on tf.data, fits a step, saves and reloads."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -60,7 +62,7 @@ def test_incremental_sampling_gives_the_full_window_logits(prepared, key, tmp_pa
 @pytest.mark.parametrize("key,attention", [("3", False), ("3", True), ("4", False)])
 def test_step_by_step_decoder_gives_the_full_window_logits(prepared, key, attention, tmp_path):
     experiment, config, data = prepared[key]
-    config = type(config)(**{**config.__dict__, "attention": attention})
+    config = dataclasses.replace(config, attention=attention)
     model, (encoder_input, decoder_input) = check_model(experiment, config, data, tmp_path)
     sampler = experiment.sampler(model, config, data.representation)
     stepped = sampler.teacher_forced_logits(encoder_input, decoder_input.numpy())
