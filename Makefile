@@ -18,21 +18,16 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install musictf with its dev extras
 
-experiment-1 experiment-2 experiment-3 experiment-4: experiment-%: $(STAMP)  ## Train, evaluate and sample experiment N on the cpu preset
+experiment-1 experiment-2 experiment-3 experiment-4 experiment-5: experiment-%: $(STAMP)  ## Train, evaluate and sample experiment N on the cpu preset
 	$(BIN)/musictf run $* --preset $(PRESET)
 
-experiment-5:  ## WaveNet on raw audio (not implemented yet)
-	@echo "experiment-5: WaveNet is not implemented yet (issue #4)"; exit 1
-
 TRIALS ?= 6
-tune-1 tune-2 tune-3: tune-%: $(STAMP)  ## Keras Tuner search for experiment N (random, TRIALS trials, val_loss)
+tune-1 tune-2 tune-3 tune-5: tune-%: $(STAMP)  ## Keras Tuner search for experiment N (random, TRIALS trials, val_loss)
 	$(BIN)/musictf tune $* --preset tune --tuner random --max-trials $(TRIALS) --objective val_loss
 
 tune-4: $(STAMP)  ## Keras Tuner search for experiment 4 (random, TRIALS trials, validation F1)
 	$(BIN)/musictf tune 4 --preset tune --tuner random --max-trials $(TRIALS) --objective val_f1
 
-tune-5:
-	@echo "tune-5: experiment 5 (WaveNet) is not implemented yet (issue #4)"; exit 1
 
 report: $(STAMP)  ## Build reports/ (figures, tables, index.html) from the latest runs
 	$(BIN)/musictf report

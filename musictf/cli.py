@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", help="experiment number 1-4 (or its name, e.g. polyphonic)")
+    parser.add_argument("experiment", help="experiment number 1-5 (or its name, e.g. polyphonic)")
     parser.add_argument("--preset", default="cpu", help="preset from experiments/eN_*.toml: smoke, cpu, paper, ... (default: cpu)")
     parser.add_argument("--preset-file", help="read the preset from this TOML file instead (e.g. a search's best_preset.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, help="sampling seed (default: the run's seed)")
     generate.add_argument("--out", help="output folder (default: RUN/samples)")
     generate.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    generate.add_argument("--roll", help="experiment 5: render this MIDI/MusicXML/ABC/kern file's piano roll")
+    generate.add_argument("--program", help="experiment 5: timbre to render in (piano, organ, strings, flute)")
 
     tune = commands.add_parser("tune", help="Keras Tuner search over the experiment's [search] space",
                                description="Hyperparameter search with Keras Tuner. Rerunning the same command resumes.")
@@ -154,13 +156,13 @@ def _run_dir_for(args, experiment, config):
 
 def _print_metrics(result: dict) -> None:
     test = result["test"]
-    keys = ["cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "precision", "recall", "f1", "bay_accuracy"]
+    keys = ["nll_bits_per_sample", "cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "precision", "recall", "f1", "bay_accuracy"]
     shown = ", ".join(f"{key} {test[key]:.4g}" for key in keys if key in test)
     print(f"test ({result['split']} split): {shown}")
+    print("baseline on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items()))
     samples, real = result["samples"], result["test_split_statistics"]
-    print("samples vs test split: " + ", ".join(
-        f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in ("polyphony", "pitch_class_entropy_bits",
-                                                                 "scale_consistency", "empty_beat_rate")))
+    print("samples vs test split: " + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples
+                                                 if key != "pieces"))
 
 
 def _command_train(args, and_evaluate: bool) -> int:
@@ -180,13 +182,14 @@ def _command_train(args, and_evaluate: bool) -> int:
     run = rundir.load_run(run_dir)
     data = prepare_data(run.experiment, run.config, representation=run.representation, progress=False)
     model = rundir.load_model(run)
-    written = generate_samples(run, model, data, num=config.num_samples, length=config.generate_length,
-                               seed=config.seed, out_dir=run_dir / "samples")
+    written = (run.experiment.write_samples or generate_samples)(
+        run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed,
+        out_dir=run_dir / "samples")
     result = evaluate(run_dir)
     _print_metrics(result)
+    kind = "WAV files and waveform/spectrogram PNGs" if run.experiment.kind == "audio" else "MIDI files and piano-roll PNGs"
     print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
-          f"metrics: {run_dir / 'metrics.json'}\nsamples: {len(written)} MIDI files and piano-roll PNGs in "
-          f"{run_dir / 'samples'}")
+          f"metrics: {run_dir / 'metrics.json'}\nsamples: {len(written)} {kind} in {run_dir / 'samples'}")
     return 0
 
 
@@ -234,13 +237,18 @@ def _command_generate(args) -> int:
     data = prepare_data(run.experiment, config, representation=run.representation, progress=False)
     model = rundir.load_model(run, args.checkpoint)
     out_dir = Path(args.out) if args.out else run.path / "samples"
-    written = generate_samples(
+    extra = {}
+    if run.experiment.kind == "audio":
+        extra = {"roll_file": args.roll, "program": args.program}
+    elif args.roll or args.program:
+        raise MusicTFError("--roll and --program are for experiment 5 (WaveNet)")
+    written = (run.experiment.write_samples or generate_samples)(
         run, model, data, num=args.num or config.num_samples, length=args.length or config.generate_length,
         seed=config.seed if args.seed is None else args.seed, out_dir=out_dir, prime_file=args.prime,
-        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, **extra,
     )
     for item in written:
-        print(out_dir / item["midi"])
+        print(out_dir / (item.get("midi") or item["wav"]))
     return 0
 
 

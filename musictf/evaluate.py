@@ -44,18 +44,30 @@ def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "
     set_precision(config.precision)
     model = rundir.load_model(run, checkpoint)
     split = "test" if data.arrays["test"] else "valid"
-    logits, targets = predict_split(model, run.experiment, config, data.arrays[split])
-    if run.experiment.kind == "tokens":
+    if run.experiment.test_metrics is None:
+        logits, targets = predict_split(model, run.experiment, config, data.arrays[split])
+    if run.experiment.test_metrics is not None:
+        test_metrics, baseline = run.experiment.test_metrics(model, config, data, split)
+    elif run.experiment.kind == "tokens":
         test_metrics = metrics.token_metrics(logits, targets.astype(np.int64))
+        baseline = metrics.token_baseline(data.arrays["train"], targets.astype(np.int64), logits.shape[-1])
     else:
         test_metrics = metrics.roll_metrics(logits, targets, config.output, config.threshold)
+        baseline = metrics.roll_baseline(data.arrays["train"], targets)
 
     samples_dir = run.path / "samples"
     if not (samples_dir / "samples.json").exists():
-        generate_samples(run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed,
-                         out_dir=samples_dir)
+        (run.experiment.write_samples or generate_samples)(
+            run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed, out_dir=samples_dir)
     listed = files.read_json(samples_dir / "samples.json")["samples"]
-    generated = [read_midi(samples_dir / item["midi"]) for item in listed]
+    if run.experiment.kind == "audio":
+        from musictf.data.audio import mu_law_decode, read_wav
+
+        sample_quality = metrics.audio_quality([read_wav(samples_dir / item["wav"])[0] for item in listed], config.sample_rate)
+        split_quality = metrics.audio_quality([mu_law_decode(item[0]) for item in data.arrays[split]], config.sample_rate)
+    else:
+        sample_quality = metrics.sample_quality([read_midi(samples_dir / item["midi"]) for item in listed])
+        split_quality = metrics.sample_quality([piece.notes for piece in data.splits[split]])
     result = {
         "experiment": run.experiment.slug,
         "preset": run.preset,
@@ -65,8 +77,9 @@ def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "
         "data_hash": data.manifest()["data_hash"],
         "representation": {k: v for k, v in run.representation.to_json().items() if k != "vocabulary"},
         "test": test_metrics,
-        "samples": metrics.sample_quality(generated),
-        "test_split_statistics": metrics.sample_quality([piece.notes for piece in data.splits[split]]),
+        "baseline": baseline,  # the same targets scored by a model of the train split's frequencies
+        "samples": sample_quality,
+        "test_split_statistics": split_quality,
         "config": dataclasses.asdict(config),
     }
     files.write_json(run.path / "metrics.json", result)

@@ -105,3 +105,90 @@ class ScheduledSampling(keras.layers.Layer):
 
     def get_config(self):
         return super().get_config() | {"initial_ratio": self.initial_ratio, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class RepeatUpsampling(keras.layers.Layer):
+    """Repeats each frame `factor` times along time: roll frames -> audio rate.
+
+    Example:
+        RepeatUpsampling(1000)(frames)  # (B, F, C) -> (B, F * 1000, C)
+    """
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, frames):
+        return ops.repeat(frames, self.factor, axis=1)
+
+    def get_config(self):
+        return super().get_config() | {"factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class WaveNetBlock(keras.layers.Layer):
+    """One WaveNet residual block (van den Oord et al. 2016) with kernel size 2:
+
+        z = tanh(W_f * x + V_f h) . sigmoid(W_g * x + V_g h)
+        residual = x + W_r z,  skip = W_s z
+
+    where `*` is the causal convolution with `dilation` and h the local (per-step) and global
+    (per-sequence) conditioning. The convolution is written as two matmuls, one on x[t - dilation]
+    and one on x[t], so `gate` serves both the full sequence and one cached generation step with
+    the same arithmetic.
+
+    Args:
+        channels: residual channels. skip_channels: skip channels.
+        dilation: the convolution's dilation. local_channels, global_channels: 0 disables each.
+
+    Example:
+        residual, skip = WaveNetBlock(32, 64, dilation=4)([x])
+    """
+
+    def __init__(self, channels: int, skip_channels: int, dilation: int, local_channels: int = 0,
+                 global_channels: int = 0, residual: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.skip_channels, self.dilation = channels, skip_channels, dilation
+        self.residual = residual  # the last block's residual output is unused, so it has none
+        self.local_channels, self.global_channels = local_channels, global_channels
+
+    def build(self, input_shape):
+        c, s = self.channels, self.skip_channels
+        self.kernel_past = self.add_weight(shape=(c, 2 * c), initializer="glorot_uniform", name="kernel_past")
+        self.kernel_now = self.add_weight(shape=(c, 2 * c), initializer="glorot_uniform", name="kernel_now")
+        self.bias = self.add_weight(shape=(2 * c,), initializer="zeros", name="bias")
+        if self.local_channels:
+            self.local_kernel = self.add_weight(shape=(self.local_channels, 2 * c), initializer="glorot_uniform", name="local_kernel")
+        if self.global_channels:
+            self.global_kernel = self.add_weight(shape=(self.global_channels, 2 * c), initializer="glorot_uniform", name="global_kernel")
+        if self.residual:
+            self.residual_kernel = self.add_weight(shape=(c, c), initializer="glorot_uniform", name="residual_kernel")
+            self.residual_bias = self.add_weight(shape=(c,), initializer="zeros", name="residual_bias")
+        self.skip_kernel = self.add_weight(shape=(c, s), initializer="glorot_uniform", name="skip_kernel")
+        self.skip_bias = self.add_weight(shape=(s,), initializer="zeros", name="skip_bias")
+
+    def gate(self, past, now, local=None, global_=None):
+        """(residual, skip) from x[t - dilation], x[t] and the conditioning; any leading shape."""
+        pre = ops.matmul(past, self.kernel_past) + ops.matmul(now, self.kernel_now) + self.bias
+        if self.local_channels:
+            pre = pre + ops.matmul(local, self.local_kernel)
+        if self.global_channels:
+            pre = pre + ops.matmul(global_, self.global_kernel)
+        filter_part, gate_part = ops.split(pre, 2, axis=-1)
+        z = ops.tanh(filter_part) * ops.sigmoid(gate_part)
+        residual = now + ops.matmul(z, self.residual_kernel) + self.residual_bias if self.residual else now
+        return residual, ops.matmul(z, self.skip_kernel) + self.skip_bias
+
+    def call(self, inputs):
+        x, rest = inputs[0], list(inputs[1:])
+        local = rest.pop(0) if self.local_channels else None
+        global_ = ops.expand_dims(rest.pop(0), 1) if self.global_channels else None
+        past = ops.pad(x, [[0, 0], [self.dilation, 0], [0, 0]])[:, : ops.shape(x)[1]]
+        return self.gate(past, x, local, global_)
+
+    def get_config(self):
+        return super().get_config() | {
+            "channels": self.channels, "skip_channels": self.skip_channels, "dilation": self.dilation,
+            "local_channels": self.local_channels, "global_channels": self.global_channels, "residual": self.residual,
+        }

@@ -109,6 +109,23 @@ def token_metrics(logits: np.ndarray, targets: np.ndarray) -> dict[str, float]:
     }
 
 
+def token_baseline(train_ids: list[np.ndarray], targets: np.ndarray, vocabulary_size: int) -> dict[str, float]:
+    """Unigram model of the train split (add-one smoothed), scored on the same targets."""
+    counts = np.bincount(np.concatenate(train_ids), minlength=vocabulary_size).astype(np.float64) + 1
+    log_probabilities = np.log(counts / counts.sum())
+    return {"unigram_cross_entropy_nats": float(-log_probabilities[targets].mean()),
+            "unigram_accuracy": float((targets == counts.argmax()).mean())}
+
+
+def roll_baseline(train_frames: list[np.ndarray], targets: np.ndarray) -> dict[str, float]:
+    """Independent Bernoulli per flag with the train split's frequencies, scored on the same frames."""
+    frames = np.concatenate(train_frames).astype(np.float64)
+    p = np.clip(frames.mean(axis=0), 1e-6, 1 - 1e-6)
+    targets = targets.reshape(-1, targets.shape[-1]).astype(np.float64)
+    nll = -(targets * np.log(p) + (1 - targets) * np.log1p(-p)).sum(axis=-1)
+    return {"independent_bernoulli_nll_nats": float(nll.mean())}
+
+
 def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold: float) -> dict[str, float]:
     """Frame metrics; `logits` and `targets` are (frames, flags). For softmax outputs the class
     probabilities stand in for Bernoulli probabilities (the original models have no better ones)."""
@@ -180,3 +197,18 @@ def sample_quality(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:
     """The mean of each statistic over pieces."""
     rows = [piece_quality(notes) for notes in pieces]
     return {key: float(np.mean([row[key] for row in rows])) for key in QUALITY_KEYS} | {"pieces": len(rows)}
+
+
+def audio_quality(waveforms: Sequence[np.ndarray], sample_rate: int) -> dict[str, float]:
+    """Loudness, silence and how stuck a waveform is, averaged over pieces."""
+    rows = []
+    for waveform in waveforms:
+        frame = max(1, sample_rate // 50)  # 20 ms
+        usable = waveform[: len(waveform) // frame * frame].reshape(-1, frame)
+        rms = np.sqrt((usable**2).mean(axis=1)) if len(usable) else np.zeros(1)
+        changes = np.flatnonzero(np.diff(waveform) != 0)
+        runs = np.diff(np.concatenate([[-1], changes, [len(waveform) - 1]]))
+        rows.append({"rms": float(np.sqrt((waveform**2).mean())) if len(waveform) else 0.0,
+                     "silent_frame_rate": float((rms < 0.01).mean()),
+                     "longest_constant_run_rate": float(runs.max() / max(1, len(waveform)))})
+    return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]} | {"pieces": len(rows)}

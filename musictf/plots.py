@@ -98,3 +98,21 @@ def save_hyperparameter_plots(rows: list[dict], names: list[str], objective: str
     paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
     plt.close(figure)
     return paths
+
+
+def save_waveform_and_spectrogram(waveform: np.ndarray, sample_rate: int, path: str | Path, title: str) -> Path:
+    """Waveform above its spectrogram (dB), time in seconds."""
+    plt = _pyplot()
+    path = Path(path)
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.0, 3.6), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    seconds = np.arange(len(waveform)) / sample_rate
+    top.plot(seconds, waveform, linewidth=0.4)
+    top.set_ylabel("amplitude")
+    top.set_ylim(-1, 1)
+    top.set_title(title)
+    bottom.specgram(waveform + 1e-9, NFFT=256, Fs=sample_rate, noverlap=192, cmap="magma", vmin=-120)
+    bottom.set_ylabel("frequency (Hz)")
+    bottom.set_xlabel("time (s)")
+    save_figure(figure, path)
+    plt.close(figure)
+    return path

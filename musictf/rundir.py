@@ -100,7 +100,7 @@ def load_model(run: Run, which: str = "best"):
         raise MusicTFError(f"{run.path}: no {which} checkpoint yet ({path}); train the run first")
     model = keras.saving.load_model(path)
     expected = run.representation.features
-    actual = model.get_layer("head").layers[-1].units
+    actual = model.outputs[0].shape[-1]
     if actual != expected:
         raise MusicTFError(
             f"{path}: the checkpoint has {actual} features per step but the run's representation has {expected}; "

@@ -146,7 +146,7 @@ def train(
 
     keras.utils.set_random_seed(config.seed)
     set_precision(config.precision)
-    train_ds, valid_ds, steps_per_epoch = make_datasets(experiment, config, data, strategy)
+    train_ds, valid_ds, steps_per_epoch = (experiment.make_datasets or make_datasets)(experiment, config, data, strategy)
     model = build_and_compile(experiment, config, data.representation.features, strategy)
 
     nan_stop = StopOnNaN()

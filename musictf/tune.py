@@ -86,7 +86,8 @@ class ConfigHyperModel(kt.HyperModel):
     def fit(self, hp, model, *args, **kwargs):
         config = self.trial_config(hp)
         self.fits += 1
-        train, valid, steps_per_epoch = make_datasets(self.experiment, config, self.data, tf.distribute.get_strategy())
+        datasets = self.experiment.make_datasets or make_datasets
+        train, valid, steps_per_epoch = datasets(self.experiment, config, self.data, tf.distribute.get_strategy())
         callbacks = list(kwargs.get("callbacks", [])) + self.experiment.callbacks(config, model)
         return model.fit(train, epochs=kwargs.get("epochs", config.epochs), steps_per_epoch=steps_per_epoch,
                          validation_data=valid, callbacks=callbacks, verbose=self.verbose, shuffle=False)

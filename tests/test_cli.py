@@ -134,3 +134,28 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, cache_dir):
     finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "2 replica(s), global batch 32" in finished.stderr
+
+
+def test_wavenet_run_writes_audio_and_renders_a_roll_in_a_chosen_timbre(tmp_path, capsys, cache_dir):
+    import wave
+
+    import numpy as np
+
+    run_dir = tmp_path / "run"
+    status, out, err = run_cli(capsys, "run", "5", "--preset", "smoke", "--run-dir", str(run_dir))
+    assert status == 0, err
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["nll_bits_per_sample"] > 0 and "unigram_nll_bits_per_sample" in metrics["baseline"]
+    for item in json.loads((run_dir / "samples" / "samples.json").read_text())["samples"]:
+        with wave.open(str(run_dir / "samples" / item["wav"])) as handle:
+            assert handle.getframerate() == 8000 and handle.getnframes() == 401 and handle.getsampwidth() == 2
+            pcm = np.frombuffer(handle.readframes(401), "<i2")
+        assert np.abs(pcm).max() > 100 and len(set(pcm.tolist())) > 20  # neither silent nor stuck
+        assert (run_dir / "samples" / item["png"]).read_bytes()[:4] == b"\x89PNG"
+    roll = write_midi([Note(60 + 4 * i, i * 0.5, 0.5, "C4") for i in range(4)], tmp_path / "roll.mid")
+    status, out, err = run_cli(capsys, "generate", str(run_dir), "--roll", str(roll), "--program", "organ", "--num", "1",
+                               "--length", "300", "--out", str(tmp_path / "g"))
+    assert status == 0, err
+    assert json.loads((tmp_path / "g" / "samples.json").read_text())["samples"][0]["program"] == "organ"
+    status, _, err = run_cli(capsys, "generate", str(run_dir), "--program", "banjo")
+    assert status == 2 and "banjo" in err

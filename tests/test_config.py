@@ -16,7 +16,10 @@ def test_every_preset_loads_and_paper_is_the_documented_size(module):
     for preset in presets:
         experiment.load_config(preset)
     paper = experiment.load_config("paper")
-    assert paper.units == 512
+    if experiment.kind == "audio":
+        assert (paper.sample_rate, paper.layers_per_stack, paper.receptive_field) == (16000, 10, 3070)
+    else:
+        assert paper.units == 512
 
 
 def test_paper_presets_match_the_documented_architectures():

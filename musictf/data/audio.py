@@ -6,6 +6,7 @@ Debian packages: `fluidsynth` and `timgm6mb-soundfont` (or `fluid-soundfont-gm`)
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from musictf import files
-from musictf.data.corpus import Note
+from musictf.data.corpus import Note, Piece
 
 SOUNDFONTS = (
     "/usr/share/sounds/sf2/TimGM6mb.sf2",
@@ -24,6 +25,17 @@ SOUNDFONTS = (
     "/usr/share/sounds/sf2/default-GM.sf2",
     "/usr/share/soundfonts/default.sf2",
 )
+
+
+# General MIDI programs (0-based) of the timbres the WaveNet experiment renders in.
+PROGRAMS = {"piano": 0, "organ": 19, "strings": 48, "flute": 73}
+# The numpy fallback's stand-in timbres: harmonic amplitudes, decay per second, attack seconds.
+_FALLBACK_TIMBRES = {
+    "piano": ((1.0, 0.5, 0.3, 0.15), 3.0, 0.005),
+    "organ": ((1.0, 0.7, 0.0, 0.5, 0.0, 0.3), 0.0, 0.01),
+    "strings": ((1.0, 0.5, 0.33, 0.25, 0.2), 0.3, 0.08),
+    "flute": ((1.0, 0.15, 0.05), 0.2, 0.05),
+}
 
 
 def find_soundfont() -> str | None:
@@ -34,21 +46,54 @@ def fluidsynth_available() -> bool:
     return shutil.which("fluidsynth") is not None and find_soundfont() is not None
 
 
-def numpy_synth(notes: Sequence[Note], sample_rate: int = 16000, tempo_bpm: float = 90.0) -> np.ndarray:
-    """A plain additive synth (three harmonics, plucked envelope): the labelled fallback."""
+def numpy_synth(notes: Sequence[Note], sample_rate: int = 16000, tempo_bpm: float = 90.0,
+                program: str = "piano") -> np.ndarray:
+    """A plain additive synth with a stand-in timbre per program: the labelled fallback."""
+    harmonics, decay, attack = _FALLBACK_TIMBRES[program]
     seconds_per_quarter = 60.0 / tempo_bpm
     length = max((n.onset + n.duration for n in notes), default=0.0) * seconds_per_quarter + 0.5
     audio = np.zeros(int(length * sample_rate) + 1, np.float32)
+    nyquist = sample_rate / 2
     for note in notes:
-        start = int(note.onset * seconds_per_quarter * sample_rate)
-        count = max(1, int(note.duration * seconds_per_quarter * sample_rate))
+        start = int(round(note.onset * seconds_per_quarter * sample_rate))
+        count = max(1, int(round(note.duration * seconds_per_quarter * sample_rate)))
         t = np.arange(count) / sample_rate
         frequency = 440.0 * 2 ** ((note.pitch - 69) / 12)
-        tone = sum(np.sin(2 * np.pi * frequency * k * t) / k**1.5 for k in (1, 2, 3))
-        envelope = np.exp(-3.0 * t) * np.minimum(1.0, t * 200) * np.minimum(1.0, (count - np.arange(count)) / 80)
+        tone = sum(a * np.sin(2 * np.pi * frequency * k * t) for k, a in enumerate(harmonics, 1) if a and frequency * k < nyquist)
+        envelope = np.exp(-decay * t) * np.minimum(1.0, t / attack) * np.minimum(1.0, (count - np.arange(count)) / 40)
         audio[start : start + count] += (0.2 * tone * envelope).astype(np.float32)
     peak = np.abs(audio).max()
     return audio / peak * 0.8 if peak > 0 else audio
+
+
+def render_notes(notes: Sequence[Note], sample_rate: int, tempo_bpm: float, program: str = "piano") -> tuple[np.ndarray, str]:
+    """(waveform in [-1, 1], renderer): FluidSynth in the GM `program` where present, else numpy."""
+    if fluidsynth_available():
+        from musictf.data.pianoroll import write_midi
+
+        with tempfile.TemporaryDirectory() as scratch:
+            midi = write_midi(notes, Path(scratch) / "in.mid", tempo_bpm=tempo_bpm, program=PROGRAMS[program])
+            wav = Path(scratch) / "out.wav"
+            if _fluidsynth(midi, wav, sample_rate):
+                return read_wav(wav)[0], "fluidsynth"
+    return numpy_synth(notes, sample_rate, tempo_bpm, program), "numpy synth"
+
+
+def _fluidsynth(midi_path: Path, wav_path: Path, sample_rate: int) -> bool:
+    command = ["fluidsynth", "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-F", str(wav_path),
+               find_soundfont(), str(midi_path)]
+    finished = subprocess.run(command, capture_output=True, timeout=120)
+    return finished.returncode == 0 and wav_path.exists() and wav_path.stat().st_size > 44
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """(mono float waveform, sample rate) of a 16-bit PCM WAV file."""
+    with wave.open(str(path), "rb") as handle:
+        if handle.getsampwidth() != 2:
+            raise ValueError(f"{path}: only 16-bit PCM WAV is supported")
+        data = np.frombuffer(handle.readframes(handle.getnframes()), "<i2").astype(np.float32) / 32768
+        channels, rate = handle.getnchannels(), handle.getframerate()
+    return data.reshape(-1, channels).mean(axis=1), rate
 
 
 def write_wav(audio: np.ndarray, path: str | Path, sample_rate: int) -> Path:
@@ -71,10 +116,7 @@ def render_midi(midi_path: str | Path, wav_path: str | Path, sample_rate: int = 
     if fluidsynth_available():
         with tempfile.TemporaryDirectory() as scratch:
             output = Path(scratch) / "out.wav"
-            command = ["fluidsynth", "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-F", str(output),
-                       find_soundfont(), str(midi_path)]
-            finished = subprocess.run(command, capture_output=True, timeout=120)
-            if finished.returncode == 0 and output.exists() and output.stat().st_size > 44:
+            if _fluidsynth(Path(midi_path), output, sample_rate):
                 files.write_bytes(wav_path, output.read_bytes())
                 return "fluidsynth"
     write_wav(numpy_synth(read_midi(midi_path), sample_rate), wav_path, sample_rate)
@@ -92,3 +134,54 @@ def mu_law_decode(codes: np.ndarray, channels: int = 256) -> np.ndarray:
     mu = channels - 1
     companded = 2 * (np.asarray(codes, np.float64) / mu) - 1
     return (np.sign(companded) * ((1 + mu) ** np.abs(companded) - 1) / mu).astype(np.float32)
+
+
+@dataclasses.dataclass
+class AudioRepresentation:
+    """A piece -> (mu-law codes, aligned piano roll, program id), rendered at `sample_rate`.
+
+    The roll has one sixteenth-note step per `hop` samples; codes hold one hop more than the roll
+    covers, so every roll step has its next-sample targets.
+    """
+
+    sample_rate: int
+    programs: list[str]
+    tempo_bpm: float
+    max_quarters: float
+    kind = "audio"
+    features = 256  # mu-law classes
+    renderer: str = ""
+
+    @property
+    def hop(self) -> int:
+        return int(round(self.sample_rate * 60 / self.tempo_bpm / 4))
+
+    def fit(self, pieces):
+        return self
+
+    def program_of(self, piece: Piece) -> int:
+        return int(files.sha256_text(piece.piece_id), 16) % len(self.programs)
+
+    def encode_notes(self, notes, program: int) -> tuple[np.ndarray, np.ndarray, int]:
+        from musictf.data.pianoroll import notes_to_roll
+
+        notes = [n._replace(duration=min(n.duration, self.max_quarters - n.onset)) for n in notes if n.onset < self.max_quarters]
+        roll = notes_to_roll(notes, 4, "active")
+        waveform, self.renderer = render_notes(notes, self.sample_rate, self.tempo_bpm, self.programs[program])
+        needed = (len(roll) + 1) * self.hop
+        waveform = np.pad(waveform, (0, max(0, needed - len(waveform))))[:needed]
+        return mu_law_encode(waveform).astype(np.int16), roll, program
+
+    def encode(self, piece: Piece):
+        return self.encode_notes(piece.notes, self.program_of(piece))
+
+    def check_fits(self, pieces, source: str) -> None:
+        """Any notes can be rendered."""
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "sample_rate": self.sample_rate, "programs": self.programs,
+                "tempo_bpm": self.tempo_bpm, "max_quarters": self.max_quarters, "renderer": self.renderer}
+
+
+def audio_representation_from_json(spec: dict) -> AudioRepresentation:
+    return AudioRepresentation(spec["sample_rate"], spec["programs"], spec["tempo_bpm"], spec["max_quarters"], spec.get("renderer", ""))

@@ -98,11 +98,12 @@ def unflatten(frames: np.ndarray, encoding: str) -> np.ndarray:
     return frames.reshape(frames.shape[0], NUM_KEYS, channels(encoding))
 
 
-def notes_to_stream(notes: Sequence[Note], title: str = "musictf", tempo_bpm: float = 90.0):
-    """A one-part music21 Score; simultaneous notes with equal length become chords."""
-    from music21 import chord, metadata, note, stream, tempo
+def notes_to_stream(notes: Sequence[Note], title: str = "musictf", tempo_bpm: float = 90.0, program: int = 0):
+    """A one-part music21 Score in GM `program`; simultaneous notes with equal length become chords."""
+    from music21 import chord, instrument, metadata, note, stream, tempo
 
     part = stream.Part()
+    part.insert(0, instrument.instrumentFromMidiProgram(program))
     part.insert(0, tempo.MetronomeMark(number=tempo_bpm))
     groups: dict[tuple[float, float], list[Note]] = {}
     for item in notes:
@@ -120,11 +121,12 @@ def notes_to_stream(notes: Sequence[Note], title: str = "musictf", tempo_bpm: fl
     return score
 
 
-def write_midi(notes: Sequence[Note], path: str | Path, title: str = "musictf") -> Path:
+def write_midi(notes: Sequence[Note], path: str | Path, title: str = "musictf", tempo_bpm: float = 90.0,
+               program: int = 0) -> Path:
     """Writes a playable standard MIDI file atomically."""
     from music21 import midi
 
-    midi_file = midi.translate.streamToMidiFile(notes_to_stream(notes, title))
+    midi_file = midi.translate.streamToMidiFile(notes_to_stream(notes, title, tempo_bpm, program))
     files.write_bytes(path, midi_file.writestr())
     return Path(path)
 

@@ -133,4 +133,8 @@ def from_json(spec: dict) -> TokenRepresentation | RollRepresentation:
         return TokenRepresentation(spec["mode"], tokens.Vocabulary(spec["vocabulary"]))
     if spec["kind"] == "pianoroll":
         return RollRepresentation(spec["steps_per_quarter"], spec["encoding"])
+    if spec["kind"] == "audio":
+        from musictf.data.audio import audio_representation_from_json
+
+        return audio_representation_from_json(spec)
     raise MusicTFError(f"unknown representation kind {spec['kind']!r}")

@@ -20,7 +20,7 @@ from musictf.data import corpus as corpus_module
 from musictf.data.representation import RollRepresentation, TokenRepresentation, transposed_pieces
 from musictf.errors import ConfigError, MusicTFError
 
-MODULES = ("e1_note_lstm", "e2_roll_seq2one", "e3_roll_seq2seq", "e4_polyphonic")
+MODULES = ("e1_note_lstm", "e2_roll_seq2one", "e3_roll_seq2seq", "e4_polyphonic", "e5_wavenet")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,12 +28,18 @@ class Experiment:
     number: int
     name: str
     config_class: type
-    kind: str  # "tokens" or "pianoroll"
+    kind: str  # "tokens", "pianoroll" or "audio"
     target: str  # pipeline target: "next" or "window"
     build_model: Callable
     compile_arguments: Callable
     sampler: Callable
     callbacks: Callable = lambda config, model: []
+    # Hooks for experiments whose data is not windows of one array per piece (experiment 5);
+    # None means the shared symbolic implementation.
+    make_representation: Callable | None = None
+    make_datasets: Callable | None = None  # (experiment, config, data, strategy) -> (train, valid, steps)
+    test_metrics: Callable | None = None  # (model, config, data, split) -> (metrics, baseline)
+    write_samples: Callable | None = None  # like generate.generate_samples
 
     @property
     def slug(self) -> str:
@@ -48,6 +54,8 @@ class Experiment:
         return config_module.load_config(self.config_class, preset_file or self.experiment_file, preset, overrides)
 
     def representation(self, config):
+        if self.make_representation is not None:
+            return self.make_representation(config)
         if self.kind == "tokens":
             return TokenRepresentation(config.token_mode)
         return RollRepresentation(config.steps_per_quarter, config.roll_encoding)
@@ -60,7 +68,7 @@ def get_experiment(key: str | int) -> Experiment:
         number, _, name = module_name.partition("_")
         if key in (number[1:], number, module_name, name):
             return importlib.import_module(f"musictf.experiments.{module_name}").EXPERIMENT
-    raise ConfigError(f"unknown experiment {key!r}; choose 1-4 (or: {', '.join(MODULES)})")
+    raise ConfigError(f"unknown experiment {key!r}; choose 1-5 (or: {', '.join(MODULES)})")
 
 
 @dataclasses.dataclass
@@ -80,7 +88,8 @@ class PreparedData:
             "source": self.corpus.source,
             "data_hash": digest[:16],
             "pieces": {split: len(pieces) for split, pieces in self.splits.items()},
-            "steps": {split: int(sum(len(a) for a in arrays)) for split, arrays in self.arrays.items()},
+            "steps": {split: int(sum(len(a[0] if isinstance(a, tuple) else a) for a in arrays))
+                      for split, arrays in self.arrays.items()},
             "files": by_file,
             "skipped": self.corpus.report.skipped,
         }

@@ -5,7 +5,7 @@ import pytest
 from musictf.experiments.e4_polyphonic import teacher_forcing_ratio
 from musictf.layers import ScheduledSampling
 from musictf.losses import BCEPlusFocal, FocalLoss
-from musictf.metrics import roll_metrics
+from musictf.metrics import roll_baseline, roll_metrics, token_baseline
 
 rng = np.random.default_rng(0)
 TARGETS = (rng.random((8, 176)) < 0.1).astype("float32")
@@ -44,6 +44,15 @@ def test_scheduled_sampling_mixes_only_in_training():
     assert mixed[:, 1:].sum() == 0
     layer.ratio.assign(1.0)
     np.testing.assert_array_equal(layer([teacher, confident_silence], training=True), teacher)
+
+
+def test_baselines_score_train_frequencies():
+    result = token_baseline([np.array([2, 2, 3])], np.array([2, 3]), vocabulary_size=4)
+    assert result["unigram_cross_entropy_nats"] == pytest.approx(-(np.log(3 / 7) + np.log(2 / 7)) / 2)
+    assert result["unigram_accuracy"] == 0.5
+    frames = [np.array([[1, 0], [0, 0]], "float32")]
+    expected = -(np.log(0.5) + np.log1p(-1e-6))
+    assert roll_baseline(frames, np.array([[1, 0]], "float32"))["independent_bernoulli_nll_nats"] == pytest.approx(expected)
 
 
 def test_roll_metrics_against_hand_counts():
