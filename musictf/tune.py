@@ -122,14 +122,18 @@ def results_rows(tuner, space: dict) -> list[dict]:
     return ordered + [row for row in rows if row["score"] is None]
 
 
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def results_markdown(rows: list[dict], objective: str, space: dict, defaults) -> str:
     names = list(space)
     header = f"| rank | trial | {objective} | " + " | ".join(names) + " | status |"
     lines = [header, "|" + "---|" * (len(names) + 4)]
-    lines.append("| default | – | – | " + " | ".join(str(getattr(defaults, n)) for n in names) + " | – |")
+    lines.append("| default | – | – | " + " | ".join(_cell(getattr(defaults, n)) for n in names) + " | – |")
     for rank, row in enumerate(rows, 1):
         score = f"{row['score']:.4f}" if row["score"] is not None else "–"
-        lines.append(f"| {rank} | {row['trial']} | {score} | " + " | ".join(str(row[n]) for n in names) + f" | {row['status']} |")
+        lines.append(f"| {rank} | {row['trial']} | {score} | " + " | ".join(_cell(row[n]) for n in names) + f" | {row['status']} |")
     return "\n".join(lines) + "\n"
 
 

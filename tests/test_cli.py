@@ -14,6 +14,8 @@ import pytest
 from musictf.cli import main
 from musictf.data.corpus import Note
 from musictf.data.pianoroll import read_midi, write_midi
+from musictf.experiments import get_experiment
+from musictf.experiments.e4_polyphonic import teacher_forcing_ratio
 
 
 def run_cli(capsys, *argv):
@@ -44,7 +46,9 @@ def test_run_trains_generates_and_evaluates(experiment, tmp_path, capsys, cache_
         assert metrics["samples"]["polyphony"] > 1
         with open(run_dir / "history.csv") as handle:
             ratios = [float(row["teacher_forcing_ratio"]) for row in csv.DictReader(handle)]
-        assert ratios == [0.5, 0.125]
+        initial = get_experiment("4").load_config("smoke").teacher_forcing_ratio
+        assert ratios == pytest.approx([teacher_forcing_ratio(initial, epoch, 2) for epoch in range(2)])
+        assert ratios[1] < ratios[0]
     # generate again with other settings, from a primer file
     primer = write_midi([Note(60 + i % 12, i * 0.25, 0.25, "C4") for i in range(64)], tmp_path / "primer.mid")
     status, out, err = run_cli(capsys, "generate", str(run_dir), "--num", "1", "--length", "8", "--temperature",
@@ -81,11 +85,12 @@ def test_checkpoint_refuses_data_that_does_not_fit(tmp_path, capsys, cache_dir):
         (["train", "1", "--preset", "smoke", "--strategy", "multiworker"], "multiworker is not supported yet"),
         (["evaluate", "/no/such/run"], "not a run directory"),
         (["train", "1", "--bogus"], "unrecognized arguments"),
-        (["tune", "4"], "not implemented yet"),
+        (["bench"], "not implemented yet"),
+        (["tune", "1", "--preset", "smoke", "--objective", "val_f1"], "needs a piano-roll experiment"),
     ],
 )
 def test_wrong_arguments_get_one_line_and_status_2(argv, message, tmp_path, capsys, cache_dir):
-    if argv[0] == "train" and "--bogus" not in argv:
+    if argv[0] in ("train", "tune") and "--bogus" not in argv:
         argv = [*argv, "--run-dir", str(tmp_path / "run")]
     try:
         status = main(argv)

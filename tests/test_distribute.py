@@ -44,6 +44,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["2", "4"])
 def test_mirrored_over_two_logical_cpus_matches_one_device(experiment, cache_dir):
     finished = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, experiment], capture_output=True, text=True,

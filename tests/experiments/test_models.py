@@ -12,7 +12,7 @@ from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
 from musictf.train import build_and_compile
 
-EXPERIMENTS = ["1", "2", "3", "4"]
+EXPERIMENTS = ["1", "2", "3", "4"]  # experiment 5 has its own tests (test_wavenet.py)
 
 
 @pytest.fixture(scope="module")
@@ -46,32 +46,47 @@ def check_model(experiment, config, data, tmp_path):
     return model, inputs
 
 
+@pytest.fixture(scope="module")
+def checked(prepared, tmp_path_factory):
+    """check_model once per experiment (and attention variant); returns (config, model, inputs)."""
+    cache = {}
+
+    def get(key, attention=False):
+        if (key, attention) not in cache:
+            experiment, config, data = prepared[key]
+            if attention:
+                config = dataclasses.replace(config, attention=True)
+            cache[key, attention] = (config, *check_model(experiment, config, data, tmp_path_factory.mktemp("model")))
+        return cache[key, attention]
+
+    return get
+
+
 @pytest.mark.parametrize("key", EXPERIMENTS)
-def test_experiment_builds_fits_saves_and_reloads(prepared, key, tmp_path):
-    check_model(*prepared[key], tmp_path)
+def test_experiment_builds_fits_saves_and_reloads(checked, key):
+    checked(key)
 
 
 @pytest.mark.parametrize("key", ["1", "2"])
-def test_incremental_sampling_gives_the_full_window_logits(prepared, key, tmp_path):
-    experiment, config, data = prepared[key]
-    model, inputs = check_model(experiment, config, data, tmp_path)
+def test_incremental_sampling_gives_the_full_window_logits(prepared, checked, key):
+    experiment, _, data = prepared[key]
+    config, model, inputs = checked(key)
     sampler = experiment.sampler(model, config, data.representation)
     np.testing.assert_allclose(sampler.final_logits(inputs), model(inputs).numpy(), atol=1e-4)
 
 
 @pytest.mark.parametrize("key,attention", [("3", False), ("3", True), ("4", False)])
-def test_step_by_step_decoder_gives_the_full_window_logits(prepared, key, attention, tmp_path):
-    experiment, config, data = prepared[key]
-    config = dataclasses.replace(config, attention=attention)
-    model, (encoder_input, decoder_input) = check_model(experiment, config, data, tmp_path)
+def test_step_by_step_decoder_gives_the_full_window_logits(prepared, checked, key, attention):
+    experiment, _, data = prepared[key]
+    config, model, (encoder_input, decoder_input) = checked(key, attention)
     sampler = experiment.sampler(model, config, data.representation)
     stepped = sampler.teacher_forced_logits(encoder_input, decoder_input.numpy())
     np.testing.assert_allclose(stepped, model((encoder_input, decoder_input)).numpy(), atol=1e-4)
 
 
-def test_generation_feeds_the_decoder_its_own_frames(prepared, tmp_path):
-    experiment, config, data = prepared["3"]
-    model, (encoder_input, _) = check_model(experiment, config, data, tmp_path)
+def test_generation_feeds_the_decoder_its_own_frames(prepared, checked):
+    experiment, _, data = prepared["3"]
+    config, model, (encoder_input, _) = checked("3")
     sampler = experiment.sampler(model, config, data.representation)
     first = sampler.generate(encoder_input.numpy(), 2 * config.seq_len, seed=1)
     again = sampler.generate(encoder_input.numpy(), 2 * config.seq_len, seed=1)
