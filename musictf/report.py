@@ -28,7 +28,9 @@ JSB_REFERENCE = [
     ("RNN-NADE (Boulanger-Lewandowski et al. 2012)", 5.19),
 ]
 TOKEN_COLUMNS = ("cross_entropy_nats", "perplexity", "accuracy")
+AUDIO_COLUMNS = ("nll_bits_per_sample", "nll_nats_per_sample", "accuracy")
 ROLL_COLUMNS = ("frame_nll_nats", "precision", "recall", "f1", "bay_accuracy")
+COMPARISON = ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "f1", "bay_accuracy", "nll_bits_per_sample")
 QUALITY_COLUMNS = ("polyphony", "pitch_class_entropy_bits", "scale_consistency", "empty_beat_rate",
                    "repeated_note_ratio", "note_density_per_quarter")
 
@@ -114,11 +116,11 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         metrics = files.read_json(run_dir / "metrics.json")
         label = f"{run.experiment.slug} ({run.preset})"
         stem = f"{run.experiment.slug}-{run.preset}"
-        columns = TOKEN_COLUMNS if run.experiment.kind == "tokens" else ROLL_COLUMNS
-        comparison.append([run.experiment.slug, run.preset, metrics["data_hash"], *[metrics["test"].get(c, "–") for c in
-                           ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "f1", "bay_accuracy")]])
-        quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_COLUMNS]])
-        quality_rows.append([label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]])
+        columns = {"tokens": TOKEN_COLUMNS, "pianoroll": ROLL_COLUMNS, "audio": AUDIO_COLUMNS}[run.experiment.kind]
+        comparison.append([run.experiment.slug, run.preset, metrics["data_hash"], *[metrics["test"].get(c, "–") for c in COMPARISON]])
+        if run.experiment.kind != "audio":
+            quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_COLUMNS]])
+            quality_rows.append([label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]])
         if metrics["representation"].get("encoding") == "active" and metrics["representation"].get("steps_per_quarter") == 1:
             jsb_rows.append((f"musictf {label}, music21 Bach chorales split", metrics["test"]["frame_nll_nats"]))
         test = metrics["test"]
@@ -129,7 +131,14 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
             png, _ = plots.save_learning_curves(history, figures / f"{stem}-curves", f"{label}: learning curves")
             parts.append(f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">')
         samples = files.read_json(run_dir / "samples" / "samples.json")["samples"] if (run_dir / "samples" / "samples.json").exists() else []
-        if samples:
+        if samples and run.experiment.kind == "audio":
+            first = samples[0]
+            parts.append(f'<img src="{_data_uri(run_dir / "samples" / first["png"], "image/png")}" alt="waveform and spectrogram">')
+            plain = ", ".join(f"{k} {_format(v)}" for k, v in metrics["samples"].items())
+            parts.append(f"<p>Generated audio ({html.escape(first['program'])}, roll of {html.escape(first['roll'])}): "
+                         f"{html.escape(plain)}</p>"
+                         f'<audio controls src="{_data_uri(run_dir / "samples" / first["wav"], "audio/wav")}"></audio>')
+        elif samples:
             first = samples[0]
             sample_png = run_dir / "samples" / first["png"]
             parts.append('<div class="pair">')
@@ -144,7 +153,8 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
                          f'<audio controls src="{_data_uri(wav, "audio/wav")}"></audio>')
         sections.append("\n".join(parts))
 
-    header = ["experiment", "preset", "data hash", "CE (nats)", "perplexity", "accuracy", "frame NLL (nats)", "F1", "Bay acc."]
+    header = ["experiment", "preset", "data hash", "CE (nats)", "perplexity", "accuracy", "frame NLL (nats)", "F1", "Bay acc.",
+              "NLL (bits/sample)"]
     files.write_text(tables / "comparison.md", markdown_table(header, comparison))
     files.write_text(tables / "comparison.tex", latex_table(header, comparison, "Test-set metrics under the common protocol"))
     quality_header = ["run", "pieces", *QUALITY_COLUMNS]

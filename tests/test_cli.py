@@ -164,3 +164,26 @@ def test_wavenet_run_writes_audio_and_renders_a_roll_in_a_chosen_timbre(tmp_path
     assert json.loads((tmp_path / "g" / "samples.json").read_text())["samples"][0]["program"] == "organ"
     status, _, err = run_cli(capsys, "generate", str(run_dir), "--program", "banjo")
     assert status == 2 and "banjo" in err
+
+
+def test_wavenet_trains_on_a_folder_of_wav_files_and_skips_bad_ones(tmp_path, capsys, cache_dir):
+    import numpy as np
+
+    from musictf.data.audio import write_wav
+
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    t = np.arange(8000 * 3) / 8000
+    for index, frequency in enumerate((220, 330, 440, 550)):
+        write_wav(0.5 * np.sin(2 * np.pi * frequency * t), folder / f"tone{index}.wav", 8000)
+    write_wav(np.zeros(16000), folder / "wrong_rate.wav", 16000)
+    (folder / "broken.wav").write_bytes(b"RIFF1234WAVEjunk")
+    run_dir = tmp_path / "run"
+    status, out, err = run_cli(capsys, "run", "5", "--preset", "smoke", "--source", str(folder),
+                               "--set", "local_conditioning=false", "--run-dir", str(run_dir))
+    assert status == 0, err
+    skipped = {item["file"].split("/")[-1]: item["reason"] for item in json.loads((run_dir / "manifest.json").read_text())["skipped"]}
+    assert set(skipped) == {"wrong_rate.wav", "broken.wav"} and skipped["wrong_rate.wav"].startswith("sample rate")
+    assert json.loads((run_dir / "metrics.json").read_text())["test"]["nll_bits_per_sample"] > 0
+    status, _, err = run_cli(capsys, "train", "5", "--preset", "smoke", "--source", str(folder), "--run-dir", str(tmp_path / "r2"))
+    assert status == 2 and "local_conditioning=false" in err

@@ -40,6 +40,7 @@ class Experiment:
     make_datasets: Callable | None = None  # (experiment, config, data, strategy) -> (train, valid, steps)
     test_metrics: Callable | None = None  # (model, config, data, split) -> (metrics, baseline)
     write_samples: Callable | None = None  # like generate.generate_samples
+    prepare_source: Callable | None = None  # (config) -> PreparedData or None to use the symbolic corpus
 
     @property
     def slug(self) -> str:
@@ -97,6 +98,10 @@ class PreparedData:
 
 def prepare_data(experiment: Experiment, config, representation=None, progress: bool = True) -> PreparedData:
     """Corpus -> split -> representation (fitted on train unless given) -> arrays per split."""
+    if experiment.prepare_source is not None:
+        prepared = experiment.prepare_source(config)
+        if prepared is not None:
+            return prepared
     corpus = corpus_module.load_corpus(
         config.source,
         max_files=config.max_files,

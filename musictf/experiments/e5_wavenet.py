@@ -145,6 +145,48 @@ def make_representation(config: WaveNetConfig) -> AudioRepresentation:
     return AudioRepresentation(config.sample_rate, config.program_names, config.tempo_bpm, config.max_quarters)
 
 
+def prepare_wav_folder(config: WaveNetConfig) -> PreparedData | None:
+    """`--source DIR` holding WAV files: each file, at the run's sample rate, is one piece with no
+    piano roll (so local conditioning must be off). Unusable files are skipped with a reason.
+    Returns None for any other source, which then goes through the symbolic corpus."""
+    from musictf.data.audio import read_wav
+    from musictf.data.corpus import Corpus, IngestReport, Piece, split_pieces
+
+    folder = Path(config.source).expanduser()
+    wavs = sorted(folder.rglob("*.wav")) if folder.is_dir() else []
+    if not wavs:
+        return None
+    if config.local_conditioning:
+        raise ConfigError(f"{config.source}: WAV files have no piano roll; add --set local_conditioning=false")
+    report, pieces, items, hashes = IngestReport(source=config.source, files_seen=len(wavs)), [], {}, {}
+    for path in wavs:
+        file_id = path.relative_to(folder).as_posix()
+        try:
+            waveform, rate = read_wav(path)
+        except Exception as error:  # wave.Error, EOFError, OSError, ValueError: a bad file is skipped
+            report.skip(path, f"unreadable: {type(error).__name__}: {error}")
+            continue
+        if rate != config.sample_rate:
+            report.skip(path, f"sample rate: {rate} Hz, but this run works at {config.sample_rate} Hz")
+            continue
+        frames = len(waveform) // config.hop - 1
+        if frames < 1:
+            report.skip(path, "too short: less than two roll steps of audio")
+            continue
+        hashes[file_id] = files.sha256_file(path)
+        pieces.append(Piece(file_id, file_id, path.stem, ()))
+        items[file_id] = (mu_law_encode(waveform[: (frames + 1) * config.hop]).astype(np.int16),
+                          np.zeros((frames, NUM_KEYS), np.uint8), 0)
+    report.pieces = len(pieces)
+    if not pieces:
+        raise MusicTFError(f"{config.source}: no usable WAV files ({len(report.skipped)} skipped)")
+    splits = split_pieces(pieces, config.split_seed, config.valid_fraction, config.test_fraction)
+    representation = make_representation(config)
+    representation.renderer = "WAV files"
+    arrays = {split: [items[piece.file_id] for piece in chosen] for split, chosen in splits.items()}
+    return PreparedData(Corpus(config.source, pieces, report, None, hashes), splits, representation, arrays)
+
+
 def make_audio_dataset(items, config: WaveNetConfig, batch_size: int, shuffle: bool, stride: int = 1,
                        max_windows: int = 0, repeat: bool = False) -> tf.data.Dataset:
     """Crops of `frames` roll steps that start on a step; codes are shifted by one for targets."""
@@ -400,4 +442,5 @@ EXPERIMENT = Experiment(
     make_datasets=make_datasets,
     test_metrics=test_metrics,
     write_samples=write_samples,
+    prepare_source=prepare_wav_folder,
 )
