@@ -118,8 +118,9 @@ def results_rows(tuner, space: dict) -> list[dict]:
         rows.append(row)
     direction = OBJECTIVES[tuner.oracle.objective.name]
     finished = [row for row in rows if row["score"] is not None]
-    ordered = sorted(finished, key=lambda row: row["score"], reverse=direction == "max")
-    return ordered + [row for row in rows if row["score"] is None]
+    sign = -1 if direction == "max" else 1
+    ordered = sorted(finished, key=lambda row: (sign * row["score"], row["trial"]))  # ties: by trial id
+    return ordered + sorted((row for row in rows if row["score"] is None), key=lambda row: row["trial"])
 
 
 def _cell(value) -> str:

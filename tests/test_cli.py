@@ -162,6 +162,19 @@ def test_wavenet_run_writes_audio_and_renders_a_roll_in_a_chosen_timbre(tmp_path
                                "--length", "300", "--out", str(tmp_path / "g"))
     assert status == 0, err
     assert json.loads((tmp_path / "g" / "samples.json").read_text())["samples"][0]["program"] == "organ"
+    from musictf.data.audio import mu_law_encode, read_wav, write_wav
+
+    primer = 0.5 * np.sin(2 * np.pi * 440 * np.arange(300) / 8000)
+    write_wav(primer, tmp_path / "primer.wav", 8000)
+    status, _, err = run_cli(capsys, "generate", str(run_dir), "--prime", str(tmp_path / "primer.wav"), "--num", "1",
+                             "--length", "100", "--out", str(tmp_path / "p"))
+    assert status == 0, err
+    waveform, rate = read_wav(tmp_path / "p" / "sample_1.wav")
+    assert rate == 8000 and len(waveform) == 400
+    np.testing.assert_array_equal(mu_law_encode(waveform[:300]), mu_law_encode(read_wav(tmp_path / "primer.wav")[0]))
+    write_wav(primer, tmp_path / "primer16k.wav", 16000)
+    status, _, err = run_cli(capsys, "generate", str(run_dir), "--prime", str(tmp_path / "primer16k.wav"))
+    assert status == 2 and "16000 Hz" in err
     status, _, err = run_cli(capsys, "generate", str(run_dir), "--program", "banjo")
     assert status == 2 and "banjo" in err
 

@@ -65,7 +65,7 @@ class WaveNetConfig(ExperimentConfig):
     segment_frames: int = 4  # Training crop beyond the receptive field, in roll steps (1 step = hop samples).
     batch_size: int = 4
     epochs: int = 4
-    steps_per_epoch: int = 100
+    steps_per_epoch: int = 60  # About 1.3 s per step on 2 cores: the whole run stays within minutes.
     max_eval_windows: int = 64
     num_samples: int = 2
     generate_length: int = 16000  # Samples per generated piece (2 s at 8 kHz).

@@ -125,3 +125,16 @@ def test_bach_slice_splits_by_file(bach_small):
     assert all(splits[name] for name in ("train", "valid", "test"))
     file_sets = [{piece.file_id for piece in pieces} for pieces in splits.values()]
     assert sum(len(s) for s in file_sets) == len(set().union(*file_sets)) == 12
+
+
+def test_atomic_writes_leave_no_temporary_files_and_the_usual_mode(tmp_path):
+    from musictf import files
+
+    files.write_json(tmp_path / "a.json", {"x": 1})
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~files._umask()
+    with pytest.raises(RuntimeError):
+        with files.atomic_path(tmp_path / "b.bin") as temporary:
+            temporary.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert not (tmp_path / "b.bin").exists() and [p.name for p in tmp_path.iterdir()] == ["a.json"]
