@@ -185,7 +185,7 @@ def _command_train(args, and_evaluate: bool) -> int:
     written = (run.experiment.write_samples or generate_samples)(
         run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed,
         out_dir=run_dir / "samples")
-    result = evaluate(run_dir)
+    result = evaluate(run_dir, data=data, model=model)
     _print_metrics(result)
     kind = "WAV files and waveform/spectrogram PNGs" if run.experiment.kind == "audio" else "MIDI files and piano-roll PNGs"
     print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"

@@ -37,12 +37,15 @@ def predict_split(model, experiment, config, arrays) -> tuple[np.ndarray, np.nda
     return logits, targets
 
 
-def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "best") -> dict:
+def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "best", data=None, model=None) -> dict:
+    """`data` and `model`, when the caller already has them for this run, are used as they are."""
     run = rundir.load_run(run_dir)
     config = run.config if source is None else config_module.replace(run.config, {"source": source}, "--source")
-    data = prepare_data(run.experiment, config, representation=run.representation)
+    if data is None:
+        data = prepare_data(run.experiment, config, representation=run.representation)
     set_precision(config.precision)
-    model = rundir.load_model(run, checkpoint)
+    if model is None:
+        model = rundir.load_model(run, checkpoint)
     split = "test" if data.arrays["test"] else "valid"
     if run.experiment.test_metrics is None:
         logits, targets = predict_split(model, run.experiment, config, data.arrays[split])
