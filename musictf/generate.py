@@ -241,16 +241,12 @@ def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None)
     or the opening of `prime_file`."""
     from pathlib import Path
 
-    from musictf.data.corpus import Note, Piece, parse_file
+    from musictf.data.corpus import Piece, read_notes
     from musictf.errors import MusicTFError
 
     if prime_file:
         path = Path(prime_file)
-        parsed = parse_file(path) if path.is_file() else {"error": "no such file"}
-        if "error" in parsed:
-            raise MusicTFError(f"--prime {prime_file}: {parsed['error']}")
-        notes = tuple(Note(int(p), float(o), float(d), str(n)) for p, o, d, n in parsed["pieces"][0]["notes"])
-        pieces = [Piece(path.name, path.name, path.stem, notes)]
+        pieces = [Piece(path.name, path.name, path.stem, read_notes(path, "--prime"))]
     else:
         pieces = [piece for split in ("test", "valid", "train") for piece in data.splits[split]]
     candidates = []

@@ -287,6 +287,20 @@ def parse_file(path: Path) -> dict:
     return {"pieces": pieces, "out_of_range": out_of_range, "multi": len(scores) > 1}
 
 
+def notes_from_rows(rows) -> tuple[Note, ...]:
+    """Notes from the plain [pitch, onset, duration, name] rows that parse_file and the cache hold."""
+    return tuple(Note(int(pitch), float(onset), float(duration), str(name)) for pitch, onset, duration, name in rows)
+
+
+def read_notes(path: str | Path, option: str) -> tuple[Note, ...]:
+    """The first piece of one music file (a primer, a roll to render), or one clear error."""
+    path = Path(path)
+    parsed = parse_file(path) if path.is_file() else {"error": "no such file"}
+    if "error" in parsed:
+        raise MusicTFError(f"{option} {path}: {parsed['error']}")
+    return notes_from_rows(parsed["pieces"][0]["notes"])
+
+
 def _parse_with_timeout(job: tuple[str, float]) -> tuple[str, dict]:
     path, timeout = job
     use_alarm = threading.current_thread() is threading.main_thread() and timeout > 0
@@ -436,8 +450,7 @@ def load_corpus(
         for entry in result["pieces"]:
             piece_id = f"{item.file_id}#{entry['index']}" if result["multi"] else item.file_id
             title = entry["title"] or Path(item.file_id).stem
-            notes = tuple(Note(int(p), float(o), float(d), str(n)) for p, o, d, n in entry["notes"])
-            pieces.append(Piece(piece_id, item.file_id, title, notes))
+            pieces.append(Piece(piece_id, item.file_id, title, notes_from_rows(entry["notes"])))
     report.pieces = len(pieces)
     report.seconds = time.perf_counter() - started
     report_path = cache_dir / "ingest" / f"{files.sha256_text(f'{source}|{max_files}')[:16]}.json"

@@ -384,7 +384,7 @@ def write_samples(run, model, data: PreparedData, *, num: int, length: int, seed
     symbolic file, e.g. a sample of experiment 4) or from test-split pieces; `program` names the
     timbre (default: the piece's)."""
     from musictf.data.audio import mu_law_decode, read_wav, write_wav
-    from musictf.data.corpus import Note, parse_file
+    from musictf.data.corpus import read_notes
     from musictf.plots import save_waveform_and_spectrogram
 
     config, representation, out_dir = run.config, data.representation, Path(out_dir)
@@ -392,10 +392,7 @@ def write_samples(run, model, data: PreparedData, *, num: int, length: int, seed
     if program is not None and program not in names:
         raise MusicTFError(f"--program {program}: this run knows {', '.join(names)}")
     if roll_file:
-        parsed = parse_file(Path(roll_file)) if Path(roll_file).is_file() else {"error": "no such file"}
-        if "error" in parsed:
-            raise MusicTFError(f"--roll {roll_file}: {parsed['error']}")
-        notes = [Note(int(p), float(o), float(d), str(n)) for p, o, d, n in parsed["pieces"][0]["notes"]]
+        notes = read_notes(roll_file, "--roll")
         sources = [(Path(roll_file).name, representation.encode_notes(notes, 0)[1], 0)] * num
     else:
         items = data.arrays["test"] or data.arrays["valid"] or data.arrays["train"]
