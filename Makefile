@@ -32,8 +32,14 @@ tune-4: $(STAMP)  ## Keras Tuner search for experiment 4 (random, TRIALS trials,
 report: $(STAMP)  ## Build reports/ (figures, tables, index.html) from the latest runs
 	$(BIN)/musictf report
 
-bench:  ## Write reports/bench.json (not implemented yet)
-	@echo "bench: the benchmark harness is not implemented yet (issue #8)"; exit 1
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev,bench]' \
+	  || echo "bench: torch==2.13.0 could not be installed; the PyTorch comparison is left out"
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)  ## Measure speed and memory (about 15 min): reports/bench.json and reports/bench.md
+	$(BIN)/musictf bench --size full
 
 test: $(STAMP)  ## Run the fast test suite
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -2,6 +2,7 @@
 
 Everything that creates variables (model, optimizer, metrics) is built inside `strategy.scope()`
 by the training engine; the global batch is the per-replica batch times `num_replicas_in_sync`.
+`multiworker` reads the cluster from TF_CONFIG and installs the Keras shim in multiworker.py.
 """
 
 from __future__ import annotations
@@ -58,8 +59,23 @@ def get_strategy(name: str = "default"):
         devices = [device.name for device in (gpus or tf.config.list_logical_devices("CPU"))]
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multiworker":
-        raise MusicTFError(
-            "--strategy multiworker is not supported yet: Keras 3's model.fit fails under "
-            "MultiWorkerMirroredStrategy (keras-team/keras#20585); see issue #7"
-        )
+        return _multi_worker_strategy()
     return _tpu_strategy()
+
+
+def _multi_worker_strategy():
+    import tensorflow as tf
+
+    from musictf import multiworker
+
+    multiworker.cluster()
+    multiworker.install_keras_shim()
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def needs_static_batches(strategy) -> bool:
+    """TPUs need static shapes; multi-worker evaluation needs every worker to run the same steps."""
+    import tensorflow as tf
+
+    return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.MultiWorkerMirroredStrategy))
+

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from musictf import config as config_module
-from musictf import distribute, files, rundir
+from musictf import distribute, files, multiworker, rundir
 from musictf.data.pipeline import count_windows, global_batch_size, make_dataset
 from musictf.errors import MusicTFError
 from musictf.experiments.base import Experiment, PreparedData, prepare_data
@@ -46,6 +45,46 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         if value is not None and math.isfinite(value) and value < best:
             self._save("best.keras")
             files.write_json(self.record_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore at every epoch whose backup is always a consistent pair: the weights go to
+    `epoch-N.weights.h5`, then `training_metadata.json` (naming that file) is replaced atomically,
+    then older weights are removed. A kill at any moment leaves the previous or the new epoch.
+
+    Only the writer (the chief) saves and deletes; every worker of a multi-worker run restores from
+    the same backup, so a restart resumes all of them at the same epoch. The backup directory must
+    therefore be shared by the workers, as with any tf.distribute multi-worker checkpoint.
+    """
+
+    def __init__(self, backup_dir: Path, writer: bool = True):
+        super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=writer)
+        self.directory, self.writer = Path(backup_dir), writer
+
+    def _load_model(self):
+        metadata_path = self.directory / "training_metadata.json"
+        if not metadata_path.exists():
+            return
+        metadata = files.read_json(metadata_path)
+        if not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(self.directory / metadata["weights"])
+        self.model._initial_epoch = metadata["epoch"]
+
+    def _save_model(self):
+        if not self.writer:
+            return
+        name = f"epoch-{self._current_epoch}.weights.h5"
+        with files.atomic_path(self.directory / name, suffix=".weights.h5") as temporary:
+            self.model.save_weights(temporary)
+        files.write_json(self.directory / "training_metadata.json", {"epoch": self._current_epoch, "weights": name})
+        for old in self.directory.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def on_train_end(self, logs=None):
+        if self.writer:
+            super().on_train_end(logs)
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
@@ -91,7 +130,7 @@ def evaluation_stride(experiment: Experiment, config, arrays: list[np.ndarray]) 
 
 def make_datasets(experiment: Experiment, config, data: PreparedData, strategy):
     batch = global_batch_size(config.batch_size, strategy)
-    static = isinstance(strategy, tf.distribute.TPUStrategy)
+    static = distribute.needs_static_batches(strategy)
     roll_channels = getattr(data.representation, "channels", 0)
     train = make_dataset(
         data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
@@ -130,19 +169,25 @@ def train(
     experiment: Experiment, config, run_dir: Path, preset: str, strategy_name: str = "default",
     data: PreparedData | None = None, verbose: str | int = "auto",
 ) -> dict:
-    """Trains into `run_dir`, resuming from its backup if an earlier attempt was interrupted."""
+    """Trains into `run_dir`, resuming from its backup if an earlier attempt was interrupted.
+
+    Under `multiworker` every worker runs this with the same arguments and the same `run_dir`; only
+    the chief writes, and every worker resumes from the chief's backup (see AtomicBackupAndRestore).
+    """
     run_dir = Path(run_dir)
-    resuming = (run_dir / "backup").exists()
-    if (run_dir / "config.json").exists():
+    strategy = distribute.get_strategy(strategy_name)  # first: a multi-worker strategy must precede other TF work
+    chief = multiworker.is_chief(strategy_name)
+    resuming = (run_dir / "backup" / "training_metadata.json").exists()
+    if chief and (run_dir / "config.json").exists():
         saved = files.read_json(run_dir / "config.json")
         if saved["experiment"] != experiment.slug or saved["config"] != config_module.to_dict(config):
             raise MusicTFError(f"{run_dir}: holds a run with another experiment or config; use a new --run-dir")
-    strategy = distribute.get_strategy(strategy_name)
     data = data or prepare_data(experiment, config)
     print(data.corpus.report.summary(), file=sys.stderr)
-    rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
-    files.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
-    rundir.write_state(run_dir, training="running", strategy=strategy_name)
+    if chief:
+        rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
+        files.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
+        rundir.write_state(run_dir, training="running", strategy=strategy_name)
 
     keras.utils.set_random_seed(config.seed)
     set_precision(config.precision)
@@ -151,30 +196,37 @@ def train(
 
     nan_stop = StopOnNaN()
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), save_freq="epoch", delete_checkpoint=True),
+        AtomicBackupAndRestore(run_dir / "backup", writer=chief),
         nan_stop,
         *experiment.callbacks(config, model),
-        AtomicCheckpoint(run_dir / "checkpoints"),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
     ]
+    if chief:
+        callbacks += [
+            AtomicCheckpoint(run_dir / "checkpoints"),
+            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+            keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
+        ]
     print(
-        f"{'resuming' if resuming else 'training'} {experiment.slug} ({preset}) in {run_dir}: "
+        f"{'resuming' if resuming else 'training'} {experiment.slug} ({preset}) in {run_dir}"
+        f"{'' if chief else ' (a worker: only the chief writes there)'}: "
         f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
         f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} epochs",
         file=sys.stderr,
     )
-    history = model.fit(
-        train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=valid_ds,
-        callbacks=callbacks, verbose=verbose, shuffle=False,
-    )
-    _deduplicate_history(run_dir / "history.csv")
+    with multiworker.peer_errors_explained(strategy_name):
+        history = model.fit(
+            train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=valid_ds,
+            callbacks=callbacks, verbose=verbose if chief else 0, shuffle=False,
+        )
     if nan_stop.where is not None:
-        rundir.write_state(run_dir, training="diverged")
+        if chief:
+            rundir.write_state(run_dir, training="diverged")
         epoch, batch = nan_stop.where
         raise MusicTFError(
             f"training diverged: the loss became NaN at epoch {epoch}, batch {batch}; lower the learning rate "
             f"(now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in {run_dir / 'checkpoints'}"
         )
-    rundir.write_state(run_dir, training="complete", epochs=config.epochs)
+    if chief:
+        _deduplicate_history(run_dir / "history.csv")
+        rundir.write_state(run_dir, training="complete", epochs=config.epochs)
     return {key: [float(v) for v in values] for key, values in history.history.items()}

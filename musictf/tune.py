@@ -22,7 +22,7 @@ import keras_tuner as kt
 import tensorflow as tf
 
 from musictf import config as config_module
-from musictf import distribute, files, rundir
+from musictf import distribute, files, multiworker, rundir
 from musictf.errors import ConfigError, MusicTFError
 from musictf.experiments.base import Experiment, prepare_data
 from musictf.train import build_and_compile, make_datasets, set_precision
@@ -160,22 +160,28 @@ def tune(experiment: Experiment, config, preset: str, run_dir: Path, tuner_name:
         raise MusicTFError(f"--max-trials must be at least 1, got {max_trials}")
     space = load_search_space(experiment, preset)
     strategy = distribute.get_strategy(strategy_name)
+    chief = multiworker.is_chief(strategy_name)
     run_dir = Path(run_dir)
     search = {"experiment": experiment.slug, "preset": preset, "tuner": tuner_name, "objective": objective,
               "space": space, "config": config_module.to_dict(config)}
-    if (run_dir / "search.json").exists():
+    if chief and (run_dir / "search.json").exists():
         saved = files.read_json(run_dir / "search.json")
         if {k: v for k, v in saved.items() if k != "max_trials"} != search:
             raise MusicTFError(f"{run_dir}: holds a search with another tuner, objective, space or config; "
                                "use another --run-dir")
     data = prepare_data(experiment, config)
-    files.write_json(run_dir / "search.json", search | {"max_trials": max_trials})
-    rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
-    set_precision(config.precision)
-    hypermodel = ConfigHyperModel(experiment, config, space, data, verbose=verbose)
-    tuner = make_tuner(tuner_name, hypermodel, objective, max_trials, run_dir, config.seed, strategy, config.epochs)
-    tuner.search(verbose=1 if verbose == "auto" else verbose)
-    rows = results_rows(tuner, space)
+    with multiworker.tuner_directory(run_dir, strategy_name, strategy) as tuner_dir:
+        if chief:
+            files.write_json(run_dir / "search.json", search | {"max_trials": max_trials})
+            rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
+        set_precision(config.precision)
+        hypermodel = ConfigHyperModel(experiment, config, space, data, verbose=verbose if chief else 0)
+        tuner = make_tuner(tuner_name, hypermodel, objective, max_trials, tuner_dir, config.seed, strategy, config.epochs)
+        with multiworker.peer_errors_explained(strategy_name):
+            tuner.search(verbose=(1 if verbose == "auto" else verbose) if chief else 0)
+        rows = results_rows(tuner, space)
+    if not chief:
+        return {"rows": rows, "trials_run_now": hypermodel.fits}
     if not any(row["score"] is not None for row in rows):
         raise MusicTFError(f"{run_dir}: no trial finished; see {run_dir / 'search'} for each trial's error")
     best = rows[0]

@@ -82,10 +82,11 @@ def test_checkpoint_refuses_data_that_does_not_fit(tmp_path, capsys, cache_dir):
         (["train", "1", "--preset", "smoke", "--set", "unitz=3"], "unknown key 'unitz'"),
         (["train", "1", "--preset", "smoke", "--set", "units=many"], "units must be int"),
         (["train", "1", "--preset", "smoke", "--set", "temperature=0"], "temperature must be positive"),
-        (["train", "1", "--preset", "smoke", "--strategy", "multiworker"], "multiworker is not supported yet"),
+        (["train", "1", "--preset", "smoke", "--strategy", "multiworker"], "needs TF_CONFIG"),
+        (["train", "1", "--precision", "float8"], "invalid choice: 'float8'"),
         (["evaluate", "/no/such/run"], "not a run directory"),
         (["train", "1", "--bogus"], "unrecognized arguments"),
-        (["bench"], "not implemented yet"),
+        (["bench", "--threads", "0"], "--threads must be at least 1"),
         (["tune", "1", "--preset", "smoke", "--objective", "val_f1"], "needs a piano-roll experiment"),
     ],
 )
@@ -130,6 +131,18 @@ def test_killed_training_resumes_from_the_last_epoch(tmp_path, cache_dir):
     assert "Epoch 1/4" not in finished.stdout + finished.stderr
     assert _history_epochs(run_dir / "history.csv") == [0, 1, 2, 3]
     assert json.loads((run_dir / "state.json").read_text())["training"] == "complete"
+
+
+def test_multi_worker_training_needs_the_same_run_dir_on_every_worker(capsys):
+    status, _, err = run_cli(capsys, "train", "1", "--preset", "smoke", "--strategy", "multiworker")
+    assert status == 2 and "needs --run-dir, the same path on every worker" in err
+
+
+def test_precision_flag_sets_the_config_field():
+    from musictf.cli import _experiment_and_config, build_parser
+
+    args = build_parser().parse_args(["train", "2", "--preset", "smoke", "--precision", "mixed_bfloat16"])
+    assert _experiment_and_config(args)[1].precision == "mixed_bfloat16"
 
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path, cache_dir):

@@ -47,6 +47,38 @@ def count_windows(arrays: list[np.ndarray], seq_len: int, target: str, stride: i
     return len(window_starts([len(array) for array in arrays], window_span(seq_len, target), stride))
 
 
+def table_rows(columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_rows: int = 0) -> tf.data.Dataset:
+    """The rows of a table of equal-length numpy columns, one pass or repeated, each pass in a fresh
+    order when shuffling. A table shorter than `min_rows` is tiled up to it, so that a split smaller
+    than one batch still gives one full batch when batches must be static (TPU, multi-worker).
+
+    The order of pass `e` is a stateless function of (seed, e), not a `Dataset.shuffle` buffer, so it
+    is the same on one device, under MirroredStrategy's pipeline rewrite and on every worker of a
+    multi-worker run (whose shards then add up to the single-device global batch).
+    """
+    if len(columns[0]) < min_rows:
+        columns = tuple(np.resize(column, (min_rows, *column.shape[1:])) for column in columns)
+    columns = tuple(tf.convert_to_tensor(column) for column in columns)
+    if not shuffle:
+        rows = tf.data.Dataset.from_tensor_slices(columns)
+        return rows.repeat() if repeat else rows
+    size = tf.shape(columns[0], out_type=tf.int64)[0]
+
+    def one_pass(index):
+        order = tf.random.experimental.stateless_shuffle(tf.range(size), seed=tf.stack([tf.cast(seed, tf.int64), index]))
+        return tf.data.Dataset.from_tensor_slices(tuple(tf.gather(column, order) for column in columns))
+
+    passes = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
+    return passes.flat_map(one_pass)
+
+
+def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Multi-worker runs split each global batch between the workers (in-memory data has no files)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def _key_shift_bounds(arrays: list[np.ndarray], starts: np.ndarray, transpose_range: int, channels: int):
     """Per window, the lowest and highest key shift that keeps the piece's notes on the keyboard."""
     lows, highs, offset = [], [], 0
@@ -99,14 +131,10 @@ def make_dataset(
         raise ValueError("token sequences are transposed before windowing (transposed_pieces), not here")
     if augment:
         lows, highs = _key_shift_bounds(arrays, starts, transpose_range, roll_channels)
-        table = tf.data.Dataset.from_tensor_slices((starts, lows, highs))
     else:
-        table = tf.data.Dataset.from_tensor_slices((starts, tf.zeros_like(starts, tf.int32), tf.zeros_like(starts, tf.int32)))
-    dataset = table
-    if shuffle:
-        dataset = dataset.shuffle(len(starts), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
+        lows = highs = np.zeros(len(starts), np.int32)
+    dataset = table_rows((starts, lows, highs), shuffle=shuffle, seed=seed, repeat=repeat,
+                         min_rows=batch_size if drop_remainder else 0)
     dataset = dataset.enumerate()  # after shuffling, so a window gets a fresh key shift each epoch
 
     def make_example(position, row):
@@ -127,4 +155,4 @@ def make_dataset(
         return (window[:seq_len], window[seq_len - 1 : 2 * seq_len - 1]), window[seq_len:]
 
     dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+    return shard_by_data(dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE))

@@ -40,6 +40,8 @@ from musictf.config import ExperimentConfig
 from musictf.data import audio
 from musictf.data.audio import AudioRepresentation, mu_law_encode
 from musictf.data.pianoroll import NUM_KEYS
+from musictf.data.pipeline import global_batch_size, shard_by_data, table_rows
+from musictf.distribute import needs_static_batches
 from musictf.errors import ConfigError, MusicTFError
 from musictf.experiments.base import Experiment, PreparedData
 from musictf.layers import RepeatUpsampling, WaveNetBlock
@@ -188,7 +190,7 @@ def prepare_wav_folder(config: WaveNetConfig) -> PreparedData | None:
 
 
 def make_audio_dataset(items, config: WaveNetConfig, batch_size: int, shuffle: bool, stride: int = 1,
-                       max_windows: int = 0, repeat: bool = False) -> tf.data.Dataset:
+                       max_windows: int = 0, repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
     """Crops of `frames` roll steps that start on a step; codes are shifted by one for targets."""
     hop = config.hop
     frames = math.ceil(config.receptive_field / hop) + config.segment_frames
@@ -217,23 +219,20 @@ def make_audio_dataset(items, config: WaveNetConfig, batch_size: int, shuffle: b
             inputs["program"] = tf.cast(row[2], tf.int32)
         return inputs, window[1:]
 
-    dataset = tf.data.Dataset.from_tensor_slices(table)
-    if shuffle:
-        dataset = dataset.shuffle(len(table), seed=config.seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.batch(batch_size, drop_remainder=repeat).prefetch(tf.data.AUTOTUNE)
+    drop_remainder = drop_remainder or repeat
+    dataset = table_rows((table,), shuffle=shuffle, seed=config.seed, repeat=repeat,
+                         min_rows=batch_size if drop_remainder else 0)
+    dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return shard_by_data(dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE))
 
 
 def make_datasets(experiment, config: WaveNetConfig, data: PreparedData, strategy):
-    from musictf.data.pipeline import global_batch_size
-
     batch = global_batch_size(config.batch_size, strategy)
     train = make_audio_dataset(data.arrays["train"], config, batch, shuffle=True, repeat=True)
     valid_items = data.arrays["valid"] or data.arrays["train"]
     frames = math.ceil(config.receptive_field / config.hop) + config.segment_frames
-    valid = make_audio_dataset(valid_items, config, batch, shuffle=False, stride=frames, max_windows=config.max_eval_windows)
+    valid = make_audio_dataset(valid_items, config, batch, shuffle=False, stride=frames, max_windows=config.max_eval_windows,
+                               drop_remainder=needs_static_batches(strategy))
     return train, valid, config.steps_per_epoch or 100
 
 

@@ -3,7 +3,7 @@ import pytest
 import tensorflow as tf
 
 from musictf.data.pianoroll import NUM_KEYS
-from musictf.data.pipeline import count_windows, global_batch_size, make_dataset
+from musictf.data.pipeline import count_windows, global_batch_size, make_dataset, table_rows
 
 
 def test_next_token_windows_are_shifted_by_one_and_stay_in_one_piece():
@@ -45,3 +45,21 @@ def test_global_batch_is_per_replica_times_replicas():
 def test_too_short_pieces_are_a_clear_error():
     with pytest.raises(ValueError, match="long enough"):
         make_dataset([np.arange(3)], seq_len=8, target="next", batch_size=2, shuffle=False, seed=0)
+
+
+def test_shuffled_passes_are_seeded_permutations_that_differ_between_passes():
+    column = np.arange(20)
+
+    def passes(seed):
+        rows = [int(row[0]) for row in table_rows((column,), shuffle=True, seed=seed, repeat=True).take(60)]
+        return [rows[i : i + 20] for i in (0, 20, 40)]
+
+    first = passes(7)
+    assert all(sorted(one_pass) == list(range(20)) for one_pass in first)
+    assert first[0] != first[1] != first[2] and first[0] != list(range(20))
+    assert passes(7) == first and passes(8) != first
+
+
+def test_a_table_smaller_than_one_static_batch_is_tiled_to_fill_it():
+    rows = [int(row[0]) for row in table_rows((np.arange(3),), shuffle=False, seed=0, repeat=False, min_rows=8)]
+    assert rows == [0, 1, 2, 0, 1, 2, 0, 1]

@@ -1,0 +1,81 @@
+"""`musictf bench` / `make bench`: performance figures, each a ratio of two things measured side by
+side in one run (the machines are shared and noisy), written to reports/bench.json and bench.md.
+
+Figures: 1 corpus parsing and the cache, 2 input pipeline against in-memory batches, 3 training
+throughput in float32 / mixed_bfloat16 / XLA, 4 musictf against the same models in PyTorch,
+5 incremental generation against `model.predict` per step, 6 fast against naive WaveNet generation,
+7 peak memory of each `make experiment-N`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+FIGURES = ("corpus", "training", "generation", "wavenet", "memory")
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How much each figure measures. `full` fits `make bench` in about 15 minutes on 2 cores;
+    `smoke` only checks that the harness runs."""
+
+    preset: str = "cpu"
+    corpus_files: int = 48
+    corpus_repeats: int = 3
+    training_steps: tuple = ((1, 20), (2, 20), (3, 20), (4, 20), (5, 3))
+    training_repeats: int = 3
+    generation_steps: int = 512
+    predict_steps: int = 12
+    generation_repeats: int = 3
+    wavenet_layers: tuple = (8, 10, 11)  # 2 stacks: receptive fields 511, 2047, 4095
+    wavenet_fast_samples: int = 4000
+    wavenet_naive_samples: int = 12
+    wavenet_repeats: int = 3
+
+
+SIZES = {
+    "full": Sizes(),
+    "smoke": Sizes(preset="smoke", corpus_files=4, corpus_repeats=1, training_steps=((1, 3), (2, 3), (3, 3), (4, 3), (5, 2)),
+                   training_repeats=1, generation_steps=8, predict_steps=2, generation_repeats=1, wavenet_layers=(3,),
+                   wavenet_fast_samples=64, wavenet_naive_samples=2, wavenet_repeats=1),
+}
+
+
+def run_benchmarks(size: str = "full", figures=FIGURES, out_dir: Path = Path("reports"), threads: int = 2,
+                   runs_root: Path = Path("runs"), source: str = "music21:bach") -> dict:
+    """Measures `figures` and writes `out_dir`/bench.json and bench.md; returns the results."""
+    from musictf.bench.timing import machine, pin_threads
+
+    pin_threads(threads)
+    from musictf import files
+    from musictf.bench import report
+    from musictf.bench.corpus import corpus_figures
+    from musictf.bench.generation import generation_figures, wavenet_figures
+    from musictf.bench.memory import memory_figures
+    from musictf.bench.training import Prepared, training_figures
+
+    sizes = SIZES[size]
+    prepared = Prepared(sizes.preset)
+    results = {"size": size, "machine": machine(threads), "sizes": dataclasses.asdict(sizes), "seconds": {}}
+    steps = dict(sizes.training_steps)
+    tasks = {
+        "corpus": lambda: corpus_figures(source, sizes.corpus_files, sizes.corpus_repeats),
+        "training": lambda: training_figures(prepared, sorted(steps), steps, sizes.training_repeats),
+        "generation": lambda: generation_figures(prepared, [1, 2, 3, 4], sizes.generation_steps, sizes.predict_steps,
+                                                 sizes.generation_repeats),
+        "wavenet": lambda: wavenet_figures(prepared, list(sizes.wavenet_layers), sizes.wavenet_fast_samples,
+                                           sizes.wavenet_naive_samples, sizes.wavenet_repeats),
+        "memory": lambda: memory_figures(runs_root, "cpu"),
+    }
+    for name in figures:
+        started = time.perf_counter()
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        results[name] = tasks[name]()
+        results["seconds"][name] = round(time.perf_counter() - started, 1)
+        print(f"bench: {name} took {results['seconds'][name]:.0f} s", file=sys.stderr, flush=True)
+    files.write_json(Path(out_dir) / "bench.json", results)
+    files.write_text(Path(out_dir) / "bench.md", report.markdown(results))
+    return results

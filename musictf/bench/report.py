@@ -1,0 +1,118 @@
+"""bench.md: the tables of bench.json, with each goal marked met or missed."""
+
+from __future__ import annotations
+
+
+def _value(stat: dict, digits: int = 3, suffix: str = "") -> str:
+    return f"{stat['median']:.{digits}g}{suffix} (±{100 * stat['spread'] / 2:.0f}%)"
+
+
+def _verdict(value: float, goal: float, at_most: bool = False) -> str:
+    met = value <= goal if at_most else value >= goal
+    return "met" if met else "**missed**"
+
+
+def markdown(results: dict) -> str:
+    machine = results["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items() if version)
+    lines = [
+        "# musictf benchmarks",
+        "",
+        f"Measured {machine['date']} on {machine['cpu']} ({machine['cores']} cores, {machine['memory_gib']} GiB, "
+        f"{machine['gpus']} GPUs), threads pinned to {machine['threads']}; {versions}. Size: `{results['size']}`.",
+        "",
+        "Each figure is the median over rounds after a warm-up round; ± is half the spread (max − min) / median. "
+        "Two things compared are measured in alternating rounds of this one run, and their ratio is taken round by round; "
+        "absolute rates are context only.",
+        "",
+    ]
+    if "corpus" in results:
+        c = results["corpus"]
+        lines += [
+            f"## 1. Corpus ({c['files']} files of `{c['source']}`, {c['pieces']} pieces)", "",
+            "| measure | value | goal |", "|---|---|---|",
+            f"| cold parse, 1 process | {_value(c['cold_files_per_second_1_process'])} files/s | |",
+            f"| cold parse, {c['processes']} processes | {_value(c['cold_files_per_second_n_processes'])} files/s | |",
+            f"| {c['processes']} processes over 1 | {_value(c['parallel_speedup'], 3, '×')} | |",
+            f"| cache hit | {_value(c['cache_hit_seconds'], 3, ' s')} | |",
+            f"| cache hit over cold parse ({c['processes']} processes) | {_value(c['cache_hit_speedup'], 3, '×')} | "
+            f"≥ {c['goal']['cache_hit_speedup']:.0f}×: {_verdict(c['cache_hit_speedup']['median'], c['goal']['cache_hit_speedup'])} |",
+            "",
+        ]
+    if "training" in results:
+        t = results["training"]
+        goal = t["goal"]
+        lines += [
+            "## 2–4. Training: pipeline, throughput, precision, PyTorch", "",
+            "Frames are the time steps a training example holds: tokens (1), roll steps (2–4, encoder plus decoder "
+            "for 3–4), audio samples (5). bf16 and XLA columns are speed-ups over float32, same pipeline.", "",
+            "| exp | preset, batch | float32 samples/s | float32 frames/s | mixed_bfloat16 | XLA | pipeline / in-memory step "
+            f"(goal ≤ {goal['pipeline_over_in_memory']}) | musictf / PyTorch samples/s (goal ≥ {goal['musictf_over_torch']}) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for number, e in t["experiments"].items():
+            modes = e["modes"]
+            pipeline = e["pipeline_over_in_memory"]
+            torch_cell = "–"
+            if "musictf_over_torch" in e:
+                ratio = e["musictf_over_torch"]
+                torch_cell = (f"{_value(ratio, 3, '×')} ({_value(e['torch_samples_per_second'])} samples/s in PyTorch): "
+                              f"{_verdict(ratio['median'], goal['musictf_over_torch'])}")
+            lines.append(
+                f"| {number} | {e['preset']}, {e['batch']} | {_value(modes['float32']['samples_per_second'])} | "
+                f"{_value(modes['float32']['frames_per_second'])} | "
+                f"{_value(modes['mixed_bfloat16']['speedup_over_float32'], 3, '×')} | "
+                f"{_value(modes['xla']['speedup_over_float32'], 3, '×')} | "
+                f"{_value(pipeline)}: {_verdict(pipeline['median'], goal['pipeline_over_in_memory'], at_most=True)} | "
+                f"{torch_cell} |")
+        if not t.get("torch"):
+            lines += ["", "PyTorch is not installed, so there is no PyTorch column (`pip install torch==2.13.0`, or "
+                          "`make bench`, which installs the `[bench]` extra)."]
+        lines.append("")
+    if "generation" in results:
+        g = results["generation"]
+        lines += [
+            "## 5. Generation: incremental compiled loop against `model.predict` per step (batch 1)", "",
+            f"| exp | unit | incremental /s (goal ≥ {g['goal']['incremental_per_second']:.0f}) | predict per step /s | "
+            f"speed-up (goal ≥ {g['goal']['speedup']:.0f}×) |",
+            "|---|---|---|---|---|",
+        ]
+        for number, e in g["experiments"].items():
+            rate, speedup = e["incremental_per_second"], e["speedup"]
+            lines.append(
+                f"| {number} | {e['unit']} | {_value(rate)}: {_verdict(rate['median'], g['goal']['incremental_per_second'])} | "
+                f"{_value(e['predict_per_step_per_second'])} | "
+                f"{_value(speedup, 3, '×')}: {_verdict(speedup['median'], g['goal']['speedup'])} |")
+        lines.append("")
+    if "wavenet" in results:
+        w = results["wavenet"]
+        lines += [
+            "## 6. WaveNet: fast cached generation against the naive reference (batch 1)", "",
+            "| receptive field | layers | fast samples/s | naive samples/s | speed-up | real-time factor |",
+            "|---|---|---|---|---|---|",
+        ]
+        for e in w["receptive_fields"].values():
+            speedup, rate = e["speedup"], e["fast_samples_per_second"]
+            speedup_cell = _value(speedup, 3, "×")
+            if e["receptive_field"] == 2047:
+                speedup_cell += f": {_verdict(speedup['median'], w['goal']['speedup_at_2047'])} (goal ≥ 20×)"
+            lines.append(
+                f"| {e['receptive_field']} | {e['stacks']}×{e['layers_per_stack']}, {e['residual_channels']} ch | "
+                f"{_value(rate)}: {_verdict(rate['median'], w['goal']['fast_samples_per_second'])} (goal ≥ 2000) | "
+                f"{_value(e['naive_samples_per_second'])} | {speedup_cell} | "
+                f"{_value(e['real_time_factor'])} at {e['sample_rate']} Hz |")
+        lines.append("")
+    if "memory" in results:
+        m = results["memory"]
+        lines += [f"## 7. Peak memory of `make experiment-N` (preset `{m['preset']}`)", "",
+                  "| exp | peak RSS, musictf process | largest parser process | run |", "|---|---|---|---|"]
+        for number, e in m["experiments"].items():
+            if e.get("run"):
+                rss = e["peak_rss_mb"]
+                lines.append(f"| {number} | {rss['process']:.0f} MB | {rss['largest_child']:.0f} MB | "
+                             f"`{e['run']}`, finished {e['finished']} |")
+            else:
+                lines.append(f"| {number} | not measured | | {e['note']} |")
+        lines.append("")
+    lines.append("Time per figure: " + ", ".join(f"{k} {v:.0f} s" for k, v in results["seconds"].items()) + ".")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,122 @@
+"""Figures 2-4: input pipeline against in-memory batches, training throughput per precision, and
+the same models written in PyTorch.
+
+Every figure is the median over rounds of `steps` training steps; a round's value is the median
+step time inside it (so a round's first step, which starts the iterator, never counts). Modes and
+frameworks alternate round by round, and ratios are taken round by round.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from musictf import config as config_module
+from musictf.bench.timing import interleaved, paired_ratio, summary
+from musictf.experiments import get_experiment
+from musictf.experiments.base import prepare_data
+from musictf.train import build_and_compile, make_datasets, set_precision
+
+MODES = {
+    "float32": {"precision": "float32", "jit_compile": False},
+    "mixed_bfloat16": {"precision": "mixed_bfloat16", "jit_compile": False},
+    "xla": {"precision": "float32", "jit_compile": True},
+}
+
+
+class StepTimes(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+
+def frames_per_sample(experiment, config) -> int:
+    """Time steps the model reads per training example: tokens, roll steps, or audio samples."""
+    if experiment.kind == "audio":
+        import math
+
+        return (math.ceil(config.receptive_field / config.hop) + config.segment_frames) * config.hop
+    return config.seq_len * (2 if experiment.target == "window" else 1)
+
+
+def fit_round(model, dataset, steps: int) -> float:
+    """Median seconds per step over one `fit` of `steps` steps (the first step excluded)."""
+    timer = StepTimes()
+    model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0, callbacks=[timer], shuffle=False)
+    return statistics.median(np.diff(timer.ends))
+
+
+class Prepared:
+    """Experiments' data, prepared once per benchmark run."""
+
+    def __init__(self, preset: str):
+        self.preset, self.cache = preset, {}
+
+    def __call__(self, number: int):
+        if number not in self.cache:
+            experiment = get_experiment(str(number))
+            config = experiment.load_config(self.preset)
+            self.cache[number] = (experiment, config, prepare_data(experiment, config, progress=False))
+        return self.cache[number]
+
+
+def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, int], repeats: int,
+                     torch_numbers: tuple[int, ...] = (2, 4)) -> dict:
+    """Per experiment, in rounds that alternate: the float32, mixed_bfloat16 and XLA models on the
+    real pipeline, the float32 model on the same batches held in memory, and for `torch_numbers`
+    the PyTorch model on those batches. Gives samples/s and frames/s per mode and the ratios."""
+    from musictf.bench import pytorch
+
+    results = {}
+    for number in numbers:
+        experiment, base_config, data = prepared(number)
+        strategy, count = tf.distribute.get_strategy(), steps[number]
+        keras.utils.set_random_seed(base_config.seed)
+        train, _, _ = (experiment.make_datasets or make_datasets)(experiment, base_config, data, strategy)
+        in_memory = train.take(count + 1).cache().repeat()
+        for _ in in_memory.take(count + 1):  # fills the cache
+            pass
+        models = {}
+        for mode, fields in MODES.items():
+            config = config_module.replace(base_config, fields, origin=f"bench mode {mode}")
+            set_precision(config.precision)
+            models[mode] = build_and_compile(experiment, config, data.representation.features, strategy)
+        set_precision("float32")
+        measures = {mode: _round(model, train, count) for mode, model in models.items()}
+        measures["in_memory"] = _round(models["float32"], in_memory, count)
+        if number in torch_numbers and pytorch.available():
+            batches = list(train.take(count + 1).as_numpy_iterator())
+            trainer = pytorch.Trainer(number, base_config, data.representation.features)
+            measures["torch"] = lambda trainer=trainer, batches=batches: trainer.round(batches)
+        times = interleaved(measures, repeats=repeats, warmup=1)
+
+        batch, frames = base_config.batch_size, frames_per_sample(experiment, base_config)
+        entry = {"preset": prepared.preset, "batch": batch, "frames_per_sample": frames, "steps_per_round": count,
+                 "modes": {}}
+        for mode in MODES:
+            samples = [batch / t for t in times[mode]]
+            entry["modes"][mode] = {
+                "seconds_per_step": summary(times[mode]),
+                "samples_per_second": summary(samples),
+                "frames_per_second": summary([s * frames for s in samples]),
+                "speedup_over_float32": paired_ratio(times["float32"], times[mode]),
+            }
+        entry["pipeline_over_in_memory"] = paired_ratio(times["float32"], times["in_memory"])
+        if "torch" in times:
+            entry["torch_samples_per_second"] = summary([batch / t for t in times["torch"]])
+            entry["musictf_over_torch"] = paired_ratio(times["torch"], times["float32"])
+        results[str(number)] = entry
+        models.clear()
+        keras.backend.clear_session()
+    return {"experiments": results, "goal": {"pipeline_over_in_memory": 1.05, "musictf_over_torch": 1.0},
+            "torch": pytorch.available()}
+
+
+def _round(model, dataset, steps: int):
+    return lambda: fit_round(model, dataset, steps)

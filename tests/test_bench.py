@@ -1,0 +1,87 @@
+"""The benchmark harness at smoke size: it runs, writes bench.json and bench.md, and every figure
+holds real measurements. Not a timed test: nothing here asserts a speed."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from musictf import files
+
+
+def _bench(tmp_path, cache_dir, *arguments):
+    out = tmp_path / "reports"
+    finished = subprocess.run(
+        [sys.executable, "-m", "musictf", "bench", "--size", "smoke", "--out", str(out), *arguments],
+        capture_output=True, text=True, timeout=900, env=os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir)},
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
+
+
+def test_smoke_benchmark_without_training_figures(tmp_path, cache_dir, bach_small):
+    """The quick figures (about 20 s); the training figures are in the slow test below."""
+    results, page = _bench(tmp_path, cache_dir, "--only", "corpus", "--only", "generation", "--runs-root", str(tmp_path))
+    assert set(results["seconds"]) == {"corpus", "generation"}
+    assert results["corpus"]["cache_hit_speedup"]["median"] > 1  # a hit reads JSON; a cold parse runs music21
+    assert results["generation"]["experiments"]["1"]["speedup"]["median"] > 0
+    assert "## 1. Corpus" in page and "## 5. Generation" in page and "## 2–4. Training" not in page
+
+
+@pytest.mark.slow
+def test_smoke_benchmark_writes_every_figure(tmp_path, cache_dir, bach_small):
+    runs = tmp_path / "runs"
+    run = runs / "e4_polyphonic" / "cpu-20260101-000000"
+    files.write_json(run / "state.json", {"training": "complete", "finished": "2026-01-01 00:00 UTC",
+                                          "peak_rss_mb": {"process": 1234.5, "largest_child": 210.0}})
+    results, page = _bench(tmp_path, cache_dir, "--runs-root", str(runs))
+    assert results["machine"]["threads"] >= 1 and results["machine"]["versions"]["tensorflow"]
+
+    corpus = results["corpus"]
+    assert corpus["files"] == 4 and corpus["pieces"] >= 4
+    assert corpus["cache_hit_speedup"]["median"] > 1  # a hit reads JSON; a cold parse runs music21
+
+    for number in "12345":
+        entry = results["training"]["experiments"][number]
+        for mode in ("float32", "mixed_bfloat16", "xla"):
+            assert entry["modes"][mode]["samples_per_second"]["median"] > 0
+        assert entry["pipeline_over_in_memory"]["median"] > 0
+    for number in "1234":
+        entry = results["generation"]["experiments"][number]
+        assert entry["incremental_per_second"]["median"] > 0 and entry["speedup"]["median"] > 0
+    (wavenet,) = results["wavenet"]["receptive_fields"].values()
+    assert wavenet["receptive_field"] == 8 and wavenet["real_time_factor"]["median"] > 0
+
+    memory = results["memory"]["experiments"]
+    assert memory["4"]["peak_rss_mb"]["process"] == 1234.5 and memory["1"]["run"] is None
+
+    for heading in ("## 1. Corpus", "## 2–4. Training", "## 5. Generation", "## 6. WaveNet", "## 7. Peak memory"):
+        assert heading in page
+    assert "| 4 | 1234 MB | 210 MB |" in page and "not measured" in page
+
+
+def test_unknown_figure_is_one_line(capsys):
+    from musictf.cli import main
+
+    assert main(["bench", "--only", "sorting"]) == 2
+    assert "no such figure" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not __import__("musictf.bench.pytorch", fromlist=["available"]).available(),
+                    reason="torch is only in the [bench] extra")
+def test_pytorch_models_train_on_musictf_batches(bach_small):
+    import numpy as np
+
+    from musictf.bench.pytorch import Trainer
+    from musictf.experiments import get_experiment
+
+    for number, shapes in ((2, ((4, 8, 176), (4, 176))), (4, (((4, 8, 176), (4, 8, 176)), (4, 8, 176)))):
+        config = get_experiment(str(number)).load_config("smoke")
+        trainer = Trainer(number, config, 176)
+        rng = np.random.default_rng(0)
+        inputs = tuple(rng.random(s).astype(np.float32) for s in shapes[0]) if number == 4 else rng.random(shapes[0]).astype(np.float32)
+        targets = (rng.random(shapes[1]) < 0.05).astype(np.float32)
+        losses = [trainer.step(inputs, targets) for _ in range(20)]
+        assert losses[-1] < losses[0]
