@@ -35,6 +35,25 @@ def sample_categorical(logits, seed, temperature: float = 1.0, top_k: int = 0, t
     return tf.cast(tf.random.stateless_categorical(logits, 1, seed)[:, 0], tf.int32)
 
 
+_MASK = 0xFFFFFFFF
+
+
+def hash_uniform(shape, seed, step):
+    """Uniform numbers in (0, 1) from a counter hash of (seed, step, position), in int64 arithmetic
+    on 32-bit values. Unlike tf.random's stateless ops, whose XLA kernels draw other numbers than
+    the CPU kernels, it gives the same numbers inside and outside XLA."""
+    count = tf.reduce_prod(shape)
+    key = tf.bitwise.bitwise_xor((tf.cast(seed, tf.int64) & _MASK) * 0x27D4EB2F,
+                                 (tf.cast(step, tf.int64) & _MASK) * 0x165667B1) & _MASK
+    h = (tf.range(count, dtype=tf.int64) * 0x5BD1E995 + key) & _MASK
+    for shift, multiplier in ((16, 0x7FEB352D), (15, 0x5BD1E995)):
+        h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, tf.constant(shift, tf.int64)))
+        h = (h * multiplier) & _MASK
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, tf.constant(16, tf.int64)))
+    uniform = (tf.cast(tf.bitwise.right_shift(h, tf.constant(8, tf.int64)), tf.float32) + 0.5) / 16777216.0
+    return tf.reshape(uniform, shape)
+
+
 def sample_bernoulli(logits, seed, temperature: float = 1.0):
     probabilities = tf.sigmoid(tf.cast(logits, tf.float32) / temperature)
     return tf.cast(tf.random.stateless_uniform(tf.shape(probabilities), seed) < probabilities, tf.float32)
