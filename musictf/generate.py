@@ -20,21 +20,6 @@ from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.tokens import PAD, UNK
 
 
-def sample_categorical(logits, seed, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
-    """One id per row of `logits` (B, V), drawn with stateless randomness from `seed` (2,)."""
-    logits = tf.cast(logits, tf.float32) / temperature
-    negative_infinity = tf.fill(tf.shape(logits), -np.inf)
-    if top_k > 0:
-        kth = tf.math.top_k(logits, k=min(top_k, logits.shape[-1])).values[:, -1:]
-        logits = tf.where(logits < kth, negative_infinity, logits)
-    if top_p < 1.0:
-        ordered = tf.sort(logits, direction="DESCENDING", axis=-1)
-        before = tf.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)
-        kept = tf.where(before < top_p, ordered, tf.fill(tf.shape(ordered), np.inf))
-        logits = tf.where(logits < tf.reduce_min(kept, axis=-1, keepdims=True), negative_infinity, logits)
-    return tf.cast(tf.random.stateless_categorical(logits, 1, seed)[:, 0], tf.int32)
-
-
 _MASK = 0xFFFFFFFF
 
 
@@ -54,9 +39,28 @@ def hash_uniform(shape, seed, step):
     return tf.reshape(uniform, shape)
 
 
+def sample_categorical(logits, seed, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
+    """One id per row of `logits` (B, V), from `seed` (2,): the softmax restricted to the top k
+    and to the top-p nucleus, drawn by the Gumbel-max trick on hash_uniform numbers (so it
+    compiles with XLA and draws the same ids inside and outside it)."""
+    logits = tf.cast(logits, tf.float32) / temperature
+    negative_infinity = tf.fill(tf.shape(logits), -np.inf)
+    if top_k > 0:
+        kth = tf.math.top_k(logits, k=min(top_k, logits.shape[-1])).values[:, -1:]
+        logits = tf.where(logits < kth, negative_infinity, logits)
+    if top_p < 1.0:
+        ordered = tf.sort(logits, direction="DESCENDING", axis=-1)
+        before = tf.cumsum(tf.nn.softmax(ordered, axis=-1), axis=-1, exclusive=True)
+        kept = tf.where(before < top_p, ordered, tf.fill(tf.shape(ordered), np.inf))
+        logits = tf.where(logits < tf.reduce_min(kept, axis=-1, keepdims=True), negative_infinity, logits)
+    gumbel = -tf.math.log(-tf.math.log(hash_uniform(tf.shape(logits), seed[0], seed[1])))
+    return tf.cast(tf.argmax(logits + gumbel, axis=-1), tf.int32)
+
+
 def sample_bernoulli(logits, seed, temperature: float = 1.0):
+    """Independent flags, each on with probability sigmoid(logit / temperature); `seed` (2,)."""
     probabilities = tf.sigmoid(tf.cast(logits, tf.float32) / temperature)
-    return tf.cast(tf.random.stateless_uniform(tf.shape(probabilities), seed) < probabilities, tf.float32)
+    return tf.cast(hash_uniform(tf.shape(probabilities), seed[0], seed[1]) < probabilities, tf.float32)
 
 
 def consistent_onsets(frame, previous):
@@ -128,16 +132,17 @@ class StackSampler:
             `token_scale` are reused, weights shared.
         chooser: turns logits into the next input.
         token_input: inputs are token ids (experiment 1) rather than frames.
+        jit_compile: compile the sampling loop with XLA (one compile per primer shape and length).
     """
 
-    def __init__(self, model, chooser: FrameChooser, token_input: bool):
+    def __init__(self, model, chooser: FrameChooser, token_input: bool, jit_compile: bool = True):
         self.lstm_layers = numbered_layers(model, "lstm_")
         self.head = model.get_layer("head")
         names = {layer.name for layer in model.layers}
         self.input_layer = next((model.get_layer(n) for n in ("embedding", "token_scale") if n in names), None)
         self.chooser = chooser
         self.token_input = token_input
-        self._loop = tf.function(self._loop_python, reduce_retracing=True)
+        self._loop = tf.function(self._loop_python, reduce_retracing=True, jit_compile=jit_compile)
 
     def step(self, inputs, states):
         x = inputs
@@ -195,14 +200,14 @@ class Seq2SeqSampler:
     zeros), and the drawn window becomes the next encoder input.
     """
 
-    def __init__(self, model, chooser: FrameChooser):
+    def __init__(self, model, chooser: FrameChooser, jit_compile: bool = True):
         self.encoder_layers = numbered_layers(model, "encoder_lstm_")
         self.decoder_layers = numbered_layers(model, "decoder_lstm_")
         names = {layer.name for layer in model.layers}
         self.attention = model.get_layer("attention") if "attention" in names else None
         self.head = model.get_layer("head")
         self.chooser = chooser
-        self._window = tf.function(self._window_python, reduce_retracing=True)
+        self._window = tf.function(self._window_python, reduce_retracing=True, jit_compile=jit_compile)
 
     def encode(self, window):
         x, states = tf.cast(window, self.encoder_layers[0].compute_dtype), []
