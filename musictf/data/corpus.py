@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 import os
@@ -28,7 +29,7 @@ from typing import NamedTuple
 from musictf import files
 from musictf.errors import MusicTFError
 
-PARSE_VERSION = 2  # Bump when the cached note lists change meaning.
+PARSE_VERSION = 3  # Bump when the cached note lists or the cache entry format change.
 SUPPORTED_EXTENSIONS = (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".krn", ".abc")
 LOWEST_PITCH = 21  # A0, the lowest piano key.
 HIGHEST_PITCH = 108  # C8, the highest piano key.
@@ -288,8 +289,9 @@ def parse_file(path: Path) -> dict:
 
 
 def notes_from_rows(rows) -> tuple[Note, ...]:
-    """Notes from the plain [pitch, onset, duration, name] rows that parse_file and the cache hold."""
-    return tuple(Note(int(pitch), float(onset), float(duration), str(name)) for pitch, onset, duration, name in rows)
+    """Notes from the plain [pitch, onset, duration, name] rows that parse_file and the cache hold
+    (already int, float, float, str: the cache is checksummed JSON written from parse_file's rows)."""
+    return tuple(map(Note._make, rows))
 
 
 def read_notes(path: str | Path, option: str) -> tuple[Note, ...]:
@@ -326,27 +328,35 @@ def _cache_entry_path(cache_dir: Path, sha256: str) -> Path:
     return cache_dir / "parsed" / sha256[:2] / f"{sha256}-v{PARSE_VERSION}.json"
 
 
-def _checksum(result: dict) -> str:
-    return files.sha256_text(json.dumps(result, sort_keys=True))
-
-
 def read_cache_entry(cache_dir: Path, sha256: str) -> tuple[dict | None, bool]:
-    """(result, corrupt): result is None when there is no usable entry."""
+    """(result, corrupt): result is None when there is no usable entry.
+
+    An entry is one line with the SHA-256 of the rest, then the JSON; checking it hashes the bytes
+    as read (cheap), rather than serialising the parsed result again.
+    """
     path = _cache_entry_path(cache_dir, sha256)
-    if not path.exists():
-        return None, False
     try:
-        entry = files.read_json(path)
-        if entry["version"] == PARSE_VERSION and entry["checksum"] == _checksum(entry["result"]):
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None, False
+    except OSError:
+        return None, True
+    newline = data.find(b"\n")
+    payload = data[newline + 1 :]
+    if newline != 64 or hashlib.sha256(payload).hexdigest().encode() != data[:64]:
+        return None, True
+    try:
+        entry = json.loads(payload)
+        if entry["version"] == PARSE_VERSION:
             return entry["result"], False
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError):
         pass
     return None, True
 
 
 def write_cache_entry(cache_dir: Path, sha256: str, result: dict) -> None:
-    entry = {"version": PARSE_VERSION, "sha256": sha256, "result": result, "checksum": _checksum(result)}
-    files.write_json(_cache_entry_path(cache_dir, sha256), entry)
+    payload = json.dumps({"version": PARSE_VERSION, "sha256": sha256, "result": result}, separators=(",", ":")).encode()
+    files.write_bytes(_cache_entry_path(cache_dir, sha256), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
 
 
 # -- the corpus -----------------------------------------------------------------------------------
