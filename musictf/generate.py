@@ -19,7 +19,6 @@ import tensorflow as tf
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.tokens import PAD, UNK
 
-
 _MASK = 0xFFFFFFFF
 
 

@@ -13,7 +13,7 @@ Both replacements act only when the strategy is a MultiWorkerMirroredStrategy in
 every other path runs Keras's own code. The shim is installed only if the two Keras functions are
 the ones it was written against (their source hashes below). If Keras changes them,
 `--strategy multiworker` stops with a clear message instead of guessing, and
-tests/test_multiworker.py fails so the shim gets revisited (or removed once Keras fixes #20585).
+tests/test_distribute.py fails so the shim gets revisited (or removed once Keras fixes #20585).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ class Sizes:
     `smoke` only checks that the harness runs."""
 
     preset: str = "cpu"
-    corpus_files: int = 48
+    corpus_files: int = 120
     corpus_repeats: int = 3
     training_steps: tuple = ((1, 20), (2, 20), (3, 20), (4, 20), (5, 3))
     training_repeats: int = 3
