@@ -105,7 +105,7 @@ def markdown(results: dict) -> str:
     if "memory" in results:
         m = results["memory"]
         lines += [f"## 7. Peak memory of `make experiment-N` (preset `{m['preset']}`)", "",
-                  "| exp | peak RSS, musictf process | largest parser process | run |", "|---|---|---|---|"]
+                  "| exp | peak RSS, musictf process | largest child process¹ | run |", "|---|---|---|---|"]
         for number, e in m["experiments"].items():
             if e.get("run"):
                 rss = e["peak_rss_mb"]
@@ -113,6 +113,8 @@ def markdown(results: dict) -> str:
                              f"`{e['run']}`, finished {e['finished']} |")
             else:
                 lines.append(f"| {number} | not measured | | {e['note']} |")
-        lines.append("")
+        lines += ["", "¹ The largest finished child's peak: the music21 parser processes (spawned, one per core) when "
+                      "the corpus was not cached yet. A forked child, such as the FluidSynth renderer of experiment 5, "
+                      "also counts the parent's pages it shares, so it is not memory on top of the process's.", ""]
     lines.append("Time per figure: " + ", ".join(f"{k} {v:.0f} s" for k, v in results["seconds"].items()) + ".")
     return "\n".join(lines) + "\n"
