@@ -70,7 +70,8 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
                      torch_numbers: tuple[int, ...] = (2, 4)) -> dict:
     """Per experiment, in rounds that alternate: the float32, mixed_bfloat16 and XLA models on the
     real pipeline, the float32 model on the same batches held in memory, and for `torch_numbers`
-    the PyTorch model on those batches. Gives samples/s and frames/s per mode and the ratios."""
+    the float32 model compiled without metrics and the PyTorch model on those batches. Gives
+    samples/s and frames/s per mode and the ratios."""
     from musictf.bench import pytorch
 
     results = {}
@@ -88,10 +89,15 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
             set_precision(config.precision)
             models[mode] = build_and_compile(experiment, config, data.representation.features, strategy)
         set_precision("float32")
+        with_torch = number in torch_numbers and pytorch.available()
+        if with_torch:  # like for like with the PyTorch loop, which computes the loss only
+            loss_only = build_and_compile(experiment, base_config, data.representation.features, strategy)
+            loss_only.compile(optimizer=loss_only.optimizer, loss=loss_only.loss)
         measures = {mode: _round(model, train, count) for mode, model in models.items()}
         measures["in_memory"] = _round(models["float32"], in_memory, count)
-        if number in torch_numbers and pytorch.available():
-            batches = list(train.take(count + 1).as_numpy_iterator())
+        if with_torch:
+            measures["loss_only"] = _round(loss_only, train, count)
+            batches = [tf.nest.map_structure(np.array, batch) for batch in train.take(count + 1).as_numpy_iterator()]
             trainer = pytorch.Trainer(number, base_config, data.representation.features)
             measures["torch"] = lambda trainer=trainer, batches=batches: trainer.round(batches)
         times = interleaved(measures, repeats=repeats, warmup=1)
@@ -111,6 +117,8 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
         if "torch" in times:
             entry["torch_samples_per_second"] = summary([batch / t for t in times["torch"]])
             entry["musictf_over_torch"] = paired_ratio(times["torch"], times["float32"])
+            entry["loss_only_samples_per_second"] = summary([batch / t for t in times["loss_only"]])
+            entry["musictf_loss_only_over_torch"] = paired_ratio(times["torch"], times["loss_only"])
         results[str(number)] = entry
         models.clear()
         keras.backend.clear_session()
