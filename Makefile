@@ -38,7 +38,7 @@ $(BENCH_STAMP): $(STAMP)
 	  || echo "bench: torch==2.13.0 could not be installed; the PyTorch comparison is left out"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)  ## Measure speed and memory (about 15 min): reports/bench.json and reports/bench.md
+bench: $(BENCH_STAMP)  ## Measure speed and memory (about 16 min): reports/bench.json and reports/bench.md
 	$(BIN)/musictf bench --size full
 
 test: $(STAMP)  ## Run the fast test suite

@@ -19,7 +19,7 @@ FIGURES = ("corpus", "training", "generation", "wavenet", "memory")
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
-    """How much each figure measures. `full` fits `make bench` in about 15 minutes on 2 cores (measured: 18 min with 20 steps per round);
+    """How much each figure measures. `full` took 15.5 minutes on 2 cores (the limit is 20);
     `smoke` only checks that the harness runs."""
 
     preset: str = "cpu"

@@ -12,9 +12,15 @@ def _verdict(value: float, goal: float, at_most: bool = False) -> str:
     return "met" if met else "**missed**"
 
 
+def _against(stat: dict, goal: float, suffix: str = "", at_most: bool = False) -> str:
+    """A measured value and whether it met its goal."""
+    return f"{_value(stat, 3, suffix)}: {_verdict(stat['median'], goal, at_most)}"
+
+
 def markdown(results: dict) -> str:
     machine = results["machine"]
-    versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items() if version)
+    versions = ", ".join(f"{name} {machine['versions'][name]}" for name in ("python", "tensorflow", "keras", "torch")
+                         if machine["versions"].get(name))
     lines = [
         "# musictf benchmarks",
         "",
@@ -58,7 +64,7 @@ def markdown(results: dict) -> str:
             torch_cell = "–"
             if "musictf_over_torch" in e:
                 ratio, bare = e["musictf_over_torch"], e["musictf_loss_only_over_torch"]
-                torch_cell = (f"{_value(ratio, 3, '×')}: {_verdict(ratio['median'], goal['musictf_over_torch'])}; "
+                torch_cell = (f"{_against(ratio, goal['musictf_over_torch'], '×')}; "
                               f"without metrics {_value(bare, 3, '×')} (PyTorch: {_value(e['torch_samples_per_second'])} "
                               "samples/s)")
             lines.append(
@@ -66,7 +72,7 @@ def markdown(results: dict) -> str:
                 f"{_value(modes['float32']['frames_per_second'])} | "
                 f"{_value(modes['mixed_bfloat16']['speedup_over_float32'], 3, '×')} | "
                 f"{_value(modes['xla']['speedup_over_float32'], 3, '×')} | "
-                f"{_value(pipeline)}: {_verdict(pipeline['median'], goal['pipeline_over_in_memory'], at_most=True)} | "
+                f"{_against(pipeline, goal['pipeline_over_in_memory'], at_most=True)} | "
                 f"{torch_cell} |")
         if not t.get("torch"):
             lines += ["", "PyTorch is not installed, so there is no PyTorch column (`pip install torch==2.13.0`, or "
@@ -82,10 +88,8 @@ def markdown(results: dict) -> str:
         ]
         for number, e in g["experiments"].items():
             rate, speedup = e["incremental_per_second"], e["speedup"]
-            lines.append(
-                f"| {number} | {e['unit']} | {_value(rate)}: {_verdict(rate['median'], g['goal']['incremental_per_second'])} | "
-                f"{_value(e['predict_per_step_per_second'])} | "
-                f"{_value(speedup, 3, '×')}: {_verdict(speedup['median'], g['goal']['speedup'])} |")
+            lines.append(f"| {number} | {e['unit']} | {_against(rate, g['goal']['incremental_per_second'])} | "
+                         f"{_value(e['predict_per_step_per_second'])} | {_against(speedup, g['goal']['speedup'], '×')} |")
         lines.append("")
     if "wavenet" in results:
         w = results["wavenet"]
@@ -94,14 +98,14 @@ def markdown(results: dict) -> str:
             "| receptive field | layers | fast samples/s | naive samples/s | speed-up | real-time factor |",
             "|---|---|---|---|---|---|",
         ]
-        for e in w["receptive_fields"].values():
+        for e in sorted(w["receptive_fields"].values(), key=lambda entry: entry["receptive_field"]):
             speedup, rate = e["speedup"], e["fast_samples_per_second"]
             speedup_cell = _value(speedup, 3, "×")
             if e["receptive_field"] == 2047:
-                speedup_cell += f": {_verdict(speedup['median'], w['goal']['speedup_at_2047'])} (goal ≥ 20×)"
+                speedup_cell = _against(speedup, w["goal"]["speedup_at_2047"], "×") + " (goal ≥ 20×)"
             lines.append(
                 f"| {e['receptive_field']} | {e['stacks']}×{e['layers_per_stack']}, {e['residual_channels']} ch | "
-                f"{_value(rate)}: {_verdict(rate['median'], w['goal']['fast_samples_per_second'])} (goal ≥ 2000) | "
+                f"{_against(rate, w['goal']['fast_samples_per_second'])} (goal ≥ 2000) | "
                 f"{_value(e['naive_samples_per_second'])} | {speedup_cell} | "
                 f"{_value(e['real_time_factor'])} at {e['sample_rate']} Hz |")
         lines.append("")
@@ -119,5 +123,7 @@ def markdown(results: dict) -> str:
         lines += ["", "¹ The largest finished child's peak: the music21 parser processes (spawned, one per core) when "
                       "the corpus was not cached yet. A forked child, such as the FluidSynth renderer of experiment 5, "
                       "also counts the parent's pages it shares, so it is not memory on top of the process's.", ""]
-    lines.append("Time per figure: " + ", ".join(f"{k} {v:.0f} s" for k, v in results["seconds"].items()) + ".")
+    order = ("corpus", "training", "generation", "wavenet", "memory")  # bench.json's keys come back sorted
+    seconds = sorted(results["seconds"].items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    lines.append("Time per figure: " + ", ".join(f"{name} {value:.0f} s" for name, value in seconds) + ".")
     return "\n".join(lines) + "\n"
