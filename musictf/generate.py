@@ -2,7 +2,9 @@
 
 The trained model is never rerun over a whole window per step (the original's ~12 tokens/s).
 Samplers reuse the trained layers: each LSTM layer's `cell` is stepped with its state carried,
-inside one `tf.function` with a `tf.while_loop`, so the logits equal the full-window model's.
+inside one `tf.function` with a `tf.while_loop`, so the logits equal the full-window model's. The
+loop is compiled with XLA (7-22k steps/s on 2 cores in `make bench`, against 1.3-1.6k without);
+draws use `hash_uniform`, so they are the same inside and outside XLA.
 
 Decoding fixes the original's collapse into one repeated note or into silence: tokens are drawn
 from the softmax with temperature / top-k / top-p instead of argmax, roll frames are drawn as
