@@ -192,10 +192,7 @@ def _command_train(args, and_evaluate: bool) -> int:
     from musictf.train import train
 
     train(experiment, config, run_dir, args.preset, args.strategy)
-    from musictf import multiworker
-
-    if not multiworker.is_chief(args.strategy):
-        print(f"worker {'-'.join(map(str, multiworker.task()))} finished; the chief writes {run_dir}")
+    if _is_other_worker(args, run_dir):
         return 0
     print(f"run directory: {run_dir}")
     if not and_evaluate:
@@ -221,6 +218,16 @@ def _command_train(args, and_evaluate: bool) -> int:
     return 0
 
 
+def _is_other_worker(args, run_dir) -> bool:
+    """True (after saying so) for a multi-worker process that is not the chief: it writes nothing."""
+    from musictf import multiworker
+
+    if multiworker.is_chief(args.strategy):
+        return False
+    print(f"worker {'-'.join(map(str, multiworker.task()))} finished; the chief writes {run_dir}")
+    return True
+
+
 def _record_peak_memory(run_dir) -> None:
     """Peak RSS of this command, for `make bench`'s memory figure."""
     import time
@@ -240,10 +247,7 @@ def _command_tune(args) -> int:
 
     run_dir = Path(args.run_dir) if args.run_dir else rundir.RUNS_ROOT / "tune" / f"{experiment.slug}-{args.preset}-{args.tuner}"
     result = tune(experiment, config, args.preset, run_dir, args.tuner, args.max_trials, args.objective, args.strategy)
-    from musictf import multiworker
-
-    if not multiworker.is_chief(args.strategy):
-        print(f"worker {'-'.join(map(str, multiworker.task()))} finished; the chief writes {run_dir}")
+    if _is_other_worker(args, run_dir):
         return 0
     changes = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in result["best_changes"].items()) or "nothing"
     print(f"{result['trials_run_now']} trials run now; the best trial changed {changes}")

@@ -39,9 +39,7 @@ class StepTimes(keras.callbacks.Callback):
 def frames_per_sample(experiment, config) -> int:
     """Time steps the model reads per training example: tokens, roll steps, or audio samples."""
     if experiment.kind == "audio":
-        import math
-
-        return (math.ceil(config.receptive_field / config.hop) + config.segment_frames) * config.hop
+        return config.crop_frames * config.hop
     return config.seq_len * (2 if experiment.target == "window" else 1)
 
 

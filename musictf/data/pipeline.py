@@ -72,11 +72,12 @@ def table_rows(columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_ro
     return passes.flat_map(one_pass)
 
 
-def shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """Multi-worker runs split each global batch between the workers (in-memory data has no files)."""
+def batched(dataset: tf.data.Dataset, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
+    """The end of every pipeline: global batches, prefetched, which a multi-worker run splits
+    between its workers by data (in-memory data has no files to shard by)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
 def _key_shift_bounds(arrays: list[np.ndarray], starts: np.ndarray, transpose_range: int, channels: int):
@@ -155,4 +156,4 @@ def make_dataset(
         return (window[:seq_len], window[seq_len - 1 : 2 * seq_len - 1]), window[seq_len:]
 
     dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return shard_by_data(dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE))
+    return batched(dataset, batch_size, drop_remainder)

@@ -42,7 +42,7 @@ from musictf.config import ExperimentConfig
 from musictf.data import audio
 from musictf.data.audio import AudioRepresentation, mu_law_encode
 from musictf.data.pianoroll import NUM_KEYS
-from musictf.data.pipeline import global_batch_size, shard_by_data, table_rows
+from musictf.data.pipeline import batched, global_batch_size, table_rows
 from musictf.distribute import needs_static_batches
 from musictf.errors import ConfigError, MusicTFError
 from musictf.experiments.base import Experiment, PreparedData
@@ -83,6 +83,11 @@ class WaveNetConfig(ExperimentConfig):
     @property
     def receptive_field(self) -> int:
         return 1 + self.stacks * (2**self.layers_per_stack - 1)
+
+    @property
+    def crop_frames(self) -> int:
+        """Roll steps in a training or evaluation crop: the receptive field, then `segment_frames`."""
+        return math.ceil(self.receptive_field / self.hop) + self.segment_frames
 
     @property
     def program_names(self) -> list[str]:
@@ -196,7 +201,7 @@ def make_audio_dataset(items, config: WaveNetConfig, batch_size: int, shuffle: b
                        max_windows: int = 0, repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
     """Crops of `frames` roll steps that start on a step; codes are shifted by one for targets."""
     hop = config.hop
-    frames = math.ceil(config.receptive_field / hop) + config.segment_frames
+    frames = config.crop_frames
     codes = np.concatenate([item[0] for item in items]).astype(np.int32)
     rolls = np.concatenate([item[1] for item in items]).astype(np.float32)
     table, code_offset, roll_offset = [], 0, 0
@@ -226,14 +231,14 @@ def make_audio_dataset(items, config: WaveNetConfig, batch_size: int, shuffle: b
     dataset = table_rows((table,), shuffle=shuffle, seed=config.seed, repeat=repeat,
                          min_rows=batch_size if drop_remainder else 0)
     dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return shard_by_data(dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE))
+    return batched(dataset, batch_size, drop_remainder)
 
 
 def make_datasets(experiment, config: WaveNetConfig, data: PreparedData, strategy):
     batch = global_batch_size(config.batch_size, strategy)
     train = make_audio_dataset(data.arrays["train"], config, batch, shuffle=True, repeat=True)
     valid_items = data.arrays["valid"] or data.arrays["train"]
-    frames = math.ceil(config.receptive_field / config.hop) + config.segment_frames
+    frames = config.crop_frames
     valid = make_audio_dataset(valid_items, config, batch, shuffle=False, stride=frames, max_windows=config.max_eval_windows,
                                drop_remainder=needs_static_batches(strategy))
     return train, valid, config.steps_per_epoch or 100
@@ -246,7 +251,7 @@ def test_metrics(model, config: WaveNetConfig, data: PreparedData, split: str) -
     """NLL in nats and bits per sample and mu-law accuracy, scored only where the receptive field
     is full; plus two baselines on the same samples: the train split's code frequencies
     (unconditional) and "repeat the previous sample"."""
-    frames = math.ceil(config.receptive_field / config.hop) + config.segment_frames
+    frames = config.crop_frames
     dataset = make_audio_dataset(data.arrays[split], config, config.batch_size, shuffle=False, stride=frames,
                                  max_windows=config.max_eval_windows)
     forward = tf.function(lambda x: model(x, training=False))
