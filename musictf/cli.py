@@ -141,7 +141,8 @@ def _command_data(args) -> int:
     print(f"pitch range: {low.nameWithOctave} (MIDI {low.midi}) to {high.nameWithOctave} (MIDI {high.midi})")
     for split, pieces in splits.items():
         print(f"{split}: {len(pieces)} pieces, {sizes[split]} {unit.split(' at ')[0]}")
-    print(f"ingest report: {corpus.report_path}")
+    if corpus.report_path is not None:
+        print(f"ingest report: {corpus.report_path}")
     return 0
 
 
@@ -204,7 +205,8 @@ def _command_train(args, and_evaluate: bool) -> int:
     from musictf.generate import generate_samples
 
     run = rundir.load_run(run_dir)
-    data = prepare_data(run.experiment, run.config, representation=run.representation, progress=False)
+    data = prepare_data(run.experiment, run.config, representation=run.representation, progress=False,
+                        run_data_hash=run.data_hash)
     model = rundir.load_model(run)
     written = (run.experiment.write_samples or generate_samples)(
         run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed,
@@ -261,38 +263,43 @@ def _command_evaluate(args) -> int:
 
     result = evaluate(args.run, source=args.source, checkpoint=args.checkpoint)
     _print_metrics(result)
-    print(f"metrics: {args.run}/metrics.json")
+    print(f"metrics: {result['metrics_file']}")
     return 0
 
 
 def _command_generate(args) -> int:
+    import dataclasses
     from pathlib import Path
 
-    from musictf import rundir
+    from musictf import config as config_module
+    from musictf import files, rundir
     from musictf.experiments.base import prepare_data
     from musictf.generate import generate_samples
 
     run = rundir.load_run(args.run)
+    flags = {"num_samples": ("--num", args.num), "generate_length": ("--length", args.length),
+             "temperature": ("--temperature", args.temperature), "top_k": ("--top-k", args.top_k),
+             "top_p": ("--top-p", args.top_p), "seed": ("--seed", args.seed)}
     config = run.config
-    for name, value in (("num", args.num), ("length", args.length)):
-        if value is not None and value < 1:
-            raise MusicTFError(f"--{name} must be at least 1, got {value}")
-    if args.temperature is not None and args.temperature <= 0:
-        raise MusicTFError(f"--temperature must be positive, got {args.temperature}")
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        raise MusicTFError(f"--top-p must be in (0, 1], got {args.top_p}")
-    data = prepare_data(run.experiment, config, representation=run.representation, progress=False)
-    model = rundir.load_model(run, args.checkpoint)
-    out_dir = Path(args.out) if args.out else run.path / "samples"
-    extra = {}
-    if run.experiment.kind == "audio":
-        extra = {"roll_file": args.roll, "program": args.program}
-    elif args.roll or args.program:
+    for key, (flag, value) in flags.items():  # held to the config's own checks, as a preset value is
+        if value is not None:
+            try:
+                config = config_module.replace(config, {key: value}, origin=flag)
+            except MusicTFError as error:
+                raise MusicTFError(f"{flag}: {error}") from None
+    if run.experiment.kind == "audio" and (args.top_k is not None or args.top_p is not None):
+        raise MusicTFError("--top-k and --top-p: experiment 5's sampler draws from the full softmax; use --temperature")
+    run = dataclasses.replace(run, config=config)
+    out_dir = files.require_writable_dir(Path(args.out) if args.out else run.path / "samples", "samples")
+    if run.experiment.kind != "audio" and (args.roll or args.program):
         raise MusicTFError("--roll and --program are for experiment 5 (WaveNet)")
+    data = prepare_data(run.experiment, config, representation=run.representation, progress=False,
+                        run_data_hash=run.data_hash)
+    model = rundir.load_model(run, args.checkpoint)
+    extra = {"roll_file": args.roll, "program": args.program} if run.experiment.kind == "audio" else {}
     written = (run.experiment.write_samples or generate_samples)(
-        run, model, data, num=args.num or config.num_samples, length=args.length or config.generate_length,
-        seed=config.seed if args.seed is None else args.seed, out_dir=out_dir, prime_file=args.prime,
-        temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, **extra,
+        run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed, out_dir=out_dir,
+        prime_file=args.prime, **extra,
     )
     for item in written:
         print(out_dir / (item.get("midi") or item["wav"]))

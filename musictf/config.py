@@ -7,6 +7,7 @@ only what it changes; `--set` changes one field more. Unknown keys and wrong typ
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from pathlib import Path
@@ -25,15 +26,18 @@ class ExperimentConfig:
     max_files: int = 0  # Use only the first N files of the source (sorted by path); 0 uses all of them.
     parse_timeout: float = 60.0  # Seconds one file may take to parse before it is skipped.
     max_file_megabytes: float = 20.0  # Larger files are skipped: a symbolic score is rarely above 1 MB.
+    # A MIDI file whose chunks end early is skipped as corrupt; true uses the part that is there and
+    # lists the file under "truncated" in the ingest report.
+    keep_truncated_midi: bool = False
     split_seed: int = 1234  # Fixes the file-level train/valid/test split; kept apart from `seed`.
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
+    valid_fraction: float = 0.1  # Share of files in the validation split (by a hash of the file id).
+    test_fraction: float = 0.1  # Share of files in the test split.
     transpose_range: int = 0  # Training-only transposition augmentation, semitones each way; 0 disables.
     seq_len: int = 32  # Input window, in tokens or time steps.
     # -- training --------------------------------------------------------------------------------
     seed: int = 42  # Weights, shuffling, augmentation and sampling all derive from it.
     batch_size: int = 64  # Per replica; the global batch is this times the number of replicas.
-    epochs: int = 10
+    epochs: int = 10  # Passes of `steps_per_epoch` batches; a checkpoint and a backup after each.
     steps_per_epoch: int = 0  # 0 makes an epoch one pass over the training windows.
     learning_rate: float = 1e-3  # Scale it with the global batch when adding replicas.
     optimizer: str = "adam"  # adam | rmsprop
@@ -50,10 +54,22 @@ class ExperimentConfig:
 
     def validate(self) -> None:
         """Raises ConfigError for values no experiment can use."""
-        checks = [
+        require_finite_numbers(self)
+        require(
+            (self.max_files >= 0, f"max_files must be 0 or more, got {self.max_files}"),
+            (self.parse_timeout > 0, f"parse_timeout must be positive, got {self.parse_timeout}"),
+            (self.max_file_megabytes > 0, f"max_file_megabytes must be positive, got {self.max_file_megabytes}"),
+            (self.split_seed >= 0, f"split_seed must be 0 or more, got {self.split_seed}"),
+            (self.seed >= 0, f"seed must be 0 or more, got {self.seed}"),
             (self.seq_len >= 1, f"seq_len must be at least 1, got {self.seq_len}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
+            (self.steps_per_epoch >= 0, f"steps_per_epoch must be 0 or more, got {self.steps_per_epoch}"),
+            (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
+            (self.clipnorm >= 0, f"clipnorm must be 0 or more, got {self.clipnorm}"),
+            (self.max_eval_windows >= 0, f"max_eval_windows must be 0 or more, got {self.max_eval_windows}"),
+            (self.num_samples >= 1, f"num_samples must be at least 1, got {self.num_samples}"),
+            (self.generate_length >= 1, f"generate_length must be at least 1, got {self.generate_length}"),
             (0 <= self.valid_fraction < 1, f"valid_fraction must be in [0, 1), got {self.valid_fraction}"),
             (0 <= self.test_fraction < 1, f"test_fraction must be in [0, 1), got {self.test_fraction}"),
             (
@@ -69,10 +85,22 @@ class ExperimentConfig:
                 f"precision must be float32, mixed_bfloat16 or mixed_float16, got {self.precision!r}",
             ),
             (self.transpose_range >= 0, f"transpose_range must be 0 or more, got {self.transpose_range}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        )
+
+
+def require(*checks: tuple[bool, str]) -> None:
+    """Raises ConfigError with the message of the first check that fails."""
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def require_finite_numbers(config) -> None:
+    """NaN and infinity are refused in every float field (`nan > 0` is False, but so is `nan <= 0`)."""
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{field.name} must be a finite number, got {value}")
 
 
 def field_types(config_class: type) -> dict[str, type]:
@@ -200,5 +228,10 @@ class RollConfig(ExperimentConfig):
             raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
         if not 0 < self.initial_flag_probability < 1:
             raise ConfigError(f"initial_flag_probability must be in (0, 1), got {self.initial_flag_probability}")
-        if self.units < 1 or self.num_layers < 1:
-            raise ConfigError("units and num_layers must be at least 1")
+        require(
+            (self.units >= 1, f"units must be at least 1, got {self.units}"),
+            (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),
+            (self.dense_units >= 1, f"dense_units must be at least 1, got {self.dense_units}"),
+            (0 <= self.lstm_dropout < 1, f"lstm_dropout must be in [0, 1), got {self.lstm_dropout}"),
+            (0 <= self.dense_dropout < 1, f"dense_dropout must be in [0, 1), got {self.dense_dropout}"),
+        )

@@ -8,6 +8,7 @@ sample-quality statistics of its generated pieces next to the same statistics on
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +38,24 @@ def predict_split(model, experiment, config, arrays) -> tuple[np.ndarray, np.nda
     return logits, targets
 
 
+def metrics_path(run_dir: str | Path, source: str | None = None) -> Path:
+    """metrics.json for the run's own data; metrics-<source>.json beside it for another source, so
+    that evaluating elsewhere never overwrites the run's own result."""
+    if source is None:
+        return Path(run_dir) / "metrics.json"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", source).strip("._")[-80:] or "source"
+    return Path(run_dir) / f"metrics-{name}.json"
+
+
 def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "best", data=None, model=None) -> dict:
     """`data` and `model`, when the caller already has them for this run, are used as they are."""
     run = rundir.load_run(run_dir)
+    files.require_writable_dir(run.path, "metrics")
+    if source == run.config.source:
+        source = None
     config = run.config if source is None else config_module.replace(run.config, {"source": source}, "--source")
     if data is None:
-        data = prepare_data(run.experiment, config, representation=run.representation)
+        data = prepare_data(run.experiment, config, representation=run.representation, run_data_hash=run.data_hash)
     set_precision(config.precision)
     if model is None:
         model = rundir.load_model(run, checkpoint)
@@ -52,7 +65,7 @@ def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "
     if run.experiment.test_metrics is not None:
         test_metrics, baseline = run.experiment.test_metrics(model, config, data, split)
     elif run.experiment.kind == "tokens":
-        test_metrics = metrics.token_metrics(logits, targets.astype(np.int64))
+        test_metrics = metrics.token_metrics(logits, targets.astype(np.int64), data.representation.unknown_id)
         baseline = metrics.token_baseline(data.arrays["train"], targets.astype(np.int64), logits.shape[-1])
     else:
         test_metrics = metrics.roll_metrics(logits, targets, config.output, config.threshold)
@@ -85,5 +98,6 @@ def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "
         "test_split_statistics": split_quality,
         "config": dataclasses.asdict(config),
     }
-    files.write_json(run.path / "metrics.json", result)
-    return result
+    path = metrics_path(run.path, source)
+    files.write_json(path, result)
+    return result | {"metrics_file": str(path)}

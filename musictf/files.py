@@ -32,6 +32,34 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
             temporary.unlink()
 
 
+def is_writable_dir(path: str | os.PathLike, create: bool = True) -> bool:
+    """Whether files can be created in `path`, tried for real (permission bits say nothing to root,
+    and nothing about a read-only mount). With `create`, a missing `path` is made; without, the
+    probe goes to its nearest existing ancestor, so nothing is left behind."""
+    path = Path(path).absolute()
+    try:
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            while not path.exists():
+                path = path.parent
+        handle, probe = tempfile.mkstemp(dir=path, prefix=".musictf-write-probe.")
+        os.close(handle)
+        os.unlink(probe)
+        return True
+    except OSError:
+        return False
+
+
+def require_writable_dir(path: str | os.PathLike, what: str, create: bool = True) -> Path:
+    """`path` (made if missing, with `create`), or one MusicTFError naming it, before any work is done."""
+    from musictf.errors import MusicTFError
+
+    if not is_writable_dir(path, create):
+        raise MusicTFError(f"{path}: cannot write the {what} there (read-only, or not a folder); choose another place")
+    return Path(path)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

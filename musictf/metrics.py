@@ -96,7 +96,9 @@ def logit(probability: float) -> float:
 # -- the evaluation protocol ----------------------------------------------------------------------
 
 
-def token_metrics(logits: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+def token_metrics(logits: np.ndarray, targets: np.ndarray, unknown_id: int | None = None) -> dict[str, float]:
+    """Cross-entropy, perplexity and accuracy; with `unknown_id`, also the share of targets that are
+    the unknown token (tokens of the test split that the train split never had)."""
     logits = logits.astype(np.float64)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
@@ -106,7 +108,7 @@ def token_metrics(logits: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         "perplexity": float(math.exp(cross_entropy)),
         "accuracy": float((logits.argmax(axis=-1) == targets).mean()),
         "predictions": len(targets),
-    }
+    } | ({"unknown_target_share": float((targets == unknown_id).mean())} if unknown_id is not None else {})
 
 
 def token_baseline(train_ids: list[np.ndarray], targets: np.ndarray, vocabulary_size: int) -> dict[str, float]:

@@ -11,6 +11,8 @@ import dataclasses
 import time
 from pathlib import Path
 
+import numpy as np
+
 from musictf import config as config_module
 from musictf import files
 from musictf.data import representation as representation_module
@@ -26,6 +28,7 @@ class Run:
     preset: str
     config: object
     representation: object
+    data_hash: str | None = None  # the manifest's: which files, in which split, the run was trained on
 
     def checkpoint(self, which: str = "best") -> Path:
         return self.path / "checkpoints" / f"{which}.keras"
@@ -84,7 +87,8 @@ def load_run(run_dir: str | Path) -> Run:
     experiment = get_experiment(saved["experiment"])
     config = config_module.from_dict(experiment.config_class, saved["config"], origin=f"{path}/config.json")
     representation = representation_module.from_json(files.read_json(path / "representation.json"))
-    return Run(path, experiment, saved["preset"], config, representation)
+    manifest = files.read_json(path / "manifest.json") if (path / "manifest.json").is_file() else {}
+    return Run(path, experiment, saved["preset"], config, representation, manifest.get("data_hash"))
 
 
 def load_model(run: Run, which: str = "best"):
@@ -99,6 +103,9 @@ def load_model(run: Run, which: str = "best"):
     if not path.exists():
         raise MusicTFError(f"{run.path}: no {which} checkpoint yet ({path}); train the run first")
     model = keras.saving.load_model(path)
+    if not all(np.isfinite(weights).all() for weights in model.get_weights()):
+        raise MusicTFError(f"{path}: the checkpoint holds NaN or infinite weights (a diverged run); "
+                           "train again with a lower learning_rate")
     expected = run.representation.features
     actual = model.outputs[0].shape[-1]
     if actual != expected:

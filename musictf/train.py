@@ -18,6 +18,7 @@ import numpy as np
 
 from musictf import config as config_module
 from musictf import distribute, files, multiworker, rundir
+from musictf.data.corpus import remove_stale_temporaries
 from musictf.data.pipeline import count_windows, global_batch_size, make_dataset
 from musictf.errors import MusicTFError
 from musictf.experiments.base import Experiment, PreparedData, prepare_data
@@ -39,6 +40,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        if not weights_are_finite(self.model):
+            return  # a diverged epoch: keep the last finite checkpoints (the NaN stop says why)
         self._save("last.keras")
         value = logs.get(self.monitor, logs.get("loss"))
         best = files.read_json(self.record_path)["value"] if self.record_path.exists() else math.inf
@@ -71,8 +74,14 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model.load_weights(self.directory / metadata["weights"])
         self.model._initial_epoch = metadata["epoch"]
 
+    @staticmethod
+    def completed_epochs(backup_dir: Path) -> int:
+        """Epochs the backup in `backup_dir` holds (0 without one): where a resumed run starts."""
+        metadata_path = Path(backup_dir) / "training_metadata.json"
+        return int(files.read_json(metadata_path)["epoch"]) if metadata_path.exists() else 0
+
     def _save_model(self):
-        if not self.writer:
+        if not self.writer or not weights_are_finite(self.model):
             return
         name = f"epoch-{self._current_epoch}.weights.h5"
         with files.atomic_path(self.directory / name, suffix=".weights.h5") as temporary:
@@ -85,6 +94,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if self.writer:
             super().on_train_end(logs)
+
+
+def weights_are_finite(model) -> bool:
+    return all(np.isfinite(weights).all() for weights in model.get_weights())
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):
@@ -128,17 +141,20 @@ def evaluation_stride(experiment: Experiment, config, arrays: list[np.ndarray]) 
     return stride
 
 
-def make_datasets(experiment: Experiment, config, data: PreparedData, strategy):
+def make_datasets(experiment: Experiment, config, data: PreparedData, strategy, initial_epoch: int = 0):
+    """(train, valid, steps_per_epoch). The training stream starts where epoch `initial_epoch` of an
+    uninterrupted run starts, so a resumed run sees exactly the batches it would have seen."""
     batch = global_batch_size(config.batch_size, strategy)
     static = distribute.needs_static_batches(strategy)
     roll_channels = getattr(data.representation, "channels", 0)
+    windows = count_windows(data.arrays["train"], config.seq_len, experiment.target)
+    steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
     train = make_dataset(
         data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
         seed=config.seed, drop_remainder=True, repeat=True,
         transpose_range=config.transpose_range if experiment.kind == "pianoroll" else 0, roll_channels=roll_channels,
+        start_row=initial_epoch * steps_per_epoch * batch,
     )
-    windows = count_windows(data.arrays["train"], config.seq_len, experiment.target)
-    steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
     valid_arrays = data.arrays["valid"] or data.arrays["train"]
     valid = make_dataset(
         valid_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=False,
@@ -177,37 +193,42 @@ def train(
     run_dir = Path(run_dir)
     strategy = distribute.get_strategy(strategy_name)  # first: a multi-worker strategy must precede other TF work
     chief = multiworker.is_chief(strategy_name)
-    resuming = (run_dir / "backup" / "training_metadata.json").exists()
+    if chief:
+        files.require_writable_dir(run_dir, "run directory", create=False)
+    completed_epochs = AtomicBackupAndRestore.completed_epochs(run_dir / "backup")
     if chief and (run_dir / "config.json").exists():
         saved = files.read_json(run_dir / "config.json")
         if saved["experiment"] != experiment.slug or saved["config"] != config_module.to_dict(config):
             raise MusicTFError(f"{run_dir}: holds a run with another experiment or config; use a new --run-dir")
     data = data or prepare_data(experiment, config)
     print(data.corpus.report.summary(), file=sys.stderr)
+
+    # Everything that can refuse the data or the config runs before the run directory is written.
+    keras.utils.set_random_seed(config.seed)
+    set_precision(config.precision)
+    train_ds, valid_ds, steps_per_epoch = (experiment.make_datasets or make_datasets)(
+        experiment, config, data, strategy, initial_epoch=completed_epochs)
+    model = build_and_compile(experiment, config, data.representation.features, strategy)
     if chief:
         rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
         files.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
         rundir.write_state(run_dir, training="running", strategy=strategy_name)
-
-    keras.utils.set_random_seed(config.seed)
-    set_precision(config.precision)
-    train_ds, valid_ds, steps_per_epoch = (experiment.make_datasets or make_datasets)(experiment, config, data, strategy)
-    model = build_and_compile(experiment, config, data.representation.features, strategy)
+        for folder in (run_dir / "checkpoints", run_dir / "backup"):
+            remove_stale_temporaries(folder, older_than=0)  # a killed save's; no other writer is running
 
     nan_stop = StopOnNaN()
-    callbacks = [
-        AtomicBackupAndRestore(run_dir / "backup", writer=chief),
-        nan_stop,
-        *experiment.callbacks(config, model),
-    ]
+    callbacks = [nan_stop, *experiment.callbacks(config, model)]
     if chief:
         callbacks += [
             AtomicCheckpoint(run_dir / "checkpoints"),
             keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
             keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         ]
+    # Last: the backup is what marks an epoch done, so it is written after the epoch's history row
+    # and checkpoints; a kill before it makes the resumed run redo the whole epoch.
+    callbacks.append(AtomicBackupAndRestore(run_dir / "backup", writer=chief))
     print(
-        f"{'resuming' if resuming else 'training'} {experiment.slug} ({preset}) in {run_dir}"
+        f"{'resuming' if completed_epochs else 'training'} {experiment.slug} ({preset}) in {run_dir}"
         f"{'' if chief else ' (a worker: only the chief writes there)'}: "
         f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
         f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} epochs",

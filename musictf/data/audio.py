@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import struct
 import subprocess
 import tempfile
 import wave
@@ -86,14 +87,75 @@ def _fluidsynth(midi_path: Path, wav_path: Path, sample_rate: int) -> bool:
     return finished.returncode == 0 and wav_path.exists() and wav_path.stat().st_size > 44
 
 
+class WAVFormatError(ValueError):
+    """A file that is not a WAV file this reader can decode; the message is the one-line reason."""
+
+
+_PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """(mono float waveform, sample rate) of a 16-bit PCM WAV file."""
-    with wave.open(str(path), "rb") as handle:
-        if handle.getsampwidth() != 2:
-            raise ValueError(f"{path}: only 16-bit PCM WAV is supported")
-        data = np.frombuffer(handle.readframes(handle.getnframes()), "<i2").astype(np.float32) / 32768
-        channels, rate = handle.getnchannels(), handle.getframerate()
-    return data.reshape(-1, channels).mean(axis=1), rate
+    """(mono float waveform in [-1, 1], sample rate) of a RIFF WAVE file.
+
+    Read to the RIFF/WAVE layout (Microsoft's multimedia specification): chunks of a 4-byte id, a
+    little-endian 32-bit length and data padded to an even length; `fmt ` gives the encoding, `data`
+    the samples, and other chunks (LIST, fact, cue, ...) are skipped. Integer PCM of 8 (unsigned),
+    16, 24 and 32 bits, IEEE float of 32 and 64 bits, and WAVE_FORMAT_EXTENSIBLE holding either
+    are decoded; channels are averaged. Anything else raises WAVFormatError with the reason.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise WAVFormatError(f"cannot read it: {error.strerror or type(error).__name__}") from None
+    if not data:
+        raise WAVFormatError("empty file: 0 bytes")
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        if len(data) < 12 and b"RIFF".startswith(data[:4]):
+            raise WAVFormatError(f"truncated: the file ends inside its RIFF header ({len(data)} of 12 bytes)")
+        what = "a MIDI file" if data[:4] == b"MThd" else "not a RIFF WAVE file"
+        raise WAVFormatError(f"{what}: a WAV file is needed here")
+    position, fmt, samples = 12, None, None
+    while position + 8 <= len(data):
+        chunk_id, length = data[position : position + 4], struct.unpack("<I", data[position + 4 : position + 8])[0]
+        body = data[position + 8 : position + 8 + length]
+        if chunk_id == b"fmt ":
+            if len(body) < 16:
+                raise WAVFormatError("truncated: the fmt chunk ends early")
+            fmt = struct.unpack("<HHIIHH", body[:16]) + ((struct.unpack("<H", body[24:26])[0],) if len(body) >= 26 else (None,))
+        elif chunk_id == b"data":
+            if len(body) < length:
+                raise WAVFormatError(f"truncated: the data chunk claims {length:,} bytes, the file ends after {len(body):,}")
+            samples = body
+            break
+        position += 8 + length + (length & 1)
+    if fmt is None:
+        raise WAVFormatError("corrupt or truncated: no fmt chunk before the samples")
+    if samples is None:
+        raise WAVFormatError("corrupt or truncated: no data chunk")
+    tag, channels, rate, _, block_align, bits, subformat = fmt
+    if tag == _EXTENSIBLE:
+        tag = subformat
+    if channels < 1 or rate < 1 or bits < 1:
+        raise WAVFormatError(f"corrupt fmt chunk: {channels} channels, {rate} Hz, {bits} bits")
+    width = (bits + 7) // 8
+    if tag == _PCM and width in (1, 2, 3, 4):
+        usable = len(samples) // (width * channels) * width * channels
+        raw = np.frombuffer(samples[:usable], np.uint8).reshape(-1, width)
+        if width == 1:
+            values = (raw[:, 0].astype(np.float32) - 128) / 128
+        else:  # little-endian signed integers of `width` bytes, widened to int32
+            padded = np.zeros((len(raw), 4), np.uint8)
+            padded[:, 4 - width :] = raw
+            values = padded.view("<i4")[:, 0].astype(np.float64) / 2.0**31
+    elif tag == _FLOAT and width in (4, 8):
+        dtype = "<f4" if width == 4 else "<f8"
+        values = np.frombuffer(samples[: len(samples) // (width * channels) * width * channels], dtype)
+    else:
+        raise WAVFormatError(f"unsupported encoding: format tag {tag}, {bits} bits (PCM 8/16/24/32-bit or float 32/64-bit only)")
+    if len(values) == 0:
+        raise WAVFormatError("empty: the data chunk holds no samples")
+    waveform = values.reshape(-1, channels).mean(axis=1).astype(np.float32)
+    return np.clip(waveform, -1.0, 1.0), rate
 
 
 def write_wav(audio: np.ndarray, path: str | Path, sample_rate: int) -> Path:

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import NamedTuple
 
 from musictf import files
+from musictf.data import smf
 from musictf.errors import MusicTFError
 
-PARSE_VERSION = 3  # Bump when the cached note lists or the cache entry format change.
+PARSE_VERSION = 4  # Bump when the cached note lists or the cache entry format change.
 SUPPORTED_EXTENSIONS = (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".krn", ".abc")
 LOWEST_PITCH = 21  # A0, the lowest piano key.
 HIGHEST_PITCH = 108  # C8, the highest piano key.
@@ -74,8 +75,11 @@ class IngestReport:
     corrupt_cache_entries: int = 0  # detected, discarded and parsed again
     pieces: int = 0
     notes_out_of_range: int = 0  # dropped because they lie outside A0..C8
+    notes_unreleased: int = 0  # MIDI note-ons never released before their track ends; dropped
     seconds: float = 0.0
     skipped: list[dict] = dataclasses.field(default_factory=list)  # {"file", "reason"}
+    # MIDI files that end early, used in part because keep_truncated_midi is on: {"file", "reason"}
+    truncated: list[dict] = dataclasses.field(default_factory=list)
 
     def skip(self, path: Path | str, reason: str) -> None:
         self.skipped.append({"file": str(path), "reason": reason})
@@ -96,6 +100,11 @@ class IngestReport:
             lines.append(f"  rebuilt {self.corrupt_cache_entries} corrupt cache entries")
         if self.notes_out_of_range:
             lines.append(f"  dropped {self.notes_out_of_range} notes outside A0..C8")
+        if self.notes_unreleased:
+            lines.append(f"  dropped {self.notes_unreleased} MIDI notes never released (note-on without note-off)")
+        if self.truncated:
+            lines.append(f"  used {len(self.truncated)} truncated MIDI files in part (keep_truncated_midi)")
+            lines.extend(f"    {item['file']}: {item['reason']}" for item in self.truncated)
         if self.skipped:
             counts = ", ".join(f"{reason}: {n}" for reason, n in sorted(self.skipped_by_reason().items()))
             lines.append(f"  skipped {len(self.skipped)} files ({counts})")
@@ -152,7 +161,10 @@ def resolve_source(source: str, report: IngestReport) -> list[SourceFile]:
     if root.is_file():
         return [SourceFile(root.name, root)]
     found = []
-    for directory, subdirectories, filenames in os.walk(root):
+    def unreadable_folder(error: OSError) -> None:
+        report.skip(error.filename, f"unreadable folder: {describe_error(error)}")
+
+    for directory, subdirectories, filenames in os.walk(root, onerror=unreadable_folder):
         subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
         for name in subdirectories:
             if Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
@@ -171,8 +183,9 @@ def resolve_source(source: str, report: IngestReport) -> list[SourceFile]:
 # -- parsing (runs in worker processes) -----------------------------------------------------------
 
 
-class _ParseTimeout(Exception):
-    pass
+class _ParseTimeout(BaseException):
+    """Raised by SIGALRM. A BaseException, so that music21's and our own `except Exception` cannot
+    turn it into an "unreadable" verdict that would be cached as a property of the file."""
 
 
 def _raise_timeout(signum, frame):
@@ -216,30 +229,49 @@ def notes_from_stream(music) -> tuple[list[Note], int]:
     return [Note(*item) for item in notes], out_of_range
 
 
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text[:200]
+# What an exception with no message of its own means while reading a file.
+_BARE_ERROR_MEANINGS = {
+    EOFError: "the file ends early",
+    IndexError: "the file ends early (index out of range)",
+    PermissionError: "permission denied",
+}
 
 
-def notes_from_midi_file(path: Path) -> tuple[list[Note], int]:
-    """Every note of a MIDI file from music21's event-level reader, drums (channel 10) excluded.
+def describe_error(error: BaseException) -> str:
+    """`Type: message` on one line, with a meaning where the exception carries no message."""
+    text = " ".join(str(error).split())
+    if isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+    if not text or (isinstance(error, IndexError) and "out of range" in text):
+        text = next((meaning for kind, meaning in _BARE_ERROR_MEANINGS.items() if isinstance(error, kind)), "no detail")
+    return f"{type(error).__name__}: {text}"[:200]
 
-    music21's score-level MIDI import gives all notes of a chord one duration, so notes are paired
-    here from note-on and note-off events instead: exact for every file music21 can read.
+
+def notes_from_midi_file(path: Path, keep_truncated: bool = False) -> tuple[list[Note], dict]:
+    """Every note of a Standard MIDI File, drums (channel 10) excluded, and counts of what was left out.
+
+    The chunks are found by `smf.read_chunks`, to the specification; a file that ends early raises
+    MIDIFormatError unless `keep_truncated`, which keeps the notes of the part that is there and
+    says so under "truncated". Each track's events come from music21's event reader, and notes are
+    paired from note-on and note-off events (music21's score-level import gives every note of a
+    chord one duration). Counts: "out_of_range" (outside A0..C8) and "unreleased" (a note-on with
+    no note-off before its track ends: dropped, and counted in the ingest report).
     """
     from music21 import midi, pitch
 
-    midi_file = midi.MidiFile()
-    midi_file.open(str(path))
-    try:
-        midi_file.read()
-    finally:
-        midi_file.close()
-    ticks_per_quarter = midi_file.ticksPerQuarterNote
-    if not ticks_per_quarter or ticks_per_quarter <= 0:
-        raise ValueError("MIDI header has no usable ticks-per-quarter division")
-    notes, out_of_range = [], 0
-    for track in midi_file.tracks:
+    layout = smf.read_chunks(Path(path).read_bytes())
+    if layout.truncated and not keep_truncated:
+        raise smf.MIDIFormatError(f"{layout.truncated} (--set keep_truncated_midi=true uses the part that is there)")
+    ticks_per_quarter = layout.ticks_per_quarter
+    notes, counts = [], {"out_of_range": 0, "unreleased": 0}
+    for index, data in enumerate(layout.tracks):
+        track = midi.MidiTrack(index)
+        try:
+            track.read(b"MTrk" + len(data).to_bytes(4, "big") + data)
+        except Exception:
+            if not layout.truncated or index != len(layout.tracks) - 1:
+                raise
+            # the partial last track of a kept truncated file: its events up to the break
         tick = 0
         sounding: dict[tuple[int, int], list[int]] = {}
         for event in track.events:
@@ -254,38 +286,52 @@ def notes_from_midi_file(path: Path) -> tuple[list[Note], int]:
             elif sounding.get(key):
                 start = sounding[key].pop(0)
                 if not LOWEST_PITCH <= event.pitch <= HIGHEST_PITCH:
-                    out_of_range += 1
+                    counts["out_of_range"] += 1
                 elif tick > start:
                     name = pitch.Pitch(midi=event.pitch).nameWithOctave
                     notes.append(Note(event.pitch, start / ticks_per_quarter, (tick - start) / ticks_per_quarter, name))
+        counts["unreleased"] += sum(len(starts) for starts in sounding.values())
     notes.sort(key=lambda item: (item.onset, item.pitch))
-    return notes, out_of_range
+    if layout.truncated:
+        counts["truncated"] = layout.truncated
+    return notes, counts
 
 
-def parse_file(path: Path) -> dict:
-    """Parses one file into plain data: {"pieces": [...], "out_of_range": n} or {"error": reason}."""
+def parse_file(path: Path, keep_truncated_midi: bool = False) -> dict:
+    """Parses one file into plain data: {"pieces": [...], "counts": {...}} or {"error": reason}.
+
+    "cacheable" says whether the outcome is a property of the file's bytes alone: a truncated MIDI
+    file's outcome depends on `keep_truncated_midi`, so it is not cached.
+    """
     from music21 import converter, stream
 
+    counts = {"out_of_range": 0, "unreleased": 0}
     try:
         if path.suffix.lower() in (".mid", ".midi"):
-            scores = [notes_from_midi_file(path)]
+            notes, counts = notes_from_midi_file(path, keep_truncated_midi)
+            scores = [(notes, counts)]
         else:
             parsed = converter.parse(str(path), forceSource=True)
             scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
+    except smf.MIDIFormatError as error:
+        return {"error": str(error), "cacheable": not str(error).startswith("truncated")}
     except Exception as error:  # music21 raises many types for malformed input
-        return {"error": f"unreadable: {type(error).__name__}: {_one_line(error)}", "cacheable": True}
-    pieces, out_of_range = [], 0
+        return {"error": f"unreadable: {describe_error(error)}", "cacheable": True}
+    pieces = []
     for index, score in enumerate(scores):
-        notes, dropped = score if isinstance(score, tuple) else notes_from_stream(score)
-        out_of_range += dropped
+        if isinstance(score, tuple):
+            notes = score[0]
+        else:
+            notes, dropped = notes_from_stream(score)
+            counts["out_of_range"] += dropped
         if not notes:
             continue
         metadata = getattr(score, "metadata", None)
         title = getattr(metadata, "title", None) if metadata is not None else None
         pieces.append({"index": index, "title": title or "", "notes": [list(note) for note in notes]})
     if not pieces:
-        return {"error": "no notes: the file parsed but holds no pitched notes", "cacheable": True}
-    return {"pieces": pieces, "out_of_range": out_of_range, "multi": len(scores) > 1}
+        return {"error": "no notes: the file parsed but holds no pitched notes", "cacheable": "truncated" not in counts}
+    return {"pieces": pieces, "counts": counts, "multi": len(scores) > 1, "cacheable": "truncated" not in counts}
 
 
 def notes_from_rows(rows) -> tuple[Note, ...]:
@@ -303,22 +349,46 @@ def read_notes(path: str | Path, option: str) -> tuple[Note, ...]:
     return notes_from_rows(parsed["pieces"][0]["notes"])
 
 
-def _parse_with_timeout(job: tuple[str, float]) -> tuple[str, dict]:
-    path, timeout = job
+def _parse_with_timeout(job: tuple[str, float, bool]) -> tuple[str, dict]:
+    path, timeout, keep_truncated_midi = job
     use_alarm = threading.current_thread() is threading.main_thread() and timeout > 0
     if use_alarm:
         previous = signal.signal(signal.SIGALRM, _raise_timeout)
         signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
-        return path, parse_file(Path(path))
+        return path, parse_file(Path(path), keep_truncated_midi)
     except _ParseTimeout:
-        return path, {"error": f"timeout: parsing took longer than {timeout:g} s", "cacheable": False}
+        # Not a property of the file: never cached, so a larger parse_timeout parses it next time.
+        return path, {"error": f"timeout: parsing took longer than the {timeout:g} s limit "
+                               "(raise it with --set parse_timeout=...)", "cacheable": False}
     except Exception as error:
-        return path, {"error": f"unreadable: {type(error).__name__}: {_one_line(error)}", "cacheable": True}
+        return path, {"error": f"unreadable: {describe_error(error)}", "cacheable": True}
     finally:
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
+
+
+def _exit_with_parent() -> None:
+    """Pool initializer: a parser process ends when the process that started it dies (a SIGKILL
+    gives the parent no chance to stop its pool). Linux delivers SIGKILL on the parent's death;
+    elsewhere a watchdog thread notices the new parent id within a second."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="musictf-parent-watch").start()
 
 
 # -- cache ----------------------------------------------------------------------------------------
@@ -362,20 +432,21 @@ def write_cache_entry(cache_dir: Path, sha256: str, result: dict) -> None:
 # -- the corpus -----------------------------------------------------------------------------------
 
 
-def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool) -> dict[str, dict]:
+def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool,
+               keep_truncated_midi: bool = False) -> dict[str, dict]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     from tqdm import tqdm
 
-    jobs = [(path, timeout) for path in paths]
+    jobs = [(path, timeout, keep_truncated_midi) for path in paths]
     results: dict[str, dict] = {}
     with tqdm(total=len(jobs), desc="parsing", unit="file", disable=None if progress else True, file=sys.stderr) as bar:
         if workers > 1 and len(jobs) > 2:
             # spawn, not fork: the parent may already hold TensorFlow's threads.
             context = multiprocessing.get_context("spawn")
             try:
-                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent) as pool:
                     futures = [pool.submit(_parse_with_timeout, job) for job in jobs]
                     for future in as_completed(futures):
                         path, result = future.result()
@@ -391,6 +462,22 @@ def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool) -
     return results
 
 
+STALE_TEMPORARY_SECONDS = 600.0  # a cache write takes milliseconds; an older temp file is a killed writer's
+
+
+def remove_stale_temporaries(folder: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+    """Deletes the temp files (`files.atomic_path`'s dot-names) a killed writer left under `folder`."""
+    removed, now = 0, time.time()
+    for path in folder.rglob(".*"):
+        try:
+            if path.is_file() and now - path.stat().st_mtime > older_than:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def load_corpus(
     source: str = "music21:bach",
     *,
@@ -399,14 +486,21 @@ def load_corpus(
     workers: int | None = None,
     timeout: float = 60.0,
     max_file_megabytes: float = 20.0,
+    keep_truncated_midi: bool = False,
     progress: bool = True,
 ) -> Corpus:
     """Every usable piece of `source`, parsing only files the cache does not hold yet.
 
-    Raises MusicTFError when the source does not exist or not one piece could be used.
+    A cache folder that cannot be written (a read-only disk) is still read; what was parsed is then
+    not cached. Raises MusicTFError when the source does not exist or not one piece could be used.
     """
     started = time.perf_counter()
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_writable = files.is_writable_dir(cache_dir)
+    if not cache_writable:
+        print(f"musictf: the cache {cache_dir} cannot be written; reading it only", file=sys.stderr)
+    elif (cache_dir / "parsed").is_dir():
+        remove_stale_temporaries(cache_dir / "parsed")
     report = IngestReport(source=source)
     source_files = resolve_source(source, report)
     if max_files > 0:
@@ -421,8 +515,10 @@ def load_corpus(
     for item in source_files:
         try:
             size = item.path.stat().st_size
+            if 0 < size <= max_bytes:
+                digest = files.sha256_file(item.path)
         except OSError as error:
-            report.skip(item.path, f"unreadable: {_one_line(error)}")
+            report.skip(item.path, f"unreadable: {describe_error(error)}")
             continue
         if size == 0:
             report.skip(item.path, "empty file: 0 bytes")
@@ -431,7 +527,7 @@ def load_corpus(
             report.skip(item.path, f"too large: {size / 1048576:.1f} MB > {max_file_megabytes:g} MB limit")
             continue
         usable.append(item)
-        hashes[item.file_id] = digest = files.sha256_file(item.path)
+        hashes[item.file_id] = digest
         cached, corrupt = read_cache_entry(cache_dir, digest)
         report.corrupt_cache_entries += corrupt
         if cached is None:
@@ -442,12 +538,12 @@ def load_corpus(
 
     if to_parse:
         workers = workers or os.cpu_count() or 1
-        parsed = _parse_all([str(item.path) for item in to_parse], timeout, workers, progress)
+        parsed = _parse_all([str(item.path) for item in to_parse], timeout, workers, progress, keep_truncated_midi)
         for item in to_parse:
             result = parsed[str(item.path)]
             results[str(item.path)] = result
             report.files_parsed += 1
-            if result.pop("cacheable", True):
+            if result.pop("cacheable", True) and cache_writable:
                 write_cache_entry(cache_dir, hashes[item.file_id], result)
 
     pieces: list[Piece] = []
@@ -456,7 +552,11 @@ def load_corpus(
         if "error" in result:
             report.skip(item.path, result["error"])
             continue
-        report.notes_out_of_range += result["out_of_range"]
+        counts = result["counts"]
+        report.notes_out_of_range += counts["out_of_range"]
+        report.notes_unreleased += counts["unreleased"]
+        if "truncated" in counts:
+            report.truncated.append({"file": str(item.path), "reason": counts["truncated"]})
         for entry in result["pieces"]:
             piece_id = f"{item.file_id}#{entry['index']}" if result["multi"] else item.file_id
             title = entry["title"] or Path(item.file_id).stem
@@ -464,12 +564,15 @@ def load_corpus(
     report.pieces = len(pieces)
     report.seconds = time.perf_counter() - started
     report_path = cache_dir / "ingest" / f"{files.sha256_text(f'{source}|{max_files}')[:16]}.json"
-    files.write_json(report_path, report.to_dict())
+    if cache_writable:
+        files.write_json(report_path, report.to_dict())
+    else:
+        report_path = None
     if not pieces:
         reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.skipped_by_reason().items()))
+        details = f"; details in {report_path}" if report_path else ""
         raise MusicTFError(
-            f"{source}: no usable pieces in {report.files_seen} files ({reasons or 'no music files found'}); "
-            f"details in {report_path}"
+            f"{source}: no usable pieces in {report.files_seen} files ({reasons or 'no music files found'}){details}"
         )
     return Corpus(source, pieces, report, report_path, hashes)
 

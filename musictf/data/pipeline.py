@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from musictf.data.pianoroll import NUM_KEYS
+from musictf.errors import MusicTFError
 
 TARGETS = ("next", "window")
 
@@ -47,29 +48,33 @@ def count_windows(arrays: list[np.ndarray], seq_len: int, target: str, stride: i
     return len(window_starts([len(array) for array in arrays], window_span(seq_len, target), stride))
 
 
-def table_rows(columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_rows: int = 0) -> tf.data.Dataset:
+def table_rows(columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_rows: int = 0,
+               start_row: int = 0) -> tf.data.Dataset:
     """The rows of a table of equal-length numpy columns, one pass or repeated, each pass in a fresh
     order when shuffling. A table shorter than `min_rows` is tiled up to it, so that a split smaller
     than one batch still gives one full batch when batches must be static (TPU, multi-worker).
 
     The order of pass `e` is a stateless function of (seed, e), not a `Dataset.shuffle` buffer, so it
     is the same on one device, under MirroredStrategy's pipeline rewrite and on every worker of a
-    multi-worker run (whose shards then add up to the single-device global batch).
+    multi-worker run (whose shards then add up to the single-device global batch). It is also the
+    same in every process: `start_row` starts the stream where an uninterrupted one would be after
+    that many rows, which is how a resumed run goes on with the data it had not seen yet.
     """
     if len(columns[0]) < min_rows:
         columns = tuple(np.resize(column, (min_rows, *column.shape[1:])) for column in columns)
+    first_pass, offset = divmod(start_row, len(columns[0])) if repeat else (0, start_row)
     columns = tuple(tf.convert_to_tensor(column) for column in columns)
     if not shuffle:
         rows = tf.data.Dataset.from_tensor_slices(columns)
-        return rows.repeat() if repeat else rows
+        return (rows.repeat() if repeat else rows).skip(start_row)
     size = tf.shape(columns[0], out_type=tf.int64)[0]
 
     def one_pass(index):
         order = tf.random.experimental.stateless_shuffle(tf.range(size), seed=tf.stack([tf.cast(seed, tf.int64), index]))
         return tf.data.Dataset.from_tensor_slices(tuple(tf.gather(column, order) for column in columns))
 
-    passes = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(1)
-    return passes.flat_map(one_pass)
+    passes = tf.data.Dataset.counter(start=first_pass) if repeat else tf.data.Dataset.range(1)
+    return passes.flat_map(one_pass).skip(offset)
 
 
 def batched(dataset: tf.data.Dataset, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
@@ -112,6 +117,7 @@ def make_dataset(
     transpose_range: int = 0,
     roll_channels: int = 0,
     repeat: bool = False,
+    start_row: int = 0,
 ) -> tf.data.Dataset:
     """Batches of windows over `arrays` (token ids, or (T, features) roll frames).
 
@@ -120,11 +126,14 @@ def make_dataset(
         transpose_range: random key shifts within +-range per window (rolls only: `roll_channels`
             must then be 1 or 2); a piece is never shifted off the keyboard.
         drop_remainder: static batch shapes, which TPUs need.
+        start_row: windows an uninterrupted stream would already have given (see `table_rows`).
     """
     span = window_span(seq_len, target)
     starts = window_starts([len(array) for array in arrays], span, stride)
     if len(starts) == 0:
-        raise ValueError(f"no piece is long enough for a window of {span} steps (seq_len={seq_len})")
+        longest = max((len(array) for array in arrays), default=0)
+        raise MusicTFError(f"no piece is long enough for a window of {span} steps (seq_len={seq_len}); "
+                           f"the longest has {longest}: lower seq_len")
     is_tokens = arrays[0].ndim == 1
     data = tf.constant(np.concatenate(arrays))
     augment = transpose_range > 0 and not is_tokens
@@ -135,8 +144,8 @@ def make_dataset(
     else:
         lows = highs = np.zeros(len(starts), np.int32)
     dataset = table_rows((starts, lows, highs), shuffle=shuffle, seed=seed, repeat=repeat,
-                         min_rows=batch_size if drop_remainder else 0)
-    dataset = dataset.enumerate()  # after shuffling, so a window gets a fresh key shift each epoch
+                         min_rows=batch_size if drop_remainder else 0, start_row=start_row)
+    dataset = dataset.enumerate(start=start_row)  # after shuffling: a window gets a fresh key shift each epoch
 
     def make_example(position, row):
         start, low, high = row

@@ -67,6 +67,10 @@ class TokenRepresentation:
     def features(self) -> int:
         return len(self.vocabulary)
 
+    @property
+    def unknown_id(self) -> int:
+        return self.vocabulary.index[tokens.UNK]
+
     def encode(self, piece: Piece) -> np.ndarray:
         return self.vocabulary.encode(tokens.encode(piece.notes, self.mode))
 

@@ -80,14 +80,10 @@ class PreparedData:
     arrays: dict[str, list[np.ndarray]]  # split -> one array per piece (train split augmented)
 
     def manifest(self) -> dict:
-        by_file = {}
-        for split, pieces in self.splits.items():
-            for piece in pieces:
-                by_file[piece.file_id] = {"split": split, "sha256": self.corpus.file_hashes.get(piece.file_id)}
-        digest = files.sha256_text("".join(f"{k}{v['sha256']}" for k, v in sorted(by_file.items())))
+        by_file = split_files_with_hashes(self.splits, self.corpus.file_hashes)
         return {
             "source": self.corpus.source,
-            "data_hash": digest[:16],
+            "data_hash": data_hash(by_file),
             "pieces": {split: len(pieces) for split, pieces in self.splits.items()},
             "steps": {split: int(sum(len(a[0] if isinstance(a, tuple) else a) for a in arrays))
                       for split, arrays in self.arrays.items()},
@@ -96,8 +92,26 @@ class PreparedData:
         }
 
 
-def prepare_data(experiment: Experiment, config, representation=None, progress: bool = True) -> PreparedData:
-    """Corpus -> split -> representation (fitted on train unless given) -> arrays per split."""
+def split_files_with_hashes(splits: dict[str, list], file_hashes: dict[str, str]) -> dict[str, dict]:
+    """file id -> {"split", "sha256"}: what a run's manifest records of its data."""
+    return {piece.file_id: {"split": split, "sha256": file_hashes.get(piece.file_id)}
+            for split, pieces in splits.items() for piece in pieces}
+
+
+def data_hash(by_file: dict[str, dict]) -> str:
+    """One short hash of which files, with which contents, fell in which split."""
+    return files.sha256_text("".join(f"{k}{v['sha256']}" for k, v in sorted(by_file.items())))[:16]
+
+
+def prepare_data(experiment: Experiment, config, representation=None, progress: bool = True,
+                 run_data_hash: str | None = None) -> PreparedData:
+    """Corpus -> split -> representation (fitted on train unless given) -> arrays per split.
+
+    With a given (trained) representation, data other than the run's own (its data hash differs
+    from `run_data_hash`, the manifest's) must fit it, or MusicTFError says so. The run's own data
+    is never refused: tokens of its valid and test splits that training never saw are expected,
+    and the metrics count them.
+    """
     if experiment.prepare_source is not None:
         prepared = experiment.prepare_source(config)
         if prepared is not None:
@@ -107,6 +121,7 @@ def prepare_data(experiment: Experiment, config, representation=None, progress: 
         max_files=config.max_files,
         timeout=config.parse_timeout,
         max_file_megabytes=config.max_file_megabytes,
+        keep_truncated_midi=config.keep_truncated_midi,
         progress=progress,
     )
     splits = corpus_module.split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
@@ -116,7 +131,7 @@ def prepare_data(experiment: Experiment, config, representation=None, progress: 
     train_pieces = transposed_pieces(splits["train"], config.transpose_range) if token_augment else splits["train"]
     if representation is None:
         representation = experiment.representation(config).fit(train_pieces)
-    else:
+    elif data_hash(split_files_with_hashes(splits, corpus.file_hashes)) != run_data_hash:
         representation.check_fits(splits["test"] or splits["train"], config.source)
     arrays = {split: [representation.encode(piece) for piece in pieces] for split, pieces in splits.items()}
     arrays["train"] = [representation.encode(piece) for piece in train_pieces]

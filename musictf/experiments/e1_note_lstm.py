@@ -24,11 +24,13 @@ import dataclasses
 
 import keras
 
-from musictf.config import ExperimentConfig
+from musictf.config import ExperimentConfig, require
 from musictf.errors import ConfigError
 from musictf.experiments.base import Experiment
 from musictf.generate import FrameChooser, StackSampler, blocked_token_ids
 from musictf.layers import TokenScale
+
+DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "gelu", "elu", "sigmoid")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,15 @@ class NoteLSTMConfig(ExperimentConfig):
             raise ConfigError(f"token_mode must be duration or pitch, got {self.token_mode!r}")
         if self.input_encoding not in ("embedding", "scalar"):
             raise ConfigError(f"input_encoding must be embedding or scalar, got {self.input_encoding!r}")
+        require(
+            (self.embedding_dim >= 1, f"embedding_dim must be at least 1, got {self.embedding_dim}"),
+            (self.units >= 1, f"units must be at least 1, got {self.units}"),
+            (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),
+            (self.dense_units >= 1, f"dense_units must be at least 1, got {self.dense_units}"),
+            (0 <= self.dropout_rate < 1, f"dropout_rate must be in [0, 1), got {self.dropout_rate}"),
+            (self.dense_activation in DENSE_ACTIVATIONS,
+             f"dense_activation must be one of {', '.join(DENSE_ACTIVATIONS)}, got {self.dense_activation!r}"),
+        )
 
 
 def build_model(config: NoteLSTMConfig, features: int) -> keras.Model:

@@ -32,6 +32,7 @@ import dataclasses
 
 import keras
 
+from musictf.config import require
 from musictf.errors import ConfigError
 from musictf.experiments import rolls
 from musictf.experiments.base import Experiment
@@ -59,6 +60,12 @@ class PolyphonicConfig(Seq2SeqConfig):
             raise ConfigError(f"teacher_forcing_ratio must be in [0, 1], got {self.teacher_forcing_ratio}")
         if not 0 <= self.focal_alpha <= 1:
             raise ConfigError(f"focal_alpha must be in [0, 1], got {self.focal_alpha}")
+        require(
+            (self.focal_gamma >= 0, f"focal_gamma must be 0 or more, got {self.focal_gamma}"),
+            (self.bce_weight >= 0, f"bce_weight must be 0 or more, got {self.bce_weight}"),
+            (self.focal_weight >= 0, f"focal_weight must be 0 or more, got {self.focal_weight}"),
+            (self.bce_weight + self.focal_weight > 0, "bce_weight and focal_weight cannot both be 0"),
+        )
 
 
 def teacher_forcing_ratio(initial_ratio: float, epoch: int, epochs: int) -> float:

@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from musictf import files
-from musictf.config import ExperimentConfig
+from musictf.config import ExperimentConfig, require
 from musictf.data import audio
 from musictf.data.audio import AudioRepresentation, mu_law_encode
 from musictf.data.pianoroll import NUM_KEYS
@@ -95,6 +95,10 @@ class WaveNetConfig(ExperimentConfig):
 
     def validate(self) -> None:
         super().validate()
+        require(
+            (self.sample_rate >= 1, f"sample_rate must be at least 1, got {self.sample_rate}"),
+            (self.tempo_bpm > 0, f"tempo_bpm must be positive, got {self.tempo_bpm}"),
+        )
         if abs(self.sample_rate * 60 / self.tempo_bpm / 4 - self.hop) > 1e-9:
             raise ConfigError(f"sample_rate * 15 / tempo_bpm must be a whole number, got {self.sample_rate} Hz at {self.tempo_bpm} bpm")
         unknown = [name for name in self.program_names if name not in audio.PROGRAMS]
@@ -102,6 +106,10 @@ class WaveNetConfig(ExperimentConfig):
             raise ConfigError(f"programs must name some of {', '.join(audio.PROGRAMS)}, got {self.programs!r}")
         if min(self.residual_channels, self.skip_channels, self.layers_per_stack, self.stacks, self.segment_frames) < 1:
             raise ConfigError("channels, layers_per_stack, stacks and segment_frames must be at least 1")
+        require(
+            (self.max_quarters > 0, f"max_quarters must be positive, got {self.max_quarters}"),
+            (self.conditioning_channels >= 1, f"conditioning_channels must be at least 1, got {self.conditioning_channels}"),
+        )
 
 
 # -- model ----------------------------------------------------------------------------------------
@@ -159,7 +167,7 @@ def prepare_wav_folder(config: WaveNetConfig) -> PreparedData | None:
     """`--source DIR` holding WAV files: each file, at the run's sample rate, is one piece with no
     piano roll (so local conditioning must be off). Unusable files are skipped with a reason.
     Returns None for any other source, which then goes through the symbolic corpus."""
-    from musictf.data.audio import read_wav
+    from musictf.data.audio import WAVFormatError, read_wav
     from musictf.data.corpus import Corpus, IngestReport, Piece, split_pieces
 
     folder = Path(config.source).expanduser()
@@ -173,8 +181,8 @@ def prepare_wav_folder(config: WaveNetConfig) -> PreparedData | None:
         file_id = path.relative_to(folder).as_posix()
         try:
             waveform, rate = read_wav(path)
-        except Exception as error:  # wave.Error, EOFError, OSError, ValueError: a bad file is skipped
-            report.skip(path, f"unreadable: {type(error).__name__}: {error}")
+        except WAVFormatError as error:
+            report.skip(path, f"unreadable: {error}")
             continue
         if rate != config.sample_rate:
             report.skip(path, f"sample rate: {rate} Hz, but this run works at {config.sample_rate} Hz")
@@ -198,7 +206,8 @@ def prepare_wav_folder(config: WaveNetConfig) -> PreparedData | None:
 
 
 def make_audio_dataset(items, config: WaveNetConfig, batch_size: int, shuffle: bool, stride: int = 1,
-                       max_windows: int = 0, repeat: bool = False, drop_remainder: bool = False) -> tf.data.Dataset:
+                       max_windows: int = 0, repeat: bool = False, drop_remainder: bool = False,
+                       start_row: int = 0) -> tf.data.Dataset:
     """Crops of `frames` roll steps that start on a step; codes are shifted by one for targets."""
     hop = config.hop
     frames = config.crop_frames
@@ -229,19 +238,21 @@ def make_audio_dataset(items, config: WaveNetConfig, batch_size: int, shuffle: b
 
     drop_remainder = drop_remainder or repeat
     dataset = table_rows((table,), shuffle=shuffle, seed=config.seed, repeat=repeat,
-                         min_rows=batch_size if drop_remainder else 0)
+                         min_rows=batch_size if drop_remainder else 0, start_row=start_row)
     dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return batched(dataset, batch_size, drop_remainder)
 
 
-def make_datasets(experiment, config: WaveNetConfig, data: PreparedData, strategy):
+def make_datasets(experiment, config: WaveNetConfig, data: PreparedData, strategy, initial_epoch: int = 0):
     batch = global_batch_size(config.batch_size, strategy)
-    train = make_audio_dataset(data.arrays["train"], config, batch, shuffle=True, repeat=True)
+    steps_per_epoch = config.steps_per_epoch or 100
+    train = make_audio_dataset(data.arrays["train"], config, batch, shuffle=True, repeat=True,
+                               start_row=initial_epoch * steps_per_epoch * batch)
     valid_items = data.arrays["valid"] or data.arrays["train"]
     frames = config.crop_frames
     valid = make_audio_dataset(valid_items, config, batch, shuffle=False, stride=frames, max_windows=config.max_eval_windows,
                                drop_remainder=needs_static_batches(strategy))
-    return train, valid, config.steps_per_epoch or 100
+    return train, valid, steps_per_epoch
 
 
 # -- evaluation -----------------------------------------------------------------------------------
@@ -399,7 +410,7 @@ def write_samples(run, model, data: PreparedData, *, num: int, length: int, seed
     """WAV samples with a waveform/spectrogram PNG each. The roll comes from `roll_file` (any
     symbolic file, e.g. a sample of experiment 4) or from test-split pieces; `program` names the
     timbre (default: the piece's)."""
-    from musictf.data.audio import mu_law_decode, read_wav, write_wav
+    from musictf.data.audio import WAVFormatError, mu_law_decode, read_wav, write_wav
     from musictf.data.corpus import read_notes
     from musictf.plots import save_waveform_and_spectrogram
 
@@ -417,7 +428,10 @@ def write_samples(run, model, data: PreparedData, *, num: int, length: int, seed
     programs = [names.index(program) if program is not None else source[2] for source in sources]
     primer = None
     if prime_file:
-        waveform, rate = read_wav(prime_file)
+        try:
+            waveform, rate = read_wav(prime_file)
+        except WAVFormatError as error:
+            raise MusicTFError(f"--prime {prime_file}: {error}") from None
         if rate != config.sample_rate:
             raise MusicTFError(f"--prime {prime_file}: {rate} Hz, but this run works at {config.sample_rate} Hz")
         primer = np.repeat(mu_law_encode(waveform)[None], num, axis=0)
