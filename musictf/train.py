@@ -50,10 +50,19 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             files.write_json(self.record_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
 
 
+def random_states(model) -> list:
+    """The model's variables that are not weights: the states of its layers' seed generators
+    (dropout masks). `save_weights` leaves them out, so a backup keeps them itself."""
+    weights = {id(variable) for variable in model.weights}
+    return [variable for variable in model.variables if id(variable) not in weights]
+
+
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """BackupAndRestore at every epoch whose backup is always a consistent pair: the weights go to
-    `epoch-N.weights.h5`, then `training_metadata.json` (naming that file) is replaced atomically,
-    then older weights are removed. A kill at any moment leaves the previous or the new epoch.
+    `epoch-N.weights.h5`, then `training_metadata.json` (naming that file, and holding the dropout
+    seed states that weights files leave out) is replaced atomically, then older weights are
+    removed. A kill at any moment leaves the previous or the new epoch, and resuming continues
+    exactly as the uninterrupted run would have (the data stream too: see `make_datasets`).
 
     Only the writer (the chief) saves and deletes; every worker of a multi-worker run restores from
     the same backup, so a restart resumes all of them at the same epoch. The backup directory must
@@ -72,6 +81,8 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         self.model.load_weights(self.directory / metadata["weights"])
+        for variable, state in zip(random_states(self.model), metadata.get("random_states", []), strict=False):
+            variable.assign(np.asarray(state, variable.dtype))
         self.model._initial_epoch = metadata["epoch"]
 
     @staticmethod
@@ -86,7 +97,10 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         name = f"epoch-{self._current_epoch}.weights.h5"
         with files.atomic_path(self.directory / name, suffix=".weights.h5") as temporary:
             self.model.save_weights(temporary)
-        files.write_json(self.directory / "training_metadata.json", {"epoch": self._current_epoch, "weights": name})
+        files.write_json(self.directory / "training_metadata.json", {
+            "epoch": self._current_epoch, "weights": name,
+            "random_states": [np.asarray(variable).tolist() for variable in random_states(self.model)],
+        })
         for old in self.directory.glob("epoch-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)

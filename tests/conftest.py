@@ -24,3 +24,34 @@ def bach_small(cache_dir):
     from musictf.data.corpus import load_corpus
 
     return load_corpus("music21:bach", cache_dir=cache_dir, max_files=12, progress=False)
+
+
+@pytest.fixture
+def read_only():
+    """`read_only(folder)` makes a folder read-only for this test, for real: a read-only bind mount
+    as root (to whom permission bits mean nothing), else the permission bits. Undone afterwards."""
+    import contextlib
+    import stat
+    import subprocess
+
+    undo = []
+
+    def make_read_only(folder):
+        folder = str(folder)
+        if os.geteuid() == 0:
+            mounted = subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode == 0
+            if mounted:
+                undo.append(lambda: subprocess.run(["umount", folder], capture_output=True))
+            if not mounted or subprocess.run(["mount", "-o", "remount,bind,ro", folder], capture_output=True).returncode:
+                pytest.skip("running as root without permission to make a read-only mount")
+        else:
+            for directory, _, _ in os.walk(folder):
+                mode = os.stat(directory).st_mode
+                os.chmod(directory, mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+                undo.append(lambda directory=directory, mode=mode: os.chmod(directory, mode))
+        return folder
+
+    yield make_read_only
+    for action in reversed(undo):
+        with contextlib.suppress(OSError):
+            action()

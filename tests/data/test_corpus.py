@@ -1,5 +1,9 @@
 import json
+import os
 import shutil
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -138,3 +142,130 @@ def test_atomic_writes_leave_no_temporary_files_and_the_usual_mode(tmp_path):
             temporary.write_bytes(b"half")
             raise RuntimeError("interrupted")
     assert not (tmp_path / "b.bin").exists() and [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_an_unreadable_file_or_folder_is_skipped_with_its_reason(tmp_path, capsys, cache_dir, monkeypatch):
+    # Root reads everything whatever its mode, so the operating system's refusal is injected where
+    # it would come from: opening the file (hashing it), and listing the folder.
+    from musictf import files
+
+    folder = tmp_path / "music"
+    (folder / "locked").mkdir(parents=True)
+    write_midi(MELODY, folder / "open.mid")
+    write_midi(MELODY, folder / "secret.mid")
+    write_midi(MELODY, folder / "locked" / "inside.mid")
+    real_hash, real_scandir = files.sha256_file, os.scandir
+
+    def refuse_secret(path, *args):
+        if str(path).endswith("secret.mid"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_hash(path, *args)
+
+    def refuse_locked(path="."):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(files, "sha256_file", refuse_secret)
+    monkeypatch.setattr(os, "scandir", refuse_locked)
+    status = main(["data", "--source", str(folder)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "secret.mid: unreadable: PermissionError: Permission denied" in out
+    assert "locked: unreadable folder: PermissionError: Permission denied" in out
+    assert "1 pieces from" in out
+
+
+def test_a_parse_timeout_is_reported_with_its_limit_and_never_cached(tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    shutil.copy(corpus_module._music21_files("bach")[1][0], folder / "chorale.mxl")
+    cache = tmp_path / "cache"
+    with pytest.raises(MusicTFError, match="timeout: 1"):  # the one file timed out: nothing usable
+        load_corpus(str(folder), cache_dir=cache, timeout=0.001, workers=1, progress=False)
+    report = json.loads(next((cache / "ingest").glob("*.json")).read_text())
+    assert report["skipped"][0]["reason"].startswith("timeout: parsing took longer than the 0.001 s limit")
+    patient = load_corpus(str(folder), cache_dir=cache, timeout=60, workers=1, progress=False)
+    assert len(patient.pieces) == 1 and patient.report.files_parsed == 1
+
+
+def test_a_killed_writers_temporary_files_are_removed(tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_midi(MELODY, folder / "melody.mid")
+    cache = tmp_path / "cache"
+    load_corpus(str(folder), cache_dir=cache, progress=False)
+    entry = next((cache / "parsed").rglob("*.json"))
+    stale = entry.parent / f".{entry.name}.abc123.tmp"
+    fresh = entry.parent / f".{entry.name}.def456.tmp"  # another process writing right now
+    stale.write_bytes(b"half an entry")
+    fresh.write_bytes(b"being written")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    load_corpus(str(folder), cache_dir=cache, progress=False)
+    assert not stale.exists() and fresh.exists()
+
+
+def test_a_warm_read_only_cache_is_read_and_a_cold_one_still_parses(tmp_path, read_only, capsys):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_midi(MELODY, folder / "melody.mid")
+    warm = tmp_path / "warm"
+    load_corpus(str(folder), cache_dir=warm, progress=False)
+    read_only(warm)
+    corpus = load_corpus(str(folder), cache_dir=warm, progress=False)
+    assert corpus.report.files_from_cache == 1 and corpus.report_path is None
+    assert "cannot be written; reading it only" in capsys.readouterr().err
+    cold = tmp_path / "cold"
+    cold.mkdir()
+    read_only(cold)
+    assert len(load_corpus(str(folder), cache_dir=cold, progress=False).pieces) == 1
+
+
+def test_parser_processes_exit_when_their_parent_is_killed(tmp_path):
+    # Files of 200 ABC tunes keep both parsers busy for about 17 s each: long enough that a parser
+    # which only noticed its parent's death when it next asked for work would outlive it.
+    folder = tmp_path / "long"
+    folder.mkdir()
+    tune = "X:{i}\nT:T{i}\nM:4/4\nL:1/8\nK:D\n" + "|".join(["defg abag fedc BAGF"] * 16) + "|\n\n"
+    for name in ("a.abc", "b.abc", "c.abc"):  # more than 2 files: 2 or fewer are parsed in-process
+        (folder / name).write_text("".join(tune.format(i=i) for i in range(1, 201)))
+    script = ("import sys; from musictf.data.corpus import load_corpus; "
+              "load_corpus(sys.argv[1], cache_dir=sys.argv[2], workers=2, progress=False)")
+    parent = subprocess.Popen([sys.executable, "-c", script, str(folder), str(tmp_path / "cache")])
+    children: set[int] = set()
+    deadline = time.time() + 60
+    while len(children) < 2 and time.time() < deadline:  # the two parsers
+        children = _children(parent.pid)
+        time.sleep(0.1)
+    assert len(children) >= 2, "the parser pool never started"
+    time.sleep(2.0)  # both parsers are now deep inside music21
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 5
+    while time.time() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.2)
+    survivors = [pid for pid in children if _alive(pid)]
+    for pid in survivors:
+        os.kill(pid, 9)
+    assert not survivors, "parser processes outlived their parent"
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
