@@ -210,6 +210,128 @@ def test_wavenet_trains_on_a_folder_of_wav_files_and_skips_bad_ones(tmp_path, ca
     assert status == 0, err
     skipped = {item["file"].split("/")[-1]: item["reason"] for item in json.loads((run_dir / "manifest.json").read_text())["skipped"]}
     assert set(skipped) == {"wrong_rate.wav", "broken.wav"} and skipped["wrong_rate.wav"].startswith("sample rate")
+    assert skipped["broken.wav"] == "unreadable: corrupt or truncated: no fmt chunk before the samples"
     assert json.loads((run_dir / "metrics.json").read_text())["test"]["nll_bits_per_sample"] > 0
     status, _, err = run_cli(capsys, "train", "5", "--preset", "smoke", "--source", str(folder), "--run-dir", str(tmp_path / "r2"))
     assert status == 2 and "local_conditioning=false" in err
+
+
+def _random_chord_midis(folder, count, seed):
+    """Files of random chords in random rhythms: nearly every token of one file is new to the others."""
+    import numpy as np
+    from music21 import pitch as m21pitch
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir()
+    for index in range(count):
+        notes, time = [], 0.0
+        for _ in range(60):
+            length = float(rng.choice([0.25, 0.5, 0.75, 1.0, 1.5]))
+            for pitch in rng.choice(np.arange(36, 96), size=3, replace=False):
+                notes.append(Note(int(pitch), time, length, m21pitch.Pitch(midi=int(pitch)).nameWithOctave))
+            time += length
+        write_midi(notes, folder / f"piece{index:02d}.mid")
+    return folder
+
+
+def test_a_token_run_keeps_its_own_data_even_where_the_test_split_has_unseen_tokens(tmp_path, capsys, cache_dir):
+    folder = _random_chord_midis(tmp_path / "chords", 12, seed=0)
+    run_dir = tmp_path / "run"
+    status, out, err = run_cli(capsys, "run", "1", "--preset", "smoke", "--source", str(folder), "--run-dir", str(run_dir))
+    assert status == 0, err
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["unknown_target_share"] > 0.5  # counted, not refused
+    assert (run_dir / "samples" / "samples.json").is_file()
+    status, _, err = run_cli(capsys, "evaluate", str(run_dir))
+    assert status == 0, err
+    status, _, err = run_cli(capsys, "generate", str(run_dir), "--num", "1", "--length", "4", "--out", str(tmp_path / "g"))
+    assert status == 0, err
+    # Data that really is foreign is still refused.
+    foreign = _random_chord_midis(tmp_path / "other", 3, seed=1)
+    status, _, err = run_cli(capsys, "evaluate", str(run_dir), "--source", str(foreign))
+    assert status == 2 and "not in this run's vocabulary" in err
+
+
+def test_evaluating_on_another_source_writes_beside_the_runs_own_metrics(tmp_path, capsys, cache_dir):
+    run_dir = tmp_path / "run"
+    assert run_cli(capsys, "run", "2", "--preset", "smoke", "--run-dir", str(run_dir))[0] == 0
+    own = (run_dir / "metrics.json").read_bytes()
+    other = tmp_path / "other"
+    other.mkdir()
+    for index in range(5):
+        write_midi([Note(60 + (i * (index + 2)) % 12, i * 0.5, 0.5, "C4") for i in range(80)], other / f"tune{index}.mid")
+    status, out, err = run_cli(capsys, "evaluate", str(run_dir), "--source", str(other))
+    assert status == 0, err
+    written = [path for path in run_dir.glob("metrics-*.json")]
+    assert len(written) == 1 and str(written[0]) in out
+    assert json.loads(written[0].read_text())["source"] == str(other)
+    assert (run_dir / "metrics.json").read_bytes() == own
+
+
+def test_places_that_cannot_be_written_are_named_before_any_work(tmp_path, capsys, cache_dir, read_only):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    status, _, err = run_cli(capsys, "train", "2", "--preset", "smoke", "--run-dir", str(a_file / "run"))
+    assert status == 2 and "cannot write the run directory" in err and "Traceback" not in err
+    run_dir = tmp_path / "runs" / "run"
+    assert run_cli(capsys, "train", "2", "--preset", "smoke", "--run-dir", str(run_dir))[0] == 0
+    read_only(tmp_path / "runs")
+    for command in (["evaluate", str(run_dir)], ["generate", str(run_dir)]):
+        status, _, err = run_cli(capsys, *command)
+        assert status == 2 and "cannot write" in err and len(err.strip().splitlines()) == 1, err
+    status, _, err = run_cli(capsys, "train", "2", "--preset", "smoke", "--run-dir", str(tmp_path / "runs" / "new"))
+    assert status == 2 and "cannot write the run directory" in err
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--temperature", "nan"], "--temperature: temperature must be a finite number"),
+    (["--temperature", "-1"], "--temperature: temperature must be positive"),
+    (["--top-k", "-5"], "--top-k: top_k must be 0 or more"),
+    (["--top-p", "1.5"], "--top-p: top_p must be in (0, 1]"),
+    (["--num", "0"], "--num: num_samples must be at least 1"),
+    (["--seed", "-3"], "--seed: seed must be 0 or more"),
+])
+def test_generate_options_are_held_to_the_configs_checks(flags, message, tmp_path, capsys, cache_dir, smoke_run_2):
+    status, _, err = run_cli(capsys, "generate", str(smoke_run_2), *flags, "--out", str(tmp_path / "g"))
+    assert status == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "g").exists()
+
+
+@pytest.fixture(scope="module")
+def smoke_run_2(tmp_path_factory, cache_dir):
+    run_dir = tmp_path_factory.mktemp("e2") / "run"
+    assert main(["train", "2", "--preset", "smoke", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def smoke_run_5(tmp_path_factory, cache_dir):
+    run_dir = tmp_path_factory.mktemp("e5") / "run"
+    assert main(["train", "5", "--preset", "smoke", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_wavenet_primers_that_cannot_be_used_get_one_line_and_24_bit_ones_are_read(tmp_path, capsys, smoke_run_5):
+    import struct
+
+    import numpy as np
+
+    samples = (np.sin(np.arange(200) / 5) * 2**22).astype(np.int64)
+    pcm24 = b"".join(int(value).to_bytes(3, "little", signed=True) for value in samples)
+    fmt = struct.pack("<HHIIHH", 1, 1, 8000, 24000, 3, 24)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(pcm24)) + pcm24
+    (tmp_path / "deep.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
+    status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--prime", str(tmp_path / "deep.wav"), "--num", "1",
+                             "--length", "50", "--out", str(tmp_path / "ok"))
+    assert status == 0, err
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01")
+    write_midi([Note(60, 0.0, 1.0, "C4")], tmp_path / "tune.mid")
+    for name, reason in [("missing.wav", "cannot read it"), ("empty.wav", "empty file"),
+                         ("corrupt.wav", "truncated: the fmt chunk ends early"), ("tune.mid", "a MIDI file")]:
+        status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--prime", str(tmp_path / name), "--num", "1",
+                                 "--length", "10", "--out", str(tmp_path / "g"))
+        assert status == 2 and f"--prime {tmp_path / name}: {reason}" in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--top-k", "5")
+    assert status == 2 and "--top-k and --top-p" in err

@@ -45,3 +45,20 @@ def test_overrides_are_typed_and_checked(tmp_path):
     bad.write_text("[presets.x]\nunits = 'big'\n")
     with pytest.raises(ConfigError, match="units must be int"):
         load_config(experiment.config_class, bad, "x")
+
+
+@pytest.mark.parametrize("number", ["1", "2", "3", "4", "5"])
+def test_every_numeric_field_refuses_negative_and_non_finite_values(number):
+    import dataclasses
+
+    from musictf.config import replace
+
+    config = get_experiment(number).load_config("cpu")
+    numeric = [field.name for field in dataclasses.fields(config)
+               if type(getattr(config, field.name)) in (int, float)]
+    assert len(numeric) > 20
+    for name in numeric:
+        bad_values = ["-1", "nan", "inf"] if isinstance(getattr(config, name), float) else ["-1"]
+        for bad in bad_values:
+            with pytest.raises(ConfigError, match=name):
+                replace(config, {name: bad}, origin="--set")

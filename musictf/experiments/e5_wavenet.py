@@ -104,9 +104,9 @@ class WaveNetConfig(ExperimentConfig):
         unknown = [name for name in self.program_names if name not in audio.PROGRAMS]
         if unknown or not self.program_names:
             raise ConfigError(f"programs must name some of {', '.join(audio.PROGRAMS)}, got {self.programs!r}")
-        if min(self.residual_channels, self.skip_channels, self.layers_per_stack, self.stacks, self.segment_frames) < 1:
-            raise ConfigError("channels, layers_per_stack, stacks and segment_frames must be at least 1")
         require(
+            *[(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+              for name in ("residual_channels", "skip_channels", "layers_per_stack", "stacks", "segment_frames")],
             (self.max_quarters > 0, f"max_quarters must be positive, got {self.max_quarters}"),
             (self.conditioning_channels >= 1, f"conditioning_channels must be at least 1, got {self.conditioning_channels}"),
         )

@@ -1,0 +1,133 @@
+"""The training engine's guarantees: an interrupted run resumes as if it never stopped, a diverged
+run leaves no NaN checkpoint, and a run that cannot start leaves nothing behind."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from musictf import train as train_module
+from musictf.cli import main
+from musictf.experiments import get_experiment
+from musictf.train import AtomicBackupAndRestore, AtomicCheckpoint, make_datasets, train
+
+
+def _history_epochs(run_dir):
+    with open(run_dir / "history.csv") as handle:
+        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+
+
+def _weights(run_dir):
+    return keras.saving.load_model(run_dir / "checkpoints" / "last.keras").get_weights()
+
+
+def test_a_kill_during_the_checkpoint_save_resumes_exactly_as_the_uninterrupted_run(tmp_path, cache_dir, monkeypatch):
+    experiment = get_experiment("2")
+    config = experiment.load_config("smoke", ["epochs=3", "steps_per_epoch=5"])  # with dropout
+    train(experiment, config, tmp_path / "whole", "smoke", verbose=0)
+
+    saves = []
+    real_save = AtomicCheckpoint._save
+
+    def killed_in_the_second_save(self, name):
+        saves.append(name)
+        if saves.count("last.keras") == 2:
+            raise KeyboardInterrupt  # stands in for SIGKILL: nothing after this point of the epoch runs
+        real_save(self, name)
+
+    monkeypatch.setattr(AtomicCheckpoint, "_save", killed_in_the_second_save)
+    interrupted = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(experiment, config, interrupted, "smoke", verbose=0)
+    # The second epoch was not recorded as done: its history row and checkpoint were not written.
+    assert AtomicBackupAndRestore.completed_epochs(interrupted / "backup") == 1
+    assert _history_epochs(interrupted) == [0]
+    stale = interrupted / "checkpoints" / ".last.keras.x1y2z3.keras"
+    stale.write_bytes(b"half a checkpoint")
+
+    monkeypatch.setattr(AtomicCheckpoint, "_save", real_save)
+    train(experiment, config, interrupted, "smoke", verbose=0)
+    assert _history_epochs(interrupted) == [0, 1, 2]
+    assert not stale.exists()
+    for resumed, whole in zip(_weights(interrupted), _weights(tmp_path / "whole"), strict=True):
+        np.testing.assert_array_equal(resumed, whole)  # the same batches, dropout masks and optimizer steps
+
+
+@pytest.mark.parametrize("experiment_number", ["2", "5"])
+def test_a_resumed_data_stream_starts_where_the_uninterrupted_one_was(experiment_number, cache_dir):
+    import tensorflow as tf
+
+    from musictf.experiments.base import prepare_data
+
+    experiment = get_experiment(experiment_number)
+    config = experiment.load_config("smoke", ["steps_per_epoch=3"])
+    data = prepare_data(experiment, config, progress=False)
+    strategy = tf.distribute.get_strategy()
+    datasets = experiment.make_datasets or make_datasets
+
+    def epoch_hashes(stream, epochs, steps):
+        batches = iter(stream)
+        hashes = []
+        for _ in range(epochs):
+            digest = []
+            for _ in range(steps):
+                inputs, targets = next(batches)
+                parts = list(inputs.values()) if isinstance(inputs, dict) else [inputs]
+                digest.append(hash(tuple(np.asarray(part).tobytes() for part in [*parts, targets])))
+            hashes.append(hash(tuple(digest)))
+        return hashes
+
+    whole, _, steps = datasets(experiment, config, data, strategy)
+    resumed, _, _ = datasets(experiment, config, data, strategy, initial_epoch=2)
+    uninterrupted = epoch_hashes(whole, 4, steps)
+    assert len(set(uninterrupted)) == 4
+    assert epoch_hashes(resumed, 2, steps) == uninterrupted[2:]
+
+
+def test_a_diverged_run_keeps_no_nan_checkpoint_and_a_nan_checkpoint_is_refused(tmp_path, capsys, cache_dir):
+    run_dir = tmp_path / "run"
+    status = main(["train", "2", "--preset", "smoke", "--set", "learning_rate=1e30", "--set", "clipnorm=0",
+                   "--set", "epochs=2", "--run-dir", str(run_dir)])
+    err = capsys.readouterr().err
+    assert status == 2 and "training diverged" in err
+    for path in (run_dir / "checkpoints").glob("*.keras"):
+        assert all(np.isfinite(weights).all() for weights in keras.saving.load_model(path).get_weights()), path
+
+    good = tmp_path / "good"
+    assert main(["train", "2", "--preset", "smoke", "--run-dir", str(good)]) == 0
+    model = keras.saving.load_model(good / "checkpoints" / "best.keras")
+    model.set_weights([np.full_like(weights, np.nan) for weights in model.get_weights()])
+    model.save(good / "checkpoints" / "best.keras")
+    capsys.readouterr()
+    for command in (["evaluate", str(good)], ["generate", str(good), "--num", "1", "--length", "4"]):
+        status = main(command)
+        err = capsys.readouterr().err.strip()
+        assert status == 2 and "NaN or infinite weights" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("experiment,setting,message", [
+    ("2", "seq_len=100000", "no piece is long enough"),
+    ("1", "units=0", "units must be at least 1"),
+    ("1", "learning_rate=-1", "learning_rate must be positive"),
+    ("4", "dense_dropout=nan", "dense_dropout must be a finite number"),
+])
+def test_a_run_that_cannot_start_says_so_in_one_line_and_leaves_no_run_directory(
+        experiment, setting, message, tmp_path, capsys, cache_dir):
+    run_dir = tmp_path / "run"
+    status = main(["run", experiment, "--preset", "smoke", "--set", setting, "--run-dir", str(run_dir)])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("musictf: error")]
+    assert status == 2 and len(errors) == 1 and message in errors[0] and "Traceback" not in err, err
+    assert not run_dir.exists()
+    # and the --run-dir is not blocked: the same place takes a run that can start
+    assert main(["train", experiment, "--preset", "smoke", "--run-dir", str(run_dir)]) == 0
+    assert json.loads((run_dir / "state.json").read_text())["training"] == "complete"
+
+
+def test_weights_are_finite_sees_nan():
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    assert train_module.weights_are_finite(model)
+    model.set_weights([np.full((2, 1), np.nan), np.zeros(1)])
+    assert not train_module.weights_are_finite(model)
