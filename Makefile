@@ -2,8 +2,15 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
 PRESET ?= cpu
+# The TensorFlow build to install: gpu where nvidia-smi lists a GPU, else cpu; override with ACCEL=cpu|gpu|tpu.
+ACCEL  ?= $(shell nvidia-smi -L 2>/dev/null | grep -q '^GPU' && echo gpu || echo cpu)
+ifeq ($(filter $(ACCEL),cpu gpu tpu),)
+$(error ACCEL must be cpu, gpu or tpu, not '$(ACCEL)')
+endif
+# tensorflow-tpu's wheels are published on Google's libtpu index, not on PyPI.
+PIP_INDEX_tpu := --find-links https://storage.googleapis.com/libtpu-tf-releases/index.html
+STAMP  := $(VENV)/.installed-$(ACCEL)
 
 .PHONY: install test test-slow lint clean report bench help
 .DEFAULT_GOAL := help
@@ -12,11 +19,13 @@ help:  ## List the targets
 	@grep -E '^[a-zA-Z0-9_%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s "$$(printf '\t')"
 
 $(STAMP): setup.cfg pyproject.toml
+	@echo "installing musictf with the TensorFlow build for ACCEL=$(ACCEL)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	$(BIN)/pip install --disable-pip-version-check -q $(PIP_INDEX_$(ACCEL)) -e '.[dev,$(ACCEL)]'
+	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-install: $(STAMP)  ## Create .venv and install musictf with its dev extras
+install: $(STAMP)  ## Create .venv and install musictf, its dev extras and TensorFlow for ACCEL (cpu, gpu or tpu)
 
 experiment-1 experiment-2 experiment-3 experiment-4 experiment-5: experiment-%: $(STAMP)  ## Train, evaluate and sample experiment N on the cpu preset
 	$(BIN)/musictf run $* --preset $(PRESET)
@@ -34,7 +43,7 @@ report: $(STAMP)  ## Build reports/ (figures, tables, index.html) from the lates
 
 BENCH_STAMP := $(VENV)/.bench-installed
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev,bench]' \
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev,bench,$(ACCEL)]' \
 	  || echo "bench: torch==2.13.0 could not be installed; the PyTorch comparison is left out"
 	touch $(BENCH_STAMP)
 

@@ -10,6 +10,7 @@ import os
 import sys
 
 from musictf.errors import MusicTFError
+from musictf.tensorflow_logs import import_tensorflow
 
 NOT_YET: dict[str, str] = {}  # command -> why it is not there yet
 
@@ -114,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, message in NOT_YET.items():
         stub = commands.add_parser(name, help=f"({message})", description=message)
         stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    for command in commands.choices.values():
+        command.add_argument("--verbose", action="store_true",
+                             help="show TensorFlow's start-up log lines (hidden by default)")
     return parser
 
 
@@ -325,7 +329,8 @@ def _command_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.command != "data":  # the one command that never needs TensorFlow
+        import_tensorflow(verbose=args.verbose)
     try:
         if args.command in NOT_YET:
             raise MusicTFError(NOT_YET[args.command])

@@ -79,3 +79,14 @@ def needs_static_batches(strategy) -> bool:
 
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.MultiWorkerMirroredStrategy))
 
+
+
+def device_names(strategy) -> list[str]:
+    """The devices a strategy computes on, e.g. ["CPU:0"] or ["GPU:0", "GPU:1"], for the training log."""
+    import tensorflow as tf
+
+    try:
+        devices = list(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy: TensorFlow's default placement, the first GPU if any
+        devices = [device.name for device in (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[:1]]
+    return [device.split("device:")[-1] for device in devices]

@@ -132,6 +132,13 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             self.model.stop_training = True
 
 
+def fit_verbosity(verbose: str | int) -> str | int:
+    """Keras's progress bar on a terminal; one line per epoch in a log file (no carriage returns)."""
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return verbose
+
+
 def set_precision(precision: str) -> None:
     keras.mixed_precision.set_global_policy(precision)
 
@@ -244,14 +251,15 @@ def train(
     print(
         f"{'resuming' if completed_epochs else 'training'} {experiment.slug} ({preset}) in {run_dir}"
         f"{'' if chief else ' (a worker: only the chief writes there)'}: "
-        f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
+        f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s) on "
+        f"{', '.join(distribute.device_names(strategy))}, "
         f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} epochs",
         file=sys.stderr,
     )
     with multiworker.peer_errors_explained(strategy_name):
         history = model.fit(
             train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=valid_ds,
-            callbacks=callbacks, verbose=verbose if chief else 0, shuffle=False,
+            callbacks=callbacks, verbose=fit_verbosity(verbose) if chief else 0, shuffle=False,
         )
     if nan_stop.where is not None:
         if chief:

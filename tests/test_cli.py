@@ -335,3 +335,20 @@ def test_wavenet_primers_that_cannot_be_used_get_one_line_and_24_bit_ones_are_re
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--top-k", "5")
     assert status == 2 and "--top-k and --top-p" in err
+
+
+def test_the_start_is_quiet_and_a_log_file_gets_one_line_per_epoch(tmp_path, cache_dir):
+    command = [sys.executable, "-m", "musictf", "train", "2", "--preset", "smoke", "--run-dir", str(tmp_path / "run")]
+    environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
+    environment["MUSICTF_CACHE_DIR"] = str(cache_dir)
+    quiet = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr[-2000:]
+    assert quiet.stderr.splitlines()[0].startswith("music21:bach: 12 pieces"), quiet.stderr[:500]
+    assert "absl" not in quiet.stderr and "I0000" not in quiet.stderr and "oneDNN" not in quiet.stderr
+    assert "1 replica(s) on CPU:0" in quiet.stderr  # the devices the strategy uses
+    # stdout is a pipe here, as in a log file: one line per epoch, no progress-bar redraws
+    assert "\r" not in quiet.stdout and "\x08" not in quiet.stdout and "━" not in quiet.stdout
+    assert len([line for line in quiet.stdout.splitlines() if line.startswith("3/3 - ")]) == 2
+    verbose = subprocess.run([*command[:-2], "--run-dir", str(tmp_path / "run2"), "--verbose"], env=environment,
+                             capture_output=True, text=True, timeout=300)
+    assert verbose.returncode == 0 and "oneDNN" in verbose.stderr

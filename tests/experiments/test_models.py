@@ -96,3 +96,29 @@ def test_generation_feeds_the_decoder_its_own_frames(prepared, checked):
     assert not np.array_equal(first, other)
     onsets, sustains = first.reshape(4, -1, 88, 2)[..., 0], first.reshape(4, -1, 88, 2)[..., 1]
     assert (sustains >= onsets).all()
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3", "4"])
+def test_every_preset_keeps_keras_on_the_cudnn_lstm_path(key):
+    """On a GPU, Keras runs an LSTM with cuDNN only with tanh/sigmoid activations, a bias, no
+    unrolling and no recurrent dropout (keras/src/layers/rnn/lstm.py); a mask must be right-padded,
+    and no experiment masks. Every preset of every LSTM experiment must keep all of them."""
+    import tomllib
+
+    import keras
+
+    experiment = get_experiment(key)
+    presets = tomllib.loads(experiment.experiment_file.read_text())["presets"]
+    for preset in presets:
+        config = experiment.load_config(preset)
+        features = 40 if experiment.kind == "tokens" else experiment.representation(config).features  # 40: any vocabulary
+        model = experiment.build_model(config, features)
+        lstms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.LSTM)]
+        assert lstms, preset
+        for layer in lstms:
+            where = f"{experiment.slug} [{preset}] {layer.name}"
+            assert layer.activation is keras.activations.tanh, where
+            assert layer.recurrent_activation is keras.activations.sigmoid, where
+            assert layer.use_bias and not layer.unroll and layer.recurrent_dropout == 0, where
+            assert layer.use_cudnn in ("auto", True), where
+        assert not any(getattr(layer, "mask_zero", False) for layer in model._flatten_layers()), preset
