@@ -194,32 +194,22 @@ def _print_metrics(result: dict) -> None:
 def _command_train(args, and_evaluate: bool) -> int:
     experiment, config = _experiment_and_config(args)
     run_dir = _run_dir_for(args, experiment, config)
-    from musictf.train import train
+    if not and_evaluate:
+        from musictf.train import train
 
-    train(experiment, config, run_dir, args.preset, args.strategy)
+        train(experiment, config, run_dir, args.preset, args.strategy)
+    else:
+        from musictf.run import train_and_evaluate
+
+        result = train_and_evaluate(experiment, config, run_dir, args.preset, args.strategy)
     if _is_other_worker(args, run_dir):
         return 0
     print(f"run directory: {run_dir}")
-    if not and_evaluate:
-        _record_peak_memory(run_dir)
-        return 0
-    from musictf import rundir
-    from musictf.evaluate import evaluate
-    from musictf.experiments.base import prepare_data
-    from musictf.generate import generate_samples
-
-    run = rundir.load_run(run_dir)
-    data = prepare_data(run.experiment, run.config, representation=run.representation, progress=False,
-                        run_data_hash=run.data_hash)
-    model = rundir.load_model(run)
-    written = (run.experiment.write_samples or generate_samples)(
-        run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed,
-        out_dir=run_dir / "samples")
-    result = evaluate(run_dir, data=data, model=model)
-    _print_metrics(result)
-    kind = "WAV files and waveform/spectrogram PNGs" if run.experiment.kind == "audio" else "MIDI files and piano-roll PNGs"
-    print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
-          f"metrics: {run_dir / 'metrics.json'}\nsamples: {len(written)} {kind} in {run_dir / 'samples'}")
+    if and_evaluate:
+        _print_metrics(result)
+        kind = "WAV files and waveform/spectrogram PNGs" if experiment.kind == "audio" else "MIDI files and piano-roll PNGs"
+        print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
+              f"metrics: {result['metrics_file']}\nsamples: {len(result['sample_files'])} {kind} in {run_dir / 'samples'}")
     _record_peak_memory(run_dir)
     return 0
 

@@ -64,3 +64,58 @@ def test_tables_and_pdf_figures_are_written(report):
         assert (out / "figures" / f"{stem}.png").is_file()
     html = report.read_text()
     assert "numpy synth" in html or "FluidSynth" in html
+
+
+def _chromium():
+    """Selenium on Debian's chromium and chromium-driver (.ci/run installs them); no browser download."""
+    import os
+    import shutil
+
+    browser, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if not browser or not driver_path:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have chromium and chromium-driver (.ci/run installs them)")
+        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for a browser online
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,2000", "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+
+
+@pytest.mark.slow
+def test_the_report_renders_in_a_real_browser(report, tmp_path):
+    import time
+
+    import matplotlib.image
+
+    driver = _chromium()
+    try:
+        driver.get(report.resolve().as_uri())
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.getAttribute('alt') || '', i.complete, i.naturalWidth]);")
+        assert len(images) >= 8
+        assert all(complete and width > 0 for _, complete, width in images), images
+        audio_state = "return Array.from(document.querySelectorAll('audio')).map(a => [a.readyState, a.duration]);"
+        driver.execute_script("document.querySelectorAll('audio').forEach(a => { a.preload = 'metadata'; a.load(); });")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            audio = driver.execute_script(audio_state)
+            if audio and all(ready >= 1 for ready, _ in audio):
+                break
+            time.sleep(0.2)
+        assert len(audio) == 3 and all(ready >= 1 and duration > 0 for ready, duration in audio), audio
+        tables = driver.execute_script("return Array.from(document.querySelectorAll('table')).map(t => t.rows.length);")
+        assert len(tables) >= 3 and all(rows >= 2 for rows in tables), tables
+        screenshot = tmp_path / "report.png"
+        driver.save_screenshot(str(screenshot))
+    finally:
+        driver.quit()
+    pixels = matplotlib.image.imread(screenshot)[..., :3]
+    assert pixels.std() > 0.05 and len(set(map(tuple, (pixels.reshape(-1, 3)[::97] * 255).astype(int)))) > 20
