@@ -251,9 +251,9 @@ def train(
     print(
         f"{'resuming' if completed_epochs else 'training'} {experiment.slug} ({preset}) in {run_dir}"
         f"{'' if chief else ' (a worker: only the chief writes there)'}: "
-        f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s) on "
-        f"{', '.join(distribute.device_names(strategy))}, "
-        f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} epochs",
+        f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
+        f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} epochs; "
+        f"devices: {', '.join(distribute.device_names(strategy))}",
         file=sys.stderr,
     )
     with multiworker.peer_errors_explained(strategy_name):

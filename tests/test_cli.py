@@ -152,6 +152,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, cache_dir):
     finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "2 replica(s), global batch 32" in finished.stderr
+    assert "devices: CPU:0, CPU:1" in finished.stderr
 
 
 def test_wavenet_run_writes_audio_and_renders_a_roll_in_a_chosen_timbre(tmp_path, capsys, cache_dir):
@@ -345,7 +346,7 @@ def test_the_start_is_quiet_and_a_log_file_gets_one_line_per_epoch(tmp_path, cac
     assert quiet.returncode == 0, quiet.stderr[-2000:]
     assert quiet.stderr.splitlines()[0].startswith("music21:bach: 12 pieces"), quiet.stderr[:500]
     assert "absl" not in quiet.stderr and "I0000" not in quiet.stderr and "oneDNN" not in quiet.stderr
-    assert "1 replica(s) on CPU:0" in quiet.stderr  # the devices the strategy uses
+    assert "1 replica(s)" in quiet.stderr and "devices: CPU:0\n" in quiet.stderr  # what the strategy uses
     # stdout is a pipe here, as in a log file: one line per epoch, no progress-bar redraws
     assert "\r" not in quiet.stdout and "\x08" not in quiet.stdout and "━" not in quiet.stdout
     assert len([line for line in quiet.stdout.splitlines() if line.startswith("3/3 - ")]) == 2
