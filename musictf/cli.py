@@ -207,11 +207,21 @@ def _command_train(args, and_evaluate: bool) -> int:
     print(f"run directory: {run_dir}")
     if and_evaluate:
         _print_metrics(result)
-        kind = "WAV files and waveform/spectrogram PNGs" if experiment.kind == "audio" else "MIDI files and piano-roll PNGs"
         print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
-              f"metrics: {result['metrics_file']}\nsamples: {len(result['sample_files'])} {kind} in {run_dir / 'samples'}")
+              f"metrics: {result['metrics_file']}\nsamples: {_describe_samples(result['sample_files'])} in {run_dir / 'samples'}")
     _record_peak_memory(run_dir)
     return 0
+
+
+def _describe_samples(written: list[dict]) -> str:
+    """"3 MIDI files, 3 PNG files" from the files a sample writer listed."""
+    counts: dict[str, int] = {}
+    for item in written:
+        for name in item.values():
+            suffix = str(name).rpartition(".")[2].upper() if isinstance(name, str) and "." in name else None
+            if suffix in ("MID", "WAV", "PNG"):
+                counts[suffix] = counts.get(suffix, 0) + 1
+    return ", ".join(f"{count} {'MIDI' if suffix == 'MID' else suffix} files" for suffix, count in counts.items())
 
 
 def _is_other_worker(args, run_dir) -> bool:
@@ -268,7 +278,6 @@ def _command_generate(args) -> int:
     from musictf import config as config_module
     from musictf import files, rundir
     from musictf.experiments.base import prepare_data
-    from musictf.generate import generate_samples
 
     run = rundir.load_run(args.run)
     flags = {"num_samples": ("--num", args.num), "generate_length": ("--length", args.length),
@@ -281,19 +290,14 @@ def _command_generate(args) -> int:
                 config = config_module.replace(config, {key: value}, origin=flag)
             except MusicTFError as error:
                 raise MusicTFError(f"{flag}: {error}") from None
-    if run.experiment.kind == "audio" and (args.top_k is not None or args.top_p is not None):
-        raise MusicTFError("--top-k and --top-p: experiment 5's sampler draws from the full softmax; use --temperature")
     run = dataclasses.replace(run, config=config)
     out_dir = files.require_writable_dir(Path(args.out) if args.out else run.path / "samples", "samples")
-    if run.experiment.kind != "audio" and (args.roll or args.program):
-        raise MusicTFError("--roll and --program are for experiment 5 (WaveNet)")
     data = prepare_data(run.experiment, config, representation=run.representation, progress=False,
                         run_data_hash=run.data_hash)
     model = rundir.load_model(run, args.checkpoint)
-    extra = {"roll_file": args.roll, "program": args.program} if run.experiment.kind == "audio" else {}
-    written = (run.experiment.write_samples or generate_samples)(
+    written = run.experiment.write_samples(
         run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed, out_dir=out_dir,
-        prime_file=args.prime, **extra,
+        prime_file=args.prime, options={"roll_file": args.roll, "program": args.program},
     )
     for item in written:
         print(out_dir / (item.get("midi") or item["wav"]))

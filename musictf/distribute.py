@@ -90,3 +90,10 @@ def device_names(strategy) -> list[str]:
     except RuntimeError:  # the default strategy: TensorFlow's default placement, the first GPU if any
         devices = [device.name for device in (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[:1]]
     return [device.split("device:")[-1] for device in devices]
+
+
+def set_precision(precision: str) -> None:
+    """Keras's global dtype policy: float32, mixed_bfloat16 or mixed_float16 (process-wide)."""
+    import keras
+
+    keras.mixed_precision.set_global_policy(precision)

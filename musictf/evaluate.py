@@ -1,13 +1,18 @@
 """The common evaluation protocol on a run's test split, written to metrics.json.
 
-Token models: cross-entropy, perplexity, accuracy. Roll models: frame NLL (nats per frame,
-summed over the output flags), precision, recall, F1 and Bay accuracy at the threshold. Every run:
-sample-quality statistics of its generated pieces next to the same statistics on the test split.
+Each experiment names its test-metric function (its `test_metrics` slot):
+- `token_test_metrics`: cross-entropy, perplexity and accuracy, beside a unigram baseline;
+- `roll_test_metrics`: frame NLL (nats per frame, summed over the output flags), precision, recall,
+  F1 and Bay accuracy at the threshold, beside an independent-Bernoulli baseline;
+- `audio_test_metrics`: NLL per sample where the receptive field is full, beside the unigram of
+  the train split's codes and "repeat the previous sample".
+Every run also gets statistics of its generated samples next to the same statistics of the split.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -16,26 +21,62 @@ import tensorflow as tf
 
 from musictf import config as config_module
 from musictf import files, metrics, rundir
-from musictf.data.pianoroll import read_midi
-from musictf.data.pipeline import make_dataset
+from musictf.data.pipeline import audio_dataset, evaluation_stride, make_dataset
+from musictf.distribute import set_precision
 from musictf.experiments.base import prepare_data
-from musictf.generate import generate_samples
-from musictf.train import evaluation_stride, set_precision
 
 
-def predict_split(model, experiment, config, arrays) -> tuple[np.ndarray, np.ndarray]:
+def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.ndarray]:
     """(logits, targets) for the windows of one split, every frame predicted once."""
-    dataset = make_dataset(arrays, seq_len=config.seq_len, target=experiment.target, batch_size=config.batch_size,
-                           shuffle=False, seed=config.seed, stride=evaluation_stride(experiment, config, arrays))
+    dataset = make_dataset(arrays, seq_len=config.seq_len, target=target, batch_size=config.batch_size,
+                           shuffle=False, seed=config.seed, stride=evaluation_stride(target, config, arrays))
     forward = tf.function(lambda x: model(x, training=False))
     all_logits, all_targets = [], []
     for inputs, targets in dataset:
         all_logits.append(forward(inputs).numpy())
         all_targets.append(targets.numpy())
     logits, targets = np.concatenate(all_logits), np.concatenate(all_targets)
-    if experiment.target == "window":  # (windows, steps, flags) -> (frames, flags)
+    if target == "window":  # (windows, steps, flags) -> (frames, flags)
         logits, targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1, targets.shape[-1])
     return logits, targets
+
+
+def token_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
+    logits, targets = predict_split(model, experiment.target, config, data.arrays[split])
+    targets = targets.astype(np.int64)
+    return (metrics.token_metrics(logits, targets, data.representation.unknown_id),
+            metrics.token_baseline(data.arrays["train"], targets, logits.shape[-1]))
+
+
+def roll_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
+    logits, targets = predict_split(model, experiment.target, config, data.arrays[split])
+    return (metrics.roll_metrics(logits, targets, config.output, config.threshold),
+            metrics.roll_baseline(data.arrays["train"], targets))
+
+
+def audio_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
+    """NLL in nats and bits per sample and mu-law accuracy, scored only where the receptive field is
+    full (a warm-up of receptive_field - 1 samples per crop is skipped), streamed over crops."""
+    dataset = audio_dataset(data.arrays[split], config, config.batch_size, shuffle=False, stride=config.crop_frames,
+                            max_windows=config.max_eval_windows)
+    forward = tf.function(lambda x: model(x, training=False))
+    skip = config.receptive_field - 1
+    log_unigram = metrics.unigram_log_probabilities([item[0] for item in data.arrays["train"]], data.representation.features)
+    nll, unigram_nll, correct, previous_correct, count = 0.0, 0.0, 0, 0, 0
+    for inputs, targets in dataset:
+        logits = forward(inputs).numpy()[:, skip:]
+        targets = targets.numpy()[:, skip:]
+        nll += metrics.categorical_nll(logits, targets).sum()
+        unigram_nll -= log_unigram[targets].sum()
+        correct += int((logits.argmax(axis=-1) == targets).sum())
+        previous_correct += int((inputs["codes"].numpy()[:, skip:] == targets).sum())
+        count += targets.size
+    nats = nll / count
+    result = {"nll_nats_per_sample": nats, "nll_bits_per_sample": nats / math.log(2), "accuracy": correct / count,
+              "samples_scored": count}
+    baseline = {"unigram_nll_bits_per_sample": unigram_nll / count / math.log(2),
+                "previous_sample_accuracy": previous_correct / count}
+    return result, baseline
 
 
 def metrics_path(run_dir: str | Path, source: str | None = None) -> Path:
@@ -54,38 +95,23 @@ def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "
     if source == run.config.source:
         source = None
     config = run.config if source is None else config_module.replace(run.config, {"source": source}, "--source")
+    experiment = run.experiment
     if data is None:
-        data = prepare_data(run.experiment, config, representation=run.representation, run_data_hash=run.data_hash)
+        data = prepare_data(experiment, config, representation=run.representation, run_data_hash=run.data_hash)
     set_precision(config.precision)
     if model is None:
         model = rundir.load_model(run, checkpoint)
-    split = "test" if data.arrays["test"] else "valid"
-    if run.experiment.test_metrics is None:
-        logits, targets = predict_split(model, run.experiment, config, data.arrays[split])
-    if run.experiment.test_metrics is not None:
-        test_metrics, baseline = run.experiment.test_metrics(model, config, data, split)
-    elif run.experiment.kind == "tokens":
-        test_metrics = metrics.token_metrics(logits, targets.astype(np.int64), data.representation.unknown_id)
-        baseline = metrics.token_baseline(data.arrays["train"], targets.astype(np.int64), logits.shape[-1])
-    else:
-        test_metrics = metrics.roll_metrics(logits, targets, config.output, config.threshold)
-        baseline = metrics.roll_baseline(data.arrays["train"], targets)
+    split = data.evaluation_split()
+    test_metrics, baseline = experiment.test_metrics(experiment, model, config, data, split)
 
     samples_dir = run.path / "samples"
     if not (samples_dir / "samples.json").exists():
-        (run.experiment.write_samples or generate_samples)(
-            run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed, out_dir=samples_dir)
+        experiment.write_samples(run, model, data, num=config.num_samples, length=config.generate_length,
+                                 seed=config.seed, out_dir=samples_dir)
     listed = files.read_json(samples_dir / "samples.json")["samples"]
-    if run.experiment.kind == "audio":
-        from musictf.data.audio import mu_law_decode, read_wav
-
-        sample_quality = metrics.audio_quality([read_wav(samples_dir / item["wav"])[0] for item in listed], config.sample_rate)
-        split_quality = metrics.audio_quality([mu_law_decode(item[0]) for item in data.arrays[split]], config.sample_rate)
-    else:
-        sample_quality = metrics.sample_quality([read_midi(samples_dir / item["midi"]) for item in listed])
-        split_quality = metrics.sample_quality([piece.notes for piece in data.splits[split]])
+    sample_quality, split_quality = experiment.sample_statistics(listed, samples_dir, data, split, config)
     result = {
-        "experiment": run.experiment.slug,
+        "experiment": experiment.slug,
         "preset": run.preset,
         "checkpoint": checkpoint,
         "split": split,

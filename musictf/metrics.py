@@ -96,13 +96,28 @@ def logit(probability: float) -> float:
 # -- the evaluation protocol ----------------------------------------------------------------------
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable log-softmax over the last axis, in float64."""
+    logits = np.asarray(logits, np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def categorical_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """-log p(target) in nats for each position of `targets` (any leading shape)."""
+    return -np.take_along_axis(log_softmax(logits), np.asarray(targets)[..., None], axis=-1)[..., 0]
+
+
+def unigram_log_probabilities(train_ids: list[np.ndarray], classes: int) -> np.ndarray:
+    """Log-probabilities of the train split's id frequencies, add-one smoothed."""
+    counts = np.bincount(np.concatenate(train_ids).astype(np.int64), minlength=classes).astype(np.float64) + 1
+    return np.log(counts / counts.sum())
+
+
 def token_metrics(logits: np.ndarray, targets: np.ndarray, unknown_id: int | None = None) -> dict[str, float]:
     """Cross-entropy, perplexity and accuracy; with `unknown_id`, also the share of targets that are
     the unknown token (tokens of the test split that the train split never had)."""
-    logits = logits.astype(np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-    cross_entropy = float(-log_probabilities[np.arange(len(targets)), targets].mean())
+    cross_entropy = float(categorical_nll(logits, targets).mean())
     return {
         "cross_entropy_nats": cross_entropy,
         "perplexity": float(math.exp(cross_entropy)),
@@ -113,10 +128,9 @@ def token_metrics(logits: np.ndarray, targets: np.ndarray, unknown_id: int | Non
 
 def token_baseline(train_ids: list[np.ndarray], targets: np.ndarray, vocabulary_size: int) -> dict[str, float]:
     """Unigram model of the train split (add-one smoothed), scored on the same targets."""
-    counts = np.bincount(np.concatenate(train_ids), minlength=vocabulary_size).astype(np.float64) + 1
-    log_probabilities = np.log(counts / counts.sum())
+    log_probabilities = unigram_log_probabilities(train_ids, vocabulary_size)
     return {"unigram_cross_entropy_nats": float(-log_probabilities[targets].mean()),
-            "unigram_accuracy": float((targets == counts.argmax()).mean())}
+            "unigram_accuracy": float((targets == log_probabilities.argmax()).mean())}
 
 
 def roll_baseline(train_frames: list[np.ndarray], targets: np.ndarray) -> dict[str, float]:
@@ -138,9 +152,7 @@ def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold
         log_not_p = -np.logaddexp(0, logits)
         probabilities = np.exp(log_p)
     else:
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
-        probabilities = np.clip(probabilities, 1e-7, 1 - 1e-7)
+        probabilities = np.clip(np.exp(log_softmax(logits)), 1e-7, 1 - 1e-7)
         log_p, log_not_p = np.log(probabilities), np.log1p(-probabilities)
     nll = -(targets * log_p + (1 - targets) * log_not_p).sum(axis=-1)
     predicted = probabilities >= threshold

@@ -32,9 +32,9 @@ JSB_REFERENCE = [
     ("TCN (Bai, Kolter and Koltun 2018)", 8.10),
     ("RNN-NADE, Hessian-free (Boulanger-Lewandowski et al. 2012)", 5.56),
 ]
-TOKEN_COLUMNS = ("cross_entropy_nats", "perplexity", "accuracy")
-AUDIO_COLUMNS = ("nll_bits_per_sample", "nll_nats_per_sample", "accuracy")
-ROLL_COLUMNS = ("frame_nll_nats", "precision", "recall", "f1", "bay_accuracy")
+# Test metrics summarised per run, in this order, where the run has them.
+SUMMARY_COLUMNS = ("cross_entropy_nats", "perplexity", "nll_bits_per_sample", "nll_nats_per_sample", "frame_nll_nats",
+                   "accuracy", "precision", "recall", "f1", "bay_accuracy")
 COMPARISON = ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "f1", "bay_accuracy", "nll_bits_per_sample")
 QUALITY_COLUMNS = ("polyphony", "pitch_class_entropy_bits", "scale_consistency", "empty_beat_rate",
                    "repeated_note_ratio", "note_density_per_quarter")
@@ -121,29 +121,28 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         metrics = files.read_json(run_dir / "metrics.json")
         label = f"{run.experiment.slug} ({run.preset})"
         stem = f"{run.experiment.slug}-{run.preset}"
-        columns = {"tokens": TOKEN_COLUMNS, "pianoroll": ROLL_COLUMNS, "audio": AUDIO_COLUMNS}[run.experiment.kind]
         comparison.append([run.experiment.slug, run.preset, metrics["data_hash"], *[metrics["test"].get(c, "–") for c in COMPARISON]])
-        if run.experiment.kind != "audio":
+        if all(column in metrics["samples"] for column in QUALITY_COLUMNS):  # symbolic samples
             quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_COLUMNS]])
             quality_rows.append([label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]])
         if metrics["representation"].get("encoding") == "active" and metrics["representation"].get("steps_per_quarter") == 1:
             jsb_rows.append((f"musictf {label}, music21 Bach chorales split", metrics["test"]["frame_nll_nats"]))
         test = metrics["test"]
-        summary = ", ".join(f"{name} {_format(test[name])}" for name in columns if name in test)
+        summary = ", ".join(f"{name} {_format(test[name])}" for name in SUMMARY_COLUMNS if name in test)
         parts = [f"<h2>{html.escape(label)}</h2>", f"<p>Test metrics: {summary}</p>"]
         history = _read_history(run_dir / "history.csv")
         if history:
             png, _ = plots.save_learning_curves(history, figures / f"{stem}-curves", f"{label}: learning curves")
             parts.append(f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">')
         samples = files.read_json(run_dir / "samples" / "samples.json")["samples"] if (run_dir / "samples" / "samples.json").exists() else []
-        if samples and run.experiment.kind == "audio":
+        if samples and "wav" in samples[0]:  # generated audio
             first = samples[0]
             parts.append(f'<img src="{_data_uri(run_dir / "samples" / first["png"], "image/png")}" alt="waveform and spectrogram">')
             plain = ", ".join(f"{k} {_format(v)}" for k, v in metrics["samples"].items())
             parts.append(f"<p>Generated audio ({html.escape(first['program'])}, roll of {html.escape(first['roll'])}): "
                          f"{html.escape(plain)}</p>"
                          f'<audio controls src="{_data_uri(run_dir / "samples" / first["wav"], "audio/wav")}"></audio>')
-        elif samples:
+        elif samples:  # generated MIDI: its piano roll beside a real excerpt, rendered to audio
             first = samples[0]
             sample_png = run_dir / "samples" / first["png"]
             parts.append('<div class="pair">')

@@ -18,7 +18,6 @@ from pathlib import Path
 from musictf import multiworker, rundir
 from musictf.evaluate import evaluate
 from musictf.experiments.base import Experiment, prepare_data
-from musictf.generate import generate_samples
 from musictf.train import train
 
 
@@ -37,7 +36,7 @@ def train_and_evaluate(experiment: Experiment, config, run_dir: str | Path, pres
         return {"history": history}
     run = rundir.Run(run_dir, experiment, preset, config, data.representation, data.manifest()["data_hash"])
     model = rundir.load_model(run)
-    written = (experiment.write_samples or generate_samples)(
+    written = experiment.write_samples(
         run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed,
         out_dir=run_dir / "samples")
     return evaluate(run_dir, data=data, model=model) | {"history": history, "sample_files": written}

@@ -19,9 +19,10 @@ import numpy as np
 from musictf import config as config_module
 from musictf import distribute, files, multiworker, rundir
 from musictf.data.corpus import remove_stale_temporaries
-from musictf.data.pipeline import count_windows, global_batch_size, make_dataset
+from musictf.data.pipeline import global_batch_size
+from musictf.data.prepared import PreparedData
 from musictf.errors import MusicTFError
-from musictf.experiments.base import Experiment, PreparedData, prepare_data
+from musictf.experiments.base import Experiment, prepare_data
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -139,10 +140,6 @@ def fit_verbosity(verbose: str | int) -> str | int:
     return verbose
 
 
-def set_precision(precision: str) -> None:
-    keras.mixed_precision.set_global_policy(precision)
-
-
 def build_and_compile(experiment: Experiment, config, features: int, strategy):
     """The model, optimizer and metrics, all created inside `strategy.scope()`."""
     with strategy.scope():
@@ -151,37 +148,6 @@ def build_and_compile(experiment: Experiment, config, features: int, strategy):
         optimizer = optimizer_class(learning_rate=config.learning_rate, clipnorm=config.clipnorm or None)
         model.compile(optimizer=optimizer, jit_compile=config.jit_compile, **experiment.compile_arguments(config))
     return model
-
-
-def evaluation_stride(experiment: Experiment, config, arrays: list[np.ndarray]) -> int:
-    """Every frame predicted once (window targets step by a window), thinned to max_eval_windows."""
-    stride = config.seq_len if experiment.target == "window" else 1
-    windows = count_windows(arrays, config.seq_len, experiment.target, stride)
-    if config.max_eval_windows and windows > config.max_eval_windows:
-        stride *= math.ceil(windows / config.max_eval_windows)
-    return stride
-
-
-def make_datasets(experiment: Experiment, config, data: PreparedData, strategy, initial_epoch: int = 0):
-    """(train, valid, steps_per_epoch). The training stream starts where epoch `initial_epoch` of an
-    uninterrupted run starts, so a resumed run sees exactly the batches it would have seen."""
-    batch = global_batch_size(config.batch_size, strategy)
-    static = distribute.needs_static_batches(strategy)
-    roll_channels = getattr(data.representation, "channels", 0)
-    windows = count_windows(data.arrays["train"], config.seq_len, experiment.target)
-    steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
-    train = make_dataset(
-        data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
-        seed=config.seed, drop_remainder=True, repeat=True,
-        transpose_range=config.transpose_range if experiment.kind == "pianoroll" else 0, roll_channels=roll_channels,
-        start_row=initial_epoch * steps_per_epoch * batch,
-    )
-    valid_arrays = data.arrays["valid"] or data.arrays["train"]
-    valid = make_dataset(
-        valid_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=False,
-        seed=config.seed, stride=evaluation_stride(experiment, config, valid_arrays), drop_remainder=static,
-    )
-    return train, valid, steps_per_epoch
 
 
 def _deduplicate_history(path: Path) -> None:
@@ -226,8 +192,8 @@ def train(
 
     # Everything that can refuse the data or the config runs before the run directory is written.
     keras.utils.set_random_seed(config.seed)
-    set_precision(config.precision)
-    train_ds, valid_ds, steps_per_epoch = (experiment.make_datasets or make_datasets)(
+    distribute.set_precision(config.precision)
+    train_ds, valid_ds, steps_per_epoch = experiment.make_datasets(
         experiment, config, data, strategy, initial_epoch=completed_epochs)
     model = build_and_compile(experiment, config, data.representation.features, strategy)
     if chief:

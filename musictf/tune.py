@@ -23,9 +23,10 @@ import tensorflow as tf
 
 from musictf import config as config_module
 from musictf import distribute, files, multiworker, rundir
+from musictf.distribute import set_precision
 from musictf.errors import ConfigError, MusicTFError
 from musictf.experiments.base import Experiment, prepare_data
-from musictf.train import build_and_compile, make_datasets, set_precision
+from musictf.train import build_and_compile
 
 TUNERS = ("random", "hyperband", "bayesian")
 OBJECTIVES = {"val_loss": "min", "val_f1": "max", "val_frame_nll": "min", "val_accuracy": "max"}
@@ -86,8 +87,8 @@ class ConfigHyperModel(kt.HyperModel):
     def fit(self, hp, model, *args, **kwargs):
         config = self.trial_config(hp)
         self.fits += 1
-        datasets = self.experiment.make_datasets or make_datasets
-        train, valid, steps_per_epoch = datasets(self.experiment, config, self.data, tf.distribute.get_strategy())
+        train, valid, steps_per_epoch = self.experiment.make_datasets(self.experiment, config, self.data,
+                                                                      tf.distribute.get_strategy())
         callbacks = list(kwargs.get("callbacks", [])) + self.experiment.callbacks(config, model)
         return model.fit(train, epochs=kwargs.get("epochs", config.epochs), steps_per_epoch=steps_per_epoch,
                          validation_data=valid, callbacks=callbacks, verbose=self.verbose, shuffle=False)
@@ -154,8 +155,10 @@ def tune(experiment: Experiment, config, preset: str, run_dir: Path, tuner_name:
          max_trials: int = 10, objective: str = "val_loss", strategy_name: str = "default", verbose="auto") -> dict:
     if objective not in OBJECTIVES:
         raise MusicTFError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
-    if objective in ("val_f1", "val_frame_nll") and experiment.kind != "pianoroll":
-        raise MusicTFError(f"objective {objective} needs a piano-roll experiment (2-4)")
+    metric_names = {getattr(metric, "name", "") for metric in experiment.compile_arguments(config)["metrics"]}
+    if objective != "val_loss" and objective.removeprefix("val_") not in metric_names:
+        raise MusicTFError(f"objective {objective} needs a piano-roll experiment (2-4): "
+                           f"{experiment.slug} reports no {objective.removeprefix('val_')}")
     if max_trials < 1:
         raise MusicTFError(f"--max-trials must be at least 1, got {max_trials}")
     space = load_search_space(experiment, preset)

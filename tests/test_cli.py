@@ -334,8 +334,11 @@ def test_wavenet_primers_that_cannot_be_used_get_one_line_and_24_bit_ones_are_re
                                  "--length", "10", "--out", str(tmp_path / "g"))
         assert status == 2 and f"--prime {tmp_path / name}: {reason}" in err, err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--top-k", "5")
-    assert status == 2 and "--top-k and --top-p" in err
+    # experiment 5 draws through the shared categorical sampler, so top-k and top-p apply to it too
+    status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--top-k", "5", "--top-p", "0.9", "--num", "1",
+                             "--length", "20", "--out", str(tmp_path / "k"))
+    assert status == 0, err
+    assert json.loads((tmp_path / "k" / "samples.json").read_text())["top_k"] == 5
 
 
 def test_the_start_is_quiet_and_a_log_file_gets_one_line_per_epoch(tmp_path, cache_dir):

@@ -59,7 +59,7 @@ def generation_figures(prepared, numbers: list[int], fast_steps: int, naive_step
 def _generation_entry(prepared, number: int, fast_steps: int, naive_steps: int, repeats: int) -> dict:
     import tensorflow as tf
 
-    from musictf.generate import primer_arrays
+    from musictf.samples import primer_arrays
 
     experiment, config, data = prepared(number)
     model = build_and_compile(experiment, config, data.representation.features, tf.distribute.get_strategy())

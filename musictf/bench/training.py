@@ -17,9 +17,10 @@ import tensorflow as tf
 
 from musictf import config as config_module
 from musictf.bench.timing import interleaved, paired_ratio, summary
+from musictf.distribute import set_precision
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
-from musictf.train import build_and_compile, make_datasets, set_precision
+from musictf.train import build_and_compile
 
 MODES = {
     "float32": {"precision": "float32", "jit_compile": False},
@@ -77,7 +78,7 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
         experiment, base_config, data = prepared(number)
         strategy, count = tf.distribute.get_strategy(), steps[number]
         keras.utils.set_random_seed(base_config.seed)
-        train, _, _ = (experiment.make_datasets or make_datasets)(experiment, base_config, data, strategy)
+        train, _, _ = experiment.make_datasets(experiment, base_config, data, strategy)
         in_memory = train.take(count + 1).cache().repeat()
         for _ in in_memory.take(count + 1):  # fills the cache
             pass

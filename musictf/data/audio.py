@@ -237,6 +237,10 @@ class AudioRepresentation:
     def encode(self, piece: Piece):
         return self.encode_notes(piece.notes, self.program_of(piece))
 
+    def steps(self, item) -> int:
+        """Audio samples in an encoded (codes, roll, program) item."""
+        return len(item[0])
+
     def check_fits(self, pieces, source: str) -> None:
         """Any notes can be rendered."""
 
@@ -247,3 +251,58 @@ class AudioRepresentation:
 
 def audio_representation_from_json(spec: dict) -> AudioRepresentation:
     return AudioRepresentation(spec["sample_rate"], spec["programs"], spec["tempo_bpm"], spec["max_quarters"], spec.get("renderer", ""))
+
+
+def prepare_audio_data(representation: AudioRepresentation, config, *, fit: bool = True, progress: bool = True,
+                       run_data_hash: str | None = None):
+    """Experiment 5's data: the symbolic source rendered to audio, or a folder of WAV files.
+
+    A folder holding `.wav` files is read as audio: each file, at the run's sample rate, is one
+    piece with no piano roll (so local conditioning must be off). A file that cannot be used is
+    skipped with its reason, as the corpus stage skips bad music files. Any other source is
+    parsed and split by the corpus stage and every piece rendered (`AudioRepresentation.encode`).
+    """
+    from musictf.data.prepared import prepare_symbolic_data
+
+    folder = Path(config.source).expanduser()
+    wavs = sorted(folder.rglob("*.wav")) if folder.is_dir() else []
+    if not wavs:
+        return prepare_symbolic_data(representation, config, fit=fit, progress=progress, run_data_hash=run_data_hash)
+    return _prepare_wav_folder(representation, config, folder, wavs)
+
+
+def _prepare_wav_folder(representation: AudioRepresentation, config, folder: Path, wavs: list[Path]):
+    from musictf.data.corpus import Corpus, IngestReport, split_pieces
+    from musictf.data.pianoroll import NUM_KEYS
+    from musictf.data.prepared import PreparedData
+    from musictf.errors import ConfigError, MusicTFError
+
+    if config.local_conditioning:
+        raise ConfigError(f"{config.source}: WAV files have no piano roll; add --set local_conditioning=false")
+    report, pieces, items, hashes = IngestReport(source=config.source, files_seen=len(wavs)), [], {}, {}
+    hop = representation.hop
+    for path in wavs:
+        file_id = path.relative_to(folder).as_posix()
+        try:
+            waveform, rate = read_wav(path)
+        except WAVFormatError as error:
+            report.skip(path, f"unreadable: {error}")
+            continue
+        if rate != config.sample_rate:
+            report.skip(path, f"sample rate: {rate} Hz, but this run works at {config.sample_rate} Hz")
+            continue
+        frames = len(waveform) // hop - 1
+        if frames < 1:
+            report.skip(path, "too short: less than two roll steps of audio")
+            continue
+        hashes[file_id] = files.sha256_file(path)
+        pieces.append(Piece(file_id, file_id, path.stem, ()))
+        items[file_id] = (mu_law_encode(waveform[: (frames + 1) * hop]).astype(np.int16),
+                          np.zeros((frames, NUM_KEYS), np.uint8), 0)
+    report.pieces = len(pieces)
+    if not pieces:
+        raise MusicTFError(f"{config.source}: no usable WAV files ({len(report.skipped)} skipped)")
+    splits = split_pieces(pieces, config.split_seed, config.valid_fraction, config.test_fraction)
+    representation.renderer = "WAV files"
+    arrays = {split: [items[piece.file_id] for piece in chosen] for split, chosen in splits.items()}
+    return PreparedData(Corpus(config.source, pieces, report, None, hashes), splits, representation, arrays)

@@ -3,7 +3,12 @@
 Windows never cross a piece boundary. Targets:
 - `next`: x = w[0:L], y = w[L] (next token, or next time step);
 - `window`: x = (w[0:L], w[L-1:2L-1]), y = w[L:2L] (encoder input, teacher-forced decoder
-  input that is the target shifted right by one step, and the next window).
+  input that is the target shifted right by one step, and the next window);
+- audio crops (`audio_dataset`): codes, the aligned roll and the program, the codes shifted by one
+  sample for targets.
+
+An experiment's `make_datasets` slot names one of `token_datasets`, `roll_datasets` or
+`audio_datasets`: (train, valid, steps_per_epoch) for a config, its data and a strategy.
 
 Example:
     dataset = make_dataset(arrays, seq_len=32, target="next", batch_size=64, shuffle=True, seed=1)
@@ -11,10 +16,13 @@ Example:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
 from musictf.data.pianoroll import NUM_KEYS
+from musictf.distribute import needs_static_batches
 from musictf.errors import MusicTFError
 
 TARGETS = ("next", "window")
@@ -166,3 +174,95 @@ def make_dataset(
 
     dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return batched(dataset, batch_size, drop_remainder)
+
+
+# -- the datasets of a run ------------------------------------------------------------------------
+
+
+def evaluation_stride(target: str, config, arrays: list[np.ndarray]) -> int:
+    """Every frame predicted once (window targets step by a window), thinned to max_eval_windows."""
+    stride = config.seq_len if target == "window" else 1
+    windows = count_windows(arrays, config.seq_len, target, stride)
+    if config.max_eval_windows and windows > config.max_eval_windows:
+        stride *= math.ceil(windows / config.max_eval_windows)
+    return stride
+
+
+def _window_datasets(experiment, config, data, strategy, initial_epoch: int, transpose_range: int, roll_channels: int):
+    batch = global_batch_size(config.batch_size, strategy)
+    windows = count_windows(data.arrays["train"], config.seq_len, experiment.target)
+    steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
+    train = make_dataset(
+        data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
+        seed=config.seed, drop_remainder=True, repeat=True, transpose_range=transpose_range,
+        roll_channels=roll_channels, start_row=initial_epoch * steps_per_epoch * batch,
+    )
+    valid_arrays = data.arrays["valid"] or data.arrays["train"]
+    valid = make_dataset(
+        valid_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=False,
+        seed=config.seed, stride=evaluation_stride(experiment.target, config, valid_arrays),
+        drop_remainder=needs_static_batches(strategy),
+    )
+    return train, valid, steps_per_epoch
+
+
+def token_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
+    """(train, valid, steps_per_epoch) over token ids. Token pieces were transposed as notes, before
+    encoding (`prepare_token_data`). The training stream starts where epoch `initial_epoch` of an
+    uninterrupted run starts, so a resumed run sees exactly the batches it would have seen."""
+    return _window_datasets(experiment, config, data, strategy, initial_epoch, transpose_range=0, roll_channels=0)
+
+
+def roll_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
+    """(train, valid, steps_per_epoch) over roll frames, each training window shifted by a random
+    key within `transpose_range`; otherwise as `token_datasets`."""
+    return _window_datasets(experiment, config, data, strategy, initial_epoch, transpose_range=config.transpose_range,
+                            roll_channels=data.representation.channels)
+
+
+def audio_dataset(items, config, batch_size: int, shuffle: bool, stride: int = 1, max_windows: int = 0,
+                  repeat: bool = False, drop_remainder: bool = False, start_row: int = 0) -> tf.data.Dataset:
+    """Crops of `config.crop_frames` roll steps that start on a step, over (codes, roll, program)
+    items; the codes are shifted by one sample for targets. The crop table is `window_starts` over
+    the rolls, so crops never cross a piece boundary."""
+    hop, frames = config.hop, config.crop_frames
+    rolls = [item[1] for item in items]
+    roll_starts = window_starts([len(roll) for roll in rolls], frames, stride)
+    if len(roll_starts) == 0:
+        raise MusicTFError(f"no piece is long enough for a training crop of {frames} roll steps")
+    piece = np.searchsorted(np.cumsum([len(roll) for roll in rolls]), roll_starts, side="right")
+    # each piece's codes are one hop longer than its roll, so piece p's codes start p hops later
+    table = np.stack([(roll_starts + piece) * hop, roll_starts, np.asarray([item[2] for item in items])[piece]], axis=1)
+    if max_windows and len(table) > max_windows:
+        table = table[np.linspace(0, len(table) - 1, max_windows).astype(int)]
+    codes = tf.constant(np.concatenate([item[0] for item in items]).astype(np.int32))
+    roll_frames = tf.constant(np.concatenate(rolls).astype(np.float32))
+    length = frames * hop
+
+    def crop(row):
+        window = codes[row[0] : row[0] + length + 1]
+        inputs = {"codes": window[:-1]}
+        if config.local_conditioning:
+            inputs["roll"] = roll_frames[row[1] : row[1] + frames]
+        if config.global_conditioning:
+            inputs["program"] = tf.cast(row[2], tf.int32)
+        return inputs, window[1:]
+
+    drop_remainder = drop_remainder or repeat
+    dataset = table_rows((table.astype(np.int64),), shuffle=shuffle, seed=config.seed, repeat=repeat,
+                         min_rows=batch_size if drop_remainder else 0, start_row=start_row)
+    dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return batched(dataset, batch_size, drop_remainder)
+
+
+def audio_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
+    """(train, valid, steps_per_epoch) of audio crops; `steps_per_epoch` 0 means 100 steps (an epoch
+    of audio is a checkpoint interval, not a pass: a pass over every crop start is millions)."""
+    batch = global_batch_size(config.batch_size, strategy)
+    steps_per_epoch = config.steps_per_epoch or 100
+    train = audio_dataset(data.arrays["train"], config, batch, shuffle=True, repeat=True,
+                          start_row=initial_epoch * steps_per_epoch * batch)
+    valid = audio_dataset(data.arrays["valid"] or data.arrays["train"], config, batch, shuffle=False,
+                          stride=config.crop_frames, max_windows=config.max_eval_windows,
+                          drop_remainder=needs_static_batches(strategy))
+    return train, valid, steps_per_epoch

@@ -77,6 +77,13 @@ class TokenRepresentation:
     def decode(self, ids: np.ndarray) -> list[Note]:
         return tokens.decode(self.vocabulary.decode(ids), self.mode)
 
+    def steps(self, ids: np.ndarray) -> int:
+        return len(ids)
+
+    def quarters(self, ids: np.ndarray) -> float:
+        """How long `ids` last, in quarter notes."""
+        return max((note.onset + note.duration for note in self.decode(ids)), default=0.0)
+
     def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
         rate = self.vocabulary.unknown_rate(tokens.encode(piece.notes, self.mode) for piece in pieces)
         if rate > self.max_unknown_rate:
@@ -124,6 +131,13 @@ class RollRepresentation:
 
     def decode(self, frames: np.ndarray) -> list[Note]:
         return pianoroll.roll_to_notes(pianoroll.unflatten(frames, self.encoding), self.steps_per_quarter)
+
+    def steps(self, frames: np.ndarray) -> int:
+        return len(frames)
+
+    def quarters(self, frames: np.ndarray) -> float:
+        """How long `frames` last, in quarter notes."""
+        return len(frames) / self.steps_per_quarter
 
     def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
         """Any notes fit a roll; the grid and encoding are checked against the config instead."""

@@ -25,10 +25,15 @@ import dataclasses
 import keras
 
 from musictf.config import ExperimentConfig, require
+from musictf.data.pipeline import token_datasets
+from musictf.data.prepared import prepare_token_data
+from musictf.data.representation import TokenRepresentation
 from musictf.errors import ConfigError
+from musictf.evaluate import token_test_metrics
 from musictf.experiments.base import Experiment
 from musictf.generate import FrameChooser, StackSampler, blocked_token_ids
 from musictf.layers import TokenScale
+from musictf.samples import midi_sample_statistics, write_midi_samples
 
 DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "gelu", "elu", "sigmoid")
 
@@ -109,13 +114,23 @@ def sampler(model, config: NoteLSTMConfig, representation, temperature=None, top
     return StackSampler(model, chooser, token_input=True)
 
 
+def make_representation(config: NoteLSTMConfig) -> TokenRepresentation:
+    return TokenRepresentation(config.token_mode)
+
+
 EXPERIMENT = Experiment(
     number=1,
     name="note_lstm",
     config_class=NoteLSTMConfig,
     kind="tokens",
     target="next",
+    make_representation=make_representation,
+    prepare=prepare_token_data,
+    make_datasets=token_datasets,
     build_model=build_model,
     compile_arguments=compile_arguments,
     sampler=sampler,
+    test_metrics=token_test_metrics,
+    write_samples=write_midi_samples,
+    sample_statistics=midi_sample_statistics,
 )

@@ -61,9 +61,8 @@ EXPERIMENT = Experiment(
     number=2,
     name="roll_seq2one",
     config_class=Seq2OneConfig,
-    kind="pianoroll",
     target="next",
     build_model=build_model,
-    compile_arguments=rolls.compile_arguments,
     sampler=sampler,
+    **rolls.SLOTS,
 )

@@ -92,9 +92,8 @@ EXPERIMENT = Experiment(
     number=3,
     name="roll_seq2seq",
     config_class=Seq2SeqConfig,
-    kind="pianoroll",
     target="window",
     build_model=build_model,
-    compile_arguments=rolls.compile_arguments,
     sampler=sampler,
+    **rolls.SLOTS,
 )

@@ -108,10 +108,9 @@ EXPERIMENT = Experiment(
     number=4,
     name="polyphonic",
     config_class=PolyphonicConfig,
-    kind="pianoroll",
     target="window",
     build_model=build_model,
-    compile_arguments=compile_arguments,
     sampler=seq2seq_sampler,
     callbacks=callbacks,
+    **(rolls.SLOTS | {"compile_arguments": compile_arguments}),  # its own loss: BCE + focal
 )

@@ -30,24 +30,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from musictf import files
 from musictf.config import ExperimentConfig, require
 from musictf.data import audio
-from musictf.data.audio import AudioRepresentation, mu_law_encode
+from musictf.data.audio import AudioRepresentation, prepare_audio_data
 from musictf.data.pianoroll import NUM_KEYS
-from musictf.data.pipeline import batched, global_batch_size, table_rows
-from musictf.distribute import needs_static_batches
+from musictf.data.pipeline import audio_datasets
 from musictf.errors import ConfigError, MusicTFError
-from musictf.experiments.base import Experiment, PreparedData
-from musictf.generate import hash_uniform
+from musictf.evaluate import audio_test_metrics
+from musictf.experiments.base import Experiment
+from musictf.generate import sample_categorical
 from musictf.layers import RepeatUpsampling, WaveNetBlock
+from musictf.samples import audio_sample_statistics, write_audio_samples
 
 MU_LAW_CLASSES = 256
 SILENCE = MU_LAW_CLASSES // 2  # mu-law code of 0.0
@@ -163,132 +161,6 @@ def make_representation(config: WaveNetConfig) -> AudioRepresentation:
     return AudioRepresentation(config.sample_rate, config.program_names, config.tempo_bpm, config.max_quarters)
 
 
-def prepare_wav_folder(config: WaveNetConfig) -> PreparedData | None:
-    """`--source DIR` holding WAV files: each file, at the run's sample rate, is one piece with no
-    piano roll (so local conditioning must be off). Unusable files are skipped with a reason.
-    Returns None for any other source, which then goes through the symbolic corpus."""
-    from musictf.data.audio import WAVFormatError, read_wav
-    from musictf.data.corpus import Corpus, IngestReport, Piece, split_pieces
-
-    folder = Path(config.source).expanduser()
-    wavs = sorted(folder.rglob("*.wav")) if folder.is_dir() else []
-    if not wavs:
-        return None
-    if config.local_conditioning:
-        raise ConfigError(f"{config.source}: WAV files have no piano roll; add --set local_conditioning=false")
-    report, pieces, items, hashes = IngestReport(source=config.source, files_seen=len(wavs)), [], {}, {}
-    for path in wavs:
-        file_id = path.relative_to(folder).as_posix()
-        try:
-            waveform, rate = read_wav(path)
-        except WAVFormatError as error:
-            report.skip(path, f"unreadable: {error}")
-            continue
-        if rate != config.sample_rate:
-            report.skip(path, f"sample rate: {rate} Hz, but this run works at {config.sample_rate} Hz")
-            continue
-        frames = len(waveform) // config.hop - 1
-        if frames < 1:
-            report.skip(path, "too short: less than two roll steps of audio")
-            continue
-        hashes[file_id] = files.sha256_file(path)
-        pieces.append(Piece(file_id, file_id, path.stem, ()))
-        items[file_id] = (mu_law_encode(waveform[: (frames + 1) * config.hop]).astype(np.int16),
-                          np.zeros((frames, NUM_KEYS), np.uint8), 0)
-    report.pieces = len(pieces)
-    if not pieces:
-        raise MusicTFError(f"{config.source}: no usable WAV files ({len(report.skipped)} skipped)")
-    splits = split_pieces(pieces, config.split_seed, config.valid_fraction, config.test_fraction)
-    representation = make_representation(config)
-    representation.renderer = "WAV files"
-    arrays = {split: [items[piece.file_id] for piece in chosen] for split, chosen in splits.items()}
-    return PreparedData(Corpus(config.source, pieces, report, None, hashes), splits, representation, arrays)
-
-
-def make_audio_dataset(items, config: WaveNetConfig, batch_size: int, shuffle: bool, stride: int = 1,
-                       max_windows: int = 0, repeat: bool = False, drop_remainder: bool = False,
-                       start_row: int = 0) -> tf.data.Dataset:
-    """Crops of `frames` roll steps that start on a step; codes are shifted by one for targets."""
-    hop = config.hop
-    frames = config.crop_frames
-    codes = np.concatenate([item[0] for item in items]).astype(np.int32)
-    rolls = np.concatenate([item[1] for item in items]).astype(np.float32)
-    table, code_offset, roll_offset = [], 0, 0
-    for item_codes, roll, program in items:
-        for start in range(0, len(roll) - frames + 1, stride):
-            table.append((code_offset + start * hop, roll_offset + start, program))
-        code_offset += len(item_codes)
-        roll_offset += len(roll)
-    if not table:
-        raise MusicTFError(f"no piece is long enough for a training crop of {frames} roll steps")
-    table = np.asarray(table, np.int64)
-    if max_windows and len(table) > max_windows:
-        table = table[np.linspace(0, len(table) - 1, max_windows).astype(int)]
-    codes_tensor, rolls_tensor = tf.constant(codes), tf.constant(rolls)
-    length = frames * hop
-
-    def crop(row):
-        window = codes_tensor[row[0] : row[0] + length + 1]
-        inputs = {"codes": window[:-1]}
-        if config.local_conditioning:
-            inputs["roll"] = rolls_tensor[row[1] : row[1] + frames]
-        if config.global_conditioning:
-            inputs["program"] = tf.cast(row[2], tf.int32)
-        return inputs, window[1:]
-
-    drop_remainder = drop_remainder or repeat
-    dataset = table_rows((table,), shuffle=shuffle, seed=config.seed, repeat=repeat,
-                         min_rows=batch_size if drop_remainder else 0, start_row=start_row)
-    dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return batched(dataset, batch_size, drop_remainder)
-
-
-def make_datasets(experiment, config: WaveNetConfig, data: PreparedData, strategy, initial_epoch: int = 0):
-    batch = global_batch_size(config.batch_size, strategy)
-    steps_per_epoch = config.steps_per_epoch or 100
-    train = make_audio_dataset(data.arrays["train"], config, batch, shuffle=True, repeat=True,
-                               start_row=initial_epoch * steps_per_epoch * batch)
-    valid_items = data.arrays["valid"] or data.arrays["train"]
-    frames = config.crop_frames
-    valid = make_audio_dataset(valid_items, config, batch, shuffle=False, stride=frames, max_windows=config.max_eval_windows,
-                               drop_remainder=needs_static_batches(strategy))
-    return train, valid, steps_per_epoch
-
-
-# -- evaluation -----------------------------------------------------------------------------------
-
-
-def test_metrics(model, config: WaveNetConfig, data: PreparedData, split: str) -> tuple[dict, dict]:
-    """NLL in nats and bits per sample and mu-law accuracy, scored only where the receptive field
-    is full; plus two baselines on the same samples: the train split's code frequencies
-    (unconditional) and "repeat the previous sample"."""
-    frames = config.crop_frames
-    dataset = make_audio_dataset(data.arrays[split], config, config.batch_size, shuffle=False, stride=frames,
-                                 max_windows=config.max_eval_windows)
-    forward = tf.function(lambda x: model(x, training=False))
-    skip = config.receptive_field - 1
-    nll, correct, previous_correct, unigram_nll, count = 0.0, 0, 0, 0.0, 0
-    counts = np.bincount(np.concatenate([item[0] for item in data.arrays["train"]]), minlength=MU_LAW_CLASSES) + 1.0
-    log_unigram = np.log(counts / counts.sum())
-    for inputs, targets in dataset:
-        logits = forward(inputs).numpy()[:, skip:].astype(np.float64)
-        targets = targets.numpy()[:, skip:]
-        previous = inputs["codes"].numpy()[:, skip:]
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        nll -= np.take_along_axis(log_p, targets[..., None], axis=-1).sum()
-        correct += int((logits.argmax(axis=-1) == targets).sum())
-        previous_correct += int((previous == targets).sum())
-        unigram_nll -= log_unigram[targets].sum()
-        count += targets.size
-    nats = nll / count
-    result = {"nll_nats_per_sample": nats, "nll_bits_per_sample": nats / math.log(2), "accuracy": correct / count,
-              "samples_scored": count}
-    baseline = {"unigram_nll_bits_per_sample": unigram_nll / count / math.log(2),
-                "previous_sample_accuracy": previous_correct / count}
-    return result, baseline
-
-
 # -- generation -----------------------------------------------------------------------------------
 
 
@@ -299,7 +171,7 @@ class WaveNetSampler:
     Args:
         model: a trained WaveNet from `build_model`; its layers are reused, weights shared.
         config: its config (hop, conditioning, receptive field).
-        temperature: divides the logits before sampling.
+        temperature, top_k, top_p: as for every categorical draw (`generate.sample_categorical`).
         jit_compile: compile the generation loop with XLA (see the module docstring for the
             speed), after a compile of about 8 s per length bucket.
     """
@@ -307,8 +179,10 @@ class WaveNetSampler:
     # Generated lengths are padded up to a multiple of this, so XLA compiles once per bucket, not per length.
     LENGTH_BUCKET = 4096
 
-    def __init__(self, model, config: WaveNetConfig, temperature: float = 1.0, jit_compile: bool = True):
-        self.model, self.config, self.temperature = model, config, temperature
+    def __init__(self, model, config: WaveNetConfig, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                 jit_compile: bool = True):
+        self.model, self.config = model, config
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self.embedding = model.get_layer("sample_embedding")
         self.blocks = [layer for layer in model.layers if isinstance(layer, WaveNetBlock)]
         self.post, self.logits = model.get_layer("post"), model.get_layer("logits")
@@ -324,10 +198,10 @@ class WaveNetSampler:
         return local, global_
 
     def _sample(self, logits, seed, t):
-        """A categorical draw by the Gumbel-max trick (XLA has no kernel for stateless_categorical), from
-        hash_uniform, so that the XLA loop and the naive reference draw the same numbers."""
-        uniform = hash_uniform(tf.shape(logits), seed, t)
-        return tf.cast(tf.argmax(logits / self.temperature - tf.math.log(-tf.math.log(uniform)), axis=-1), tf.int32)
+        """The shared categorical draw (temperature, top-k, top-p; hash_uniform numbers, so the XLA
+        loop and the naive reference draw the same samples)."""
+        return sample_categorical(logits, tf.stack([tf.cast(seed, tf.int64), tf.cast(t, tf.int64)]),
+                                  self.temperature, self.top_k, self.top_p)
 
     def _fast_loop(self, padded_primer, primer_length, total, roll, program, seed, queues):
         """`padded_primer` (B, bucket): the primer then zeros; only shapes, never `total`, set what XLA compiles."""
@@ -405,55 +279,8 @@ class WaveNetSampler:
         return codes
 
 
-def write_samples(run, model, data: PreparedData, *, num: int, length: int, seed: int, out_dir, prime_file=None,
-                  temperature=None, top_k=None, top_p=None, roll_file=None, program=None) -> list[dict]:
-    """WAV samples with a waveform/spectrogram PNG each. The roll comes from `roll_file` (any
-    symbolic file, e.g. a sample of experiment 4) or from test-split pieces; `program` names the
-    timbre (default: the piece's)."""
-    from musictf.data.audio import WAVFormatError, mu_law_decode, read_wav, write_wav
-    from musictf.data.corpus import read_notes
-    from musictf.plots import save_waveform_and_spectrogram
-
-    config, representation, out_dir = run.config, data.representation, Path(out_dir)
-    names = config.program_names
-    if program is not None and program not in names:
-        raise MusicTFError(f"--program {program}: this run knows {', '.join(names)}")
-    if roll_file:
-        notes = read_notes(roll_file, "--roll")
-        sources = [(Path(roll_file).name, representation.encode_notes(notes, 0)[1], 0)] * num
-    else:
-        items = data.arrays["test"] or data.arrays["valid"] or data.arrays["train"]
-        pieces = data.splits["test"] or data.splits["valid"] or data.splits["train"]
-        sources = [(pieces[i % len(items)].piece_id, items[i % len(items)][1], items[i % len(items)][2]) for i in range(num)]
-    programs = [names.index(program) if program is not None else source[2] for source in sources]
-    primer = None
-    if prime_file:
-        try:
-            waveform, rate = read_wav(prime_file)
-        except WAVFormatError as error:
-            raise MusicTFError(f"--prime {prime_file}: {error}") from None
-        if rate != config.sample_rate:
-            raise MusicTFError(f"--prime {prime_file}: {rate} Hz, but this run works at {config.sample_rate} Hz")
-        primer = np.repeat(mu_law_encode(waveform)[None], num, axis=0)
-    frames = math.ceil((length + 1) / config.hop) + 1
-    rolls = np.stack([np.pad(roll, [(0, max(0, frames - len(roll))), (0, 0)])[:frames] for _, roll, _ in sources])
-    sampler = WaveNetSampler(model, config, temperature=config.temperature if temperature is None else temperature)
-    started = time.perf_counter()
-    codes = sampler.generate(rolls, np.asarray(programs), length=length, seed=seed, primer=primer, batch=num)
-    seconds = time.perf_counter() - started
-    written = []
-    for index, row in enumerate(codes):
-        waveform = mu_law_decode(row)
-        stem = f"sample_{index + 1}"
-        write_wav(waveform, out_dir / f"{stem}.wav", config.sample_rate)
-        save_waveform_and_spectrogram(waveform, config.sample_rate, out_dir / f"{stem}.png",
-                                      f"{run.experiment.slug} · {stem} · {names[programs[index]]} · roll of {sources[index][0]}")
-        written.append({"wav": f"{stem}.wav", "png": f"{stem}.png", "roll": sources[index][0], "program": names[programs[index]]})
-    files.write_json(out_dir / "samples.json", {
-        "samples": written, "seed": seed, "length": length, "sample_rate": config.sample_rate,
-        "samples_per_second": num * length / seconds, "training_audio_renderer": representation.renderer or "unknown",
-    })
-    return written
+def sampler(model, config: WaveNetConfig, representation=None) -> WaveNetSampler:
+    return WaveNetSampler(model, config, temperature=config.temperature, top_k=config.top_k, top_p=config.top_p)
 
 
 EXPERIMENT = Experiment(
@@ -462,12 +289,13 @@ EXPERIMENT = Experiment(
     config_class=WaveNetConfig,
     kind="audio",
     target="audio",
+    make_representation=make_representation,
+    prepare=prepare_audio_data,
+    make_datasets=audio_datasets,
     build_model=build_model,
     compile_arguments=compile_arguments,
-    sampler=WaveNetSampler,
-    make_representation=make_representation,
-    make_datasets=make_datasets,
-    test_metrics=test_metrics,
-    write_samples=write_samples,
-    prepare_source=prepare_wav_folder,
+    sampler=sampler,
+    test_metrics=audio_test_metrics,
+    write_samples=write_audio_samples,
+    sample_statistics=audio_sample_statistics,
 )

@@ -1,13 +1,19 @@
-"""Pieces shared by the piano-roll experiments 2-4: the classifier head, losses, metrics, chooser."""
+"""Pieces shared by the piano-roll experiments 2-4: the representation, the classifier head,
+losses, metrics, the chooser, and the slots every roll experiment fills the same way."""
 
 from __future__ import annotations
 
 import keras
 
 from musictf.config import RollConfig
+from musictf.data.pipeline import roll_datasets
+from musictf.data.prepared import prepare_roll_data
+from musictf.data.representation import RollRepresentation
+from musictf.evaluate import roll_test_metrics
 from musictf.generate import FrameChooser
 from musictf.losses import ArgmaxCrossEntropy
 from musictf.metrics import FrameNLL, ThresholdMetric, argmax_accuracy, logit
+from musictf.samples import midi_sample_statistics, write_midi_samples
 
 
 def classifier_head(config: RollConfig, features: int) -> keras.Sequential:
@@ -50,3 +56,20 @@ def chooser(config: RollConfig, temperature=None, top_k=None, top_p=None) -> Fra
         top_p=config.top_p if top_p is None else top_p,
         onset_sustain=config.roll_encoding == "onset_sustain",
     )
+
+
+def representation(config: RollConfig) -> RollRepresentation:
+    return RollRepresentation(config.steps_per_quarter, config.roll_encoding)
+
+
+# The slots experiments 2-4 share: `Experiment(..., **rolls.SLOTS)`.
+SLOTS = {
+    "kind": "pianoroll",
+    "make_representation": representation,
+    "prepare": prepare_roll_data,
+    "make_datasets": roll_datasets,
+    "compile_arguments": compile_arguments,
+    "test_metrics": roll_test_metrics,
+    "write_samples": write_midi_samples,
+    "sample_statistics": midi_sample_statistics,
+}

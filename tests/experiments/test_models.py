@@ -111,7 +111,7 @@ def test_every_preset_keeps_keras_on_the_cudnn_lstm_path(key):
     presets = tomllib.loads(experiment.experiment_file.read_text())["presets"]
     for preset in presets:
         config = experiment.load_config(preset)
-        features = 40 if experiment.kind == "tokens" else experiment.representation(config).features  # 40: any vocabulary
+        features = 40 if experiment.kind == "tokens" else experiment.make_representation(config).features  # 40: any vocabulary
         model = experiment.build_model(config, features)
         lstms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.LSTM)]
         assert lstms, preset

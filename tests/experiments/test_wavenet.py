@@ -10,8 +10,9 @@ import tensorflow as tf
 
 from musictf.data.audio import AudioRepresentation, mu_law_decode, mu_law_encode
 from musictf.data.corpus import Note
+from musictf.data.pipeline import audio_dataset
 from musictf.experiments import get_experiment
-from musictf.experiments.e5_wavenet import WaveNetConfig, WaveNetSampler, build_model, make_audio_dataset
+from musictf.experiments.e5_wavenet import WaveNetConfig, WaveNetSampler, build_model
 from musictf.train import build_and_compile
 
 TINY = WaveNetConfig(layers_per_stack=3, stacks=2, residual_channels=8, skip_channels=8, conditioning_channels=4)
@@ -60,7 +61,7 @@ def test_conditioning_on_a_roll_puts_the_dominant_frequency_on_its_notes():
     items = [representation.encode_notes([note], 0) for note in notes.values()]
     keras.utils.set_random_seed(0)
     model = build_and_compile(get_experiment("5"), config, 256, tf.distribute.get_strategy())
-    dataset = make_audio_dataset(items, config, 8, shuffle=True, repeat=True)
+    dataset = audio_dataset(items, config, 8, shuffle=True, repeat=True)
     model.fit(dataset, steps_per_epoch=250, epochs=1, verbose=0, shuffle=False)
     sampler = WaveNetSampler(model, config, temperature=0.7)
     for pitch, (_, roll, _) in zip(notes, items, strict=True):

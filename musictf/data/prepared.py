@@ -1,0 +1,115 @@
+"""Corpus -> split -> representation -> arrays: the data a run trains, samples and is scored on.
+
+`PreparedData` is what every later stage receives. The symbolic preparations live here; each
+experiment names the one it uses in its `prepare` slot (experiment 5 names
+`musictf.data.audio.prepare_audio_data`). With a trained representation given, data other than the
+run's own must fit it (see `prepare_symbolic_data`).
+
+Example:
+    data = prepare_roll_data(RollRepresentation(4), config)
+    data.arrays["train"][0].shape  # (frames, 176)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from musictf import files
+from musictf.data import corpus as corpus_module
+from musictf.data.representation import transposed_pieces
+from musictf.errors import MusicTFError
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """A run's data in memory.
+
+    Args:
+        corpus: the parsed source, with its ingest report and file hashes.
+        splits: split name -> pieces ("train", "valid", "test").
+        representation: fitted on the train split (or the run's own, when evaluating or sampling).
+        arrays: split -> one encoded item per piece, as the representation makes them (token ids,
+            roll frames, or audio (codes, roll, program)); the train split's augmented, if any.
+    """
+
+    corpus: corpus_module.Corpus
+    splits: dict[str, list]
+    representation: object
+    arrays: dict[str, list]
+
+    def evaluation_split(self) -> str:
+        """The split scored and primed from: test, else valid, else train (a tiny corpus)."""
+        return next((split for split in ("test", "valid") if self.arrays[split]), "train")
+
+    def manifest(self) -> dict:
+        by_file = split_files_with_hashes(self.splits, self.corpus.file_hashes)
+        return {
+            "source": self.corpus.source,
+            "data_hash": data_hash(by_file),
+            "pieces": {split: len(pieces) for split, pieces in self.splits.items()},
+            "steps": {split: int(sum(self.representation.steps(item) for item in items))
+                      for split, items in self.arrays.items()},
+            "files": by_file,
+            "skipped": self.corpus.report.skipped,
+        }
+
+
+def split_files_with_hashes(splits: dict[str, list], file_hashes: dict[str, str]) -> dict[str, dict]:
+    """file id -> {"split", "sha256"}: what a run's manifest records of its data."""
+    return {piece.file_id: {"split": split, "sha256": file_hashes.get(piece.file_id)}
+            for split, pieces in splits.items() for piece in pieces}
+
+
+def data_hash(by_file: dict[str, dict]) -> str:
+    """One short hash of which files, with which contents, fell in which split."""
+    return files.sha256_text("".join(f"{k}{v['sha256']}" for k, v in sorted(by_file.items())))[:16]
+
+
+def load_split_corpus(config, progress: bool = True) -> tuple[corpus_module.Corpus, dict[str, list]]:
+    """The config's source, parsed (cached) and split by file."""
+    corpus = corpus_module.load_corpus(
+        config.source,
+        max_files=config.max_files,
+        timeout=config.parse_timeout,
+        max_file_megabytes=config.max_file_megabytes,
+        keep_truncated_midi=config.keep_truncated_midi,
+        progress=progress,
+    )
+    splits = corpus_module.split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
+    if not splits["train"]:
+        raise MusicTFError(f"{config.source}: the split left no training pieces")
+    return corpus, splits
+
+
+def prepare_symbolic_data(representation, config, *, fit: bool = True, progress: bool = True,
+                          run_data_hash: str | None = None, transpose_notes: bool = False) -> PreparedData:
+    """Every split encoded with `representation`, fitted on the train split when `fit`.
+
+    A trained representation (`fit=False`: sampling or evaluating a run) must fit data other than
+    the run's own (a data hash other than `run_data_hash`), or MusicTFError says so. The run's own
+    data is never refused: tokens its valid and test splits have and its train split lacks are
+    expected, and the metrics count them. `transpose_notes`: the train split in every key within
+    `transpose_range`, transposed as notes before encoding (token models, which cannot shift keys
+    after encoding; roll models shift keys in the tf.data pipeline instead).
+    """
+    corpus, splits = load_split_corpus(config, progress)
+    train_pieces = splits["train"]
+    if transpose_notes and config.transpose_range > 0:
+        train_pieces = transposed_pieces(train_pieces, config.transpose_range)
+    if fit:
+        representation.fit(train_pieces)
+    elif data_hash(split_files_with_hashes(splits, corpus.file_hashes)) != run_data_hash:
+        representation.check_fits(splits["test"] or splits["train"], config.source)
+    arrays = {"train": [representation.encode(piece) for piece in train_pieces]}
+    arrays |= {split: [representation.encode(piece) for piece in splits[split]] for split in ("valid", "test")}
+    return PreparedData(corpus, splits, representation, arrays)
+
+
+def prepare_token_data(representation, config, **options) -> PreparedData:
+    """Token models: transposition augmentation happens on the notes, before encoding."""
+    return prepare_symbolic_data(representation, config, transpose_notes=True, **options)
+
+
+def prepare_roll_data(representation, config, **options) -> PreparedData:
+    """Roll models: transposition augmentation happens in the pipeline (`pipeline.roll_datasets`)."""
+    return prepare_symbolic_data(representation, config, transpose_notes=False, **options)

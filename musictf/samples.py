@@ -1,0 +1,146 @@
+"""Run-level sample writing: what a trained run generates, written to its samples/ folder.
+
+Each experiment names one writer and one statistics function in its slots:
+- `write_midi_samples` / `midi_sample_statistics` (experiments 1-4): a primer from a test-split
+  piece (or `--prime FILE`), the continuation as `sample_K.mid`, the two together as
+  `sample_K_primed.mid`, and a piano-roll PNG;
+- `write_audio_samples` / `audio_sample_statistics` (experiment 5): WAV files with a waveform and
+  spectrogram PNG, each rendering a piano roll (a test piece's, or `--roll FILE`'s) in a timbre.
+
+Both write `samples.json` last, listing the files, the seed and the generation speed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from musictf import files, metrics
+from musictf.data.audio import WAVFormatError, mu_law_decode, mu_law_encode, read_wav, write_wav
+from musictf.data.corpus import Piece, read_notes
+from musictf.data.pianoroll import read_midi, write_midi
+from musictf.errors import MusicTFError
+from musictf.plots import save_piano_roll, save_waveform_and_spectrogram
+
+
+def _refuse(options: dict | None, what: str) -> None:
+    given = sorted(name for name, value in (options or {}).items() if value is not None)
+    if given:
+        raise MusicTFError(f"--{given[0].replace('_file', '').replace('_', '-')}: {what}")
+
+
+def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None) -> tuple[np.ndarray, list[str]]:
+    """`count` primers of `seq_len` steps: the openings of test pieces (then valid, then train),
+    or the opening of `prime_file`."""
+    if prime_file:
+        path = Path(prime_file)
+        pieces = [Piece(path.name, path.name, path.stem, read_notes(path, "--prime"))]
+    else:
+        pieces = [piece for split in ("test", "valid", "train") for piece in data.splits[split]]
+    candidates = []
+    for piece in pieces:
+        array = data.representation.encode(piece)
+        if len(array) >= seq_len:
+            candidates.append((piece.piece_id, array[:seq_len]))
+        if len(candidates) >= count:
+            break
+    if not candidates:
+        where = f"--prime {prime_file}" if prime_file else "the corpus"
+        raise MusicTFError(f"{where}: no piece has the {seq_len} steps a primer needs")
+    chosen = [candidates[index % len(candidates)] for index in range(count)]
+    return np.stack([array for _, array in chosen]), [piece_id for piece_id, _ in chosen]
+
+
+def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, out_dir, prime_file=None,
+                       options: dict | None = None) -> list[dict]:
+    """Writes sample_K.mid (the continuation), sample_K_primed.mid and sample_K.png; returns their list."""
+    _refuse(options, "only experiment 5 (WaveNet) renders a roll in a timbre")
+    out_dir, config, representation = Path(out_dir), run.config, data.representation
+    sampler = run.experiment.sampler(model, config, representation)
+    primes, sources = primer_arrays(data, config.seq_len, num, prime_file)
+    started = time.perf_counter()
+    continuations = sampler.generate(primes, length, seed)
+    seconds = time.perf_counter() - started
+    written = []
+    for index, (prime, continuation) in enumerate(zip(primes, continuations, strict=True)):
+        notes = representation.decode(continuation)
+        primed = representation.decode(np.concatenate([prime, continuation]))
+        stem = f"sample_{index + 1}"
+        write_midi(notes, out_dir / f"{stem}.mid", title=f"{run.experiment.slug} {stem}")
+        write_midi(primed, out_dir / f"{stem}_primed.mid", title=f"{run.experiment.slug} {stem} (primed)")
+        save_piano_roll(primed, out_dir / f"{stem}.png", f"{run.experiment.slug} · {stem} · primer from {sources[index]}",
+                        primer_quarters=representation.quarters(prime))
+        written.append({"midi": f"{stem}.mid", "primed_midi": f"{stem}_primed.mid", "png": f"{stem}.png",
+                        "primer": sources[index], "notes": len(notes)})
+    files.write_json(out_dir / "samples.json", {
+        "samples": written, "seed": seed, "length": length, "steps_per_second": num * length / seconds,
+        "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
+    })
+    return written
+
+
+def midi_sample_statistics(listed: list[dict], samples_dir: Path, data, split: str, config) -> tuple[dict, dict]:
+    """(statistics of the written continuations, the same statistics of the split's pieces)."""
+    return (metrics.sample_quality([read_midi(Path(samples_dir) / item["midi"]) for item in listed]),
+            metrics.sample_quality([piece.notes for piece in data.splits[split]]))
+
+
+def read_wav_primer(prime_file, sample_rate: int) -> np.ndarray:
+    """The mu-law codes of a WAV primer, or one MusicTFError naming the file and the reason."""
+    try:
+        waveform, rate = read_wav(prime_file)
+    except WAVFormatError as error:
+        raise MusicTFError(f"--prime {prime_file}: {error}") from None
+    if rate != sample_rate:
+        raise MusicTFError(f"--prime {prime_file}: {rate} Hz, but this run works at {sample_rate} Hz")
+    return mu_law_encode(waveform)
+
+
+def write_audio_samples(run, model, data, *, num: int, length: int, seed: int, out_dir, prime_file=None,
+                        options: dict | None = None) -> list[dict]:
+    """WAV samples with a waveform/spectrogram PNG each. The roll comes from `options["roll_file"]`
+    (any symbolic file, e.g. a sample of experiment 4) or from test-split pieces;
+    `options["program"]` names the timbre (default: the piece's)."""
+    options = options or {}
+    config, representation, out_dir = run.config, data.representation, Path(out_dir)
+    names, program = config.program_names, options.get("program")
+    if program is not None and program not in names:
+        raise MusicTFError(f"--program {program}: this run knows {', '.join(names)}")
+    if options.get("roll_file"):
+        notes = read_notes(options["roll_file"], "--roll")
+        sources = [(Path(options["roll_file"]).name, representation.encode_notes(notes, 0)[1], 0)] * num
+    else:
+        split = data.evaluation_split()
+        items, pieces = data.arrays[split], data.splits[split]
+        sources = [(pieces[i % len(items)].piece_id, items[i % len(items)][1], items[i % len(items)][2]) for i in range(num)]
+    programs = [names.index(program) if program is not None else source[2] for source in sources]
+    primer = np.repeat(read_wav_primer(prime_file, config.sample_rate)[None], num, axis=0) if prime_file else None
+    frames = math.ceil((length + 1) / config.hop) + 1
+    rolls = np.stack([np.pad(roll, [(0, max(0, frames - len(roll))), (0, 0)])[:frames] for _, roll, _ in sources])
+    sampler = run.experiment.sampler(model, config, representation)
+    started = time.perf_counter()
+    codes = sampler.generate(rolls, np.asarray(programs), length=length, seed=seed, primer=primer, batch=num)
+    seconds = time.perf_counter() - started
+    written = []
+    for index, row in enumerate(codes):
+        waveform = mu_law_decode(row)
+        stem = f"sample_{index + 1}"
+        write_wav(waveform, out_dir / f"{stem}.wav", config.sample_rate)
+        save_waveform_and_spectrogram(waveform, config.sample_rate, out_dir / f"{stem}.png",
+                                      f"{run.experiment.slug} · {stem} · {names[programs[index]]} · roll of {sources[index][0]}")
+        written.append({"wav": f"{stem}.wav", "png": f"{stem}.png", "roll": sources[index][0], "program": names[programs[index]]})
+    files.write_json(out_dir / "samples.json", {
+        "samples": written, "seed": seed, "length": length, "sample_rate": config.sample_rate,
+        "samples_per_second": num * length / seconds, "training_audio_renderer": representation.renderer or "unknown",
+        "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
+    })
+    return written
+
+
+def audio_sample_statistics(listed: list[dict], samples_dir: Path, data, split: str, config) -> tuple[dict, dict]:
+    """(loudness and silence of the written WAVs, the same of the split's audio)."""
+    return (metrics.audio_quality([read_wav(Path(samples_dir) / item["wav"])[0] for item in listed], config.sample_rate),
+            metrics.audio_quality([mu_law_decode(item[0]) for item in data.arrays[split]], config.sample_rate))

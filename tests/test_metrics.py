@@ -1,0 +1,66 @@
+"""The evaluation protocol's numbers: streaming Keras metrics agree with the numpy protocol, and
+the sample statistics equal hand counts (muspy's tests/test_metrics.py style)."""
+
+import math
+
+import numpy as np
+import pytest
+
+from musictf.data.corpus import Note
+from musictf.metrics import (FrameNLL, ThresholdMetric, categorical_nll, piece_quality, roll_metrics, token_baseline,
+                             token_metrics)
+
+rng = np.random.default_rng(7)
+LOGITS = rng.normal(-2.0, 2.0, (64, 176)).astype("float32")
+TARGETS = (rng.random((64, 176)) < 0.08).astype("float32")
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.5])
+def test_streaming_metrics_agree_with_the_numpy_protocol(threshold):
+    protocol = roll_metrics(LOGITS, TARGETS, "sigmoid", threshold)
+    nll = FrameNLL()
+    for start in range(0, 64, 16):  # streamed in batches, as during fit
+        nll.update_state(TARGETS[start : start + 16], LOGITS[start : start + 16])
+    assert float(nll.result()) == pytest.approx(protocol["frame_nll_nats"], rel=1e-5)
+    for kind in ("precision", "recall", "f1", "bay_accuracy"):
+        metric = ThresholdMetric(kind, threshold)
+        for start in range(0, 64, 16):
+            metric.update_state(TARGETS[start : start + 16], LOGITS[start : start + 16])
+        assert float(metric.result()) == pytest.approx(protocol[kind], rel=1e-5), kind
+
+
+def test_token_metrics_and_unigram_baseline_by_hand():
+    logits = np.log(np.array([[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]))
+    targets = np.array([0, 2])
+    result = token_metrics(logits, targets, unknown_id=2)
+    expected = -(math.log(0.5) + math.log(0.1)) / 2
+    assert result["cross_entropy_nats"] == pytest.approx(expected)
+    assert result["perplexity"] == pytest.approx(math.exp(expected))
+    assert result["accuracy"] == 0.5 and result["unknown_target_share"] == 0.5
+    # train ids 0, 0, 1: counts 2, 1, 0, add-one 3, 2, 1 over 6
+    baseline = token_baseline([np.array([0, 0, 1])], targets, 3)
+    assert baseline["unigram_cross_entropy_nats"] == pytest.approx(-(math.log(3 / 6) + math.log(1 / 6)) / 2)
+    assert categorical_nll(logits, targets) == pytest.approx([-math.log(0.5), -math.log(0.1)])
+
+
+def _notes(*items):
+    return [Note(pitch, onset, duration, "C4") for pitch, onset, duration in items]
+
+
+def test_piece_quality_equals_hand_counts():
+    # C E G held for a whole note (beat 1-4), then silence for beat 5-8, then D twice (beat 9, 10)
+    notes = _notes((60, 0, 4), (64, 0, 4), (67, 0, 4), (62, 8, 1), (62, 9, 1))
+    quality = piece_quality(notes)
+    assert quality["polyphony"] == pytest.approx((16 * 3 + 8 * 1) / 24)  # sounding sixteenths: 16 with 3, 8 with 1
+    assert quality["empty_beat_rate"] == pytest.approx(4 / 10)  # 10 beats, 4 silent
+    assert quality["repeated_note_ratio"] == pytest.approx(1 / 2)  # onset groups {C,E,G}, {D}, {D}
+    assert quality["note_density_per_quarter"] == pytest.approx(3 / 10)  # 3 onset groups over 10 quarters
+    assert quality["scale_consistency"] == 1.0  # C, D, E, G all in C major
+    pitch_classes = np.array([1, 1, 1, 2]) / 5  # C, E, G once, D twice
+    assert quality["pitch_class_entropy_bits"] == pytest.approx(-(pitch_classes * np.log2(pitch_classes)).sum())
+
+
+def test_scale_consistency_by_hand():
+    # C D E F G A B C#: 7 of 8 notes fit C major (or a mode of it); no scale fits all 8
+    notes = _notes(*[(pitch, index, 1) for index, pitch in enumerate([60, 62, 64, 65, 67, 69, 71, 61])])
+    assert piece_quality(notes)["scale_consistency"] == pytest.approx(7 / 8)
