@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, PRECISIONS, TUNERS, ExperimentConfig, RollConfig
+from musictf.data.tokens import TOKEN_MODES
+from musictf.distribute import STRATEGIES
 from musictf.errors import MusicTFError
 from musictf.tensorflow_logs import import_tensorflow
-
-NOT_YET: dict[str, str] = {}  # command -> why it is not there yet
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,12 +28,13 @@ def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset-file", help="read the preset from this TOML file instead (e.g. a search's best_preset.toml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field, e.g. --set units=128; repeatable")
-    parser.add_argument("--source", help="music21:<composer> or a folder of MIDI/MusicXML/ABC/kern files")
-    parser.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker", "tpu", "auto"],
+    parser.add_argument("--source", help="shorthand for --set source=...: music21:<composer>, a folder of "
+                                          "MIDI/MusicXML/ABC/kern files (or WAV for experiment 5)")
+    parser.add_argument("--strategy", default=STRATEGIES[0], choices=STRATEGIES,
                         help="tf.distribute strategy: mirrored = all local GPUs; multiworker = the cluster in "
                              "TF_CONFIG (same command and --run-dir on every worker); auto = TPU, else GPUs, "
                              "else default (default: default)")
-    parser.add_argument("--precision", choices=["float32", "mixed_bfloat16", "mixed_float16"],
+    parser.add_argument("--precision", choices=PRECISIONS,
                         help="shorthand for --set precision=...; mixed_bfloat16 is ~1.45x faster for LSTMs on "
                              "CPUs with AVX512_BF16 (default: the preset's, float32)")
     parser.add_argument("--run-dir", help="run directory; rerunning with the same one resumes an interrupted run")
@@ -44,15 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = commands.add_parser("data", help="parse a corpus, print its statistics and write the ingest report",
                                description="Parse a corpus (cached), print statistics and skipped files.")
-    data.add_argument("--source", default="music21:bach", help="music21:<composer or path> or a folder (default: music21:bach)")
+    data.add_argument("--source", default=ExperimentConfig.source,
+                      help=f"music21:<composer or path> or a folder (default: {ExperimentConfig.source})")
     data.add_argument("--representation", choices=["tokens", "pianoroll"], default="tokens",
                       help="statistics for note tokens or piano rolls (default: tokens)")
-    data.add_argument("--token-mode", choices=["duration", "pitch"], default="duration",
-                      help="tokens with slice lengths and rests, or the original's pitch-only tokens")
-    data.add_argument("--steps-per-quarter", type=int, default=4, help="piano-roll grid (default: 4)")
-    data.add_argument("--max-files", type=int, default=0, help="use only the first N files (default: all)")
+    data.add_argument("--token-mode", choices=TOKEN_MODES, default="duration",
+                      help="tokens with slice lengths and rests, or the original's pitch-only tokens (default: duration)")
+    data.add_argument("--steps-per-quarter", type=int, default=RollConfig.steps_per_quarter,
+                      help=f"piano-roll grid (default: {RollConfig.steps_per_quarter})")
+    data.add_argument("--max-files", type=int, default=ExperimentConfig.max_files, help="use only the first N files (default: all)")
     data.add_argument("--workers", type=int, default=0, help="parser processes (default: one per core)")
-    data.add_argument("--split-seed", type=int, default=1234, help="seed of the file-level split (default: 1234)")
+    data.add_argument("--split-seed", type=int, default=ExperimentConfig.split_seed,
+                      help=f"seed of the file-level split (default: {ExperimentConfig.split_seed})")
 
     train = commands.add_parser("train", help="train an experiment into a run directory",
                                 description="Train experiment N on a preset. Rerunning the same command resumes.")
@@ -87,9 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune = commands.add_parser("tune", help="Keras Tuner search over the experiment's [search] space",
                                description="Hyperparameter search with Keras Tuner. Rerunning the same command resumes.")
     _add_experiment_arguments(tune)
-    tune.add_argument("--tuner", choices=["random", "hyperband", "bayesian"], default="random")
-    tune.add_argument("--max-trials", type=int, default=6, help="trials to run (random, bayesian; default: 6)")
-    tune.add_argument("--objective", default="val_loss", choices=["val_loss", "val_f1", "val_frame_nll", "val_accuracy"],
+    tune.add_argument("--tuner", choices=TUNERS, default=TUNERS[0])
+    tune.add_argument("--max-trials", type=int, default=DEFAULT_MAX_TRIALS,
+                      help=f"trials to run (random, bayesian; default: {DEFAULT_MAX_TRIALS})")
+    tune.add_argument("--objective", default="val_loss", choices=list(OBJECTIVES),
                       help="what the search optimizes (default: val_loss; val_f1 / val_frame_nll for experiments 2-4)")
 
     report = commands.add_parser("report", help="build reports/: figures, tables and index.html",
@@ -112,9 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", default="reports", help="output folder (default: reports)")
     bench.add_argument("--runs-root", default="runs", help="where to find the runs for the memory figure (default: runs)")
 
-    for name, message in NOT_YET.items():
-        stub = commands.add_parser(name, help=f"({message})", description=message)
-        stub.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     for command in commands.choices.values():
         command.add_argument("--verbose", action="store_true",
                              help="show TensorFlow's start-up log lines (hidden by default)")
@@ -122,31 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_data(args) -> int:
-    from musictf.data import corpus as corpus_module
+    from musictf.config import replace
+    from musictf.data.prepared import describe_corpus
     from musictf.data.representation import RollRepresentation, TokenRepresentation
 
-    corpus = corpus_module.load_corpus(args.source, max_files=args.max_files, workers=args.workers or None)
-    print(corpus.report.summary())
-    splits = corpus_module.split_pieces(corpus.pieces, args.split_seed, 0.1, 0.1)
-    if args.representation == "tokens":
-        representation = TokenRepresentation(args.token_mode).fit(splits["train"])
-        unit = f"{args.token_mode} tokens"
-    else:
-        representation = RollRepresentation(args.steps_per_quarter)
-        unit = f"frames at {args.steps_per_quarter} steps per quarter"
-    sizes = {split: sum(len(representation.encode(piece)) for piece in pieces) for split, pieces in splits.items()}
-    pitches = [note.pitch for piece in corpus.pieces for note in piece.notes]
-    from music21 import pitch
-
-    low, high = pitch.Pitch(midi=min(pitches)), pitch.Pitch(midi=max(pitches))
-    print(f"pieces: {len(corpus.pieces)}; {unit}: {sum(sizes.values())}")
-    if args.representation == "tokens":
-        print(f"vocabulary (train split, with <pad> and <unk>): {representation.features}")
-    print(f"pitch range: {low.nameWithOctave} (MIDI {low.midi}) to {high.nameWithOctave} (MIDI {high.midi})")
-    for split, pieces in splits.items():
-        print(f"{split}: {len(pieces)} pieces, {sizes[split]} {unit.split(' at ')[0]}")
-    if corpus.report_path is not None:
-        print(f"ingest report: {corpus.report_path}")
+    config = replace(ExperimentConfig(), {"source": args.source, "max_files": args.max_files,
+                                          "split_seed": args.split_seed}, origin="musictf data")
+    representation = (TokenRepresentation(args.token_mode) if args.representation == "tokens"
+                      else RollRepresentation(args.steps_per_quarter))
+    print(describe_corpus(config, representation, workers=args.workers or None))
     return 0
 
 
@@ -164,8 +152,6 @@ def _experiment_and_config(args):
 
 
 def _run_dir_for(args, experiment, config):
-    from pathlib import Path
-
     from musictf import rundir
 
     if args.run_dir:
@@ -191,7 +177,17 @@ def _print_metrics(result: dict) -> None:
                                                  if key != "pieces"))
 
 
-def _command_train(args, and_evaluate: bool) -> int:
+def _command_report(args) -> int:
+    from musictf.report import build_report
+
+    print(build_report([Path(p) for p in args.runs] or None, Path(args.out)))
+    return 0
+
+
+def _command_train(args) -> int:
+    from musictf import rundir
+
+    and_evaluate = args.command == "run"
     experiment, config = _experiment_and_config(args)
     run_dir = _run_dir_for(args, experiment, config)
     if not and_evaluate:
@@ -209,7 +205,7 @@ def _command_train(args, and_evaluate: bool) -> int:
         _print_metrics(result)
         print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
               f"metrics: {result['metrics_file']}\nsamples: {_describe_samples(result['sample_files'])} in {run_dir / 'samples'}")
-    _record_peak_memory(run_dir)
+    rundir.record_finish(run_dir)
     return 0
 
 
@@ -234,19 +230,7 @@ def _is_other_worker(args, run_dir) -> bool:
     return True
 
 
-def _record_peak_memory(run_dir) -> None:
-    """Peak RSS of this command, for `make bench`'s memory figure."""
-    import time
-
-    from musictf import rundir
-    from musictf.bench.memory import peak_rss_megabytes
-
-    rundir.write_state(run_dir, peak_rss_mb=peak_rss_megabytes(), finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
-
-
 def _command_tune(args) -> int:
-    from pathlib import Path
-
     experiment, config = _experiment_and_config(args)
     from musictf import rundir
     from musictf.tune import tune
@@ -273,7 +257,6 @@ def _command_evaluate(args) -> int:
 
 def _command_generate(args) -> int:
     import dataclasses
-    from pathlib import Path
 
     from musictf import config as config_module
     from musictf import files, rundir
@@ -305,8 +288,6 @@ def _command_generate(args) -> int:
 
 
 def _command_bench(args) -> int:
-    from pathlib import Path
-
     from musictf.bench import FIGURES, run_benchmarks
 
     unknown = sorted(set(args.only) - set(FIGURES))
@@ -325,27 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command != "data":  # the one command that never needs TensorFlow
         import_tensorflow(verbose=args.verbose)
+    commands = {"data": _command_data, "train": _command_train, "run": _command_train, "report": _command_report,
+                "tune": _command_tune, "bench": _command_bench, "evaluate": _command_evaluate,
+                "generate": _command_generate}
     try:
-        if args.command in NOT_YET:
-            raise MusicTFError(NOT_YET[args.command])
-        if args.command == "data":
-            return _command_data(args)
-        if args.command in ("train", "run"):
-            return _command_train(args, and_evaluate=args.command == "run")
-        if args.command == "report":
-            from pathlib import Path
-
-            from musictf.report import build_report
-
-            print(build_report([Path(p) for p in args.runs] or None, Path(args.out)))
-            return 0
-        if args.command == "tune":
-            return _command_tune(args)
-        if args.command == "bench":
-            return _command_bench(args)
-        if args.command == "evaluate":
-            return _command_evaluate(args)
-        return _command_generate(args)
+        return commands[args.command](args)
     except MusicTFError as error:
         print(f"musictf: error: {error}", file=sys.stderr)
         return 2

@@ -15,6 +15,12 @@ from pathlib import Path
 from musictf.errors import ConfigError
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
+OPTIMIZERS = ("adam", "rmsprop")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# Keras Tuner searches (tune.py): the tuners, and each objective with its direction.
+TUNERS = ("random", "hyperband", "bayesian")
+OBJECTIVES = {"val_loss": "min", "val_f1": "max", "val_frame_nll": "min", "val_accuracy": "max"}
+DEFAULT_MAX_TRIALS = 6  # trials of a search: a few minutes each on the `tune` presets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +85,8 @@ class ExperimentConfig:
             (self.temperature > 0, f"temperature must be positive, got {self.temperature}"),
             (0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
             (self.top_k >= 0, f"top_k must be 0 or more, got {self.top_k}"),
-            (self.optimizer in ("adam", "rmsprop"), f"optimizer must be adam or rmsprop, got {self.optimizer!r}"),
-            (
-                self.precision in ("float32", "mixed_bfloat16", "mixed_float16"),
-                f"precision must be float32, mixed_bfloat16 or mixed_float16, got {self.precision!r}",
-            ),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.transpose_range >= 0, f"transpose_range must be 0 or more, got {self.transpose_range}"),
         )
 

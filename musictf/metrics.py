@@ -19,7 +19,7 @@ import numpy as np
 from keras import ops
 
 from musictf.data.corpus import Note
-from musictf.data.pianoroll import notes_to_roll
+from musictf.data.pianoroll import SIXTEENTH_GRID, notes_to_roll
 
 # -- streaming Keras metrics ----------------------------------------------------------------------
 
@@ -188,9 +188,10 @@ def piece_quality(notes: Sequence[Note]) -> dict[str, float]:
     distribution = histogram / histogram.sum()
     nonzero = distribution[distribution > 0]
     scales = [(MAJOR + tonic) % 12 for tonic in range(12)] + [(MINOR + tonic) % 12 for tonic in range(12)]
-    sounding = notes_to_roll(notes, 4, "active").astype(bool)
+    sounding = notes_to_roll(notes, SIXTEENTH_GRID, "active").astype(bool)
     voices = sounding.sum(axis=1)
-    beats = sounding[: len(sounding) // 4 * 4].reshape(-1, 4, sounding.shape[1]).any(axis=(1, 2))
+    beats = sounding[: len(sounding) // SIXTEENTH_GRID * SIXTEENTH_GRID].reshape(-1, SIXTEENTH_GRID, sounding.shape[1])
+    beats = beats.any(axis=(1, 2))
     onsets: dict[float, frozenset] = {}
     for note in notes:
         onsets[note.onset] = onsets.get(note.onset, frozenset()) | {note.pitch}

@@ -11,7 +11,7 @@ Keras 3.15's TensorFlow trainer fails under MultiWorkerMirroredStrategy (keras-t
 
 Both replacements act only when the strategy is a MultiWorkerMirroredStrategy in multi-worker mode;
 every other path runs Keras's own code. The shim is installed only if the two Keras functions are
-the ones it was written against (their source hashes below). If Keras changes them,
+the ones it was written against (their source hashes in keras_internals.py). If Keras changes them,
 `--strategy multiworker` stops with a clear message instead of guessing, and
 tests/test_distribute.py fails so the shim gets revisited (or removed once Keras fixes #20585).
 """
@@ -19,37 +19,16 @@ tests/test_distribute.py fails so the shim gets revisited (or removed once Keras
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import inspect
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from musictf import keras_internals
 from musictf.errors import MusicTFError
 
-# sha256(inspect.getsource(...))[:16] of the Keras functions the shim replaces (Keras 3.15.1).
-PATCHED_SOURCES = {
-    "TensorFlowTrainer._maybe_symbolic_build": "92a504f5eba9b29f",
-    "reduce_per_replica": "2e7d54b1e6edc29a",
-}
 _installed = False
-
-
-def _keras_functions():
-    from keras.src.backend.tensorflow import trainer
-
-    return trainer, {
-        "TensorFlowTrainer._maybe_symbolic_build": trainer.TensorFlowTrainer._maybe_symbolic_build,
-        "reduce_per_replica": trainer.reduce_per_replica,
-    }
-
-
-def source_hashes() -> dict[str, str]:
-    _, functions = _keras_functions()
-    return {name: hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
-            for name, function in functions.items()}
 
 
 def install_keras_shim() -> None:
@@ -57,17 +36,12 @@ def install_keras_shim() -> None:
     global _installed
     if _installed:
         return
-    import keras
     import tensorflow as tf
 
-    changed = [name for name, digest in source_hashes().items() if PATCHED_SOURCES[name] != digest]
-    if changed:
-        raise MusicTFError(
-            f"--strategy multiworker: Keras {keras.__version__} changed {', '.join(changed)}, which musictf's "
-            "multi-worker shim replaces (written for Keras 3.15.1); pin keras==3.15.1 or update musictf/multiworker.py"
-        )
-    trainer, functions = _keras_functions()
-    original_build, original_reduce = functions.values()
+    keras_internals.require("multi-worker shim")
+    from keras.src.backend.tensorflow import trainer
+
+    original_build, original_reduce = trainer.TensorFlowTrainer._maybe_symbolic_build, trainer.reduce_per_replica
 
     def multi_worker(strategy) -> bool:
         return trainer._collective_all_reduce_multi_worker(strategy)

@@ -9,7 +9,7 @@ import numpy as np
 
 from musictf import files
 from musictf.data.corpus import LOWEST_PITCH, Note
-from musictf.data.pianoroll import notes_to_roll
+from musictf.data.pianoroll import NUM_KEYS, SIXTEENTH_GRID, notes_to_roll
 
 
 def _pyplot():
@@ -33,9 +33,9 @@ def save_piano_roll(notes: Sequence[Note], path: str | Path, title: str, primer_
     """Pitch against time in quarter notes; bars of 4/4 gridded, the primer shaded."""
     plt = _pyplot()
     path = Path(path)
-    roll = notes_to_roll(notes, 4, "active") if notes else np.zeros((16, 88), np.uint8)
+    roll = notes_to_roll(notes, SIXTEENTH_GRID, "active") if notes else np.zeros((16, NUM_KEYS), np.uint8)
     figure, axis = plt.subplots(figsize=(7.0, 2.6))
-    length = max(len(roll), 1) / 4
+    length = max(len(roll), 1) / SIXTEENTH_GRID
     axis.imshow(roll.T, origin="lower", aspect="auto", cmap="Blues", interpolation="nearest",
                 extent=(0, length, LOWEST_PITCH - 0.5, LOWEST_PITCH + 87.5), vmin=0, vmax=1.3)
     pitches = [note.pitch for note in notes] or [60]

@@ -8,6 +8,7 @@ backup/ (for resuming), history.csv, logs/ (TensorBoard), samples/, metrics.json
 from __future__ import annotations
 
 import dataclasses
+import resource
 import time
 from pathlib import Path
 
@@ -42,6 +43,18 @@ def new_run_dir(experiment, preset: str, root: Path = RUNS_ROOT) -> Path:
         suffix += 1
         path = Path(root) / experiment.slug / f"{preset}-{stamp}-{suffix}"
     return path
+
+
+def peak_rss_megabytes() -> dict:
+    """This process's peak RSS and the largest of its finished children's (Linux: ru_maxrss in KiB)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"process": round(own, 1), "largest_child": round(children, 1)}
+
+
+def record_finish(run_dir: Path) -> None:
+    """The command's peak memory and end time, in state.json (`make bench` reads the memory)."""
+    write_state(run_dir, peak_rss_mb=peak_rss_megabytes(), finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
 
 
 def read_state(run_dir: Path) -> dict:
@@ -92,25 +105,21 @@ def load_run(run_dir: str | Path) -> Run:
 
 
 def load_model(run: Run, which: str = "best"):
-    """The run's checkpoint, checked against the run's representation."""
-    import keras
-
-    import musictf.layers  # noqa: F401  (registers the custom objects)
-    import musictf.losses  # noqa: F401
-    import musictf.metrics  # noqa: F401
-
+    """The run's checkpoint: the model rebuilt from the run's config (so it has its stepper, see
+    steppers.py) with the checkpoint's weights, checked against the run's representation."""
     path = run.checkpoint(which)
     if not path.exists():
         raise MusicTFError(f"{run.path}: no {which} checkpoint yet ({path}); train the run first")
-    model = keras.saving.load_model(path)
+    model = run.experiment.build_model(run.config, run.representation.features)
+    try:
+        model.load_weights(path)
+    except ValueError as error:
+        raise MusicTFError(
+            f"{path}: the checkpoint's weights do not fit a model for the run's representation "
+            f"({run.representation.features} features per step; {' '.join(str(error).split())[:120]}); "
+            "the checkpoint and representation.json do not belong together"
+        ) from None
     if not all(np.isfinite(weights).all() for weights in model.get_weights()):
         raise MusicTFError(f"{path}: the checkpoint holds NaN or infinite weights (a diverged run); "
                            "train again with a lower learning_rate")
-    expected = run.representation.features
-    actual = model.outputs[0].shape[-1]
-    if actual != expected:
-        raise MusicTFError(
-            f"{path}: the checkpoint has {actual} features per step but the run's representation has {expected}; "
-            "the checkpoint and representation.json do not belong together"
-        )
     return model

@@ -12,6 +12,7 @@ Both write `samples.json` last, listing the files, the seed and the generation s
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from pathlib import Path
@@ -33,18 +34,23 @@ def _refuse(options: dict | None, what: str) -> None:
 
 
 def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None) -> tuple[np.ndarray, list[str]]:
-    """`count` primers of `seq_len` steps: the openings of test pieces (then valid, then train),
-    or the opening of `prime_file`."""
+    """`count` primers of `seq_len` steps: the openings of test pieces (then valid, then train), from
+    the arrays already encoded, or the opening of `prime_file`."""
     if prime_file:
         path = Path(prime_file)
-        pieces = [Piece(path.name, path.name, path.stem, read_notes(path, "--prime"))]
+        piece = Piece(path.name, path.name, path.stem, read_notes(path, "--prime"))
+        encoded = [(piece.piece_id, data.representation.encode(piece))]
     else:
-        pieces = [piece for split in ("test", "valid", "train") for piece in data.splits[split]]
+        # the train split's arrays may hold augmented copies, so its pieces are encoded afresh
+        encoded = itertools.chain(
+            (pair for split in ("test", "valid")
+             for pair in zip([piece.piece_id for piece in data.splits[split]], data.arrays[split], strict=True)),
+            ((piece.piece_id, data.representation.encode(piece)) for piece in data.splits["train"]),  # lazily
+        )
     candidates = []
-    for piece in pieces:
-        array = data.representation.encode(piece)
+    for piece_id, array in encoded:
         if len(array) >= seq_len:
-            candidates.append((piece.piece_id, array[:seq_len]))
+            candidates.append((piece_id, array[:seq_len]))
         if len(candidates) >= count:
             break
     if not candidates:

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from musictf import config as config_module
-from musictf import distribute, files, multiworker, rundir
+from musictf import distribute, files, keras_internals, multiworker, rundir
 from musictf.data.corpus import remove_stale_temporaries
 from musictf.data.pipeline import global_batch_size
 from musictf.data.prepared import PreparedData
@@ -71,6 +71,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir: Path, writer: bool = True):
+        keras_internals.require("atomic backup")  # it overrides BackupAndRestore's private methods
         super().__init__(str(backup_dir), save_freq="epoch", delete_checkpoint=writer)
         self.directory, self.writer = Path(backup_dir), writer
 

@@ -23,13 +23,11 @@ import tensorflow as tf
 
 from musictf import config as config_module
 from musictf import distribute, files, multiworker, rundir
+from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, TUNERS
 from musictf.distribute import set_precision
 from musictf.errors import ConfigError, MusicTFError
 from musictf.experiments.base import Experiment, prepare_data
 from musictf.train import build_and_compile
-
-TUNERS = ("random", "hyperband", "bayesian")
-OBJECTIVES = {"val_loss": "min", "val_f1": "max", "val_frame_nll": "min", "val_accuracy": "max"}
 
 
 def load_search_space(experiment: Experiment, preset: str) -> dict[str, object]:
@@ -152,7 +150,7 @@ def preset_toml(name: str, values: dict, comment: str) -> str:
 
 
 def tune(experiment: Experiment, config, preset: str, run_dir: Path, tuner_name: str = "random",
-         max_trials: int = 10, objective: str = "val_loss", strategy_name: str = "default", verbose="auto") -> dict:
+         max_trials: int = DEFAULT_MAX_TRIALS, objective: str = "val_loss", strategy_name: str = "default", verbose="auto") -> dict:
     if objective not in OBJECTIVES:
         raise MusicTFError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     metric_names = {getattr(metric, "name", "") for metric in experiment.compile_arguments(config)["metrics"]}

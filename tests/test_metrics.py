@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 
 from musictf.data.corpus import Note
-from musictf.metrics import (FrameNLL, ThresholdMetric, categorical_nll, piece_quality, roll_metrics, token_baseline,
-                             token_metrics)
+from musictf.metrics import (
+    FrameNLL,
+    ThresholdMetric,
+    categorical_nll,
+    piece_quality,
+    roll_metrics,
+    token_baseline,
+    token_metrics,
+)
 
 rng = np.random.default_rng(7)
 LOGITS = rng.normal(-2.0, 2.0, (64, 176)).astype("float32")

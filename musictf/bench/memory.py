@@ -8,17 +8,9 @@ run's path and date; an experiment that was never run is reported as not measure
 
 from __future__ import annotations
 
-import resource
 from pathlib import Path
 
 from musictf import files
-
-
-def peak_rss_megabytes() -> dict:
-    """This process's peak RSS and the largest of its finished children's (Linux: ru_maxrss in KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"process": round(own, 1), "largest_child": round(children, 1)}
 
 
 def memory_figures(runs_root: Path, preset: str) -> dict:

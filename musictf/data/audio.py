@@ -39,6 +39,13 @@ _FALLBACK_TIMBRES = {
 }
 
 
+def hop_samples(sample_rate: int, tempo_bpm: float) -> float:
+    """Audio samples per sixteenth-note roll step (a whole number for a usable sample rate and tempo)."""
+    from musictf.data.pianoroll import SIXTEENTH_GRID
+
+    return sample_rate * 60 / tempo_bpm / SIXTEENTH_GRID
+
+
 def find_soundfont() -> str | None:
     return next((path for path in SOUNDFONTS if Path(path).is_file()), None)
 
@@ -216,7 +223,7 @@ class AudioRepresentation:
 
     @property
     def hop(self) -> int:
-        return int(round(self.sample_rate * 60 / self.tempo_bpm / 4))
+        return round(hop_samples(self.sample_rate, self.tempo_bpm))
 
     def fit(self, pieces):
         return self
@@ -225,10 +232,10 @@ class AudioRepresentation:
         return int(files.sha256_text(piece.piece_id), 16) % len(self.programs)
 
     def encode_notes(self, notes, program: int) -> tuple[np.ndarray, np.ndarray, int]:
-        from musictf.data.pianoroll import notes_to_roll
+        from musictf.data.pianoroll import SIXTEENTH_GRID, notes_to_roll
 
         notes = [n._replace(duration=min(n.duration, self.max_quarters - n.onset)) for n in notes if n.onset < self.max_quarters]
-        roll = notes_to_roll(notes, 4, "active")
+        roll = notes_to_roll(notes, SIXTEENTH_GRID, "active")
         waveform, self.renderer = render_notes(notes, self.sample_rate, self.tempo_bpm, self.programs[program])
         needed = (len(roll) + 1) * self.hop
         waveform = np.pad(waveform, (0, max(0, needed - len(waveform))))[:needed]

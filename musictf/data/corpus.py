@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from musictf import files
+from musictf.config import ExperimentConfig
 from musictf.data import smf
 from musictf.errors import MusicTFError
 
@@ -479,14 +480,14 @@ def remove_stale_temporaries(folder: Path, older_than: float = STALE_TEMPORARY_S
 
 
 def load_corpus(
-    source: str = "music21:bach",
+    source: str,
     *,
     cache_dir: Path | str | None = None,
     max_files: int = 0,
     workers: int | None = None,
-    timeout: float = 60.0,
-    max_file_megabytes: float = 20.0,
-    keep_truncated_midi: bool = False,
+    timeout: float = ExperimentConfig.parse_timeout,
+    max_file_megabytes: float = ExperimentConfig.max_file_megabytes,
+    keep_truncated_midi: bool = ExperimentConfig.keep_truncated_midi,
     progress: bool = True,
 ) -> Corpus:
     """Every usable piece of `source`, parsing only files the cache does not hold yet.

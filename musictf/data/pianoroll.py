@@ -24,6 +24,9 @@ from musictf import files
 from musictf.data.corpus import HIGHEST_PITCH, LOWEST_PITCH, Note, notes_from_midi_file
 
 NUM_KEYS = HIGHEST_PITCH - LOWEST_PITCH + 1
+# Steps per quarter note of the sixteenth-note grid that sample statistics, piano-roll figures and
+# WaveNet's local conditioning use, whatever grid a model trains on.
+SIXTEENTH_GRID = 4
 ENCODINGS = ("onset_sustain", "active")
 ONSET, SUSTAIN = 0, 1
 

@@ -65,11 +65,12 @@ def data_hash(by_file: dict[str, dict]) -> str:
     return files.sha256_text("".join(f"{k}{v['sha256']}" for k, v in sorted(by_file.items())))[:16]
 
 
-def load_split_corpus(config, progress: bool = True) -> tuple[corpus_module.Corpus, dict[str, list]]:
-    """The config's source, parsed (cached) and split by file."""
+def load_split_corpus(config, progress: bool = True, workers: int | None = None) -> tuple[corpus_module.Corpus, dict[str, list]]:
+    """The config's source, parsed (cached; `workers` processes, default one per core) and split by file."""
     corpus = corpus_module.load_corpus(
         config.source,
         max_files=config.max_files,
+        workers=workers,
         timeout=config.parse_timeout,
         max_file_megabytes=config.max_file_megabytes,
         keep_truncated_midi=config.keep_truncated_midi,
@@ -113,3 +114,25 @@ def prepare_token_data(representation, config, **options) -> PreparedData:
 def prepare_roll_data(representation, config, **options) -> PreparedData:
     """Roll models: transposition augmentation happens in the pipeline (`pipeline.roll_datasets`)."""
     return prepare_symbolic_data(representation, config, transpose_notes=False, **options)
+
+
+def describe_corpus(config, representation, workers: int | None = None) -> str:
+    """What `musictf data` prints: the ingest summary, then the corpus in `representation`'s units
+    (the representation fitted on the train split) and per split."""
+    from music21 import pitch
+
+    corpus, splits = load_split_corpus(config, workers=workers)
+    representation.fit(splits["train"])
+    unit = representation.unit
+    sizes = {split: sum(representation.steps(representation.encode(piece)) for piece in pieces)
+             for split, pieces in splits.items()}
+    pitches = [note.pitch for piece in corpus.pieces for note in piece.notes]
+    low, high = pitch.Pitch(midi=min(pitches)), pitch.Pitch(midi=max(pitches))
+    lines = [corpus.report.summary(), f"pieces: {len(corpus.pieces)}; {unit}: {sum(sizes.values())}"]
+    if hasattr(representation, "vocabulary"):
+        lines.append(f"vocabulary (train split, with <pad> and <unk>): {representation.features}")
+    lines.append(f"pitch range: {low.nameWithOctave} (MIDI {low.midi}) to {high.nameWithOctave} (MIDI {high.midi})")
+    lines += [f"{split}: {len(pieces)} pieces, {sizes[split]} {unit}" for split, pieces in splits.items()]
+    if corpus.report_path is not None:
+        lines.append(f"ingest report: {corpus.report_path}")
+    return "\n".join(lines)

@@ -68,6 +68,10 @@ class TokenRepresentation:
         return len(self.vocabulary)
 
     @property
+    def unit(self) -> str:
+        return f"{self.mode} tokens"
+
+    @property
     def unknown_id(self) -> int:
         return self.vocabulary.index[tokens.UNK]
 
@@ -124,6 +128,10 @@ class RollRepresentation:
     @property
     def channels(self) -> int:
         return pianoroll.channels(self.encoding)
+
+    @property
+    def unit(self) -> str:
+        return f"frames at {self.steps_per_quarter} steps per quarter"
 
     def encode(self, piece: Piece) -> np.ndarray:
         roll = pianoroll.notes_to_roll(piece.notes, self.steps_per_quarter, self.encoding)

@@ -31,9 +31,10 @@ from musictf.data.representation import TokenRepresentation
 from musictf.errors import ConfigError
 from musictf.evaluate import token_test_metrics
 from musictf.experiments.base import Experiment
-from musictf.generate import FrameChooser, StackSampler, blocked_token_ids
+from musictf.generate import FrameChooser, Sampler, blocked_token_ids
 from musictf.layers import TokenScale
 from musictf.samples import midi_sample_statistics, write_midi_samples
+from musictf.steppers import StackStepper
 
 DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "gelu", "elu", "sigmoid")
 
@@ -93,7 +94,10 @@ def build_model(config: NoteLSTMConfig, features: int) -> keras.Model:
         x = lstm(x)
         if index < config.num_layers - 1:
             x = keras.layers.Dropout(config.dropout_rate, name=f"dropout_{index}")(x)
-    return keras.Model(token_ids, head(x), name="note_lstm")
+    model = keras.Model(token_ids, head(x), name="note_lstm")
+    # Incremental form, on the same layers
+    model.stepper = StackStepper(input_layer, lstms, head)
+    return model
 
 
 def compile_arguments(config: NoteLSTMConfig) -> dict:
@@ -103,15 +107,10 @@ def compile_arguments(config: NoteLSTMConfig) -> dict:
     }
 
 
-def sampler(model, config: NoteLSTMConfig, representation, temperature=None, top_k=None, top_p=None) -> StackSampler:
-    chooser = FrameChooser(
-        "token",
-        temperature=config.temperature if temperature is None else temperature,
-        top_k=config.top_k if top_k is None else top_k,
-        top_p=config.top_p if top_p is None else top_p,
-        blocked=blocked_token_ids(representation.vocabulary),
-    )
-    return StackSampler(model, chooser, token_input=True)
+def sampler(model, config: NoteLSTMConfig, representation) -> Sampler:
+    chooser = FrameChooser("token", temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
+                           blocked=blocked_token_ids(representation.vocabulary))
+    return Sampler(model.stepper, chooser, token_input=True)
 
 
 def make_representation(config: NoteLSTMConfig) -> TokenRepresentation:

@@ -27,7 +27,8 @@ import keras
 from musictf.config import RollConfig
 from musictf.experiments import rolls
 from musictf.experiments.base import Experiment
-from musictf.generate import StackSampler
+from musictf.generate import Sampler
+from musictf.steppers import StackStepper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +51,14 @@ def build_model(config: Seq2OneConfig, features: int) -> keras.Model:
         x = lstm(x)
         if index < config.num_layers - 1:
             x = keras.layers.Dropout(config.lstm_dropout, name=f"dropout_{index}")(x)
-    return keras.Model(frames, head(x), name="roll_seq2one")
+    model = keras.Model(frames, head(x), name="roll_seq2one")
+    # Incremental form, on the same layers
+    model.stepper = StackStepper(None, lstms, head)
+    return model
 
 
-def sampler(model, config: Seq2OneConfig, representation, temperature=None, top_k=None, top_p=None) -> StackSampler:
-    return StackSampler(model, rolls.chooser(config, temperature, top_k, top_p), token_input=False)
+def sampler(model, config: Seq2OneConfig, representation) -> Sampler:
+    return Sampler(model.stepper, rolls.chooser(config), token_input=False)
 
 
 EXPERIMENT = Experiment(

@@ -25,8 +25,9 @@ import keras
 from musictf.config import RollConfig
 from musictf.experiments import rolls
 from musictf.experiments.base import Experiment
-from musictf.generate import Seq2SeqSampler
+from musictf.generate import Sampler
 from musictf.layers import LuongAttention
+from musictf.steppers import Seq2SeqStepper
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,15 +78,18 @@ def build_seq2seq(config: Seq2SeqConfig, features: int, scheduled_sampling=None,
         logits = decode(decoder_input)
     else:
         logits = decode(scheduled_sampling([decoder_input, decode(decoder_input)]))
-    return keras.Model([encoder_input, decoder_input], logits, name=name)
+    model = keras.Model([encoder_input, decoder_input], logits, name=name)
+    # Incremental form, on the same layers
+    model.stepper = Seq2SeqStepper(encoder_lstms, decoder_lstms, attention, head)
+    return model
 
 
 def build_model(config: Seq2SeqConfig, features: int) -> keras.Model:
     return build_seq2seq(config, features)
 
 
-def sampler(model, config: Seq2SeqConfig, representation, temperature=None, top_k=None, top_p=None) -> Seq2SeqSampler:
-    return Seq2SeqSampler(model, rolls.chooser(config, temperature, top_k, top_p))
+def sampler(model, config: Seq2SeqConfig, representation) -> Sampler:
+    return Sampler(model.stepper, rolls.chooser(config), token_input=False)
 
 
 EXPERIMENT = Experiment(

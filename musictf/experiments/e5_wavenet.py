@@ -58,16 +58,16 @@ class WaveNetConfig(ExperimentConfig):
     programs: str = "piano,organ,strings,flute"  # GM timbres; piece k is rendered in program k mod n.
     max_quarters: float = 16.0  # Each piece's opening this long is rendered (8 s at 120 bpm).
     tempo_bpm: float = 120.0  # Fixed so that a sixteenth-note roll step is a whole number of samples.
-    residual_channels: int = 32
-    skip_channels: int = 64
+    residual_channels: int = 32  # Channels of each block's residual path and of the sample embedding.
+    skip_channels: int = 64  # Channels of each block's skip output, summed before the output layers.
     layers_per_stack: int = 10  # Dilations 1, 2, ..., 2^(layers_per_stack - 1).
-    stacks: int = 2
+    stacks: int = 2  # Repeats of the dilation cycle; receptive field 1 + stacks * (2^layers_per_stack - 1).
     local_conditioning: bool = True  # Condition on the piece's piano roll.
     global_conditioning: bool = True  # Condition on the program (timbre) id.
     conditioning_channels: int = 16  # Size of the projected roll and of the program embedding.
     segment_frames: int = 4  # Training crop beyond the receptive field, in roll steps (1 step = hop samples).
-    batch_size: int = 4
-    epochs: int = 4
+    batch_size: int = 4  # Crops per replica and step; a crop is receptive field + segment_frames steps of audio.
+    epochs: int = 4  # Checkpoint intervals of steps_per_epoch steps (an audio epoch is not a pass).
     steps_per_epoch: int = 60  # About 1.3 s per step on 2 cores: the whole run stays within minutes.
     max_eval_windows: int = 64
     num_samples: int = 2
@@ -76,7 +76,7 @@ class WaveNetConfig(ExperimentConfig):
     @property
     def hop(self) -> int:
         """Audio samples per sixteenth-note roll step."""
-        return int(round(self.sample_rate * 60 / self.tempo_bpm / 4))
+        return round(audio.hop_samples(self.sample_rate, self.tempo_bpm))
 
     @property
     def receptive_field(self) -> int:
@@ -97,7 +97,7 @@ class WaveNetConfig(ExperimentConfig):
             (self.sample_rate >= 1, f"sample_rate must be at least 1, got {self.sample_rate}"),
             (self.tempo_bpm > 0, f"tempo_bpm must be positive, got {self.tempo_bpm}"),
         )
-        if abs(self.sample_rate * 60 / self.tempo_bpm / 4 - self.hop) > 1e-9:
+        if not audio.hop_samples(self.sample_rate, self.tempo_bpm).is_integer():
             raise ConfigError(f"sample_rate * 15 / tempo_bpm must be a whole number, got {self.sample_rate} Hz at {self.tempo_bpm} bpm")
         unknown = [name for name in self.program_names if name not in audio.PROGRAMS]
         if unknown or not self.program_names:
@@ -129,24 +129,38 @@ def build_model(config: WaveNetConfig, features: int = MU_LAW_CLASSES) -> keras.
     ]
     post = keras.layers.Dense(config.skip_channels, activation="relu", name="post")
     logits_layer = keras.layers.Dense(features, dtype="float32", name="logits")
+    local_projection = keras.layers.Dense(local, name="local_projection") if local else None
+    program_embedding = keras.layers.Embedding(len(config.program_names), global_, name="program_embedding") if global_ else None
     # Functional graph
     codes = keras.Input((None,), dtype="int32", name="codes")
     inputs, conditioning = {"codes": codes}, []
-    if local:
-        roll = keras.Input((None, NUM_KEYS), name="roll")
-        inputs["roll"] = roll
-        projected = keras.layers.Dense(local, name="local_projection")(roll)
-        conditioning.append(RepeatUpsampling(config.hop, name="upsample")(projected))
-    if global_:
-        program = keras.Input((), dtype="int32", name="program")
-        inputs["program"] = program
-        conditioning.append(keras.layers.Embedding(len(config.program_names), global_, name="program_embedding")(program))
+    if local_projection is not None:
+        inputs["roll"] = keras.Input((None, NUM_KEYS), name="roll")
+        conditioning.append(RepeatUpsampling(config.hop, name="upsample")(local_projection(inputs["roll"])))
+    if program_embedding is not None:
+        inputs["program"] = keras.Input((), dtype="int32", name="program")
+        conditioning.append(program_embedding(inputs["program"]))
     x, skips = embedding(codes), []
     for block in blocks:
         x, skip = block([x, *conditioning])
         skips.append(skip)
     hidden = post(keras.layers.ReLU()(keras.layers.Add()(skips)))
-    return keras.Model(inputs, logits_layer(hidden), name="wavenet")
+    model = keras.Model(inputs, logits_layer(hidden), name="wavenet")
+    # Incremental form: the same layers, stepped one sample at a time by WaveNetSampler
+    model.stepper = WaveNetLayers(embedding, blocks, post, logits_layer, local_projection, program_embedding)
+    return model
+
+
+@dataclasses.dataclass(frozen=True)
+class WaveNetLayers:
+    """The layers `build_model` made, for the cached one-sample step (`WaveNetBlock.gate`)."""
+
+    embedding: keras.layers.Layer
+    blocks: list
+    post: keras.layers.Layer
+    logits: keras.layers.Layer
+    local_projection: keras.layers.Layer | None
+    program_embedding: keras.layers.Layer | None
 
 
 def compile_arguments(config: WaveNetConfig) -> dict:
@@ -183,12 +197,9 @@ class WaveNetSampler:
                  jit_compile: bool = True):
         self.model, self.config = model, config
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
-        self.embedding = model.get_layer("sample_embedding")
-        self.blocks = [layer for layer in model.layers if isinstance(layer, WaveNetBlock)]
-        self.post, self.logits = model.get_layer("post"), model.get_layer("logits")
-        names = {layer.name for layer in model.layers}
-        self.local_projection = model.get_layer("local_projection") if "local_projection" in names else None
-        self.program_embedding = model.get_layer("program_embedding") if "program_embedding" in names else None
+        parts = model.stepper
+        self.embedding, self.blocks, self.post, self.logits = parts.embedding, parts.blocks, parts.post, parts.logits
+        self.local_projection, self.program_embedding = parts.local_projection, parts.program_embedding
         self._fast = tf.function(self._fast_loop, jit_compile=jit_compile, reduce_retracing=True)
         self._forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
 

@@ -48,14 +48,9 @@ def compile_arguments(config: RollConfig) -> dict:
     return {"loss": keras.losses.BinaryCrossentropy(from_logits=True), "metrics": threshold_metrics(config)}
 
 
-def chooser(config: RollConfig, temperature=None, top_k=None, top_p=None) -> FrameChooser:
-    return FrameChooser(
-        "bernoulli" if config.output == "sigmoid" else "onehot",
-        temperature=config.temperature if temperature is None else temperature,
-        top_k=config.top_k if top_k is None else top_k,
-        top_p=config.top_p if top_p is None else top_p,
-        onset_sustain=config.roll_encoding == "onset_sustain",
-    )
+def chooser(config: RollConfig) -> FrameChooser:
+    return FrameChooser("bernoulli" if config.output == "sigmoid" else "onehot", temperature=config.temperature,
+                        top_k=config.top_k, top_p=config.top_p, onset_sustain=config.roll_encoding == "onset_sustain")
 
 
 def representation(config: RollConfig) -> RollRepresentation:

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musictf.data.pipeline import make_dataset
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
 from musictf.train import build_and_compile
 
-EXPERIMENTS = ["1", "2", "3", "4"]  # experiment 5 has its own tests (test_wavenet.py)
+EXPERIMENTS = ["1", "2", "3", "4", "5"]
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +25,18 @@ def prepared(cache_dir):
 
 
 def check_model(experiment, config, data, tmp_path):
-    """The shared helper: output shape, predict on tf.data, one fit step, .keras round trip."""
+    """The shared helper: output shape, predict on tf.data, one fit step, .keras round trip, and the
+    rebuild-and-load that `rundir.load_model` does (which keeps the model's stepper)."""
     features = data.representation.features
-    dataset = make_dataset(data.arrays["train"], seq_len=config.seq_len, target=experiment.target,
-                           batch_size=4, shuffle=True, seed=0, drop_remainder=True).take(2)
+    train, _, _ = experiment.make_datasets(experiment, config, data, tf.distribute.get_strategy())
+    batch = 4
+    dataset = train.unbatch().batch(batch, drop_remainder=True).take(2)
     model = build_and_compile(experiment, config, features, tf.distribute.get_strategy())
     inputs, targets = next(iter(dataset))
-    expected = (4, features) if experiment.target == "next" else (4, config.seq_len, features)
+    expected = {"next": (batch, features), "window": (batch, config.seq_len, features),
+                "audio": (batch, getattr(config, "crop_frames", 0) * getattr(config, "hop", 0), features)}[experiment.target]
     assert tuple(model(inputs).shape) == expected
-    assert model.predict(dataset, verbose=0).shape == (8, *expected[1:])
+    assert model.predict(dataset, verbose=0).shape == (2 * batch, *expected[1:])
     before = [weight.numpy().copy() for weight in model.trainable_weights]
     history = model.fit(dataset, epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][0])
@@ -43,6 +45,10 @@ def check_model(experiment, config, data, tmp_path):
     model.save(path)
     reloaded = keras.saving.load_model(path)
     np.testing.assert_allclose(reloaded(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
+    rebuilt = experiment.build_model(config, features)
+    rebuilt.load_weights(path)
+    np.testing.assert_allclose(rebuilt(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
+    assert rebuilt.stepper is not None
     return model, inputs
 
 
@@ -80,7 +86,7 @@ def test_step_by_step_decoder_gives_the_full_window_logits(prepared, checked, ke
     experiment, _, data = prepared[key]
     config, model, (encoder_input, decoder_input) = checked(key, attention)
     sampler = experiment.sampler(model, config, data.representation)
-    stepped = sampler.teacher_forced_logits(encoder_input, decoder_input.numpy())
+    stepped = sampler.stepper.teacher_forced_logits(encoder_input, decoder_input.numpy())
     np.testing.assert_allclose(stepped, model((encoder_input, decoder_input)).numpy(), atol=1e-4)
 
 
