@@ -6,7 +6,8 @@ import keras
 from keras import ops
 
 
-def _bce_with_logits(y_true, logits):
+def bce_with_logits(y_true, logits):
+    """Elementwise binary cross-entropy of sigmoid(logits), in nats, computed stably."""
     return ops.maximum(logits, 0) - logits * y_true + ops.log1p(ops.exp(-ops.abs(logits)))
 
 
@@ -30,7 +31,7 @@ class FocalLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         logits = ops.cast(y_pred, "float32")
         y_true = ops.cast(y_true, "float32")
-        loss = _bce_with_logits(y_true, logits)
+        loss = bce_with_logits(y_true, logits)
         if self.gamma:
             probabilities = ops.sigmoid(logits)
             p_t = y_true * probabilities + (1 - y_true) * (1 - probabilities)

@@ -18,8 +18,9 @@ import keras
 import numpy as np
 from keras import ops
 
-from musictf.data.corpus import Note
+from musictf.data.music import Note
 from musictf.data.pianoroll import SIXTEENTH_GRID, notes_to_roll
+from musictf.losses import bce_with_logits
 
 # -- streaming Keras metrics ----------------------------------------------------------------------
 
@@ -79,8 +80,7 @@ class FrameNLL(keras.metrics.Mean):
     def update_state(self, y_true, y_pred, sample_weight=None):
         logits = ops.cast(y_pred, "float32")
         labels = ops.cast(y_true, "float32")
-        nll = ops.maximum(logits, 0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
-        return super().update_state(ops.reshape(ops.sum(nll, axis=-1), (-1,)))
+        return super().update_state(ops.reshape(ops.sum(bce_with_logits(labels, logits), axis=-1), (-1,)))
 
 
 @keras.saving.register_keras_serializable(package="musictf")

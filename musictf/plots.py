@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from musictf import files
-from musictf.data.corpus import LOWEST_PITCH, Note
+from musictf.data.music import LOWEST_PITCH, Note
 from musictf.data.pianoroll import NUM_KEYS, SIXTEENTH_GRID, notes_to_roll
 
 

@@ -45,7 +45,7 @@ def latest_runs(root: Path = rundir.RUNS_ROOT) -> list[Path]:
     newest: dict[tuple[str, str], Path] = {}
     for metrics_path in sorted(Path(root).glob("e*_*/*/metrics.json")):
         run_dir = metrics_path.parent
-        key = (run_dir.parent.name, run_dir.name.rsplit("-", 2)[0])
+        key = (run_dir.parent.name, files.read_json(run_dir / "config.json")["preset"])  # not the folder name: it may end in -2
         if key not in newest or run_dir.name > newest[key].name:
             newest[key] = run_dir
     return [newest[key] for key in sorted(newest)]
@@ -88,23 +88,6 @@ def _data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def _real_excerpt(run, out_path: Path) -> Path | None:
-    """A test-split excerpt as long as the run's samples, as a piano-roll figure."""
-    from musictf.data.corpus import load_corpus, split_pieces
-
-    config = run.config
-    try:
-        corpus = load_corpus(config.source, max_files=config.max_files, progress=False)
-    except MusicTFError:
-        return None
-    splits = split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
-    pieces = splits["test"] or splits["valid"] or splits["train"]
-    piece = pieces[0]
-    span = 32.0
-    notes = [n for n in piece.notes if n.onset < span]
-    return plots.save_piano_roll(notes, out_path, f"real excerpt (test split): {piece.piece_id}")
-
-
 def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("reports"),
                  tune_root: Path = rundir.RUNS_ROOT / "tune") -> Path:
     started = time.perf_counter()
@@ -134,7 +117,8 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         if history:
             png, _ = plots.save_learning_curves(history, figures / f"{stem}-curves", f"{label}: learning curves")
             parts.append(f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">')
-        samples = files.read_json(run_dir / "samples" / "samples.json")["samples"] if (run_dir / "samples" / "samples.json").exists() else []
+        listing = files.read_json(run_dir / "samples" / "samples.json") if (run_dir / "samples" / "samples.json").exists() else {}
+        samples = listing.get("samples", [])
         if samples and "wav" in samples[0]:  # generated audio
             first = samples[0]
             parts.append(f'<img src="{_data_uri(run_dir / "samples" / first["png"], "image/png")}" alt="waveform and spectrogram">')
@@ -147,8 +131,9 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
             sample_png = run_dir / "samples" / first["png"]
             parts.append('<div class="pair">')
             parts.append(f'<img src="{_data_uri(sample_png, "image/png")}" alt="generated sample">')
-            real = _real_excerpt(run, figures / f"{stem}-real.png")
-            if real is not None:
+            if "real_excerpt" in listing:  # written by the sample writer from the run's own split
+                real = figures / f"{stem}-real.png"
+                files.write_bytes(real, (run_dir / "samples" / listing["real_excerpt"]).read_bytes())
                 parts.append(f'<img src="{_data_uri(real, "image/png")}" alt="real excerpt">')
             parts.append("</div>")
             wav = audio / f"{stem}-sample_1.wav"

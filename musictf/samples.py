@@ -21,7 +21,8 @@ import numpy as np
 
 from musictf import files, metrics
 from musictf.data.audio import WAVFormatError, mu_law_decode, mu_law_encode, read_wav, write_wav
-from musictf.data.corpus import Piece, read_notes
+from musictf.data.music import Piece
+from musictf.data.parse import read_notes
 from musictf.data.pianoroll import read_midi, write_midi
 from musictf.errors import MusicTFError
 from musictf.plots import save_piano_roll, save_waveform_and_spectrogram
@@ -62,7 +63,9 @@ def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None)
 
 def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, out_dir, prime_file=None,
                        options: dict | None = None) -> list[dict]:
-    """Writes sample_K.mid (the continuation), sample_K_primed.mid and sample_K.png; returns their list."""
+    """Writes sample_K.mid (the continuation), sample_K_primed.mid and sample_K.png, and
+    real_excerpt.png: the opening of a real piece of the evaluation split, as long as sample 1 with
+    its primer, to set beside it. Returns the samples' list."""
     _refuse(options, "only experiment 5 (WaveNet) renders a roll in a timbre")
     out_dir, config, representation = Path(out_dir), run.config, data.representation
     sampler = run.experiment.sampler(model, config, representation)
@@ -81,8 +84,14 @@ def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, ou
                         primer_quarters=representation.quarters(prime))
         written.append({"midi": f"{stem}.mid", "primed_midi": f"{stem}_primed.mid", "png": f"{stem}.png",
                         "primer": sources[index], "notes": len(notes)})
+    split = data.evaluation_split()
+    real = data.splits[split][0]
+    span = representation.quarters(np.concatenate([primes[0], continuations[0]]))
+    save_piano_roll([note for note in real.notes if note.onset < span], out_dir / "real_excerpt.png",
+                    f"real excerpt ({split} split): {real.piece_id}")
     files.write_json(out_dir / "samples.json", {
-        "samples": written, "seed": seed, "length": length, "steps_per_second": num * length / seconds,
+        "samples": written, "real_excerpt": "real_excerpt.png", "seed": seed, "length": length,
+        "steps_per_second": num * length / seconds,
         "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
     })
     return written

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from musictf.cli import main
-from musictf.data.corpus import Note
+from musictf.data.music import Note
 from musictf.data.pianoroll import read_midi, write_midi
 from musictf.experiments import get_experiment
 from musictf.experiments.e4_polyphonic import teacher_forcing_ratio

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from musictf.data.corpus import Note
+from musictf.data.music import Note
 from musictf.metrics import (
     FrameNLL,
     ThresholdMetric,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from musictf import files
-from musictf.data.corpus import Note, Piece
+from musictf.data.music import Note, Piece
 
 SOUNDFONTS = (
     "/usr/share/sounds/sf2/TimGM6mb.sf2",
@@ -279,9 +279,10 @@ def prepare_audio_data(representation: AudioRepresentation, config, *, fit: bool
 
 
 def _prepare_wav_folder(representation: AudioRepresentation, config, folder: Path, wavs: list[Path]):
-    from musictf.data.corpus import Corpus, IngestReport, split_pieces
+    from musictf.data.corpus import Corpus, IngestReport
     from musictf.data.pianoroll import NUM_KEYS
     from musictf.data.prepared import PreparedData
+    from musictf.data.split import split_pieces
     from musictf.errors import ConfigError, MusicTFError
 
     if config.local_conditioning:

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from musictf import files
-from musictf.data.corpus import HIGHEST_PITCH, LOWEST_PITCH, Note, notes_from_midi_file
+from musictf.data.music import HIGHEST_PITCH, LOWEST_PITCH, Note
+from musictf.data.parse import notes_from_midi_file
 
 NUM_KEYS = HIGHEST_PITCH - LOWEST_PITCH + 1
 # Steps per quarter note of the sixteenth-note grid that sample statistics, piano-roll figures and

@@ -13,10 +13,16 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
 
 from musictf import files
 from musictf.data import corpus as corpus_module
-from musictf.data.representation import transposed_pieces
+from musictf.data.representation import from_json, transposed_pieces
+from musictf.data.split import SPLITS, split_pieces
 from musictf.errors import MusicTFError
 
 
@@ -76,14 +82,67 @@ def load_split_corpus(config, progress: bool = True, workers: int | None = None)
         keep_truncated_midi=config.keep_truncated_midi,
         progress=progress,
     )
-    splits = corpus_module.split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
+    splits = split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
     if not splits["train"]:
         raise MusicTFError(f"{config.source}: the split left no training pieces")
     return corpus, splits
 
 
+ARRAYS_VERSION = 1  # Bump when an encoding changes what it makes of the same notes.
+
+
+def _cache_key(representation, fit: bool, data: str, transposition: int) -> str:
+    """The encoded arrays' identity: the data (files, contents, split, parser version), the
+    representation's settings (with its vocabulary, when trained), the augmentation, and whether
+    FluidSynth renders audio here."""
+    from musictf.data.audio import fluidsynth_available
+
+    if fit:
+        spec = {field.name: getattr(representation, field.name) for field in dataclasses.fields(representation)
+                if field.name not in ("vocabulary", "renderer")}
+    else:
+        spec = {key: value for key, value in representation.to_json().items() if key != "renderer"}
+    identity = {"version": ARRAYS_VERSION, "parser": corpus_module.PARSE_VERSION, "data": data, "fit": fit,
+                "class": type(representation).__name__, "representation": spec, "transposition": transposition,
+                "fluidsynth": fluidsynth_available()}
+    return files.sha256_text(json.dumps(identity, sort_keys=True, default=str))
+
+
+def _read_arrays(path: Path):
+    """(representation spec, split -> items) from an arrays cache entry, or None for a missing,
+    torn or corrupt one (a zip member's CRC is checked as it is read)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            spec = json.loads(str(stored["representation"]))
+            arrays: dict[str, list] = {split: [] for split in SPLITS}
+            for split in SPLITS:
+                for index in range(int(stored[f"{split}.count"])):
+                    parts = int(stored[f"{split}.{index}.parts"])
+                    values = [stored[f"{split}.{index}.{part}"] for part in range(parts)]
+                    arrays[split].append(values[0] if parts == 1 else (*values[:-1], int(values[-1])))
+            return spec, arrays
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def _write_arrays(path: Path, representation, arrays: dict[str, list]) -> None:
+    entries = {"representation": np.asarray(json.dumps(representation.to_json()))}
+    for split, items in arrays.items():
+        entries[f"{split}.count"] = np.asarray(len(items))
+        for index, item in enumerate(items):
+            parts = list(item) if isinstance(item, tuple) else [item]
+            entries[f"{split}.{index}.parts"] = np.asarray(len(parts))
+            entries |= {f"{split}.{index}.{part}": np.asarray(value) for part, value in enumerate(parts)}
+    with files.atomic_path(path, suffix=".npz") as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **entries)
+
+
 def prepare_symbolic_data(representation, config, *, fit: bool = True, progress: bool = True,
-                          run_data_hash: str | None = None, transpose_notes: bool = False) -> PreparedData:
+                          run_data_hash: str | None = None, transpose_notes: bool = False,
+                          cache_dir: Path | None = None) -> PreparedData:
     """Every split encoded with `representation`, fitted on the train split when `fit`.
 
     A trained representation (`fit=False`: sampling or evaluating a run) must fit data other than
@@ -92,17 +151,28 @@ def prepare_symbolic_data(representation, config, *, fit: bool = True, progress:
     expected, and the metrics count them. `transpose_notes`: the train split in every key within
     `transpose_range`, transposed as notes before encoding (token models, which cannot shift keys
     after encoding; roll models shift keys in the tf.data pipeline instead).
+
+    The encoded arrays are cached beside the parse cache (nanoGPT's prepare-once), keyed by
+    `_cache_key`: a second run on the same data encodes, and renders, nothing.
     """
     corpus, splits = load_split_corpus(config, progress)
-    train_pieces = splits["train"]
-    if transpose_notes and config.transpose_range > 0:
-        train_pieces = transposed_pieces(train_pieces, config.transpose_range)
+    own_hash = data_hash(split_files_with_hashes(splits, corpus.file_hashes))
+    if not fit and own_hash != run_data_hash:
+        representation.check_fits(splits["test"] or splits["train"], config.source)
+    transposition = config.transpose_range if transpose_notes else 0
+    cache_dir = Path(cache_dir) if cache_dir is not None else corpus_module.default_cache_dir()
+    path = cache_dir / "arrays" / f"{_cache_key(representation, fit, own_hash, transposition)}.npz"
+    cached = _read_arrays(path)
+    if cached is not None:
+        spec, arrays = cached
+        return PreparedData(corpus, splits, from_json(spec), arrays)
+    train_pieces = transposed_pieces(splits["train"], transposition) if transposition > 0 else splits["train"]
     if fit:
         representation.fit(train_pieces)
-    elif data_hash(split_files_with_hashes(splits, corpus.file_hashes)) != run_data_hash:
-        representation.check_fits(splits["test"] or splits["train"], config.source)
     arrays = {"train": [representation.encode(piece) for piece in train_pieces]}
     arrays |= {split: [representation.encode(piece) for piece in splits[split]] for split in ("valid", "test")}
+    if files.is_writable_dir(path.parent):
+        _write_arrays(path, representation, arrays)
     return PreparedData(corpus, splits, representation, arrays)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from musictf.data import pianoroll, tokens
-from musictf.data.corpus import HIGHEST_PITCH, LOWEST_PITCH, Note, Piece
+from musictf.data.music import HIGHEST_PITCH, LOWEST_PITCH, Note, Piece
 from musictf.errors import MusicTFError
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from musictf import files
-from musictf.data.corpus import Note
+from musictf.data.music import Note
 
 TOKEN_MODES = ("pitch", "duration")
 PAD = "<pad>"

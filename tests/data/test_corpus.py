@@ -9,8 +9,10 @@ import pytest
 
 from musictf.cli import main
 from musictf.data import corpus as corpus_module
-from musictf.data.corpus import Note, load_corpus, split_files, split_pieces
+from musictf.data.corpus import load_corpus
+from musictf.data.music import Note
 from musictf.data.pianoroll import write_midi
+from musictf.data.split import split_files, split_pieces
 from musictf.errors import MusicTFError
 
 TWO_TUNES_ABC = """X:1

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from musictf.data import pianoroll
-from musictf.data.corpus import Note
+from musictf.data.music import Note
 
 
 @pytest.mark.parametrize("steps_per_quarter", [1, 2, 4])

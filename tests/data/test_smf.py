@@ -5,7 +5,9 @@ import struct
 import pytest
 
 from musictf.data import smf
-from musictf.data.corpus import Note, load_corpus, notes_from_midi_file, parse_file
+from musictf.data.corpus import load_corpus
+from musictf.data.music import Note
+from musictf.data.parse import notes_from_midi_file, parse_file
 from musictf.data.pianoroll import write_midi
 
 QUARTER = 480

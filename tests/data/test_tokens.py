@@ -3,7 +3,7 @@ import random
 import pytest
 
 from musictf.data import tokens
-from musictf.data.corpus import Note
+from musictf.data.music import Note
 from musictf.data.tokens import Vocabulary
 
 

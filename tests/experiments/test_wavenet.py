@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from musictf.data.audio import AudioRepresentation, mu_law_decode, mu_law_encode
-from musictf.data.corpus import Note
+from musictf.data.music import Note
 from musictf.data.pipeline import audio_dataset
 from musictf.experiments import get_experiment
 from musictf.experiments.e5_wavenet import WaveNetConfig, WaveNetSampler, build_model

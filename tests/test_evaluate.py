@@ -1,0 +1,49 @@
+"""The protocol's bookkeeping: every frame scored once, the warm-up skipped, results kept apart."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from musictf.data.pipeline import count_windows, evaluation_stride
+from musictf.evaluate import audio_test_metrics, metrics_path, predict_split
+from musictf.experiments import get_experiment
+from musictf.experiments.base import prepare_data
+from musictf.train import build_and_compile
+
+
+@pytest.fixture(scope="module")
+def roll_run(cache_dir):
+    experiment = get_experiment("3")
+    config = experiment.load_config("smoke", ["max_eval_windows=0"])
+    data = prepare_data(experiment, config, progress=False)
+    return experiment, config, data, build_and_compile(experiment, config, data.representation.features,
+                                                       tf.distribute.get_strategy())
+
+
+def test_window_targets_score_every_frame_exactly_once(roll_run):
+    experiment, config, data, model = roll_run
+    arrays = data.arrays["test"]
+    assert evaluation_stride("window", config, arrays) == config.seq_len
+    logits, targets = predict_split(model, experiment.target, config, arrays)
+    windows = count_windows(arrays, config.seq_len, "window", config.seq_len)
+    assert logits.shape == targets.shape == (windows * config.seq_len, data.representation.features)
+    assert targets.sum() > 0 and set(np.unique(targets)) <= {0.0, 1.0}
+
+
+def test_audio_nll_skips_the_warm_up_of_every_crop(cache_dir):
+    experiment = get_experiment("5")
+    config = experiment.load_config("smoke")
+    data = prepare_data(experiment, config, progress=False)
+    model = build_and_compile(experiment, config, 256, tf.distribute.get_strategy())
+    result, baseline = audio_test_metrics(experiment, model, config, data, "test")
+    crops = min(config.max_eval_windows, count_windows([item[1] for item in data.arrays["test"]], config.crop_frames - 1,
+                                                       "next", config.crop_frames))
+    per_crop = config.crop_frames * config.hop - (config.receptive_field - 1)
+    assert result["samples_scored"] == crops * per_crop
+    assert 0 < result["nll_bits_per_sample"] < 9 and 0 < baseline["unigram_nll_bits_per_sample"] <= 8
+
+
+def test_metrics_of_another_source_go_beside_the_runs_own(tmp_path):
+    assert metrics_path(tmp_path) == tmp_path / "metrics.json"
+    assert metrics_path(tmp_path, "/data/jazz midi/") == tmp_path / "metrics-data_jazz_midi.json"
+    assert metrics_path(tmp_path, "music21:mozart").name == "metrics-music21_mozart.json"

@@ -1,0 +1,46 @@
+"""Run-level sample writing: files, listing, the real excerpt, and options a writer refuses."""
+
+import json
+
+import pytest
+
+from musictf.cli import main
+from musictf.data.music import Note
+from musictf.data.pianoroll import read_midi, write_midi
+from musictf.samples import primer_arrays
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, cache_dir):
+    run_dir = tmp_path_factory.mktemp("samples") / "run"
+    assert main(["run", "2", "--preset", "smoke", "--run-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def test_the_listing_names_every_file_and_the_midi_holds_the_counted_notes(smoke_run):
+    listing = json.loads((smoke_run / "samples" / "samples.json").read_text())
+    assert (smoke_run / "samples" / listing["real_excerpt"]).read_bytes()[:4] == b"\x89PNG"
+    for item in listing["samples"]:
+        assert len(read_midi(smoke_run / "samples" / item["midi"])) == item["notes"]
+        primed = read_midi(smoke_run / "samples" / item["primed_midi"])
+        assert len(primed) >= item["notes"]
+
+
+def test_a_symbolic_writer_refuses_audio_options_in_one_line(smoke_run, tmp_path, capsys):
+    roll = write_midi([Note(60, 0.0, 1.0, "C4")], tmp_path / "roll.mid")
+    for flags, flag in ((["--roll", str(roll)], "--roll"), (["--program", "organ"], "--program")):
+        status = main(["generate", str(smoke_run), *flags, "--out", str(tmp_path / "g")])
+        err = capsys.readouterr().err.strip()
+        assert status == 2 and err.startswith(f"musictf: error: {flag}: only experiment 5") and len(err.splitlines()) == 1
+
+
+def test_primers_come_from_the_test_split_first(cache_dir):
+    from musictf.experiments import get_experiment
+    from musictf.experiments.base import prepare_data
+
+    experiment = get_experiment("2")
+    data = prepare_data(experiment, experiment.load_config("smoke"), progress=False)
+    primes, sources = primer_arrays(data, 8, 2)
+    test_ids = [piece.piece_id for piece in data.splits["test"]]
+    assert primes.shape == (2, 8, 176) and sources[0] == test_ids[0]
+    assert (primes[0] == data.arrays["test"][0][:8]).all()
