@@ -225,7 +225,7 @@ class AudioRepresentation:
     def hop(self) -> int:
         return round(hop_samples(self.sample_rate, self.tempo_bpm))
 
-    def fit(self, pieces):
+    def fit(self, pieces, transpose_range: int = 0):
         return self
 
     def program_of(self, piece: Piece) -> int:

@@ -7,8 +7,7 @@ Windows never cross a piece boundary. Targets:
 - audio crops (`audio_dataset`): codes, the aligned roll and the program, the codes shifted by one
   sample for targets.
 
-An experiment's `make_datasets` slot names one of `token_datasets`, `roll_datasets` or
-`audio_datasets`: (train, valid, steps_per_epoch) for a config, its data and a strategy.
+An experiment's `make_datasets` slot names one of `window_datasets` or `audio_datasets`: (train, valid, steps_per_epoch) for a config, its data and a strategy.
 
 Example:
     dataset = make_dataset(arrays, seq_len=32, target="next", batch_size=64, shuffle=True, seed=1)
@@ -21,7 +20,6 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from musictf.data.pianoroll import NUM_KEYS
 from musictf.distribute import needs_static_batches
 from musictf.errors import MusicTFError
 
@@ -93,23 +91,12 @@ def batched(dataset: tf.data.Dataset, batch_size: int, drop_remainder: bool) -> 
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def _key_shift_bounds(arrays: list[np.ndarray], starts: np.ndarray, transpose_range: int, channels: int):
-    """Per window, the lowest and highest key shift that keeps the piece's notes on the keyboard."""
-    lows, highs, offset = [], [], 0
-    piece_bounds = []
-    for array in arrays:
-        keys = np.nonzero(array.reshape(len(array), NUM_KEYS, channels).any(axis=(0, 2)))[0]
-        low_key, high_key = (keys.min(), keys.max()) if len(keys) else (0, NUM_KEYS - 1)
-        piece_bounds.append((offset, offset + len(array), -min(transpose_range, low_key),
-                             min(transpose_range, NUM_KEYS - 1 - high_key)))
-        offset += len(array)
-    piece_index = 0
-    for start in starts:
-        while start >= piece_bounds[piece_index][1]:
-            piece_index += 1
-        lows.append(piece_bounds[piece_index][2])
-        highs.append(piece_bounds[piece_index][3])
-    return np.asarray(lows, np.int32), np.asarray(highs, np.int32)
+def _key_shift_bounds(arrays: list[np.ndarray], starts: np.ndarray, key_shifts):
+    """Per window, the lowest and highest key shift that keeps its piece on the keyboard."""
+    ends = np.cumsum([len(array) for array in arrays])
+    bounds = np.asarray([key_shifts.bounds(array) for array in arrays], np.int32).reshape(-1, 2)
+    piece = np.searchsorted(ends, starts, side="right")
+    return bounds[piece, 0], bounds[piece, 1]
 
 
 def make_dataset(
@@ -122,8 +109,7 @@ def make_dataset(
     seed: int,
     stride: int = 1,
     drop_remainder: bool = False,
-    transpose_range: int = 0,
-    roll_channels: int = 0,
+    key_shifts=None,
     repeat: bool = False,
     start_row: int = 0,
 ) -> tf.data.Dataset:
@@ -131,8 +117,9 @@ def make_dataset(
 
     Args:
         batch_size: the global batch; see `global_batch_size`.
-        transpose_range: random key shifts within +-range per window (rolls only: `roll_channels`
-            must then be 1 or 2); a piece is never shifted off the keyboard.
+        key_shifts: transposition augmentation, the representation's `key_shifts(range)`: each
+            window shifted by a random key within +-range, drawn afresh every epoch from (seed,
+            position), never off the keyboard. The one place where any representation is augmented.
         drop_remainder: static batch shapes, which TPUs need.
         start_row: windows an uninterrupted stream would already have given (see `table_rows`).
     """
@@ -144,11 +131,8 @@ def make_dataset(
                            f"the longest has {longest}: lower seq_len")
     is_tokens = arrays[0].ndim == 1
     data = tf.constant(np.concatenate(arrays))
-    augment = transpose_range > 0 and not is_tokens
-    if transpose_range > 0 and is_tokens:
-        raise ValueError("token sequences are transposed before windowing (transposed_pieces), not here")
-    if augment:
-        lows, highs = _key_shift_bounds(arrays, starts, transpose_range, roll_channels)
+    if key_shifts is not None:
+        lows, highs = _key_shift_bounds(arrays, starts, key_shifts)
     else:
         lows = highs = np.zeros(len(starts), np.int32)
     dataset = table_rows((starts, lows, highs), shuffle=shuffle, seed=seed, repeat=repeat,
@@ -157,17 +141,12 @@ def make_dataset(
 
     def make_example(position, row):
         start, low, high = row
-        window = data[start : start + span]
-        if is_tokens:
-            window = tf.cast(window, tf.int32)
-        else:
-            window = tf.cast(window, tf.float32)
-            if augment:
-                shift = tf.random.stateless_uniform(
-                    [], seed=tf.stack([tf.cast(seed, tf.int64), position]), minval=low, maxval=high + 1, dtype=tf.int32
-                )
-                frames = tf.reshape(window, [span, NUM_KEYS, roll_channels])
-                window = tf.reshape(tf.roll(frames, shift, axis=1), [span, NUM_KEYS * roll_channels])
+        window = tf.cast(data[start : start + span], tf.int32 if is_tokens else tf.float32)
+        if key_shifts is not None:
+            shift = tf.random.stateless_uniform(
+                [], seed=tf.stack([tf.cast(seed, tf.int64), position]), minval=low, maxval=high + 1, dtype=tf.int32
+            )
+            window = key_shifts.apply(window, shift)
         if target == "next":
             return window[:seq_len], window[seq_len]
         return (window[:seq_len], window[seq_len - 1 : 2 * seq_len - 1]), window[seq_len:]
@@ -188,14 +167,19 @@ def evaluation_stride(target: str, config, arrays: list[np.ndarray]) -> int:
     return stride
 
 
-def _window_datasets(experiment, config, data, strategy, initial_epoch: int, transpose_range: int, roll_channels: int):
+def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
+    """(train, valid, steps_per_epoch) of windows over token ids or roll frames, each training window
+    transposed by a random key within `transpose_range` (the representation's `key_shifts`). The
+    training stream starts where epoch `initial_epoch` of an uninterrupted run starts, so a resumed
+    run sees exactly the batches it would have seen."""
     batch = global_batch_size(config.batch_size, strategy)
+    key_shifts = data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
     windows = count_windows(data.arrays["train"], config.seq_len, experiment.target)
     steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
     train = make_dataset(
         data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
-        seed=config.seed, drop_remainder=True, repeat=True, transpose_range=transpose_range,
-        roll_channels=roll_channels, start_row=initial_epoch * steps_per_epoch * batch,
+        seed=config.seed, drop_remainder=True, repeat=True, key_shifts=key_shifts,
+        start_row=initial_epoch * steps_per_epoch * batch,
     )
     valid_arrays = data.arrays["valid"] or data.arrays["train"]
     valid = make_dataset(
@@ -204,20 +188,6 @@ def _window_datasets(experiment, config, data, strategy, initial_epoch: int, tra
         drop_remainder=needs_static_batches(strategy),
     )
     return train, valid, steps_per_epoch
-
-
-def token_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
-    """(train, valid, steps_per_epoch) over token ids. Token pieces were transposed as notes, before
-    encoding (`prepare_token_data`). The training stream starts where epoch `initial_epoch` of an
-    uninterrupted run starts, so a resumed run sees exactly the batches it would have seen."""
-    return _window_datasets(experiment, config, data, strategy, initial_epoch, transpose_range=0, roll_channels=0)
-
-
-def roll_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
-    """(train, valid, steps_per_epoch) over roll frames, each training window shifted by a random
-    key within `transpose_range`; otherwise as `token_datasets`."""
-    return _window_datasets(experiment, config, data, strategy, initial_epoch, transpose_range=config.transpose_range,
-                            roll_channels=data.representation.channels)
 
 
 def audio_dataset(items, config, batch_size: int, shuffle: bool, stride: int = 1, max_windows: int = 0,

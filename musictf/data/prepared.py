@@ -1,12 +1,11 @@
 """Corpus -> split -> representation -> arrays: the data a run trains, samples and is scored on.
 
-`PreparedData` is what every later stage receives. The symbolic preparations live here; each
-experiment names the one it uses in its `prepare` slot (experiment 5 names
-`musictf.data.audio.prepare_audio_data`). With a trained representation given, data other than the
+`PreparedData` is what every later stage receives. `prepare_symbolic_data` is the `prepare` slot of
+experiments 1-4 (experiment 5 names `musictf.data.audio.prepare_audio_data`). With a trained representation given, data other than the
 run's own must fit it (see `prepare_symbolic_data`).
 
 Example:
-    data = prepare_roll_data(RollRepresentation(4), config)
+    data = prepare_symbolic_data(RollRepresentation(4), config)
     data.arrays["train"][0].shape  # (frames, 176)
 """
 
@@ -21,7 +20,7 @@ import numpy as np
 
 from musictf import files
 from musictf.data import corpus as corpus_module
-from musictf.data.representation import from_json, transposed_pieces
+from musictf.data.representation import from_json
 from musictf.data.split import SPLITS, split_pieces
 from musictf.errors import MusicTFError
 
@@ -141,16 +140,15 @@ def _write_arrays(path: Path, representation, arrays: dict[str, list]) -> None:
 
 
 def prepare_symbolic_data(representation, config, *, fit: bool = True, progress: bool = True,
-                          run_data_hash: str | None = None, transpose_notes: bool = False,
-                          cache_dir: Path | None = None) -> PreparedData:
+                          run_data_hash: str | None = None, cache_dir: Path | None = None) -> PreparedData:
     """Every split encoded with `representation`, fitted on the train split when `fit`.
 
     A trained representation (`fit=False`: sampling or evaluating a run) must fit data other than
     the run's own (a data hash other than `run_data_hash`), or MusicTFError says so. The run's own
     data is never refused: tokens its valid and test splits have and its train split lacks are
-    expected, and the metrics count them. `transpose_notes`: the train split in every key within
-    `transpose_range`, transposed as notes before encoding (token models, which cannot shift keys
-    after encoding; roll models shift keys in the tf.data pipeline instead).
+    expected, and the metrics count them. Fitting sees the train split in every key within
+    `transpose_range` (a token vocabulary must hold the transposed tokens); the transposition
+    itself happens in the pipeline (`pipeline.make_dataset`'s `key_shifts`).
 
     The encoded arrays are cached beside the parse cache (nanoGPT's prepare-once), keyed by
     `_cache_key`: a second run on the same data encodes, and renders, nothing.
@@ -159,31 +157,19 @@ def prepare_symbolic_data(representation, config, *, fit: bool = True, progress:
     own_hash = data_hash(split_files_with_hashes(splits, corpus.file_hashes))
     if not fit and own_hash != run_data_hash:
         representation.check_fits(splits["test"] or splits["train"], config.source)
-    transposition = config.transpose_range if transpose_notes else 0
+    transposition = config.transpose_range
     cache_dir = Path(cache_dir) if cache_dir is not None else corpus_module.default_cache_dir()
     path = cache_dir / "arrays" / f"{_cache_key(representation, fit, own_hash, transposition)}.npz"
     cached = _read_arrays(path)
     if cached is not None:
         spec, arrays = cached
         return PreparedData(corpus, splits, from_json(spec), arrays)
-    train_pieces = transposed_pieces(splits["train"], transposition) if transposition > 0 else splits["train"]
     if fit:
-        representation.fit(train_pieces)
-    arrays = {"train": [representation.encode(piece) for piece in train_pieces]}
-    arrays |= {split: [representation.encode(piece) for piece in splits[split]] for split in ("valid", "test")}
+        representation.fit(splits["train"], transposition)
+    arrays = {split: [representation.encode(piece) for piece in splits[split]] for split in SPLITS}
     if files.is_writable_dir(path.parent):
         _write_arrays(path, representation, arrays)
     return PreparedData(corpus, splits, representation, arrays)
-
-
-def prepare_token_data(representation, config, **options) -> PreparedData:
-    """Token models: transposition augmentation happens on the notes, before encoding."""
-    return prepare_symbolic_data(representation, config, transpose_notes=True, **options)
-
-
-def prepare_roll_data(representation, config, **options) -> PreparedData:
-    """Roll models: transposition augmentation happens in the pipeline (`pipeline.roll_datasets`)."""
-    return prepare_symbolic_data(representation, config, transpose_notes=False, **options)
 
 
 def describe_corpus(config, representation, workers: int | None = None) -> str:

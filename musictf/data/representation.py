@@ -59,9 +59,15 @@ class TokenRepresentation:
     kind = "tokens"
     max_unknown_rate = 0.5  # refuse data where more than half the tokens are unknown to the model
 
-    def fit(self, pieces: Sequence[Piece]) -> TokenRepresentation:
+    def fit(self, pieces: Sequence[Piece], transpose_range: int = 0) -> TokenRepresentation:
+        """The vocabulary of `pieces` in every key within +-`transpose_range` (so that the keys the
+        training windows are shifted to have their tokens)."""
+        pieces = transposed_pieces(pieces, transpose_range) if transpose_range > 0 else pieces
         self.vocabulary = tokens.Vocabulary.build(tokens.encode(piece.notes, self.mode) for piece in pieces)
         return self
+
+    def key_shifts(self, transpose_range: int) -> TokenKeyShifts:
+        return TokenKeyShifts(self, transpose_range)
 
     @property
     def features(self) -> int:
@@ -118,8 +124,11 @@ class RollRepresentation:
         if self.steps_per_quarter < 1:
             raise MusicTFError(f"steps_per_quarter must be at least 1, got {self.steps_per_quarter}")
 
-    def fit(self, pieces: Sequence[Piece]) -> RollRepresentation:
+    def fit(self, pieces: Sequence[Piece], transpose_range: int = 0) -> RollRepresentation:
         return self
+
+    def key_shifts(self, transpose_range: int) -> RollKeyShifts:
+        return RollKeyShifts(transpose_range, self.channels)
 
     @property
     def features(self) -> int:
@@ -152,6 +161,81 @@ class RollRepresentation:
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "steps_per_quarter": self.steps_per_quarter, "encoding": self.encoding}
+
+
+class RollKeyShifts:
+    """Transposition of roll windows: the frames rolled along the keys.
+
+    Args:
+        transpose_range: shifts drawn within +-range semitones, never off the keyboard.
+        channels: flags per key (2 for onset_sustain, 1 for active).
+    """
+
+    def __init__(self, transpose_range: int, channels: int):
+        self.transpose_range, self.channels = transpose_range, channels
+
+    def bounds(self, frames: np.ndarray) -> tuple[int, int]:
+        """The lowest and highest shift that keep every sounding key of `frames` on the keyboard."""
+        keys = np.nonzero(frames.reshape(len(frames), pianoroll.NUM_KEYS, self.channels).any(axis=(0, 2)))[0]
+        low_key, high_key = (keys.min(), keys.max()) if len(keys) else (0, pianoroll.NUM_KEYS - 1)
+        return -min(self.transpose_range, int(low_key)), min(self.transpose_range, pianoroll.NUM_KEYS - 1 - int(high_key))
+
+    def apply(self, window, shift):
+        import tensorflow as tf
+
+        frames = tf.reshape(window, [-1, pianoroll.NUM_KEYS, self.channels])
+        return tf.reshape(tf.roll(frames, shift, axis=1), tf.shape(window))
+
+
+class TokenKeyShifts:
+    """Transposition of token windows by table lookup: token id -> the id of the same token in
+    another key (a pitch name respelled as music21 transposes it, a chord's normal order of the
+    shifted pitch classes; rests, padding and unknown stay). Equal to transposing the notes, then
+    encoding. A transposed token the vocabulary lacks becomes <unk>.
+    """
+
+    def __init__(self, representation: TokenRepresentation, transpose_range: int):
+        vocabulary = representation.vocabulary
+        self.transpose_range = transpose_range
+        shifts = range(-transpose_range, transpose_range + 1)
+        self.table = np.asarray([[vocabulary.index.get(self._shifted(token, shift, representation.mode),
+                                                       vocabulary.index[tokens.UNK]) for token in vocabulary.tokens]
+                                 for shift in shifts], np.int32)
+        self.pitches = np.asarray([self._pitch(token, representation.mode) for token in vocabulary.tokens], np.int32)
+
+    @staticmethod
+    def _split(token: str, mode: str) -> tuple[str, str]:
+        if token in (tokens.PAD, tokens.UNK) or mode == "pitch":
+            return token, ""
+        label, _, length = token.rpartition("_")
+        return label, f"_{length}"
+
+    def _shifted(self, token: str, shift: int, mode: str) -> str:
+        label, length = self._split(token, mode)
+        if shift == 0 or label in (tokens.PAD, tokens.UNK, tokens.REST):
+            return token
+        if label[:1].isdigit():  # a chord: pitch classes, no octave
+            return tokens.normal_order(frozenset((int(pc) + shift) % 12 for pc in label.split("."))) + length
+        return _transposed_name(label, shift) + length
+
+    def _pitch(self, token: str, mode: str) -> int:
+        """The MIDI pitch of a single-note token, -1 for chords, rests and the reserved tokens."""
+        label, _ = self._split(token, mode)
+        if label in (tokens.PAD, tokens.UNK, tokens.REST) or label[:1].isdigit():
+            return -1
+        return tokens.parse_sonority(label)[0][0]
+
+    def bounds(self, ids: np.ndarray) -> tuple[int, int]:
+        """The lowest and highest shift that keep every single-note token of `ids` on the keyboard."""
+        pitches = self.pitches[ids]
+        pitches = pitches[pitches >= 0]
+        low, high = (int(pitches.min()), int(pitches.max())) if len(pitches) else (LOWEST_PITCH, HIGHEST_PITCH)
+        return -min(self.transpose_range, low - LOWEST_PITCH), min(self.transpose_range, HIGHEST_PITCH - high)
+
+    def apply(self, window, shift):
+        import tensorflow as tf
+
+        return tf.gather(tf.gather(tf.constant(self.table), shift + self.transpose_range), window)
 
 
 def from_json(spec: dict) -> TokenRepresentation | RollRepresentation:

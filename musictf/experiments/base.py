@@ -4,7 +4,7 @@ Every experiment module `eN_*.py` has the same shape: a config dataclass, `build
 features)`, `compile_arguments(config)` (loss and metrics), its sampler, and an `EXPERIMENT` that
 fills every slot below. The engine (train, evaluate, tune, the CLI) calls the slots for every stage
 and never asks what kind of experiment it runs. Symbolic experiments name the shared
-implementations (`prepare_token_data`, `roll_datasets`, `roll_test_metrics`, `write_midi_samples`,
+implementations (`prepare_symbolic_data`, `window_datasets`, `roll_test_metrics`, `write_midi_samples`,
 ...); experiment 5 names the audio ones. Adding experiment 6 means writing one module and one TOML.
 """
 

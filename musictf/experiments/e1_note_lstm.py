@@ -25,8 +25,8 @@ import dataclasses
 import keras
 
 from musictf.config import ExperimentConfig, require
-from musictf.data.pipeline import token_datasets
-from musictf.data.prepared import prepare_token_data
+from musictf.data.pipeline import window_datasets
+from musictf.data.prepared import prepare_symbolic_data
 from musictf.data.representation import TokenRepresentation
 from musictf.errors import ConfigError
 from musictf.evaluate import token_test_metrics
@@ -124,8 +124,8 @@ EXPERIMENT = Experiment(
     kind="tokens",
     target="next",
     make_representation=make_representation,
-    prepare=prepare_token_data,
-    make_datasets=token_datasets,
+    prepare=prepare_symbolic_data,
+    make_datasets=window_datasets,
     build_model=build_model,
     compile_arguments=compile_arguments,
     sampler=sampler,

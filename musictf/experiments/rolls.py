@@ -6,8 +6,8 @@ from __future__ import annotations
 import keras
 
 from musictf.config import RollConfig
-from musictf.data.pipeline import roll_datasets
-from musictf.data.prepared import prepare_roll_data
+from musictf.data.pipeline import window_datasets
+from musictf.data.prepared import prepare_symbolic_data
 from musictf.data.representation import RollRepresentation
 from musictf.evaluate import roll_test_metrics
 from musictf.generate import FrameChooser
@@ -61,8 +61,8 @@ def representation(config: RollConfig) -> RollRepresentation:
 SLOTS = {
     "kind": "pianoroll",
     "make_representation": representation,
-    "prepare": prepare_roll_data,
-    "make_datasets": roll_datasets,
+    "prepare": prepare_symbolic_data,
+    "make_datasets": window_datasets,
     "compile_arguments": compile_arguments,
     "test_metrics": roll_test_metrics,
     "write_samples": write_midi_samples,

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.pipeline import count_windows, global_batch_size, make_dataset, table_rows
+from musictf.data.representation import RollKeyShifts
 from musictf.errors import MusicTFError
 
 
@@ -32,7 +33,7 @@ def test_transposition_keeps_notes_on_the_keyboard_and_changes_keys():
     roll = np.zeros((40, NUM_KEYS, 2), np.uint8)
     roll[:, 2, :] = 1  # a key near the bottom: shifts down are limited to 2
     dataset = make_dataset([roll.reshape(40, -1)], seq_len=8, target="next", batch_size=64, shuffle=True,
-                           seed=5, transpose_range=6, roll_channels=2)
+                           seed=5, key_shifts=RollKeyShifts(transpose_range=6, channels=2))
     x, _ = next(iter(dataset))
     keys = x.numpy().reshape(-1, 8, NUM_KEYS, 2).any(axis=(1, 3)).argmax(axis=1)
     assert keys.min() >= 0 and keys.max() <= 8 and len(set(keys)) > 3

@@ -1,5 +1,6 @@
 import random
 
+import numpy as np
 import pytest
 
 from musictf.data import tokens
@@ -44,3 +45,24 @@ def test_vocabulary_handles_unknown_tokens_and_round_trips(tmp_path):
     assert vocabulary.unknown_rate([["C4_1", "X", "Y", "D4_1"]]) == 0.5
     vocabulary.save(tmp_path / "vocabulary.json")
     assert Vocabulary.load(tmp_path / "vocabulary.json") == vocabulary
+
+
+@pytest.mark.parametrize("mode", ["duration", "pitch"])
+def test_shifting_token_ids_equals_transposing_the_notes_then_encoding(bach_small, mode):
+    import dataclasses
+
+    from musictf.data.representation import TokenRepresentation, transpose_notes
+
+    pieces = bach_small.pieces[:4]
+    representation = TokenRepresentation(mode).fit(pieces, transpose_range=3)
+    shifts = representation.key_shifts(3)
+    for piece in pieces:
+        ids = representation.encode(piece)
+        low, high = shifts.bounds(ids)
+        assert -3 <= low <= 0 <= high <= 3
+        for shift in (low, high, 2):
+            notes = transpose_notes(piece.notes, shift)
+            if notes is None:  # off the keyboard: the pipeline never draws such a shift for this piece
+                continue
+            expected = representation.encode(dataclasses.replace(piece, notes=notes))
+            np.testing.assert_array_equal(shifts.apply(ids, shift).numpy(), expected)
