@@ -11,6 +11,12 @@ def bce_with_logits(y_true, logits):
     return ops.maximum(logits, 0) - logits * y_true + ops.log1p(ops.exp(-ops.abs(logits)))
 
 
+def categorical_compile_arguments(config=None) -> dict:
+    """Loss and metrics of a softmax over ids (note tokens, mu-law samples): cross-entropy on logits."""
+    return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+
 @keras.saving.register_keras_serializable(package="musictf")
 class FocalLoss(keras.losses.Loss):
     """Binary focal loss on logits (Lin et al. 2017): alpha_t (1 - p_t)^gamma BCE.

@@ -33,6 +33,7 @@ from musictf.evaluate import token_test_metrics
 from musictf.experiments.base import Experiment
 from musictf.generate import FrameChooser, Sampler, blocked_token_ids
 from musictf.layers import TokenScale
+from musictf.losses import categorical_compile_arguments
 from musictf.samples import midi_sample_statistics, write_midi_samples
 from musictf.steppers import StackStepper
 
@@ -100,13 +101,6 @@ def build_model(config: NoteLSTMConfig, features: int) -> keras.Model:
     return model
 
 
-def compile_arguments(config: NoteLSTMConfig) -> dict:
-    return {
-        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    }
-
-
 def sampler(model, config: NoteLSTMConfig, representation) -> Sampler:
     chooser = FrameChooser("token", temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
                            blocked=blocked_token_ids(representation.vocabulary))
@@ -127,7 +121,7 @@ EXPERIMENT = Experiment(
     prepare=prepare_symbolic_data,
     make_datasets=window_datasets,
     build_model=build_model,
-    compile_arguments=compile_arguments,
+    compile_arguments=categorical_compile_arguments,
     sampler=sampler,
     test_metrics=token_test_metrics,
     write_samples=write_midi_samples,

@@ -45,6 +45,7 @@ from musictf.evaluate import audio_test_metrics
 from musictf.experiments.base import Experiment
 from musictf.generate import sample_categorical
 from musictf.layers import RepeatUpsampling, WaveNetBlock
+from musictf.losses import categorical_compile_arguments
 from musictf.samples import audio_sample_statistics, write_audio_samples
 
 MU_LAW_CLASSES = 256
@@ -161,11 +162,6 @@ class WaveNetLayers:
     logits: keras.layers.Layer
     local_projection: keras.layers.Layer | None
     program_embedding: keras.layers.Layer | None
-
-
-def compile_arguments(config: WaveNetConfig) -> dict:
-    return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -304,7 +300,7 @@ EXPERIMENT = Experiment(
     prepare=prepare_audio_data,
     make_datasets=audio_datasets,
     build_model=build_model,
-    compile_arguments=compile_arguments,
+    compile_arguments=categorical_compile_arguments,
     sampler=sampler,
     test_metrics=audio_test_metrics,
     write_samples=write_audio_samples,
