@@ -153,14 +153,15 @@ def tune(experiment: Experiment, config, preset: str, run_dir: Path, tuner_name:
          max_trials: int = DEFAULT_MAX_TRIALS, objective: str = "val_loss", strategy_name: str = "default", verbose="auto") -> dict:
     if objective not in OBJECTIVES:
         raise MusicTFError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
+    if max_trials < 1:
+        raise MusicTFError(f"--max-trials must be at least 1, got {max_trials}")
+    space = load_search_space(experiment, preset)
+    strategy = distribute.get_strategy(strategy_name)  # first: a multi-worker strategy must precede other TF work
+    # the model's metrics are TF objects, so they are made (to check the objective) only now
     metric_names = {getattr(metric, "name", "") for metric in experiment.compile_arguments(config)["metrics"]}
     if objective != "val_loss" and objective.removeprefix("val_") not in metric_names:
         raise MusicTFError(f"objective {objective} needs a piano-roll experiment (2-4): "
                            f"{experiment.slug} reports no {objective.removeprefix('val_')}")
-    if max_trials < 1:
-        raise MusicTFError(f"--max-trials must be at least 1, got {max_trials}")
-    space = load_search_space(experiment, preset)
-    strategy = distribute.get_strategy(strategy_name)
     chief = multiworker.is_chief(strategy_name)
     run_dir = Path(run_dir)
     search = {"experiment": experiment.slug, "preset": preset, "tuner": tuner_name, "objective": objective,
