@@ -167,11 +167,16 @@ def _run_dir_for(args, experiment, config):
 
 
 def _print_metrics(result: dict) -> None:
+    from musictf.metrics import verdict
+
     test = result["test"]
     keys = ["nll_bits_per_sample", "cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "precision", "recall", "f1", "bay_accuracy"]
     shown = ", ".join(f"{key} {test[key]:.4g}" for key in keys if key in test)
     print(f"test ({result['split']} split): {shown}")
-    print("baseline on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items()))
+    print("baselines on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items()))
+    judged = verdict(test, result["baseline"])
+    if judged:
+        print(f"verdict: {judged}")
     samples, real = result["samples"], result["test_split_statistics"]
     print("samples vs test split: " + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples
                                                  if key != "pieces"))

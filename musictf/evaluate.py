@@ -26,32 +26,37 @@ from musictf.distribute import set_precision
 from musictf.experiments.base import prepare_data
 
 
-def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.ndarray]:
-    """(logits, targets) for the windows of one split, every frame predicted once."""
+def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(logits, targets, previous) for the windows of one split, every frame predicted once;
+    `previous` is the step before each target (what a first-order baseline conditions on)."""
     dataset = make_dataset(arrays, seq_len=config.seq_len, target=target, batch_size=config.batch_size,
                            shuffle=False, seed=config.seed, stride=evaluation_stride(target, config, arrays))
     forward = tf.function(lambda x: model(x, training=False))
-    all_logits, all_targets = [], []
+    all_logits, all_targets, all_previous = [], [], []
     for inputs, targets in dataset:
         all_logits.append(forward(inputs).numpy())
         all_targets.append(targets.numpy())
-    logits, targets = np.concatenate(all_logits), np.concatenate(all_targets)
+        # next: the window's last step; window: the teacher-forced decoder input, the target shifted by one
+        all_previous.append(inputs[1].numpy() if target == "window" else inputs[:, -1].numpy())
+    logits, targets, previous = (np.concatenate(parts) for parts in (all_logits, all_targets, all_previous))
     if target == "window":  # (windows, steps, flags) -> (frames, flags)
-        logits, targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1, targets.shape[-1])
-    return logits, targets
+        logits, targets, previous = (part.reshape(-1, part.shape[-1]) for part in (logits, targets, previous))
+    return logits, targets, previous
 
 
 def token_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
-    logits, targets = predict_split(model, experiment.target, config, data.arrays[split])
+    logits, targets, previous = predict_split(model, experiment.target, config, data.arrays[split])
     targets = targets.astype(np.int64)
-    return (metrics.token_metrics(logits, targets, data.representation.unknown_id),
-            metrics.token_baseline(data.arrays["train"], targets, logits.shape[-1]))
+    baseline = metrics.token_baseline(data.arrays["train"], targets, logits.shape[-1])
+    baseline |= metrics.token_bigram_baseline(data.arrays["train"], data.arrays["valid"], previous, targets, logits.shape[-1])
+    return metrics.token_metrics(logits, targets, data.representation.unknown_id), baseline
 
 
 def roll_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
-    logits, targets = predict_split(model, experiment.target, config, data.arrays[split])
-    return (metrics.roll_metrics(logits, targets, config.output, config.threshold),
-            metrics.roll_baseline(data.arrays["train"], targets))
+    logits, targets, previous = predict_split(model, experiment.target, config, data.arrays[split])
+    baseline = metrics.roll_baseline(data.arrays["train"], targets)
+    baseline |= metrics.markov_roll_baseline(data.arrays["train"], previous, targets)
+    return metrics.roll_metrics(logits, targets, config.output, config.threshold), baseline
 
 
 def audio_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:

@@ -133,6 +133,88 @@ def token_baseline(train_ids: list[np.ndarray], targets: np.ndarray, vocabulary_
             "unigram_accuracy": float((targets == log_probabilities.argmax()).mean())}
 
 
+BIGRAM_WEIGHTS = tuple(np.round(np.arange(0.0, 1.0, 0.05), 2))  # the grid the validation split chooses from
+
+
+def _bigram_and_unigram(train_ids: list[np.ndarray], vocabulary_size: int, previous: np.ndarray, following: np.ndarray):
+    """For each (previous, following) pair: the train split's maximum-likelihood bigram probability
+    (None where `previous` never occurs in training, marked by NaN) and the add-one unigram of
+    `following`. Pairs are counted sparsely, so a large vocabulary costs no V x V table."""
+    unigram = np.exp(unigram_log_probabilities(train_ids, vocabulary_size))
+    train_previous = np.concatenate([ids[:-1] for ids in train_ids]).astype(np.int64)
+    train_following = np.concatenate([ids[1:] for ids in train_ids]).astype(np.int64)
+    codes, counts = np.unique(train_previous * vocabulary_size + train_following, return_counts=True)
+    totals = np.bincount(train_previous, minlength=vocabulary_size).astype(np.float64)
+    wanted = previous.astype(np.int64) * vocabulary_size + following.astype(np.int64)
+    pair_counts = np.zeros(len(wanted))
+    if len(codes):
+        found = np.minimum(np.searchsorted(codes, wanted), len(codes) - 1)
+        pair_counts = np.where(codes[found] == wanted, counts[found], 0)
+    context = totals[previous.astype(np.int64)]
+    bigram = np.divide(pair_counts, context, out=np.full(len(wanted), np.nan), where=context > 0)
+    return bigram, unigram[following.astype(np.int64)]
+
+
+def _interpolated_nll(bigram: np.ndarray, unigram: np.ndarray, weight: float) -> np.ndarray:
+    mixed = np.where(np.isnan(bigram), unigram, weight * np.nan_to_num(bigram) + (1 - weight) * unigram)
+    return -np.log(mixed)
+
+
+def token_bigram_baseline(train_ids: list[np.ndarray], valid_ids: list[np.ndarray], previous: np.ndarray,
+                          targets: np.ndarray, vocabulary_size: int) -> dict[str, float]:
+    """A bigram interpolated with the unigram, P = w * bigram + (1 - w) * unigram (the unigram alone
+    after a previous id training never had), with the weight w of `BIGRAM_WEIGHTS` that scores best
+    on the validation split's consecutive ids, scored on the same (previous, target) pairs."""
+    weight = 0.5
+    pairs = [(ids[:-1], ids[1:]) for ids in valid_ids if len(ids) > 1]
+    if pairs:
+        valid = _bigram_and_unigram(train_ids, vocabulary_size, *(np.concatenate(part) for part in zip(*pairs, strict=True)))
+        weight = min(BIGRAM_WEIGHTS, key=lambda w: _interpolated_nll(*valid, w).mean())
+    nll = _interpolated_nll(*_bigram_and_unigram(train_ids, vocabulary_size, previous, targets), weight)
+    return {"bigram_cross_entropy_nats": float(nll.mean()), "bigram_weight": float(weight)}
+
+
+def markov_roll_baseline(train_frames: list[np.ndarray], previous: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """First-order Markov chain per flag: P(flag on | it was on or off one frame before), from the
+    train split's consecutive frames (add-one smoothed), scored on the same frames, given the frames
+    before them. NLL in nats per frame, summed over the flags."""
+    ones = np.ones(train_frames[0].shape[-1])
+    on_after = [ones.copy(), ones.copy()]  # [after off, after on]: frames where the flag is on
+    seen_after = [2 * ones, 2 * ones]
+    for frames in train_frames:
+        before, after = frames[:-1].astype(bool), frames[1:].astype(bool)
+        for state in (0, 1):
+            where = before == bool(state)
+            on_after[state] = on_after[state] + (after & where).sum(axis=0)
+            seen_after[state] = seen_after[state] + where.sum(axis=0)
+    p_after_off, p_after_on = on_after[0] / seen_after[0], on_after[1] / seen_after[1]
+    previous = previous.reshape(-1, previous.shape[-1]) > 0.5
+    targets = targets.reshape(-1, targets.shape[-1]).astype(np.float64)
+    p = np.where(previous, p_after_on, p_after_off)
+    nll = -(targets * np.log(p) + (1 - targets) * np.log1p(-p)).sum(axis=-1)
+    return {"markov_nll_nats": float(nll.mean())}
+
+
+# (test metric, the strongest baseline of the same unit, its name): a model is judged against these
+STRONGEST_BASELINES = (
+    ("cross_entropy_nats", "bigram_cross_entropy_nats", "interpolated bigram"),
+    ("frame_nll_nats", "markov_nll_nats", "first-order Markov per flag"),
+    ("nll_bits_per_sample", "unigram_nll_bits_per_sample", "unigram of the codes"),
+)
+
+
+def verdict(test: dict, baseline: dict) -> str | None:
+    """One line: how far the model is below its strongest baseline, or that it is not below it yet."""
+    for metric, reference, name in STRONGEST_BASELINES:
+        if metric in test and reference in baseline:
+            margin = baseline[reference] - test[metric]
+            if margin > 0:
+                return f"{metric} {test[metric]:.4g}: {margin:.3g} below the {name} baseline ({baseline[reference]:.4g})"
+            return (f"{metric} {test[metric]:.4g} is not below the {name} baseline ({baseline[reference]:.4g}): "
+                    "the model has not learned more than that count table yet")
+    return None
+
+
 def roll_baseline(train_frames: list[np.ndarray], targets: np.ndarray) -> dict[str, float]:
     """Independent Bernoulli per flag with the train split's frequencies, scored on the same frames."""
     frames = np.concatenate(train_frames).astype(np.float64)

@@ -17,6 +17,7 @@ from pathlib import Path
 from musictf import files, plots, rundir
 from musictf.data.audio import fluidsynth_available, render_midi
 from musictf.errors import MusicTFError
+from musictf.metrics import verdict
 
 # Test-set NLL on the canonical JSB chorales file (Boulanger-Lewandowski et al. 2012 split, quarter-note
 # frames, transposed to C), nats per frame summed over the 88 keys: the two baselines computed on that
@@ -36,6 +37,9 @@ JSB_REFERENCE = [
 SUMMARY_COLUMNS = ("cross_entropy_nats", "perplexity", "nll_bits_per_sample", "nll_nats_per_sample", "frame_nll_nats",
                    "accuracy", "precision", "recall", "f1", "bay_accuracy")
 COMPARISON = ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "f1", "bay_accuracy", "nll_bits_per_sample")
+# The baselines of the same run, scored on the same test targets (metrics.json "baseline").
+BASELINE_COLUMNS = ("unigram_cross_entropy_nats", "bigram_cross_entropy_nats", "independent_bernoulli_nll_nats",
+                    "markov_nll_nats", "unigram_nll_bits_per_sample")
 QUALITY_COLUMNS = ("polyphony", "pitch_class_entropy_bits", "scale_consistency", "empty_beat_rate",
                    "repeated_note_ratio", "note_density_per_quarter")
 
@@ -104,7 +108,8 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         metrics = files.read_json(run_dir / "metrics.json")
         label = f"{run.experiment.slug} ({run.preset})"
         stem = f"{run.experiment.slug}-{run.preset}"
-        comparison.append([run.experiment.slug, run.preset, metrics["data_hash"], *[metrics["test"].get(c, "–") for c in COMPARISON]])
+        comparison.append([run.experiment.slug, run.preset, metrics["data_hash"], *[metrics["test"].get(c, "–") for c in COMPARISON],
+                           *[metrics["baseline"].get(c, "–") for c in BASELINE_COLUMNS]])
         if all(column in metrics["samples"] for column in QUALITY_COLUMNS):  # symbolic samples
             quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_COLUMNS]])
             quality_rows.append([label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]])
@@ -113,6 +118,9 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         test = metrics["test"]
         summary = ", ".join(f"{name} {_format(test[name])}" for name in SUMMARY_COLUMNS if name in test)
         parts = [f"<h2>{html.escape(label)}</h2>", f"<p>Test metrics: {summary}</p>"]
+        judged = verdict(test, metrics["baseline"])
+        if judged:
+            parts.append(f"<p><b>Against its strongest baseline:</b> {html.escape(judged)}</p>")
         history = _read_history(run_dir / "history.csv")
         if history:
             png, _ = plots.save_learning_curves(history, figures / f"{stem}-curves", f"{label}: learning curves")
@@ -143,7 +151,7 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         sections.append("\n".join(parts))
 
     header = ["experiment", "preset", "data hash", "CE (nats)", "perplexity", "accuracy", "frame NLL (nats)", "F1", "Bay acc.",
-              "NLL (bits/sample)"]
+              "NLL (bits/sample)", "unigram CE", "bigram CE", "independent NLL", "Markov NLL", "unigram (bits)"]
     files.write_text(tables / "comparison.md", markdown_table(header, comparison))
     files.write_text(tables / "comparison.tex", latex_table(header, comparison, "Test-set metrics under the common protocol"))
     quality_header = ["run", "pieces", *QUALITY_COLUMNS]

@@ -24,9 +24,10 @@ def test_window_targets_score_every_frame_exactly_once(roll_run):
     experiment, config, data, model = roll_run
     arrays = data.arrays["test"]
     assert evaluation_stride("window", config, arrays) == config.seq_len
-    logits, targets = predict_split(model, experiment.target, config, arrays)
+    logits, targets, previous = predict_split(model, experiment.target, config, arrays)
     windows = count_windows(arrays, config.seq_len, "window", config.seq_len)
-    assert logits.shape == targets.shape == (windows * config.seq_len, data.representation.features)
+    assert logits.shape == targets.shape == previous.shape == (windows * config.seq_len, data.representation.features)
+    np.testing.assert_array_equal(previous.reshape(windows, config.seq_len, -1)[:, 1:], targets.reshape(windows, config.seq_len, -1)[:, :-1])
     assert targets.sum() > 0 and set(np.unique(targets)) <= {0.0, 1.0}
 
 

@@ -71,3 +71,37 @@ def test_scale_consistency_by_hand():
     # C D E F G A B C#: 7 of 8 notes fit C major (or a mode of it); no scale fits all 8
     notes = _notes(*[(pitch, index, 1) for index, pitch in enumerate([60, 62, 64, 65, 67, 69, 71, 61])])
     assert piece_quality(notes)["scale_consistency"] == pytest.approx(7 / 8)
+
+
+def test_first_order_markov_baseline_by_hand():
+    from musictf.metrics import markov_roll_baseline
+
+    # flag 0: off off off on on on on -> after off: on once in 3; after on: on 3 times in 3 (add-one:
+    # 2/5 and 4/5); flag 1 never sounds -> after off: 1/8, after on: never seen, 1/2
+    frames = np.array([[0, 0], [0, 0], [0, 0], [1, 0], [1, 0], [1, 0], [1, 0]], np.uint8)
+    previous = np.array([[0, 0], [1, 0]])
+    targets = np.array([[1, 0], [1, 0]])
+    expected = (-math.log(0.4) - math.log(1 - 1 / 8) - math.log(0.8) - math.log(1 - 1 / 8)) / 2
+    assert markov_roll_baseline([frames], previous, targets)["markov_nll_nats"] == pytest.approx(expected)
+
+
+def test_interpolated_bigram_baseline_by_hand():
+    from musictf.metrics import token_bigram_baseline
+
+    # train 2 3 2 3 4: unigram (add-one over 5 ids) 1,1,3,3,2 / 10; bigram P(3|2) = 1, P(2|3) = P(4|3) = 1/2.
+    # The validation pairs (2,3), (3,4) favour the bigram: the largest weight of the grid, 0.95.
+    result = token_bigram_baseline([np.array([2, 3, 2, 3, 4])], [np.array([2, 3, 4])],
+                                   previous=np.array([2, 4]), targets=np.array([3, 2]), vocabulary_size=5)
+    assert result["bigram_weight"] == 0.95
+    # (2, 3): 0.95 * 1 + 0.05 * 0.3; (4, 2): id 4 never precedes anything in training, so the unigram 0.3
+    expected = -(math.log(0.95 + 0.05 * 0.3) + math.log(0.3)) / 2
+    assert result["bigram_cross_entropy_nats"] == pytest.approx(expected)
+
+
+def test_the_verdict_says_when_a_model_is_not_below_its_strongest_baseline():
+    from musictf.metrics import verdict
+
+    assert "has not learned more than that count table yet" in verdict(
+        {"frame_nll_nats": 11.98}, {"independent_bernoulli_nll_nats": 17.3, "markov_nll_nats": 11.95})
+    assert verdict({"cross_entropy_nats": 4.0}, {"unigram_cross_entropy_nats": 6.0, "bigram_cross_entropy_nats": 5.0}
+                   ).startswith("cross_entropy_nats 4: 1 below the interpolated bigram baseline")
