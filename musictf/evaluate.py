@@ -85,12 +85,13 @@ def audio_test_metrics(experiment, model, config, data, split: str) -> tuple[dic
 
 
 def metrics_path(run_dir: str | Path, source: str | None = None) -> Path:
-    """metrics.json for the run's own data; metrics-<source>.json beside it for another source, so
-    that evaluating elsewhere never overwrites the run's own result."""
+    """metrics.json for the run's own data; metrics-<source>-<hash>.json beside it for another source,
+    so that evaluating elsewhere never overwrites the run's own result (the hash of the source's
+    full text keeps two sources apart whose readable names agree)."""
     if source is None:
         return Path(run_dir) / "metrics.json"
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", source).strip("._")[-80:] or "source"
-    return Path(run_dir) / f"metrics-{name}.json"
+    return Path(run_dir) / f"metrics-{name}-{files.sha256_text(source)[:8]}.json"
 
 
 def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "best", data=None, model=None) -> dict:
