@@ -27,6 +27,7 @@ from pathlib import Path
 
 from musictf import files
 from musictf.config import ExperimentConfig
+from musictf.data.benchmark import BENCHMARK_EXTENSIONS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
 from musictf.data.parse import describe_error, notes_from_rows, parse_with_timeout
 from musictf.errors import MusicTFError
@@ -97,6 +98,9 @@ class Corpus:
     report: IngestReport
     report_path: Path | None = None
     file_hashes: dict[str, str] = dataclasses.field(default_factory=dict, repr=False)  # file id -> SHA-256
+    # file id -> split, for a source that brings its own split (a benchmark file, or a folder of
+    # train/, valid/ and test/ subfolders); None: the split stage makes one
+    own_split: dict[str, str] | None = None
 
 
 def default_cache_dir() -> Path:
@@ -287,6 +291,8 @@ def load_corpus(
     not cached. Raises MusicTFError when the source does not exist or not one piece could be used.
     """
     started = time.perf_counter()
+    if Path(source).suffix.lower() in BENCHMARK_EXTENSIONS:
+        return _benchmark_corpus(source, started)
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache_writable = files.is_writable_dir(cache_dir)
     if not cache_writable:
@@ -366,4 +372,25 @@ def load_corpus(
         raise MusicTFError(
             f"{source}: no usable pieces in {report.files_seen} files ({reasons or 'no music files found'}){details}"
         )
-    return Corpus(source, pieces, report, report_path, hashes)
+    folders = {piece.file_id: piece.file_id.split("/", 1)[0] for piece in pieces}
+    own_split = folders if set(folders.values()) <= set(SPLIT_FOLDERS) and "train" in folders.values() else None
+    return Corpus(source, pieces, report, report_path, hashes, own_split)
+
+
+SPLIT_FOLDERS = ("train", "valid", "test")  # a folder source with only these subfolders keeps their split
+
+
+def _benchmark_corpus(source: str, started: float) -> Corpus:
+    """A benchmark file (benchmark.py): every sequence one piece, named `<split>/<index>`, in its split."""
+    path = Path(source).expanduser()
+    splits = read_benchmark_file(path)
+    digest = files.sha256_file(path)
+    pieces, own_split = [], {}
+    for split, sequences in splits.items():
+        for index, frames in enumerate(sequences):
+            file_id = f"{split}/{index:04d}"
+            pieces.append(Piece(file_id, file_id, f"{path.stem} {file_id}", frames_to_notes(frames)))
+            own_split[file_id] = split
+    report = IngestReport(source=source, files_seen=1, files_parsed=1, pieces=len(pieces),
+                          seconds=time.perf_counter() - started)
+    return Corpus(source, pieces, report, None, {piece.file_id: digest for piece in pieces}, own_split)

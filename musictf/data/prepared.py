@@ -81,7 +81,10 @@ def load_split_corpus(config, progress: bool = True, workers: int | None = None)
         keep_truncated_midi=config.keep_truncated_midi,
         progress=progress,
     )
-    splits = split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
+    if corpus.own_split is not None:  # the source's own split (a benchmark file, or split folders): kept
+        splits = {split: [piece for piece in corpus.pieces if corpus.own_split[piece.file_id] == split] for split in SPLITS}
+    else:
+        splits = split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
     if not splits["train"]:
         raise MusicTFError(f"{config.source}: the split left no training pieces")
     return corpus, splits
