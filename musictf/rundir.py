@@ -45,6 +45,10 @@ def new_run_dir(experiment, preset: str, root: Path = RUNS_ROOT) -> Path:
     return path
 
 
+def weights_are_finite(model) -> bool:
+    return all(np.isfinite(weights).all() for weights in model.get_weights())
+
+
 def peak_rss_megabytes() -> dict:
     """This process's peak RSS and the largest of its finished children's (Linux: ru_maxrss in KiB)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -119,7 +123,7 @@ def load_model(run: Run, which: str = "best"):
             f"({run.representation.features} features per step; {' '.join(str(error).split())[:120]}); "
             "the checkpoint and representation.json do not belong together"
         ) from None
-    if not all(np.isfinite(weights).all() for weights in model.get_weights()):
+    if not weights_are_finite(model):
         raise MusicTFError(f"{path}: the checkpoint holds NaN or infinite weights (a diverged run); "
                            "train again with a lower learning_rate")
     return model

@@ -23,6 +23,7 @@ from musictf.data.pipeline import global_batch_size
 from musictf.data.prepared import PreparedData
 from musictf.errors import MusicTFError
 from musictf.experiments.base import Experiment, prepare_data
+from musictf.rundir import weights_are_finite
 
 
 class AtomicCheckpoint(keras.callbacks.Callback):
@@ -110,10 +111,6 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if self.writer:
             super().on_train_end(logs)
-
-
-def weights_are_finite(model) -> bool:
-    return all(np.isfinite(weights).all() for weights in model.get_weights())
 
 
 class StopOnNaN(keras.callbacks.TerminateOnNaN):

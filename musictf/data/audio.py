@@ -282,7 +282,7 @@ def _prepare_wav_folder(representation: AudioRepresentation, config, folder: Pat
     from musictf.data.corpus import Corpus, IngestReport
     from musictf.data.pianoroll import NUM_KEYS
     from musictf.data.prepared import PreparedData
-    from musictf.data.split import split_pieces
+    from musictf.data.split import folder_split, split_by_source
     from musictf.errors import ConfigError, MusicTFError
 
     if config.local_conditioning:
@@ -310,7 +310,8 @@ def _prepare_wav_folder(representation: AudioRepresentation, config, folder: Pat
     report.pieces = len(pieces)
     if not pieces:
         raise MusicTFError(f"{config.source}: no usable WAV files ({len(report.skipped)} skipped)")
-    splits = split_pieces(pieces, config.split_seed, config.valid_fraction, config.test_fraction)
+    own_split = folder_split([piece.file_id for piece in pieces])  # train/, valid/, test/ subfolders: kept
+    splits = split_by_source(pieces, own_split, config.split_seed, config.valid_fraction, config.test_fraction)
     representation.renderer = "WAV files"
     arrays = {split: [items[piece.file_id] for piece in chosen] for split, chosen in splits.items()}
-    return PreparedData(Corpus(config.source, pieces, report, None, hashes), splits, representation, arrays)
+    return PreparedData(Corpus(config.source, pieces, report, None, hashes, own_split), splits, representation, arrays)

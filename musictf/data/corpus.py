@@ -30,6 +30,7 @@ from musictf.config import ExperimentConfig
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
 from musictf.data.parse import describe_error, notes_from_rows, parse_with_timeout
+from musictf.data.split import folder_split
 from musictf.errors import MusicTFError
 
 PARSE_VERSION = 4  # Bump when the cached note lists or the cache entry format change.
@@ -372,12 +373,7 @@ def load_corpus(
         raise MusicTFError(
             f"{source}: no usable pieces in {report.files_seen} files ({reasons or 'no music files found'}){details}"
         )
-    folders = {piece.file_id: piece.file_id.split("/", 1)[0] for piece in pieces}
-    own_split = folders if set(folders.values()) <= set(SPLIT_FOLDERS) and "train" in folders.values() else None
-    return Corpus(source, pieces, report, report_path, hashes, own_split)
-
-
-SPLIT_FOLDERS = ("train", "valid", "test")  # a folder source with only these subfolders keeps their split
+    return Corpus(source, pieces, report, report_path, hashes, folder_split([piece.file_id for piece in pieces]))
 
 
 def _benchmark_corpus(source: str, started: float) -> Corpus:

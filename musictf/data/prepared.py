@@ -1,8 +1,8 @@
 """Corpus -> split -> representation -> arrays: the data a run trains, samples and is scored on.
 
 `PreparedData` is what every later stage receives. `prepare_symbolic_data` is the `prepare` slot of
-experiments 1-4 (experiment 5 names `musictf.data.audio.prepare_audio_data`). With a trained representation given, data other than the
-run's own must fit it (see `prepare_symbolic_data`).
+experiments 1-4 (experiment 5 names `musictf.data.audio.prepare_audio_data`). With a trained
+representation given, data other than the run's own must fit it (see `prepare_symbolic_data`).
 
 Example:
     data = prepare_symbolic_data(RollRepresentation(4), config)
@@ -21,7 +21,7 @@ import numpy as np
 from musictf import files
 from musictf.data import corpus as corpus_module
 from musictf.data.representation import from_json
-from musictf.data.split import SPLITS, split_pieces
+from musictf.data.split import SPLITS, split_by_source
 from musictf.errors import MusicTFError
 
 
@@ -33,8 +33,9 @@ class PreparedData:
         corpus: the parsed source, with its ingest report and file hashes.
         splits: split name -> pieces ("train", "valid", "test").
         representation: fitted on the train split (or the run's own, when evaluating or sampling).
-        arrays: split -> one encoded item per piece, as the representation makes them (token ids,
-            roll frames, or audio (codes, roll, program)); the train split's augmented, if any.
+        arrays: split -> one encoded item per piece, in the order of `splits`, as the
+            representation makes them (token ids, roll frames, or audio (codes, roll, program));
+            augmentation happens later, in the pipeline.
     """
 
     corpus: corpus_module.Corpus
@@ -81,10 +82,8 @@ def load_split_corpus(config, progress: bool = True, workers: int | None = None)
         keep_truncated_midi=config.keep_truncated_midi,
         progress=progress,
     )
-    if corpus.own_split is not None:  # the source's own split (a benchmark file, or split folders): kept
-        splits = {split: [piece for piece in corpus.pieces if corpus.own_split[piece.file_id] == split] for split in SPLITS}
-    else:
-        splits = split_pieces(corpus.pieces, config.split_seed, config.valid_fraction, config.test_fraction)
+    splits = split_by_source(corpus.pieces, corpus.own_split, config.split_seed, config.valid_fraction,
+                             config.test_fraction)
     if not splits["train"]:
         raise MusicTFError(f"{config.source}: the split left no training pieces")
     return corpus, splits

@@ -1,7 +1,8 @@
-"""The file-level split: train, valid and test by a seeded hash of each file's id.
+"""The file-level split: train, valid and test by a seeded hash of each file's id, or the source's own.
 
 Example:
     splits = split_pieces(corpus.pieces, seed=1234, valid_fraction=0.1, test_fraction=0.1)
+    splits = split_by_source(pieces, folder_split([piece.file_id for piece in pieces]), 1234, 0.1, 0.1)
 """
 
 from __future__ import annotations
@@ -48,3 +49,18 @@ def split_pieces(
     for piece in pieces:
         splits[assignment[piece.file_id]].append(piece)
     return splits
+
+
+def folder_split(file_ids: list[str]) -> dict[str, str] | None:
+    """file id -> split for a folder whose files all sit in train/, valid/ and test/ subfolders
+    (train/ among them): a source that brings its own split. None for any other folder."""
+    folders = {file_id: file_id.split("/", 1)[0] for file_id in file_ids}
+    return folders if set(folders.values()) <= set(SPLITS) and "train" in folders.values() else None
+
+
+def split_by_source(pieces: list[Piece], own_split: dict[str, str] | None, seed: int, valid_fraction: float,
+                    test_fraction: float) -> dict[str, list[Piece]]:
+    """The source's own split where it has one (file id -> split), else `split_pieces`."""
+    if own_split is None:
+        return split_pieces(pieces, seed, valid_fraction, test_fraction)
+    return {split: [piece for piece in pieces if own_split[piece.file_id] == split] for split in SPLITS}
