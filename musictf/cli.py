@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--workers", type=int, default=0, help="parser processes (default: one per core)")
     data.add_argument("--split-seed", type=int, default=ExperimentConfig.split_seed,
                       help=f"seed of the file-level split (default: {ExperimentConfig.split_seed})")
+    data.add_argument("--transpose-to-c", action="store_true",
+                      help="move every piece to C major or C minor by its estimated key, as the `jsb` presets do")
 
     train = commands.add_parser("train", help="train an experiment into a run directory",
                                 description="Train experiment N on a preset. Rerunning the same command resumes.")
@@ -131,7 +133,8 @@ def _command_data(args) -> int:
     from musictf.data.representation import RollRepresentation, TokenRepresentation
 
     config = replace(ExperimentConfig(), {"source": args.source, "max_files": args.max_files,
-                                          "split_seed": args.split_seed}, origin="musictf data")
+                                          "split_seed": args.split_seed, "transpose_to_c": args.transpose_to_c},
+                     origin="musictf data")
     representation = (TokenRepresentation(args.token_mode) if args.representation == "tokens"
                       else RollRepresentation(args.steps_per_quarter))
     print(describe_corpus(config, representation, workers=args.workers or None))

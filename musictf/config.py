@@ -12,6 +12,7 @@ import tomllib
 import typing
 from pathlib import Path
 
+from musictf.data.benchmark import BENCHMARK_EXTENSIONS
 from musictf.errors import ConfigError
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -39,6 +40,12 @@ class ExperimentConfig:
     valid_fraction: float = 0.1  # Share of files in the validation split (by a hash of the file id).
     test_fraction: float = 0.1  # Share of files in the test split.
     transpose_range: int = 0  # Training-only transposition augmentation, semitones each way; 0 disables.
+    # Every piece moved to C major or C minor by its estimated key (musictf.data.keys), as the JSB
+    # benchmark files are; the `jsb` presets use it on music21's chorales.
+    transpose_to_c: bool = False
+    # Each piece is preceded by `seq_len` empty steps (silent frames, <pad> tokens), so that its first
+    # step is a target too: the published polyphonic tables score every frame from the first.
+    pad_start: bool = False
     seq_len: int = 32  # Input window, in tokens or time steps.
     # -- training --------------------------------------------------------------------------------
     seed: int = 42  # Weights, shuffling, augmentation and sampling all derive from it.
@@ -88,6 +95,10 @@ class ExperimentConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.transpose_range >= 0, f"transpose_range must be 0 or more, got {self.transpose_range}"),
+            (
+                not (self.transpose_to_c and self.source.lower().endswith(BENCHMARK_EXTENSIONS)),
+                f"{self.source}: a benchmark file is already in C; add --set transpose_to_c=false",
+            ),
         )
 
 
@@ -202,6 +213,9 @@ class RollConfig(ExperimentConfig):
 
     steps_per_quarter: int = 4  # Time steps per quarter note; 4 as in the original, 1 is the JSB grid.
     roll_encoding: str = "onset_sustain"  # onset_sustain: 176 flags per step; active: 88 (JSB tables).
+    # Keys sounding at each step's start only, as the JSB files' quarter-note frames were made (a
+    # passing eighth is in no frame); false rounds every note to the grid, at least one step long.
+    sampled_frames: bool = False
     units: int = 128  # LSTM units per layer (paper: 512); 128 keeps `make experiment-N` to minutes on 2 cores.
     num_layers: int = 2  # Stacked LSTM layers (encoder and decoder each, for seq2seq).
     lstm_dropout: float = 0.2  # Dropout between stacked LSTM layers.

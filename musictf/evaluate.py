@@ -21,16 +21,18 @@ import tensorflow as tf
 
 from musictf import config as config_module
 from musictf import files, metrics, rundir
-from musictf.data.pipeline import audio_dataset, evaluation_stride, make_dataset
+from musictf.data.pipeline import audio_dataset, make_dataset, padded, scoring_windows
 from musictf.distribute import set_precision
 from musictf.experiments.base import prepare_data
 
 
 def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(logits, targets, previous) for the windows of one split, every frame predicted once;
-    `previous` is the step before each target (what a first-order baseline conditions on)."""
-    dataset = make_dataset(arrays, seq_len=config.seq_len, target=target, batch_size=config.batch_size,
-                           shuffle=False, seed=config.seed, stride=evaluation_stride(target, config, arrays))
+    """(logits, targets, previous) for the windows of one split, every frame predicted once (with
+    `pad_start`, every frame of every piece, from its first); `previous` is the step before each
+    target (what a first-order baseline conditions on: silence before a piece's first frame)."""
+    windows_of, stride, scored = scoring_windows(arrays, config, target)
+    dataset = make_dataset(windows_of, seq_len=config.seq_len, target=target, batch_size=config.batch_size,
+                           shuffle=False, seed=config.seed, stride=stride)
     forward = tf.function(lambda x: model(x, training=False))
     all_logits, all_targets, all_previous = [], [], []
     for inputs, targets in dataset:
@@ -41,7 +43,7 @@ def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.nd
     logits, targets, previous = (np.concatenate(parts) for parts in (all_logits, all_targets, all_previous))
     if target == "window":  # (windows, steps, flags) -> (frames, flags)
         logits, targets, previous = (part.reshape(-1, part.shape[-1]) for part in (logits, targets, previous))
-    return logits, targets, previous
+    return logits[scored], targets[scored], previous[scored]
 
 
 def token_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
@@ -55,7 +57,9 @@ def token_test_metrics(experiment, model, config, data, split: str) -> tuple[dic
 def roll_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
     logits, targets, previous = predict_split(model, experiment.target, config, data.arrays[split])
     baseline = metrics.roll_baseline(data.arrays["train"], targets)
-    baseline |= metrics.markov_roll_baseline(data.arrays["train"], previous, targets)
+    # with pad_start, the chain also learns how pieces begin: from silence to their first frame
+    train = padded(data.arrays["train"], 1) if config.pad_start else data.arrays["train"]
+    baseline |= metrics.markov_roll_baseline(train, previous, targets)
     return metrics.roll_metrics(logits, targets, config.output, config.threshold), baseline
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from musictf import files
 from musictf.config import ExperimentConfig
-from musictf.data.benchmark import BENCHMARK_EXTENSIONS, frames_to_notes, read_benchmark_file
+from musictf.data.benchmark import BENCHMARK_EXTENSIONS, FRAME_QUARTERS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
 from musictf.data.parse import describe_error, notes_from_rows, parse_with_timeout
 from musictf.data.split import folder_split
@@ -385,7 +385,8 @@ def _benchmark_corpus(source: str, started: float) -> Corpus:
     for split, sequences in splits.items():
         for index, frames in enumerate(sequences):
             file_id = f"{split}/{index:04d}"
-            pieces.append(Piece(file_id, file_id, f"{path.stem} {file_id}", frames_to_notes(frames)))
+            pieces.append(Piece(file_id, file_id, f"{path.stem} {file_id}", frames_to_notes(frames),
+                                end=len(frames) * FRAME_QUARTERS))
             own_split[file_id] = split
     report = IngestReport(source=source, files_seen=1, files_parsed=1, pieces=len(pieces),
                           seconds=time.perf_counter() - started)

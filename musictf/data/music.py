@@ -28,7 +28,10 @@ class Piece:
     file_id: str  # the file's path relative to the source; the split is made on this
     title: str
     notes: tuple[Note, ...]
+    # Where the piece ends, in quarters, when silence follows its last note (a benchmark file's
+    # trailing silent frames); 0 means it ends with its last note.
+    end: float = 0.0
 
     @property
     def length_quarters(self) -> float:
-        return max((note.onset + note.duration for note in self.notes), default=0.0)
+        return max(self.end, max((note.onset + note.duration for note in self.notes), default=0.0))

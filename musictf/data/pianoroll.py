@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,15 +39,25 @@ def channels(encoding: str) -> int:
     return 2 if encoding == "onset_sustain" else 1
 
 
-def notes_to_roll(notes: Sequence[Note], steps_per_quarter: int, encoding: str = "onset_sustain") -> np.ndarray:
-    """A uint8 roll; notes shorter than a step last one step, notes off the keyboard are dropped."""
+def notes_to_roll(notes: Sequence[Note], steps_per_quarter: int, encoding: str = "onset_sustain",
+                  sampled: bool = False) -> np.ndarray:
+    """A uint8 roll; notes off the keyboard are dropped. Notes are rounded to the grid, and one
+    shorter than a step lasts one step; or, `sampled`, a key is on at step t where a note sounds at
+    the step's start time t / steps_per_quarter (how the JSB benchmark's quarter-note frames were
+    made: a passing eighth between two beats is not in any frame)."""
     channels(encoding)
     spans = []
     for note in notes:
         if not LOWEST_PITCH <= note.pitch <= HIGHEST_PITCH:
             continue
-        start = int(round(note.onset * steps_per_quarter))
-        end = max(start + 1, int(round((note.onset + note.duration) * steps_per_quarter)))
+        if sampled:  # the steps t with onset <= t / steps_per_quarter < onset + duration
+            start = math.ceil(note.onset * steps_per_quarter - 1e-9)
+            end = math.ceil((note.onset + note.duration) * steps_per_quarter - 1e-9)
+            if end <= start:
+                continue
+        else:
+            start = int(round(note.onset * steps_per_quarter))
+            end = max(start + 1, int(round((note.onset + note.duration) * steps_per_quarter)))
         spans.append((note.pitch - LOWEST_PITCH, start, end))
     length = max((end for _, _, end in spans), default=0)
     roll = np.zeros((length, NUM_KEYS, 2), dtype=np.uint8)

@@ -54,6 +54,37 @@ def count_windows(arrays: list[np.ndarray], seq_len: int, target: str, stride: i
     return len(window_starts([len(array) for array in arrays], window_span(seq_len, target), stride))
 
 
+def padded(arrays: list[np.ndarray], before: int, after_multiple_of: int = 1) -> list[np.ndarray]:
+    """Each array preceded by `before` zero steps (silent frames, <pad> tokens) and followed by as
+    few zero steps as make its own length a multiple of `after_multiple_of`."""
+    result = []
+    for array in arrays:
+        after = -len(array) % after_multiple_of
+        result.append(np.pad(array, [(before, after)] + [(0, 0)] * (array.ndim - 1)))
+    return result
+
+
+def start_padding(config) -> int:
+    """Zero steps before each piece: `seq_len` with `pad_start` (every step a target), else none."""
+    return config.seq_len if config.pad_start else 0
+
+
+def scoring_windows(arrays: list[np.ndarray], config, target: str) -> tuple[list[np.ndarray], int, np.ndarray]:
+    """(arrays to window, stride, scored) for evaluation: every real step of every piece predicted
+    once, thinned to max_eval_windows. With `pad_start` the pieces are padded at both ends so that
+    windows reach each piece's first and last step, and `scored` (bool, one per predicted step, in
+    the order `make_dataset` gives them) leaves the padding out."""
+    before = start_padding(config)
+    windows_of = padded(arrays, before, config.seq_len if before and target == "window" else 1)
+    real = padded([np.ones(len(array), bool) for array in arrays], before,
+                  config.seq_len if before and target == "window" else 1)
+    stride = evaluation_stride(target, config, windows_of)
+    starts = window_starts([len(array) for array in windows_of], window_span(config.seq_len, target), stride)
+    offsets = np.arange(config.seq_len) if target == "window" else np.zeros(1, np.int64)
+    scored = np.concatenate(real)[(starts[:, None] + config.seq_len + offsets[None, :]).reshape(-1)]
+    return windows_of, stride, scored
+
+
 def table_rows(columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_rows: int = 0,
                start_row: int = 0) -> tf.data.Dataset:
     """The rows of a table of equal-length numpy columns, one pass or repeated, each pass in a fresh
@@ -112,6 +143,7 @@ def make_dataset(
     key_shifts=None,
     repeat: bool = False,
     start_row: int = 0,
+    left_pad: int = 0,
 ) -> tf.data.Dataset:
     """Batches of windows over `arrays` (token ids, or (T, features) roll frames).
 
@@ -122,7 +154,10 @@ def make_dataset(
             position), never off the keyboard. The one place where any representation is augmented.
         drop_remainder: static batch shapes, which TPUs need.
         start_row: windows an uninterrupted stream would already have given (see `table_rows`).
+        left_pad: zero steps before each piece (`start_padding`), so early steps are targets too.
     """
+    if left_pad:
+        arrays = padded(arrays, left_pad)
     span = window_span(seq_len, target)
     starts = window_starts([len(array) for array in arrays], span, stride)
     if len(starts) == 0:
@@ -174,14 +209,15 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     run sees exactly the batches it would have seen."""
     batch = global_batch_size(config.batch_size, strategy)
     key_shifts = data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
-    windows = count_windows(data.arrays["train"], config.seq_len, experiment.target)
+    left_pad = start_padding(config)
+    windows = count_windows(padded(data.arrays["train"], left_pad), config.seq_len, experiment.target)
     steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
     train = make_dataset(
         data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
         seed=config.seed, drop_remainder=True, repeat=True, key_shifts=key_shifts,
-        start_row=initial_epoch * steps_per_epoch * batch,
+        start_row=initial_epoch * steps_per_epoch * batch, left_pad=left_pad,
     )
-    valid_arrays = data.arrays["valid"] or data.arrays["train"]
+    valid_arrays = padded(data.arrays["valid"] or data.arrays["train"], left_pad)
     valid = make_dataset(
         valid_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=False,
         seed=config.seed, stride=evaluation_stride(experiment.target, config, valid_arrays),

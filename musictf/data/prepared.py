@@ -20,6 +20,7 @@ import numpy as np
 
 from musictf import files
 from musictf.data import corpus as corpus_module
+from musictf.data import keys
 from musictf.data.representation import from_json
 from musictf.data.split import SPLITS, split_by_source
 from musictf.errors import MusicTFError
@@ -84,15 +85,17 @@ def load_split_corpus(config, progress: bool = True, workers: int | None = None)
     )
     splits = split_by_source(corpus.pieces, corpus.own_split, config.split_seed, config.valid_fraction,
                              config.test_fraction)
+    if config.transpose_to_c:
+        splits = {split: [keys.transpose_to_c(piece) for piece in pieces] for split, pieces in splits.items()}
     if not splits["train"]:
         raise MusicTFError(f"{config.source}: the split left no training pieces")
     return corpus, splits
 
 
-ARRAYS_VERSION = 1  # Bump when an encoding changes what it makes of the same notes.
+ARRAYS_VERSION = 2  # Bump when an encoding changes what it makes of the same notes.
 
 
-def _cache_key(representation, fit: bool, data: str, transposition: int) -> str:
+def _cache_key(representation, fit: bool, data: str, transposition: dict) -> str:
     """The encoded arrays' identity: the data (files, contents, split, parser version), the
     representation's settings (with its vocabulary, when trained), the augmentation, and whether
     FluidSynth renders audio here."""
@@ -159,7 +162,7 @@ def prepare_symbolic_data(representation, config, *, fit: bool = True, progress:
     own_hash = data_hash(split_files_with_hashes(splits, corpus.file_hashes))
     if not fit and own_hash != run_data_hash:
         representation.check_fits(splits["test"] or splits["train"], config.source)
-    transposition = config.transpose_range
+    transposition = {"range": config.transpose_range, "to_c": config.transpose_to_c}
     cache_dir = Path(cache_dir) if cache_dir is not None else corpus_module.default_cache_dir()
     path = cache_dir / "arrays" / f"{_cache_key(representation, fit, own_hash, transposition)}.npz"
     cached = _read_arrays(path)
@@ -167,7 +170,7 @@ def prepare_symbolic_data(representation, config, *, fit: bool = True, progress:
         spec, arrays = cached
         return PreparedData(corpus, splits, from_json(spec), arrays)
     if fit:
-        representation.fit(splits["train"], transposition)
+        representation.fit(splits["train"], config.transpose_range)
     arrays = {split: [representation.encode(piece) for piece in splits[split]] for split in SPLITS}
     if files.is_writable_dir(path.parent):
         _write_arrays(path, representation, arrays)

@@ -117,6 +117,7 @@ class RollRepresentation:
 
     steps_per_quarter: int = 4
     encoding: str = "onset_sustain"
+    sampled: bool = False  # keys sounding at each step's start only (see pianoroll.notes_to_roll)
     kind = "pianoroll"
 
     def __post_init__(self):
@@ -143,7 +144,9 @@ class RollRepresentation:
         return f"frames at {self.steps_per_quarter} steps per quarter"
 
     def encode(self, piece: Piece) -> np.ndarray:
-        roll = pianoroll.notes_to_roll(piece.notes, self.steps_per_quarter, self.encoding)
+        roll = pianoroll.notes_to_roll(piece.notes, self.steps_per_quarter, self.encoding, self.sampled)
+        steps = max(len(roll), int(round(piece.length_quarters * self.steps_per_quarter)))
+        roll = np.pad(roll, [(0, steps - len(roll))] + [(0, 0)] * (roll.ndim - 1))  # trailing silence kept
         return roll.reshape(roll.shape[0], self.features)
 
     def decode(self, frames: np.ndarray) -> list[Note]:
@@ -160,7 +163,8 @@ class RollRepresentation:
         """Any notes fit a roll; the grid and encoding are checked against the config instead."""
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "steps_per_quarter": self.steps_per_quarter, "encoding": self.encoding}
+        return {"kind": self.kind, "steps_per_quarter": self.steps_per_quarter, "encoding": self.encoding,
+                "sampled": self.sampled}
 
 
 class RollKeyShifts:
@@ -242,7 +246,7 @@ def from_json(spec: dict) -> TokenRepresentation | RollRepresentation:
     if spec["kind"] == "tokens":
         return TokenRepresentation(spec["mode"], tokens.Vocabulary(spec["vocabulary"]))
     if spec["kind"] == "pianoroll":
-        return RollRepresentation(spec["steps_per_quarter"], spec["encoding"])
+        return RollRepresentation(spec["steps_per_quarter"], spec["encoding"], spec.get("sampled", False))
     if spec["kind"] == "audio":
         from musictf.data.audio import audio_representation_from_json
 

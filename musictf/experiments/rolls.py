@@ -54,7 +54,7 @@ def chooser(config: RollConfig) -> FrameChooser:
 
 
 def representation(config: RollConfig) -> RollRepresentation:
-    return RollRepresentation(config.steps_per_quarter, config.roll_encoding)
+    return RollRepresentation(config.steps_per_quarter, config.roll_encoding, config.sampled_frames)
 
 
 # The slots experiments 2-4 share: `Experiment(..., **rolls.SLOTS)`.

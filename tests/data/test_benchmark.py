@@ -109,3 +109,52 @@ def test_a_folder_of_split_subfolders_keeps_its_split(tmp_path, monkeypatch):
     data = prepare_data(experiment, experiment.load_config("smoke", [f"source={tmp_path / 'music'}"]), progress=False)
     assert {name: sorted(piece.file_id.split("/")[0] for piece in pieces) for name, pieces in data.splits.items()} == {
         "train": ["train"] * 4, "valid": ["valid"], "test": ["test"] * 2}
+
+
+def test_the_protocol_scores_every_frame_of_the_synthetic_file_beside_hand_computed_baselines(tmp_path, monkeypatch):
+    """The published protocol on a file small enough to score by hand. On the canonical JSB file the
+    same two baselines are 11.06 (independent Bernoulli) and 10.47 (first-order Markov) nats per
+    frame; those figures belong to that file and are not in the code."""
+    import math
+
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(SPLITS))
+    monkeypatch.setenv("MUSICTF_CACHE_DIR", str(tmp_path / "cache"))
+    run = tmp_path / "run"
+    assert main(["run", "2", "--preset", "smoke", "--source", str(path), "--run-dir", str(run), "--set", "seq_len=2",
+                 "--set", "steps_per_quarter=1", "--set", "roll_encoding=active", "--set", "sampled_frames=true",
+                 "--set", "pad_start=true", "--set", "max_eval_windows=0", "--set", "transpose_range=0"]) == 0
+    result = json.loads((run / "metrics.json").read_text())
+    assert result["test"]["frames"] == 4, "every frame of the test sequence, its silent first frame included"
+    # independent Bernoulli: 11 train frames (the trailing silent one counted); keys 60, 64, 67, 48, 55
+    # sound in 2 of them, keys 62, 65, 72, 74, 76, 77 in 1, the other 77 keys in none (p clipped to 1e-6)
+    two, one, off = math.log(2 / 11), math.log(1 / 11), 77 * math.log1p(-1e-6)
+    not_two, not_one = math.log(9 / 11), math.log(10 / 11)
+    frames = [  # {}, {60, 64}, {60, 65}, {60}
+        5 * not_two + 6 * not_one,
+        2 * two + 3 * not_two + 6 * not_one,
+        two + one + 4 * not_two + 5 * not_one,
+        two + 4 * not_two + 6 * not_one,
+    ]
+    expected_independent = -(sum(frames) / 4 + off)
+    assert result["baseline"]["independent_bernoulli_nll_nats"] == pytest.approx(expected_independent, rel=1e-9)
+    # first-order Markov, add-one smoothed, each train sequence preceded by one silent frame.
+    # Per key: n[a][b] transitions from state a to b over the 3 padded train sequences.
+    train = [[set(), *map(set, sequence)] for sequence in SPLITS["train"]]
+    test = [set(), *({int(p) for p in frame} for frame in SPLITS["test"][0])]
+    nll = 0.0
+    for key in range(21, 109):
+        counts = {(a, b): 1 for a in (0, 1) for b in (0, 1)}
+        for sequence in train:
+            for before, after in zip(sequence, sequence[1:], strict=False):
+                counts[key in before, key in after] = counts[key in before, key in after] + 1
+        for before, after in zip(test, test[1:], strict=False):
+            state = int(key in before)
+            nll -= math.log(counts[state, int(key in after)] / (counts[state, 0] + counts[state, 1]))
+    assert result["baseline"]["markov_nll_nats"] == pytest.approx(nll / 4, rel=1e-9)
+
+
+def test_transpose_to_c_is_refused_for_a_benchmark_file_already_in_c(benchmark_file, capsys):
+    status = main(["data", "--source", str(benchmark_file), "--transpose-to-c"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "already in C" in err and len(err.splitlines()) == 1

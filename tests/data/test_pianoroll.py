@@ -36,3 +36,13 @@ def test_active_encoding_is_the_sustain_channel_and_merges_repeats():
 def test_notes_off_the_keyboard_are_dropped():
     roll = pianoroll.notes_to_roll([Note(20, 0, 1, "G#0"), Note(60, 0, 1, "C4")], 4)
     assert roll[:, :, 1].sum() == 4 and roll[0, 60 - 21, 0] == 1
+
+
+def test_sampled_frames_hold_what_sounds_at_each_step_start():
+    notes = [Note(60, 0.0, 2.0, "C4"), Note(62, 0.5, 0.5, "D4"), Note(64, 0.75, 0.5, "E4"), Note(67, 2.0, 1.0, "G4")]
+    sampled = pianoroll.notes_to_roll(notes, 1, "active", sampled=True)
+    assert sampled.shape == (3, pianoroll.NUM_KEYS)
+    on = {step: sorted(np.flatnonzero(row) + pianoroll.LOWEST_PITCH) for step, row in enumerate(sampled)}
+    assert on == {0: [60], 1: [60, 64], 2: [67]}, "the passing D between beats is in no frame"
+    rounded = pianoroll.notes_to_roll(notes, 1, "active")
+    assert rounded[0, 62 - pianoroll.LOWEST_PITCH] == 1, "rounding keeps every note at least one step"

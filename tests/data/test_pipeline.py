@@ -65,3 +65,34 @@ def test_shuffled_passes_are_seeded_permutations_that_differ_between_passes():
 def test_a_table_smaller_than_one_static_batch_is_tiled_to_fill_it():
     rows = [int(row[0]) for row in table_rows((np.arange(3),), shuffle=False, seed=0, repeat=False, min_rows=8)]
     assert rows == [0, 1, 2, 0, 1, 2, 0, 1]
+
+
+@pytest.mark.parametrize("target", ["next", "window"])
+def test_with_pad_start_every_frame_is_scored_once_from_each_piece_first(target):
+    """The published polyphonic protocol: every frame of every sequence is a target exactly once, in
+    order, the first predicted from silence; padding at either end is never scored."""
+    import types
+
+    from musictf.data.pipeline import scoring_windows
+
+    rng = np.random.default_rng(0)
+    pieces = [rng.integers(0, 2, (length, 6)).astype(np.uint8) for length in (7, 3, 12)]
+    config = types.SimpleNamespace(seq_len=4, pad_start=True, max_eval_windows=0)
+    windows_of, stride, scored = scoring_windows(pieces, config, target)
+    dataset = make_dataset(windows_of, seq_len=4, target=target, batch_size=8, shuffle=False, seed=0, stride=stride)
+    batches = list(dataset)
+    targets = np.concatenate([y.numpy().reshape(-1, 6) for _, y in batches])
+    np.testing.assert_array_equal(targets[scored], np.concatenate(pieces))
+    first_inputs = batches[0][0][0] if target == "window" else batches[0][0]
+    assert not first_inputs[0].numpy().any(), "the first frame is predicted from silence"
+    unpadded = types.SimpleNamespace(seq_len=4, pad_start=False, max_eval_windows=0)
+    _, _, scored_without = scoring_windows(pieces, unpadded, target)
+    assert scored_without.all() and len(scored_without) < len(np.concatenate(pieces))
+
+
+def test_training_windows_with_left_padding_start_at_each_piece_beginning():
+    arrays = [np.arange(1, 6, dtype=np.int32)]
+    dataset = make_dataset(arrays, seq_len=3, target="next", batch_size=100, shuffle=False, seed=0, left_pad=3)
+    x, y = next(iter(dataset))
+    np.testing.assert_array_equal(y.numpy(), [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(x.numpy()[0], [0, 0, 0])
