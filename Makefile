@@ -12,7 +12,7 @@ endif
 PIP_INDEX_tpu := --find-links https://storage.googleapis.com/libtpu-tf-releases/index.html
 STAMP  := $(VENV)/.installed-$(ACCEL)
 
-.PHONY: install test test-slow lint clean report bench help
+.PHONY: install test test-slow lint clean report bench benchmark-jsb ablation-4 help
 .DEFAULT_GOAL := help
 
 help:  ## List the targets
@@ -37,6 +37,16 @@ tune-1 tune-2 tune-3 tune-5: tune-%: $(STAMP)  ## Keras Tuner search for experim
 tune-4: $(STAMP)  ## Keras Tuner search for experiment 4 (random, TRIALS trials, validation F1)
 	$(BIN)/musictf tune 4 --preset tune --tuner random --max-trials $(TRIALS) --objective val_f1
 
+
+ablation-4: $(STAMP)  ## Experiment 4's ablation: experiment 3, + focal loss, + scheduled sampling, + threshold (about 20 min)
+	$(BIN)/musictf ablation 4 --preset $(PRESET)
+
+FILE ?=
+benchmark-jsb: $(STAMP)  ## Experiments 2-4 on the JSB protocol, then the report: FILE=JSB.pickle (or .json) for the published file, else music21's chorales in C
+	@for n in 2 3 4; do \
+	  $(BIN)/musictf run $$n --preset jsb $(if $(FILE),--source "$(FILE)" --set transpose_to_c=false) || exit $$?; \
+	done
+	$(BIN)/musictf report
 
 report: $(STAMP)  ## Build reports/ (figures, tables, index.html) from the latest runs
 	$(BIN)/musictf report

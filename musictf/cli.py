@@ -101,6 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--objective", default="val_loss", choices=list(OBJECTIVES),
                       help="what the search optimizes (default: val_loss; val_f1 / val_frame_nll for experiments 2-4)")
 
+    ablation = commands.add_parser(
+        "ablation", help="train the [[ablation]] steps of an experiment, each adding one thing (make ablation-4)",
+        description="Run the experiment's ablation from its TOML file: each step switches on one more of its "
+                    "documented additions, on the same preset, split and seed; results in runs/ablation/. "
+                    "Rerunning resumes: finished steps are not trained again.")
+    ablation.add_argument("experiment", help="experiment number 1-5 (or its name)")
+    ablation.add_argument("--preset", default="cpu", help="preset every step starts from (default: cpu)")
+    ablation.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="override one config field in every step; repeatable")
+
     report = commands.add_parser("report", help="build reports/: figures, tables and index.html",
                                  description="Turn run directories into write-up material under reports/.")
     report.add_argument("runs", nargs="*", help="run directories (default: the latest run of each experiment and preset)")
@@ -170,19 +180,26 @@ def _run_dir_for(args, experiment, config):
 
 
 def _print_metrics(result: dict) -> None:
-    from musictf.metrics import verdict
+    from musictf.metrics import closer_statistics, verdict
 
     test = result["test"]
-    keys = ["nll_bits_per_sample", "cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "precision", "recall", "f1", "bay_accuracy"]
+    keys = ["nll_bits_per_sample", "cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "nll_nats_per_quarter",
+            "precision", "recall", "f1", "bay_accuracy"]
     shown = ", ".join(f"{key} {test[key]:.4g}" for key in keys if key in test)
     print(f"test ({result['split']} split): {shown}")
     print("baselines on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items()))
     judged = verdict(test, result["baseline"])
     if judged:
         print(f"verdict: {judged}")
-    samples, real = result["samples"], result["test_split_statistics"]
-    print("samples vs test split: " + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples
-                                                 if key != "pieces"))
+    samples, real, baseline = result["samples"], result["test_split_statistics"], result.get("baseline_samples")
+    if baseline is None:
+        print("samples vs test split: " + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples
+                                                     if key != "pieces"))
+        return
+    print("samples / test split / baseline's samples: " + ", ".join(
+        f"{key} {samples[key]:.3g}/{real[key]:.3g}/{baseline[key]:.3g}" for key in samples if key != "pieces"))
+    closer, total = closer_statistics(samples, real, baseline)
+    print(f"samples closer to the test split than the baseline's samples on {closer} of {total} statistics")
 
 
 def _command_report(args) -> int:
@@ -254,6 +271,20 @@ def _command_tune(args) -> int:
     return 0
 
 
+def _command_ablation(args) -> int:
+    from musictf import distribute
+
+    distribute.configure_from_environment()
+    from musictf.ablation import run_ablation
+    from musictf.experiments import get_experiment
+
+    experiment = get_experiment(args.experiment)
+    experiment.load_config(args.preset, args.overrides)  # a wrong preset or field fails here, in one line
+    path = run_ablation(experiment, args.preset, args.overrides)
+    print(f"ablation: {path} (musictf report adds its table and figure)")
+    return 0
+
+
 def _command_evaluate(args) -> int:
     from musictf.evaluate import evaluate
 
@@ -316,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         import_tensorflow(verbose=args.verbose)
     commands = {"data": _command_data, "train": _command_train, "run": _command_train, "report": _command_report,
                 "tune": _command_tune, "bench": _command_bench, "evaluate": _command_evaluate,
-                "generate": _command_generate}
+                "generate": _command_generate, "ablation": _command_ablation}
     try:
         return commands[args.command](args)
     except MusicTFError as error:

@@ -65,6 +65,11 @@ class ExperimentConfig:
     top_k: int = 0  # Top-k cutoff for categorical sampling; 0 disables it.
     top_p: float = 1.0  # Nucleus (top-p) cutoff for categorical sampling; 1.0 disables it.
 
+    @property
+    def target_is_input(self) -> bool:
+        """Whether the model reads its target as an input too (teacher forcing within a frame)."""
+        return False
+
     def validate(self) -> None:
         """Raises ConfigError for values no experiment can use."""
         require_finite_numbers(self)
@@ -225,6 +230,9 @@ class RollConfig(ExperimentConfig):
     # the argmax of the next step, which can only ever predict one flag per step.
     output: str = "sigmoid"
     threshold: float = 0.5  # Decision threshold for precision / recall / F1 and Bay accuracy.
+    # Choose the threshold on the validation split instead (the one of 0.05, 0.10, ..., 0.95 with the
+    # best F1 there); the test metrics then use it, and metrics.json records it.
+    tune_threshold: bool = False
     # Sigmoid outputs start at this probability (bias = its log-odds) instead of 0.5. About 3% of
     # flags are set, and with a zero bias a few hundred steps go into learning only that.
     initial_flag_probability: float = 0.03
@@ -232,6 +240,13 @@ class RollConfig(ExperimentConfig):
     # polyphony 6.1, scale consistency 0.83 at 1.0; 4.2 and 0.90 at 0.7; the test split 4.0, 0.92).
     temperature: float = 0.7
     learning_rate: float = 0.005  # Measured: 200 steps reach val F1 0.49 at 5e-3 and 0.05 at 1e-3 (experiment 2).
+    # Each flag also conditioned on the flags below it in the same frame (layers.FrameAutoregression):
+    # chords as chords. The model then reads the target frame too; sampling draws flag by flag.
+    frame_autoregression: bool = False
+
+    @property
+    def target_is_input(self) -> bool:
+        return self.frame_autoregression
 
     def validate(self) -> None:
         super().validate()
@@ -243,6 +258,8 @@ class RollConfig(ExperimentConfig):
             raise ConfigError(f"steps_per_quarter must be at least 1, got {self.steps_per_quarter}")
         if not 0 < self.threshold < 1:
             raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.frame_autoregression and self.output != "sigmoid":
+            raise ConfigError("frame_autoregression conditions independent flags: it needs output = sigmoid")
         if not 0 < self.initial_flag_probability < 1:
             raise ConfigError(f"initial_flag_probability must be in (0, 1), got {self.initial_flag_probability}")
         require(

@@ -17,7 +17,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from musictf import config as config_module
 from musictf import files, metrics, rundir
@@ -32,18 +31,28 @@ def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.nd
     target (what a first-order baseline conditions on: silence before a piece's first frame)."""
     windows_of, stride, scored = scoring_windows(arrays, config, target)
     dataset = make_dataset(windows_of, seq_len=config.seq_len, target=target, batch_size=config.batch_size,
-                           shuffle=False, seed=config.seed, stride=stride)
-    forward = tf.function(lambda x: model(x, training=False))
+                           shuffle=False, seed=config.seed, stride=stride, target_as_input=config.target_is_input)
+    forward = model.predict_on_batch  # one compiled function per model, kept by Keras
     all_logits, all_targets, all_previous = [], [], []
     for inputs, targets in dataset:
-        all_logits.append(forward(inputs).numpy())
+        all_logits.append(np.asarray(forward(inputs)))
         all_targets.append(targets.numpy())
         # next: the window's last step; window: the teacher-forced decoder input, the target shifted by one
-        all_previous.append(inputs[1].numpy() if target == "window" else inputs[:, -1].numpy())
+        all_previous.append(inputs[1].numpy() if target == "window" else
+                            (inputs[0] if isinstance(inputs, tuple) else inputs)[:, -1].numpy())
     logits, targets, previous = (np.concatenate(parts) for parts in (all_logits, all_targets, all_previous))
     if target == "window":  # (windows, steps, flags) -> (frames, flags)
         logits, targets, previous = (part.reshape(-1, part.shape[-1]) for part in (logits, targets, previous))
     return logits[scored], targets[scored], previous[scored]
+
+
+def nll_per_quarter(nll_per_step: float, data, split: str) -> float:
+    """NLL per quarter note: the mean NLL per step times the split's steps over its pieces' length in
+    quarters (the summed NLL of the music over its length, where every step is scored). The music's
+    length does not depend on the representation, so token modes and piano rolls rank on one axis."""
+    steps = sum(data.representation.steps(item) for item in data.arrays[split])
+    quarters = sum(piece.length_quarters for piece in data.splits[split])
+    return nll_per_step * steps / quarters if quarters else float("nan")
 
 
 def token_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
@@ -51,7 +60,10 @@ def token_test_metrics(experiment, model, config, data, split: str) -> tuple[dic
     targets = targets.astype(np.int64)
     baseline = metrics.token_baseline(data.arrays["train"], targets, logits.shape[-1])
     baseline |= metrics.token_bigram_baseline(data.arrays["train"], data.arrays["valid"], previous, targets, logits.shape[-1])
-    return metrics.token_metrics(logits, targets, data.representation.unknown_id), baseline
+    result = metrics.token_metrics(logits, targets, data.representation.unknown_id)
+    result["nll_nats_per_quarter"] = nll_per_quarter(result["cross_entropy_nats"], data, split)
+    baseline["bigram_nats_per_quarter"] = nll_per_quarter(baseline["bigram_cross_entropy_nats"], data, split)
+    return result, baseline
 
 
 def roll_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
@@ -60,7 +72,14 @@ def roll_test_metrics(experiment, model, config, data, split: str) -> tuple[dict
     # with pad_start, the chain also learns how pieces begin: from silence to their first frame
     train = padded(data.arrays["train"], 1) if config.pad_start else data.arrays["train"]
     baseline |= metrics.markov_roll_baseline(train, previous, targets)
-    return metrics.roll_metrics(logits, targets, config.output, config.threshold), baseline
+    threshold = config.threshold
+    if config.tune_threshold and data.arrays["valid"] and split != "valid":
+        valid_logits, valid_targets, _ = predict_split(model, experiment.target, config, data.arrays["valid"])
+        threshold = metrics.best_f1_threshold(valid_logits, valid_targets, config.output)
+    result = metrics.roll_metrics(logits, targets, config.output, threshold) | {"threshold": threshold}
+    result["nll_nats_per_quarter"] = nll_per_quarter(result["frame_nll_nats"], data, split)
+    baseline["markov_nats_per_quarter"] = nll_per_quarter(baseline["markov_nll_nats"], data, split)
+    return result, baseline
 
 
 def audio_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
@@ -68,12 +87,12 @@ def audio_test_metrics(experiment, model, config, data, split: str) -> tuple[dic
     full (a warm-up of receptive_field - 1 samples per crop is skipped), streamed over crops."""
     dataset = audio_dataset(data.arrays[split], config, config.batch_size, shuffle=False, stride=config.crop_frames,
                             max_windows=config.max_eval_windows)
-    forward = tf.function(lambda x: model(x, training=False))
+    forward = model.predict_on_batch  # one compiled function per model, kept by Keras
     skip = config.receptive_field - 1
     log_unigram = metrics.unigram_log_probabilities([item[0] for item in data.arrays["train"]], data.representation.features)
     nll, unigram_nll, correct, previous_correct, count = 0.0, 0.0, 0, 0, 0
     for inputs, targets in dataset:
-        logits = forward(inputs).numpy()[:, skip:]
+        logits = np.asarray(forward(inputs))[:, skip:]
         targets = targets.numpy()[:, skip:]
         nll += metrics.categorical_nll(logits, targets).sum()
         unigram_nll -= log_unigram[targets].sum()
@@ -119,7 +138,7 @@ def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "
         experiment.write_samples(run, model, data, num=config.num_samples, length=config.generate_length,
                                  seed=config.seed, out_dir=samples_dir)
     listed = files.read_json(samples_dir / "samples.json")["samples"]
-    sample_quality, split_quality = experiment.sample_statistics(listed, samples_dir, data, split, config)
+    statistics = experiment.sample_statistics(listed, samples_dir, data, split, config)
     result = {
         "experiment": experiment.slug,
         "preset": run.preset,
@@ -130,8 +149,7 @@ def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "
         "representation": {k: v for k, v in run.representation.to_json().items() if k != "vocabulary"},
         "test": test_metrics,
         "baseline": baseline,  # the same targets scored by a model of the train split's frequencies
-        "samples": sample_quality,
-        "test_split_statistics": split_quality,
+        **statistics,  # "samples", "test_split_statistics" and, for MIDI, "baseline_samples"
         "config": dataclasses.asdict(config),
     }
     path = metrics_path(run.path, source)

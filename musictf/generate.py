@@ -62,13 +62,33 @@ def sample_bernoulli(logits, seed, temperature: float = 1.0):
     return tf.cast(hash_uniform(tf.shape(probabilities), seed[0], seed[1]) < probabilities, tf.float32)
 
 
+def sample_bernoulli_autoregressive(logits, kernel, seed, temperature: float = 1.0):
+    """Flags drawn one at a time, lowest first: flag k is on with probability
+    sigmoid((logit_k + sum_{j<k} x_j kernel[j, k]) / temperature), given the flags x_j already drawn
+    (`layers.FrameAutoregression`; `kernel` is its masked kernel)."""
+    logits = tf.cast(logits, tf.float32)
+    uniform = hash_uniform(tf.shape(logits), seed[0], seed[1])
+    features = logits.shape[-1]
+
+    def body(k, frame):
+        logit = logits[:, k] + tf.linalg.matvec(frame, kernel[:, k])
+        flag = tf.cast(uniform[:, k] < tf.sigmoid(logit / temperature), tf.float32)
+        return k + 1, frame + flag[:, None] * tf.one_hot(k, features, dtype=tf.float32)[None, :]
+
+    _, frame = tf.while_loop(lambda k, _: k < features, body, (tf.constant(0), tf.zeros_like(logits)))
+    return frame
+
+
 def consistent_onsets(frame, previous):
-    """Flattened onset/sustain frames: an onset sounds, and a sound with nothing before it is an onset."""
+    """Flattened onset/sustain frames that respect note structure: an onset starts a note, and a
+    sustain holds one only where the key sounded in the previous frame. A sustain drawn for a silent
+    key is dropped; it used to start a note, and those one-step fragments doubled the note density
+    of experiment 4's samples (3.5 notes per quarter against the chorales' 1.65)."""
     frame = tf.reshape(frame, [-1, NUM_KEYS, 2])
     previous = tf.reshape(previous, [-1, NUM_KEYS, 2])
-    onset, sustain = frame[..., 0], tf.maximum(frame[..., 0], frame[..., 1])
-    onset = tf.maximum(onset, sustain * (1 - previous[..., 1]))
-    return tf.reshape(tf.stack([onset, sustain], axis=-1), [-1, NUM_KEYS * 2])
+    onset = frame[..., 0]
+    sounding = tf.maximum(onset, frame[..., 1] * previous[..., 1])
+    return tf.reshape(tf.stack([onset, sounding], axis=-1), [-1, NUM_KEYS * 2])
 
 
 class FrameChooser:
@@ -79,16 +99,23 @@ class FrameChooser:
             (one flag per frame from a softmax: the original experiments 2-3).
         blocked: ids never sampled (padding, unknown).
         onset_sustain: keep drawn onset/sustain frames consistent.
+        autoregression: for "bernoulli", the masked kernel of a `layers.FrameAutoregression`: flags
+            are then drawn one at a time, each given those below it.
     """
 
-    def __init__(self, kind, temperature=1.0, top_k=0, top_p=1.0, blocked=(), onset_sustain=False):
+    def __init__(self, kind, temperature=1.0, top_k=0, top_p=1.0, blocked=(), onset_sustain=False,
+                 autoregression=None):
         self.kind, self.temperature, self.top_k, self.top_p = kind, temperature, top_k, top_p
         self.blocked = list(blocked)
         self.onset_sustain = onset_sustain
+        self.autoregression = autoregression
 
     def __call__(self, logits, previous, seed):
         if self.kind == "bernoulli":
-            frame = sample_bernoulli(logits, seed, self.temperature)
+            if self.autoregression is not None:
+                frame = sample_bernoulli_autoregressive(logits, self.autoregression, seed, self.temperature)
+            else:
+                frame = sample_bernoulli(logits, seed, self.temperature)
             return consistent_onsets(frame, previous) if self.onset_sustain else frame
         if self.blocked:
             width = logits.shape[-1]

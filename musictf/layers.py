@@ -4,6 +4,7 @@ get_config() and is registered, so a `.keras` file reloads without module state.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -105,6 +106,34 @@ class ScheduledSampling(keras.layers.Layer):
 
     def get_config(self):
         return super().get_config() | {"initial_ratio": self.initial_ratio, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class FrameAutoregression(keras.layers.Layer):
+    """The within-frame term of a fully visible sigmoid belief net over each frame's flags.
+
+    Flag k's logit gains sum_{j<k} x_j W[j, k] from the flags before it in the same frame (lowest key
+    first), so a frame's probability is an exact product of conditionals and chords are modelled as
+    chords rather than as independent keys (as RNN-NADE does, Boulanger-Lewandowski et al. 2012,
+    with a linear instead of a hidden-layer conditional). In training and scoring it reads the target
+    frame (teacher forcing within the frame); sampling draws one flag at a time
+    (`generate.sample_bernoulli_autoregressive`). W starts at zero: independent flags.
+
+    Example:
+        logits = head(hidden) + FrameAutoregression()(target_frames)
+    """
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        self.kernel = self.add_weight(shape=(features, features), initializer="zeros", name="kernel")
+        self.mask = ops.convert_to_tensor(np.triu(np.ones((features, features), np.float32), k=1))
+
+    def masked_kernel(self):
+        """W with only j < k kept: flag j of a frame can inform flag k of the same frame."""
+        return ops.cast(self.kernel, "float32") * self.mask
+
+    def call(self, frames):
+        return ops.matmul(ops.cast(frames, "float32"), self.masked_kernel())
 
 
 @keras.saving.register_keras_serializable(package="musictf")

@@ -160,24 +160,29 @@ def _interpolated_nll(bigram: np.ndarray, unigram: np.ndarray, weight: float) ->
     return -np.log(mixed)
 
 
+def bigram_weight(train_ids: list[np.ndarray], valid_ids: list[np.ndarray], vocabulary_size: int) -> float:
+    """The interpolation weight of `BIGRAM_WEIGHTS` that scores best on the validation split's
+    consecutive ids (0.5 without a validation split)."""
+    pairs = [(ids[:-1], ids[1:]) for ids in valid_ids if len(ids) > 1]
+    if not pairs:
+        return 0.5
+    valid = _bigram_and_unigram(train_ids, vocabulary_size, *(np.concatenate(part) for part in zip(*pairs, strict=True)))
+    return min(BIGRAM_WEIGHTS, key=lambda w: _interpolated_nll(*valid, w).mean())
+
+
 def token_bigram_baseline(train_ids: list[np.ndarray], valid_ids: list[np.ndarray], previous: np.ndarray,
                           targets: np.ndarray, vocabulary_size: int) -> dict[str, float]:
     """A bigram interpolated with the unigram, P = w * bigram + (1 - w) * unigram (the unigram alone
     after a previous id training never had), with the weight w of `BIGRAM_WEIGHTS` that scores best
     on the validation split's consecutive ids, scored on the same (previous, target) pairs."""
-    weight = 0.5
-    pairs = [(ids[:-1], ids[1:]) for ids in valid_ids if len(ids) > 1]
-    if pairs:
-        valid = _bigram_and_unigram(train_ids, vocabulary_size, *(np.concatenate(part) for part in zip(*pairs, strict=True)))
-        weight = min(BIGRAM_WEIGHTS, key=lambda w: _interpolated_nll(*valid, w).mean())
+    weight = bigram_weight(train_ids, valid_ids, vocabulary_size)
     nll = _interpolated_nll(*_bigram_and_unigram(train_ids, vocabulary_size, previous, targets), weight)
     return {"bigram_cross_entropy_nats": float(nll.mean()), "bigram_weight": float(weight)}
 
 
-def markov_roll_baseline(train_frames: list[np.ndarray], previous: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-    """First-order Markov chain per flag: P(flag on | it was on or off one frame before), from the
-    train split's consecutive frames (add-one smoothed), scored on the same frames, given the frames
-    before them. NLL in nats per frame, summed over the flags."""
+def markov_flag_probabilities(train_frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per flag, P(on | off one frame before) and P(on | on one frame before), from the train
+    split's consecutive frames, add-one smoothed."""
     ones = np.ones(train_frames[0].shape[-1])
     on_after = [ones.copy(), ones.copy()]  # [after off, after on]: frames where the flag is on
     seen_after = [2 * ones, 2 * ones]
@@ -187,7 +192,14 @@ def markov_roll_baseline(train_frames: list[np.ndarray], previous: np.ndarray, t
             where = before == bool(state)
             on_after[state] = on_after[state] + (after & where).sum(axis=0)
             seen_after[state] = seen_after[state] + where.sum(axis=0)
-    p_after_off, p_after_on = on_after[0] / seen_after[0], on_after[1] / seen_after[1]
+    return on_after[0] / seen_after[0], on_after[1] / seen_after[1]
+
+
+def markov_roll_baseline(train_frames: list[np.ndarray], previous: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """First-order Markov chain per flag: P(flag on | it was on or off one frame before), from the
+    train split's consecutive frames (add-one smoothed), scored on the same frames, given the frames
+    before them. NLL in nats per frame, summed over the flags."""
+    p_after_off, p_after_on = markov_flag_probabilities(train_frames)
     previous = previous.reshape(-1, previous.shape[-1]) > 0.5
     targets = targets.reshape(-1, targets.shape[-1]).astype(np.float64)
     p = np.where(previous, p_after_on, p_after_off)
@@ -224,6 +236,14 @@ def roll_baseline(train_frames: list[np.ndarray], targets: np.ndarray) -> dict[s
     return {"independent_bernoulli_nll_nats": float(nll.mean())}
 
 
+THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 20))  # what `tune_threshold` chooses from
+
+
+def best_f1_threshold(logits: np.ndarray, targets: np.ndarray, output: str) -> float:
+    """The threshold of THRESHOLDS with the best F1 on these frames (the lower one on a tie)."""
+    return max(THRESHOLDS, key=lambda threshold: (roll_metrics(logits, targets, output, threshold)["f1"], -threshold))
+
+
 def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold: float) -> dict[str, float]:
     """Frame metrics; `logits` and `targets` are (frames, flags). For softmax outputs the class
     probabilities stand in for Bernoulli probabilities (the original models have no better ones)."""
@@ -258,14 +278,16 @@ def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
 QUALITY_KEYS = ("pitch_class_entropy_bits", "polyphony", "scale_consistency", "empty_beat_rate",
-                "repeated_note_ratio", "note_density_per_quarter")
+                "repeated_note_ratio", "note_density_per_quarter", "mean_note_quarters", "short_note_share")
+SHORT_NOTE_QUARTERS = 0.5  # `short_note_share`: notes shorter than an eighth
 
 
 def piece_quality(notes: Sequence[Note]) -> dict[str, float]:
     """Sample-quality statistics of one piece (all computed on a sixteenth-note grid)."""
     if not notes:
         return {"pitch_class_entropy_bits": 0.0, "polyphony": 0.0, "scale_consistency": 0.0,
-                "empty_beat_rate": 1.0, "repeated_note_ratio": 0.0, "note_density_per_quarter": 0.0}
+                "empty_beat_rate": 1.0, "repeated_note_ratio": 0.0, "note_density_per_quarter": 0.0,
+                "mean_note_quarters": 0.0, "short_note_share": 0.0}
     histogram = np.bincount([note.pitch % 12 for note in notes], minlength=12).astype(float)
     distribution = histogram / histogram.sum()
     nonzero = distribution[distribution > 0]
@@ -287,7 +309,16 @@ def piece_quality(notes: Sequence[Note]) -> dict[str, float]:
         "empty_beat_rate": float(1 - beats.mean()) if len(beats) else 0.0,
         "repeated_note_ratio": repeats / (len(groups) - 1) if len(groups) > 1 else 0.0,
         "note_density_per_quarter": float(len(groups) / length) if length else 0.0,
+        "mean_note_quarters": float(np.mean([note.duration for note in notes])),
+        "short_note_share": float(np.mean([note.duration < SHORT_NOTE_QUARTERS - 1e-9 for note in notes])),
     }
+
+
+def closer_statistics(samples: dict, split: dict, baseline: dict) -> tuple[int, int]:
+    """(on how many sample statistics the model's samples are closer to the split than the
+    baseline's samples are, how many statistics there are)."""
+    closer = sum(abs(samples[key] - split[key]) < abs(baseline[key] - split[key]) for key in QUALITY_KEYS)
+    return int(closer), len(QUALITY_KEYS)
 
 
 def sample_quality(pieces: Sequence[Sequence[Note]]) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -70,6 +71,71 @@ def save_learning_curves(history: dict[str, list[float]], path_stem: Path, title
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
     axes[0][0].legend(frameon=False)
+    figure.suptitle(title)
+    figure.tight_layout()
+    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
+    plt.close(figure)
+    return paths
+
+
+def save_sample_statistics(rows: list[tuple[str, dict, dict, dict | None]], keys: Sequence[str], path_stem: Path,
+                           title: str) -> list[Path]:
+    """One panel per statistic: each run's samples and its baseline's samples, as a ratio to the test
+    split's value (1 = like the music; a model's bar nearer 1 than its baseline's is the result).
+    `rows` holds (run label, samples, test split, baseline samples or None). PNG and PDF."""
+    plt = _pyplot()
+    columns = min(4, len(keys))
+    figure, axes = plt.subplots(math.ceil(len(keys) / columns), columns, figsize=(3.0 * columns, 2.2 * math.ceil(len(keys) / columns) + 0.6),
+                                squeeze=False)
+    positions = np.arange(len(rows))
+    for axis, key in zip(axes.flat, keys, strict=False):
+        def ratio(values, split, key=key):
+            return values[key] / split[key] if split[key] else np.nan
+
+        model = [ratio(samples, split) for _, samples, split, _ in rows]
+        baseline = [ratio(drawn, split) if drawn else np.nan for _, _, split, drawn in rows]
+        axis.barh(positions + 0.2, model, height=0.38, label="model samples", color="#3465a4")
+        axis.barh(positions - 0.2, baseline, height=0.38, label="baseline samples", color="#bbbbbb")
+        axis.axvline(1.0, color="black", linewidth=1)
+        axis.set_yticks(positions, [label for label, *_ in rows], fontsize=7)
+        axis.set_title(key.replace("_", " "), fontsize=9)
+        axis.grid(axis="x", alpha=0.3)
+    for axis in list(axes.flat)[len(keys):]:
+        axis.set_visible(False)
+    axes[0][0].legend(frameon=False, fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
+    plt.close(figure)
+    return paths
+
+
+def save_ablation(steps: list[dict], path_stem: Path, title: str) -> list[Path]:
+    """Per ablation step: test frame NLL beside the Markov baseline, F1, and the samples' note
+    density and mean note length beside the test split's. PNG and PDF."""
+    plt = _pyplot()
+    labels = [f"{row['step']}. {row['name']}" for row in steps]
+    positions = np.arange(len(steps))
+    figure, axes = plt.subplots(1, 4, figsize=(13, 0.5 * len(steps) + 1.8), sharey=True)
+    axes[0].barh(positions, [row["frame_nll_nats"] for row in steps], color="#3465a4")
+    axes[0].axvline(steps[0]["markov_nll_nats"], color="#cc0000", linestyle="--", label="first-order Markov")
+    axes[0].set_title("test frame NLL (nats)", fontsize=9)
+    axes[0].legend(frameon=False, fontsize=7)
+    axes[1].barh(positions, [row["f1"] for row in steps], color="#4e9a06")
+    axes[1].set_title("test F1", fontsize=9)
+    for axis, key, name in ((axes[2], "note_density_per_quarter", "notes per quarter"),
+                            (axes[3], "mean_note_quarters", "mean note length (quarters)")):
+        axis.barh(positions + 0.2, [row["samples"][key] for row in steps], height=0.38, color="#3465a4", label="samples")
+        if all(row.get("baseline_samples") for row in steps):
+            axis.barh(positions - 0.2, [row["baseline_samples"][key] for row in steps], height=0.38, color="#bbbbbb",
+                      label="Markov samples")
+        axis.axvline(steps[0]["test_split_statistics"][key], color="black", linewidth=1, label="test split")
+        axis.set_title(name, fontsize=9)
+    axes[3].legend(frameon=False, fontsize=7)
+    axes[0].set_yticks(positions, labels, fontsize=8)
+    axes[0].invert_yaxis()
+    for axis in axes:
+        axis.grid(axis="x", alpha=0.3)
     figure.suptitle(title)
     figure.tight_layout()
     paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]

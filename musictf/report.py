@@ -50,7 +50,8 @@ def benchmark_row(label: str, metrics: dict) -> list | None:
     else:
         transposed = "in C, " if config.get("transpose_to_c") else ""
         dataset, split = f"{source} ({transposed}frames sampled at quarters)", "ours (by file)"
-    return [dataset, f"musictf {label}", metrics["test"]["frame_nll_nats"],
+    output = "flags conditioned within the frame" if config.get("frame_autoregression") else "independent flags"
+    return [dataset, f"musictf {label}, {output}", metrics["test"]["frame_nll_nats"],
             metrics["baseline"].get("independent_bernoulli_nll_nats", "–"), metrics["baseline"].get("markov_nll_nats", "–"),
             split, "this run"]
 
@@ -64,12 +65,13 @@ def benchmark_table(rows: list[list]) -> list[list]:
 # Test metrics summarised per run, in this order, where the run has them.
 SUMMARY_COLUMNS = ("cross_entropy_nats", "perplexity", "nll_bits_per_sample", "nll_nats_per_sample", "frame_nll_nats",
                    "accuracy", "precision", "recall", "f1", "bay_accuracy")
-COMPARISON = ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "f1", "bay_accuracy", "nll_bits_per_sample")
+COMPARISON = ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "nll_nats_per_quarter", "f1", "bay_accuracy",
+              "nll_bits_per_sample")
 # The baselines of the same run, scored on the same test targets (metrics.json "baseline").
 BASELINE_COLUMNS = ("unigram_cross_entropy_nats", "bigram_cross_entropy_nats", "independent_bernoulli_nll_nats",
                     "markov_nll_nats", "unigram_nll_bits_per_sample")
 QUALITY_COLUMNS = ("polyphony", "pitch_class_entropy_bits", "scale_consistency", "empty_beat_rate",
-                   "repeated_note_ratio", "note_density_per_quarter")
+                   "repeated_note_ratio", "note_density_per_quarter", "mean_note_quarters", "short_note_share")
 
 
 def latest_runs(root: Path = rundir.RUNS_ROOT) -> list[Path]:
@@ -120,15 +122,40 @@ def _data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+ABLATION_HEADER = ["step", "test frame NLL", "Markov NLL", "F1", "threshold", "notes per quarter", "mean note length",
+                   "polyphony", "closer than Markov samples"]
+
+
+def ablation_section(path: Path, tables: Path, figures: Path) -> str:
+    """An ablation's table (Markdown, LaTeX) and figure, and its HTML."""
+    ablation = files.read_json(path)
+    steps = ablation["steps"]
+    split = steps[0]["test_split_statistics"]
+    rows = [[f"{row['step']}. {row['name']}", row["frame_nll_nats"], row["markov_nll_nats"], row["f1"],
+             row.get("threshold", "–"), row["samples"]["note_density_per_quarter"], row["samples"]["mean_note_quarters"],
+             row["samples"]["polyphony"], f"{row.get('closer_than_baseline', '–')} of {len(ablation['statistics'])}"]
+            for row in steps]
+    rows.append(["test split", "–", "–", "–", "–", split["note_density_per_quarter"], split["mean_note_quarters"],
+                 split["polyphony"], "–"])
+    stem = f"ablation-{ablation['experiment']}-{ablation['preset']}"
+    files.write_text(tables / f"{stem}.md", markdown_table(ABLATION_HEADER, rows))
+    files.write_text(tables / f"{stem}.tex", latex_table(ABLATION_HEADER, rows, f"Ablation of {ablation['experiment']}"))
+    png, _ = plots.save_ablation(steps, figures / stem, f"{ablation['experiment']} ({ablation['preset']}): ablation")
+    return (f"<h3>{html.escape(ablation['experiment'])} ({html.escape(ablation['preset'])})</h3>"
+            f"{_html_table(ABLATION_HEADER, rows)}"
+            f'<img src="{_data_uri(png, "image/png")}" alt="ablation of {html.escape(ablation["experiment"])}">')
+
+
 def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("reports"),
-                 tune_root: Path = rundir.RUNS_ROOT / "tune") -> Path:
+                 tune_root: Path = rundir.RUNS_ROOT / "tune", ablation_root: Path = rundir.RUNS_ROOT / "ablation") -> Path:
     started = time.perf_counter()
     run_dirs = [Path(p) for p in run_dirs] if run_dirs else latest_runs()
-    if not run_dirs:
+    ablation_files = sorted(Path(ablation_root).glob("*/ablation.json"))
+    if not run_dirs and not ablation_files:
         raise MusicTFError("no evaluated runs found under runs/; run `make experiment-N` first")
     figures, tables, audio = out_dir / "figures", out_dir / "tables", out_dir / "audio"
     renderer = "FluidSynth" if fluidsynth_available() else "the numpy synth (FluidSynth was not found)"
-    sections, comparison, quality_rows, benchmark_rows = [], [], [], []
+    sections, comparison, quality_rows, benchmark_rows, statistics_rows = [], [], [], [], []
     for run_dir in run_dirs:
         if not (run_dir / "metrics.json").exists():
             raise MusicTFError(f"{run_dir}: no metrics.json; run `musictf evaluate {run_dir}` first")
@@ -141,6 +168,10 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         if all(column in metrics["samples"] for column in QUALITY_COLUMNS):  # symbolic samples
             quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_COLUMNS]])
             quality_rows.append([label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]])
+            drawn = metrics.get("baseline_samples")
+            if drawn and all(column in drawn for column in QUALITY_COLUMNS):
+                quality_rows.append([label, "baseline samples", *[drawn[c] for c in QUALITY_COLUMNS]])
+            statistics_rows.append((label, metrics["samples"], metrics["test_split_statistics"], drawn))
         row = benchmark_row(label, metrics)
         if row is not None:
             benchmark_rows.append(row)
@@ -179,13 +210,20 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
                          f'<audio controls src="{_data_uri(wav, "audio/wav")}"></audio>')
         sections.append("\n".join(parts))
 
-    header = ["experiment", "preset", "data hash", "CE (nats)", "perplexity", "accuracy", "frame NLL (nats)", "F1", "Bay acc.",
+    header = ["experiment", "preset", "data hash", "CE (nats)", "perplexity", "accuracy", "frame NLL (nats)",
+              "NLL per quarter (nats)", "F1", "Bay acc.",
               "NLL (bits/sample)", "unigram CE", "bigram CE", "independent NLL", "Markov NLL", "unigram (bits)"]
     files.write_text(tables / "comparison.md", markdown_table(header, comparison))
     files.write_text(tables / "comparison.tex", latex_table(header, comparison, "Test-set metrics under the common protocol"))
     quality_header = ["run", "pieces", *QUALITY_COLUMNS]
     files.write_text(tables / "sample_quality.md", markdown_table(quality_header, quality_rows))
     files.write_text(tables / "sample_quality.tex", latex_table(quality_header, quality_rows, "Sample quality against the test split"))
+    statistics_figure = ""
+    if statistics_rows:
+        png, _ = plots.save_sample_statistics(statistics_rows, QUALITY_COLUMNS, figures / "sample-statistics",
+                                              "sample statistics over the test split's (1 = like the music)")
+        statistics_figure = (f'<img src="{_data_uri(png, "image/png")}" alt="sample statistics of each run and '
+                             f'its baseline, relative to the test split">')
     benchmark = benchmark_table(benchmark_rows)
     files.write_text(tables / "benchmark.md", markdown_table(BENCHMARK_HEADER, benchmark))
     files.write_text(tables / "benchmark.tex", latex_table(BENCHMARK_HEADER, benchmark,
@@ -203,7 +241,8 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
                       f"{_html_table(['trial', 'score', *names], [[r['trial'], r['score'], *[r[n] for n in names]] for r in rows[:10]])}"
                       f'<img src="{_data_uri(png, "image/png")}" alt="hyperparameters against the objective">')
 
-    page = _page(sections, header, comparison, quality_header, quality_rows, benchmark, tuning, renderer)
+    ablations = [ablation_section(path, tables, figures) for path in ablation_files]
+    page = _page(sections, header, comparison, quality_header, quality_rows, statistics_figure, benchmark, tuning, renderer, ablations)
     index = out_dir / "index.html"
     files.write_text(index, page)
     print(f"report: {index} ({len(run_dirs)} runs, {time.perf_counter() - started:.1f} s)", file=sys.stderr)
@@ -225,7 +264,7 @@ def _html_table(header: list[str], rows: list[list]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _page(sections, header, comparison, quality_header, quality_rows, benchmark, tuning, renderer) -> str:
+def _page(sections, header, comparison, quality_header, quality_rows, statistics_figure, benchmark, tuning, renderer, ablations) -> str:
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border-bottom:1px solid #ccc;padding:4px 8px;"
              "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
@@ -245,8 +284,14 @@ a musictf row says which split it used: the file's own (canonical), or music21's
 with our file-level split, whose baselines differ from the canonical file's.</p>
 {_html_table(BENCHMARK_HEADER, benchmark)}
 <h2>Sample quality against the test split</h2>
+<p>Each run's samples beside the test split and beside continuations of the same primers drawn from
+the run's strongest count baseline (first-order Markov per flag for rolls, interpolated bigram for
+tokens). Samples nearer the test split than the baseline's are the result.</p>
 {_html_table(quality_header, quality_rows)}
+{statistics_figure}
 {"".join(sections)}
+<h2>Ablations</h2>
+{"".join(ablations) or "<p>No ablations under runs/ablation/ yet (make ablation-4).</p>"}
 <h2>Hyperparameter searches</h2>
 {"".join(tuning) or "<p>No searches under runs/tune/ yet (make tune-N).</p>"}
 </body></html>

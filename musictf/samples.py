@@ -97,10 +97,18 @@ def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, ou
     return written
 
 
-def midi_sample_statistics(listed: list[dict], samples_dir: Path, data, split: str, config) -> tuple[dict, dict]:
-    """(statistics of the written continuations, the same statistics of the split's pieces)."""
-    return (metrics.sample_quality([read_midi(Path(samples_dir) / item["midi"]) for item in listed]),
-            metrics.sample_quality([piece.notes for piece in data.splits[split]]))
+def midi_sample_statistics(listed: list[dict], samples_dir: Path, data, split: str, config) -> dict:
+    """Statistics of the written continuations, of the split's pieces, and of continuations of the
+    same primers, as long, drawn from the strongest count baseline of the train split
+    (`representation.sample_baseline`): a model's samples are a result where they are closer to the
+    split than the baseline's are."""
+    primes, _ = primer_arrays(data, config.seq_len, len(listed))
+    drawn = data.representation.sample_baseline(data.arrays, primes, config.generate_length, config.seed)
+    return {
+        "samples": metrics.sample_quality([read_midi(Path(samples_dir) / item["midi"]) for item in listed]),
+        "test_split_statistics": metrics.sample_quality([piece.notes for piece in data.splits[split]]),
+        "baseline_samples": metrics.sample_quality([data.representation.decode(item) for item in drawn]),
+    }
 
 
 def read_wav_primer(prime_file, sample_rate: int) -> np.ndarray:
@@ -155,7 +163,11 @@ def write_audio_samples(run, model, data, *, num: int, length: int, seed: int, o
     return written
 
 
-def audio_sample_statistics(listed: list[dict], samples_dir: Path, data, split: str, config) -> tuple[dict, dict]:
-    """(loudness and silence of the written WAVs, the same of the split's audio)."""
-    return (metrics.audio_quality([read_wav(Path(samples_dir) / item["wav"])[0] for item in listed], config.sample_rate),
-            metrics.audio_quality([mu_law_decode(item[0]) for item in data.arrays[split]], config.sample_rate))
+def audio_sample_statistics(listed: list[dict], samples_dir: Path, data, split: str, config) -> dict:
+    """Loudness and silence of the written WAVs, and the same of the split's audio."""
+    return {
+        "samples": metrics.audio_quality([read_wav(Path(samples_dir) / item["wav"])[0] for item in listed],
+                                         config.sample_rate),
+        "test_split_statistics": metrics.audio_quality([mu_law_decode(item[0]) for item in data.arrays[split]],
+                                                       config.sample_rate),
+    }

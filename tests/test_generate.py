@@ -47,3 +47,50 @@ def test_bernoulli_flags_follow_their_probabilities_and_blocked_tokens_never_app
     ids = chooser(tf.constant(np.tile(np.log(PROBABILITIES), (ROWS, 1)).astype("float32")), None,
                   tf.constant([4, 0], tf.int64)).numpy()
     assert set(ids.tolist()) == {2, 3}
+
+
+def test_flag_by_flag_draws_follow_the_within_frame_conditionals():
+    """sample_bernoulli_autoregressive: with a zero kernel it draws exactly sample_bernoulli's flags;
+    with W[0, 1] = 4, flag 1 is on with sigmoid(0 + 4) after flag 0, and sigmoid(0) without it."""
+    from musictf.generate import sample_bernoulli_autoregressive
+
+    logits = tf.zeros((ROWS, 3))
+    seed = tf.constant((5, 1), tf.int64)
+    independent = sample_bernoulli(logits, seed).numpy()
+    np.testing.assert_array_equal(sample_bernoulli_autoregressive(logits, tf.zeros((3, 3)), seed).numpy(), independent)
+    kernel = np.zeros((3, 3), np.float32)
+    kernel[0, 1] = 4.0
+    frames = sample_bernoulli_autoregressive(logits, tf.constant(kernel), seed).numpy()
+    after_on, after_off = frames[frames[:, 0] == 1, 1].mean(), frames[frames[:, 0] == 0, 1].mean()
+    assert after_on == pytest.approx(1 / (1 + np.exp(-4)), abs=0.03)
+    assert after_off == pytest.approx(0.5, abs=0.04)
+    assert frames[:, 2].mean() == pytest.approx(0.5, abs=0.04)
+
+
+def test_the_within_frame_term_reads_only_lower_flags_of_the_same_frame():
+    from musictf.layers import FrameAutoregression
+
+    layer = FrameAutoregression()
+    layer.build((None, None, 5))
+    layer.kernel.assign(np.arange(25, dtype=np.float32).reshape(5, 5) + 1)
+    frames = np.zeros((1, 1, 5), np.float32)
+    frames[0, 0, 2] = 1.0
+    logits = layer(frames).numpy()[0, 0]
+    np.testing.assert_array_equal(logits[:3], 0.0)  # flags 0-2 are not informed by flag 2
+    np.testing.assert_array_equal(logits[3:], [14.0, 15.0])  # W[2, 3], W[2, 4]
+
+
+def test_a_drawn_sustain_holds_a_sounding_key_and_never_starts_a_note():
+    from musictf.data.pianoroll import NUM_KEYS
+    from musictf.generate import consistent_onsets
+
+    def frame(onsets=(), sustains=()):
+        flags = np.zeros((1, NUM_KEYS, 2), np.float32)
+        flags[0, list(onsets), 0] = 1
+        flags[0, list(sustains), 1] = 1
+        return tf.constant(flags.reshape(1, -1))
+
+    previous = frame(onsets=[5], sustains=[5])  # key 5 sounds; key 9 does not
+    drawn = consistent_onsets(frame(onsets=[2], sustains=[5, 9]), previous).numpy().reshape(NUM_KEYS, 2)
+    assert sorted(np.flatnonzero(drawn[:, 0])) == [2]  # only the drawn onset starts a note
+    assert sorted(np.flatnonzero(drawn[:, 1])) == [2, 5]  # key 5 is held; key 9's sustain is dropped

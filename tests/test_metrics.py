@@ -63,6 +63,9 @@ def test_piece_quality_equals_hand_counts():
     assert quality["repeated_note_ratio"] == pytest.approx(1 / 2)  # onset groups {C,E,G}, {D}, {D}
     assert quality["note_density_per_quarter"] == pytest.approx(3 / 10)  # 3 onset groups over 10 quarters
     assert quality["scale_consistency"] == 1.0  # C, D, E, G all in C major
+    assert quality["mean_note_quarters"] == pytest.approx((4 * 3 + 1 + 1) / 5)
+    assert quality["short_note_share"] == 0.0  # no note below an eighth
+    assert piece_quality(_notes((60, 0, 0.25), (62, 0.25, 0.5), (64, 0.75, 0.25)))["short_note_share"] == pytest.approx(2 / 3)
     pitch_classes = np.array([1, 1, 1, 2]) / 5  # C, E, G once, D twice
     assert quality["pitch_class_entropy_bits"] == pytest.approx(-(pitch_classes * np.log2(pitch_classes)).sum())
 

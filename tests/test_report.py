@@ -63,7 +63,9 @@ def test_tables_and_pdf_figures_are_written(report):
     ours = [line for line in benchmark if "musictf e4_polyphonic" in line]
     assert len(ours) == 1 and "ours (by file)" in ours[0], "the run's row says it used our split"
     assert not any("musictf e1" in line for line in benchmark), "token runs are not on the frame protocol"
-    for stem in ("e1_note_lstm-smoke-curves", "e4_polyphonic-smoke-curves", "tune-e1-smoke"):
+    quality = (out / "tables" / "sample_quality.md").read_text()
+    assert quality.count("baseline samples") == 2  # e1's bigram and e4's Markov chain; e5 is audio
+    for stem in ("e1_note_lstm-smoke-curves", "e4_polyphonic-smoke-curves", "tune-e1-smoke", "sample-statistics"):
         assert (out / "figures" / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
         assert (out / "figures" / f"{stem}.png").is_file()
     html = report.read_text()

@@ -27,6 +27,9 @@ def markdown(results: dict) -> str:
         f"Measured {machine['date']} on {machine['cpu']} ({machine['cores']} cores, {machine['memory_gib']} GiB, "
         f"{machine['gpus']} GPUs), threads pinned to {machine['threads']}; {versions}. Size: `{results['size']}`.",
         "",
+        f"CPU features: {', '.join(machine.get('cpu_flags') or ['none of AVX2, AVX-512, VNNI, BF16'])}. The ratios "
+        "depend on them (oneDNN chooses its kernels by them): compare figures only between machines with the same.",
+        "",
         "Each figure is the median over rounds after a warm-up round; ± is half the spread (max − min) / median. "
         "Two things compared are measured in alternating rounds of this one run, and their ratio is taken round by round; "
         "absolute rates are context only.",

@@ -68,6 +68,20 @@ def pin_threads(threads: int) -> None:
     torch.set_num_interop_threads(1)
 
 
+# The CPU features the ratios depend on (oneDNN picks its kernels by them), as /proc/cpuinfo names them.
+CPU_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "VNNI", "avx512_bf16": "BF16", "amx_bf16": "AMX-BF16"}
+
+
+def cpu_flags() -> list[str]:
+    """The CPU_FLAGS this machine has, by their usual names ([] where /proc/cpuinfo is missing)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            present = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return []
+    return [name for flag, name in CPU_FLAGS.items() if flag in present]
+
+
 def machine(threads: int) -> dict:
     """What the figures were measured on."""
     import keras
@@ -92,7 +106,7 @@ def machine(threads: int) -> dict:
     except ImportError:
         versions["torch"] = None
     return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.node(), "cpu": model,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.node(), "cpu": model, "cpu_flags": cpu_flags(),
         "cores": os.cpu_count(), "memory_gib": round(memory_gib, 1) if memory_gib else None, "threads": threads,
         "gpus": len(tf.config.list_physical_devices("GPU")), "versions": versions,
     }

@@ -144,6 +144,7 @@ def make_dataset(
     repeat: bool = False,
     start_row: int = 0,
     left_pad: int = 0,
+    target_as_input: bool = False,
 ) -> tf.data.Dataset:
     """Batches of windows over `arrays` (token ids, or (T, features) roll frames).
 
@@ -155,6 +156,8 @@ def make_dataset(
         drop_remainder: static batch shapes, which TPUs need.
         start_row: windows an uninterrupted stream would already have given (see `table_rows`).
         left_pad: zero steps before each piece (`start_padding`), so early steps are targets too.
+        target_as_input: the target is also the inputs' last part, for models that read it
+            (`config.target_is_input`: teacher forcing within a frame).
     """
     if left_pad:
         arrays = padded(arrays, left_pad)
@@ -183,8 +186,12 @@ def make_dataset(
             )
             window = key_shifts.apply(window, shift)
         if target == "next":
-            return window[:seq_len], window[seq_len]
-        return (window[:seq_len], window[seq_len - 1 : 2 * seq_len - 1]), window[seq_len:]
+            inputs, following = (window[:seq_len],), window[seq_len]
+        else:
+            inputs, following = (window[:seq_len], window[seq_len - 1 : 2 * seq_len - 1]), window[seq_len:]
+        if target_as_input:
+            inputs += (following,)
+        return (inputs[0] if len(inputs) == 1 else inputs), following
 
     dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return batched(dataset, batch_size, drop_remainder)
@@ -215,13 +222,13 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     train = make_dataset(
         data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
         seed=config.seed, drop_remainder=True, repeat=True, key_shifts=key_shifts,
-        start_row=initial_epoch * steps_per_epoch * batch, left_pad=left_pad,
+        start_row=initial_epoch * steps_per_epoch * batch, left_pad=left_pad, target_as_input=config.target_is_input,
     )
     valid_arrays = padded(data.arrays["valid"] or data.arrays["train"], left_pad)
     valid = make_dataset(
         valid_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=False,
         seed=config.seed, stride=evaluation_stride(experiment.target, config, valid_arrays),
-        drop_remainder=needs_static_batches(strategy),
+        drop_remainder=needs_static_batches(strategy), target_as_input=config.target_is_input,
     )
     return train, valid, steps_per_epoch
 

@@ -94,6 +94,13 @@ class TokenRepresentation:
         """How long `ids` last, in quarter notes."""
         return max((note.onset + note.duration for note in self.decode(ids)), default=0.0)
 
+    def sample_baseline(self, arrays: dict, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
+        """Continuations of `primes` drawn from the interpolated bigram of the train split."""
+        from musictf.baseline_samples import sample_bigram_tokens
+
+        blocked = [self.vocabulary.index[tokens.PAD], self.vocabulary.index[tokens.UNK]]
+        return sample_bigram_tokens(arrays["train"], arrays["valid"], primes, length, seed, self.features, blocked)
+
     def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
         rate = self.vocabulary.unknown_rate(tokens.encode(piece.notes, self.mode) for piece in pieces)
         if rate > self.max_unknown_rate:
@@ -158,6 +165,12 @@ class RollRepresentation:
     def quarters(self, frames: np.ndarray) -> float:
         """How long `frames` last, in quarter notes."""
         return len(frames) / self.steps_per_quarter
+
+    def sample_baseline(self, arrays: dict, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
+        """Continuations of `primes` drawn from the first-order Markov chain per flag of the train split."""
+        from musictf.baseline_samples import sample_markov_rolls
+
+        return sample_markov_rolls(arrays["train"], primes, length, seed, self.encoding == "onset_sustain")
 
     def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
         """Any notes fit a roll; the grid and encoding are checked against the config instead."""

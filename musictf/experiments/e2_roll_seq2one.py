@@ -51,14 +51,18 @@ def build_model(config: Seq2OneConfig, features: int) -> keras.Model:
         x = lstm(x)
         if index < config.num_layers - 1:
             x = keras.layers.Dropout(config.lstm_dropout, name=f"dropout_{index}")(x)
-    model = keras.Model(frames, head(x), name="roll_seq2one")
+    if config.frame_autoregression:  # the next frame itself, for the within-frame term
+        next_frame = keras.Input((features,), name="next_frame")
+        model = keras.Model([frames, next_frame], rolls.frame_logits(config, head(x), next_frame), name="roll_seq2one")
+    else:
+        model = keras.Model(frames, head(x), name="roll_seq2one")
     # Incremental form, on the same layers
     model.stepper = StackStepper(None, lstms, head)
     return model
 
 
 def sampler(model, config: Seq2OneConfig, representation) -> Sampler:
-    return Sampler(model.stepper, rolls.chooser(config), token_input=False)
+    return Sampler(model.stepper, rolls.chooser(config, model), token_input=False)
 
 
 EXPERIMENT = Experiment(

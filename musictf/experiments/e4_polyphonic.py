@@ -41,6 +41,8 @@ from musictf.experiments.e3_roll_seq2seq import sampler as seq2seq_sampler
 from musictf.layers import ScheduledSampling
 from musictf.losses import BCEPlusFocal
 
+TEACHER_FORCING_SCHEDULES = ("quadratic", "constant")
+
 
 @dataclasses.dataclass(frozen=True)
 class PolyphonicConfig(Seq2SeqConfig):
@@ -51,9 +53,15 @@ class PolyphonicConfig(Seq2SeqConfig):
     # Initial teacher-forcing ratio; decays as ratio * (1 - epoch / epochs)^2 (paper: 0.5). Starting
     # at 1.0 lets a model trained for a few hundred steps learn from real frames before its own.
     teacher_forcing_ratio: float = 1.0
+    # quadratic: the documented decay, ratio * (1 - epoch / epochs)^2; constant: the ratio throughout
+    # (1.0 is plain teacher forcing, experiment 3's training: the ablation's first step).
+    teacher_forcing_schedule: str = "quadratic"
 
     def validate(self) -> None:
         super().validate()
+        if self.teacher_forcing_schedule not in TEACHER_FORCING_SCHEDULES:
+            raise ConfigError(f"teacher_forcing_schedule must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}, "
+                              f"got {self.teacher_forcing_schedule!r}")
         if self.output != "sigmoid":
             raise ConfigError("experiment 4 is multi-label: output must be sigmoid")
         if not 0 <= self.teacher_forcing_ratio <= 1:
@@ -68,21 +76,25 @@ class PolyphonicConfig(Seq2SeqConfig):
         )
 
 
-def teacher_forcing_ratio(initial_ratio: float, epoch: int, epochs: int) -> float:
-    """The documented schedule: initial_ratio * (1 - epoch / epochs)^2, epoch counted from 0."""
+def teacher_forcing_ratio(initial_ratio: float, epoch: int, epochs: int, schedule: str = "quadratic") -> float:
+    """The documented schedule: initial_ratio * (1 - epoch / epochs)^2, epoch counted from 0; or the
+    initial ratio throughout (`constant`)."""
+    if schedule == "constant":
+        return initial_ratio
     return initial_ratio * (1 - epoch / epochs) ** 2
 
 
 class TeacherForcingSchedule(keras.callbacks.Callback):
     """Sets the ScheduledSampling layer's ratio at the start of every epoch and logs it."""
 
-    def __init__(self, initial_ratio: float, epochs: int, layer_name: str = "scheduled_sampling"):
+    def __init__(self, initial_ratio: float, epochs: int, layer_name: str = "scheduled_sampling",
+                 schedule: str = "quadratic"):
         super().__init__()
-        self.initial_ratio, self.epochs, self.layer_name = initial_ratio, epochs, layer_name
+        self.initial_ratio, self.epochs, self.layer_name, self.schedule = initial_ratio, epochs, layer_name, schedule
         self.current = initial_ratio
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.current = teacher_forcing_ratio(self.initial_ratio, epoch, self.epochs)
+        self.current = teacher_forcing_ratio(self.initial_ratio, epoch, self.epochs, self.schedule)
         self.model.get_layer(self.layer_name).ratio.assign(self.current)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -101,7 +113,7 @@ def compile_arguments(config: PolyphonicConfig) -> dict:
 
 
 def callbacks(config: PolyphonicConfig, model) -> list:
-    return [TeacherForcingSchedule(config.teacher_forcing_ratio, config.epochs)]
+    return [TeacherForcingSchedule(config.teacher_forcing_ratio, config.epochs, schedule=config.teacher_forcing_schedule)]
 
 
 EXPERIMENT = Experiment(

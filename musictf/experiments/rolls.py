@@ -11,6 +11,7 @@ from musictf.data.prepared import prepare_symbolic_data
 from musictf.data.representation import RollRepresentation
 from musictf.evaluate import roll_test_metrics
 from musictf.generate import FrameChooser
+from musictf.layers import FrameAutoregression
 from musictf.losses import ArgmaxCrossEntropy
 from musictf.metrics import FrameNLL, ThresholdMetric, argmax_accuracy, logit
 from musictf.samples import midi_sample_statistics, write_midi_samples
@@ -48,9 +49,20 @@ def compile_arguments(config: RollConfig) -> dict:
     return {"loss": keras.losses.BinaryCrossentropy(from_logits=True), "metrics": threshold_metrics(config)}
 
 
-def chooser(config: RollConfig) -> FrameChooser:
+def frame_logits(config: RollConfig, logits, target_frames=None):
+    """The head's logits, plus the within-frame term on the target frames with `frame_autoregression`."""
+    if not config.frame_autoregression:
+        return logits
+    return keras.layers.Add(name="frame_logits")([logits, FrameAutoregression(name="frame_autoregression")(target_frames)])
+
+
+def chooser(config: RollConfig, model) -> FrameChooser:
+    autoregression = None
+    if config.frame_autoregression:
+        autoregression = model.get_layer("frame_autoregression").masked_kernel()
     return FrameChooser("bernoulli" if config.output == "sigmoid" else "onehot", temperature=config.temperature,
-                        top_k=config.top_k, top_p=config.top_p, onset_sustain=config.roll_encoding == "onset_sustain")
+                        top_k=config.top_k, top_p=config.top_p, onset_sustain=config.roll_encoding == "onset_sustain",
+                        autoregression=autoregression)
 
 
 def representation(config: RollConfig) -> RollRepresentation:

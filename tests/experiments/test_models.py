@@ -128,3 +128,23 @@ def test_every_preset_keeps_keras_on_the_cudnn_lstm_path(key):
             assert layer.use_bias and not layer.unroll and layer.recurrent_dropout == 0, where
             assert layer.use_cudnn in ("auto", True), where
         assert not any(getattr(layer, "mask_zero", False) for layer in model._flatten_layers()), preset
+
+
+@pytest.mark.parametrize("key", ["2", "3", "4"])
+def test_frame_autoregression_models_read_their_target_fit_reload_and_sample(prepared, tmp_path, key):
+    """With `frame_autoregression` the model's inputs end with the target frames; its logits are the
+    head's plus the within-frame term; it trains, reloads, and samples flag by flag."""
+    experiment, config, data = prepared[key]
+    config = dataclasses.replace(config, frame_autoregression=True, pad_start=True)
+    model, inputs = check_model(experiment, config, data, tmp_path)
+    targets = inputs[-1]
+    layer = model.get_layer("frame_autoregression")
+    layer.kernel.assign(np.full(layer.kernel.shape, 0.5, np.float32))
+    changed = tf.concat([targets[..., :1] * 0 + 1 - targets[..., :1], targets[..., 1:]], axis=-1)  # flip flag 0
+    difference = (model([*inputs[:-1], changed]) - model(inputs)).numpy()
+    np.testing.assert_array_equal(difference[..., 0], 0.0)  # flag 0 never reads itself
+    assert np.abs(difference[..., 1:]).min() > 0.4  # every flag above it does (by W[0, k] = 0.5)
+    sampler = experiment.sampler(model, config, data.representation)
+    primes = np.stack([data.arrays["train"][0][: config.seq_len]] * 2).astype(np.float32)
+    frames = sampler.generate(primes, length=6, seed=3)
+    assert frames.shape == (2, 6, data.representation.features) and set(np.unique(frames)) <= {0.0, 1.0}
