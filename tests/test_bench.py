@@ -27,6 +27,9 @@ def test_smoke_benchmark_without_training_figures(tmp_path, cache_dir, bach_smal
     assert set(results["seconds"]) == {"corpus", "generation"}
     assert results["corpus"]["cache_hit_speedup"]["median"] > 1  # a hit reads JSON; a cold parse runs music21
     assert results["generation"]["experiments"]["1"]["speedup"]["median"] > 0
+    batched = results["generation"]["experiments"]["1"]
+    assert batched["batched_streams"] > 1 and batched["batched_steps_per_second"]["median"] > 0
+    assert "batched /s" in page
     assert "## 1. Corpus" in page and "## 5. Generation" in page and "## 2–4. Training" not in page
     flags = results["machine"]["cpu_flags"]  # the features the ratios depend on, named in the page
     assert isinstance(flags, list) and "CPU features: " in page and all(flag in page for flag in flags)

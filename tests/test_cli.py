@@ -16,6 +16,7 @@ from musictf.data.music import Note
 from musictf.data.pianoroll import read_midi, write_midi
 from musictf.experiments import get_experiment
 from musictf.experiments.e4_polyphonic import teacher_forcing_ratio
+from musictf.metrics import THRESHOLDS
 
 
 def run_cli(capsys, *argv):
@@ -27,7 +28,9 @@ def run_cli(capsys, *argv):
 @pytest.mark.parametrize("experiment", ["1", "2", "3", "4"])
 def test_run_trains_generates_and_evaluates(experiment, tmp_path, capsys, cache_dir):
     run_dir = tmp_path / "run"
-    status, out, err = run_cli(capsys, "run", experiment, "--preset", "smoke", "--run-dir", str(run_dir))
+    documented_schedule = ["--set", "teacher_forcing_schedule=quadratic"] if experiment == "4" else []
+    status, out, err = run_cli(capsys, "run", experiment, "--preset", "smoke", "--run-dir", str(run_dir),
+                               *documented_schedule)
     assert status == 0, err
     for name in ("config.json", "representation.json", "manifest.json", "history.csv", "metrics.json",
                  "checkpoints/best.keras", "checkpoints/last.keras", "state.json"):
@@ -49,6 +52,7 @@ def test_run_trains_generates_and_evaluates(experiment, tmp_path, capsys, cache_
         initial = get_experiment("4").load_config("smoke").teacher_forcing_ratio
         assert ratios == pytest.approx([teacher_forcing_ratio(initial, epoch, 2) for epoch in range(2)])
         assert ratios[1] < ratios[0]
+        assert metrics["test"]["threshold"] in THRESHOLDS  # chosen on the validation split by default
     # generate again with other settings, from a primer file
     primer = write_midi([Note(60 + i % 12, i * 0.25, 0.25, "C4") for i in range(64)], tmp_path / "primer.mid")
     status, out, err = run_cli(capsys, "generate", str(run_dir), "--num", "1", "--length", "8", "--temperature",

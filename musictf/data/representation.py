@@ -224,6 +224,8 @@ class TokenKeyShifts:
     def _split(token: str, mode: str) -> tuple[str, str]:
         if token in (tokens.PAD, tokens.UNK) or mode == "pitch":
             return token, ""
+        if mode == "notes":  # a pitch name, or a length or time shift that no key changes
+            return (tokens.REST, token) if token.startswith(tokens.FACTOR_PREFIXES) else (token, "")
         label, _, length = token.rpartition("_")
         return label, f"_{length}"
 

@@ -8,8 +8,14 @@ Two modes:
   is one token, "<sonority>_<length>" ("0.4.7_1/2", "F#4_1") or "rest_<length>". Rhythm and
   rests survive, which fixes the original's every-note-the-same-length output.
 
-In both modes a chord token has at least two pitch classes: octave doublings collapse to the name
-of their lowest note, so `encode(decode(tokens)) == tokens` exactly.
+- `notes` (factored, as REMI-style tokenizers do): each note is two tokens, its spelled pitch
+  ("F#4", the real voicing) and its length ("dur_1/2"); notes starting together come lowest first,
+  and "shift_<quarters>" moves time to the next onset. The vocabulary is small and dense (about 150
+  tokens against 1,100), so a CPU budget learns it.
+
+In the first two modes a chord token has at least two pitch classes: octave doublings collapse to
+the name of their lowest note, so `encode(decode(tokens)) == tokens` exactly. In `notes` mode
+`encode(decode(tokens)) == tokens` for every sequence `encode` makes.
 
 Example:
     tokens = encode(piece.notes, "duration")
@@ -30,12 +36,16 @@ import numpy as np
 from musictf import files
 from musictf.data.music import Note
 
-TOKEN_MODES = ("pitch", "duration")
+TOKEN_MODES = ("pitch", "duration", "notes")
 PAD = "<pad>"
 UNK = "<unk>"
 REST = "rest"
 TIME_GRID = 48  # slices are cut on a 1/48-quarter grid: covers 64th notes and triplets
-MAX_SLICE = Fraction(4)  # longer slices are split, to keep the vocabulary small
+MAX_SLICE = Fraction(4)  # longer slices (and time shifts) are split, to keep the vocabulary small
+MAX_NOTE = Fraction(8)  # `notes` mode: longer notes are cut to this many quarters
+SHIFT, DURATION = "shift", "dur"  # `notes` mode: token prefixes
+FACTOR_PREFIXES = (f"{SHIFT}_", f"{DURATION}_")
+DEFAULT_NOTE = Fraction(1)  # `notes` mode: the length of a pitch that a sample leaves without one
 
 
 def _quantize(quarters: float) -> Fraction:
@@ -88,6 +98,8 @@ def encode(notes: Sequence[Note], mode: str = "duration") -> list[str]:
         return _encode_onsets(notes)
     if mode == "duration":
         return _encode_slices(notes)
+    if mode == "notes":
+        return _encode_notes(notes)
     raise ValueError(f"token mode must be one of {TOKEN_MODES}, got {mode!r}")
 
 
@@ -121,8 +133,52 @@ def _encode_slices(notes: Sequence[Note]) -> list[str]:
     return tokens
 
 
+def _encode_notes(notes: Sequence[Note]) -> list[str]:
+    tokens, time = [], Fraction(0)
+    for note in sorted(notes, key=lambda note: (_quantize(note.onset), note.pitch)):
+        onset = _quantize(note.onset)
+        gap = onset - time
+        while gap > 0:
+            step = min(gap, MAX_SLICE)
+            tokens.append(f"{SHIFT}_{step}")
+            gap -= step
+        time = onset
+        length = min(max(_quantize(note.duration), Fraction(1, TIME_GRID)), MAX_NOTE)
+        tokens += [note.name, f"{DURATION}_{length}"]
+    return tokens
+
+
+def _decode_notes(tokens: Iterable[str]) -> list[Note]:
+    """A pitch token waits for its length; one left without (in a sample) lasts DEFAULT_NOTE."""
+    notes, time, waiting = [], Fraction(0), None
+
+    def flush(length):
+        if waiting is not None:
+            midi, name = parse_sonority(waiting)[0]
+            notes.append(Note(midi, float(time), float(length), name))
+
+    for token in tokens:
+        if token in (PAD, UNK):
+            continue
+        if token.startswith(FACTOR_PREFIXES):
+            kind, _, value = token.partition("_")
+            if kind == DURATION:
+                flush(Fraction(value))
+            else:
+                flush(DEFAULT_NOTE)
+                time += Fraction(value)
+            waiting = None
+        else:
+            flush(DEFAULT_NOTE)
+            waiting = token
+    flush(DEFAULT_NOTE)
+    return notes
+
+
 def decode(tokens: Iterable[str], mode: str = "duration", pitch_step: float = 0.5) -> list[Note]:
     """Notes from tokens; padding and unknown tokens are skipped."""
+    if mode == "notes":
+        return _decode_notes(tokens)
     notes, time = [], Fraction(0)
     for token in tokens:
         if token in (PAD, UNK):

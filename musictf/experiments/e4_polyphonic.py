@@ -11,19 +11,38 @@ again on inputs where each step is the ground truth with probability `ratio` and
 drawn frame otherwise; gradients flow through the second pass. This keeps `model.fit`, cuDNN-style
 whole-sequence LSTMs and every tf.distribute strategy, at about 1.5x the cost of one pass.
 
-What the defaults change, and why:
+What the defaults change, and why, measured by the ablation (`make ablation-4`: experiment 3's
+training, then each addition in turn, on the `cpu` budget, split and seed; AVX-512 EPYC,
+2026-11-24; first-order Markov baseline 12.26 nats):
+
+    step                               frame NLL   F1     samples closer than Markov's (of 8)
+    experiment 3 (BCE, teacher forcing)   8.09    0.668   4
+    + focal loss                          8.26    0.678   6
+    + scheduled sampling (documented)    11.95    0.518   4
+    + threshold chosen on validation     11.95    0.564   4
+
+- Scheduled sampling is off in the `cpu` preset (`teacher_forcing_schedule = "constant"` at ratio
+  1.0): the documented decay feeds the decoder 96% of its own frames by the last epoch, and the
+  teacher-forced scores fell to the Markov baseline's level. A constant ratio of 0.9 (10% own frames
+  throughout) cost 0.27 nats and F1 0.004 against plain teacher forcing, so it is off, not mild.
+  `paper` keeps the documented schedule (from 0.5); the `jsb` preset keeps it too, to show its cost.
+- Focal loss stays: it costs 0.16 nats of NLL (its pull toward sounding flags makes the
+  probabilities less calibrated; the NLL reported is of these probabilities, not of a recalibrated
+  head) and buys F1 and samples nearer the chorales (6 of 8 statistics closer than the Markov
+  chain's samples, against 4).
+- The threshold is chosen on the validation split (`tune_threshold`): F1 0.698 at the `cpu`
+  default, against 0.678 at 0.5.
 - alpha = 0.75 in the `cpu` preset: sounding flags are about 3% of all flags, so the positive
   class needs the larger weight (the original code's value).
-- The teacher-forcing ratio starts at 1.0 (same decay formula): with a few hundred CPU steps the
-  model first learns from real frames, then increasingly from its own.
 - Sigmoid outputs start at the flags' base rate and the learning rate is 5e-3 (see RollConfig):
   otherwise the `cpu` budget went into learning the base rate and the model predicted silence.
 - As in experiment 3, the generating decoder is fed its own drawn frames (the original read
   zeros), and frames are drawn from Bernoulli probabilities instead of thresholded, which
   collapsed into silence; the threshold is used for precision / recall / F1 only.
 - Optional Luong attention (`attention = true`).
-- The `jsb` preset uses a quarter-note grid with 88-key active-note rolls, so its frame NLL can
-  sit beside the classic JSB-chorales table (it is not the same split or corpus edition).
+- The `jsb` preset follows the published polyphonic protocol (see experiment 3) with independent
+  keys and the documented schedule: test NLL 9.33 nats per frame in 6.3 minutes on 2 cores, the
+  best checkpoint (epoch 4) before the decaying ratio raised the validation NLL from 8.92 to 9.77.
 """
 
 from __future__ import annotations
@@ -50,12 +69,14 @@ class PolyphonicConfig(Seq2SeqConfig):
     focal_gamma: float = 2.0  # Focusing exponent; 0 turns the focal term into weighted BCE.
     bce_weight: float = 1.0  # Weight of the plain BCE term.
     focal_weight: float = 1.0  # Weight of the focal term.
-    # Initial teacher-forcing ratio; decays as ratio * (1 - epoch / epochs)^2 (paper: 0.5). Starting
-    # at 1.0 lets a model trained for a few hundred steps learn from real frames before its own.
+    # Teacher-forcing ratio: the share of decoder inputs that are real frames (paper: 0.5, decaying).
     teacher_forcing_ratio: float = 1.0
-    # quadratic: the documented decay, ratio * (1 - epoch / epochs)^2; constant: the ratio throughout
-    # (1.0 is plain teacher forcing, experiment 3's training: the ablation's first step).
-    teacher_forcing_schedule: str = "quadratic"
+    # quadratic: the documented decay, ratio * (1 - epoch / epochs)^2 (paper); constant: the ratio
+    # throughout. The ablation (make ablation-4) measured the decay at 11.95 nats against 8.26
+    # without it, and F1 0.52 against 0.68: the cpu default is plain teacher forcing.
+    teacher_forcing_schedule: str = "constant"
+    # The threshold is chosen on the validation split (measured: F1 0.698 against 0.678 at 0.5).
+    tune_threshold: bool = True
 
     def validate(self) -> None:
         super().validate()

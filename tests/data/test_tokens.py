@@ -47,7 +47,7 @@ def test_vocabulary_handles_unknown_tokens_and_round_trips(tmp_path):
     assert Vocabulary.load(tmp_path / "vocabulary.json") == vocabulary
 
 
-@pytest.mark.parametrize("mode", ["duration", "pitch"])
+@pytest.mark.parametrize("mode", tokens.TOKEN_MODES)
 def test_shifting_token_ids_equals_transposing_the_notes_then_encoding(bach_small, mode):
     import dataclasses
 
@@ -66,3 +66,13 @@ def test_shifting_token_ids_equals_transposing_the_notes_then_encoding(bach_smal
                 continue
             expected = representation.encode(dataclasses.replace(piece, notes=notes))
             np.testing.assert_array_equal(shifts.apply(ids, shift).numpy(), expected)
+
+
+def test_note_tokens_keep_voicing_lengths_and_onsets():
+    notes = [Note(48, 0.0, 2.0, "C3"), Note(64, 0.0, 1.0, "E4"), Note(67, 0.0, 1.0, "G4"), Note(65, 1.0, 0.5, "F4"),
+             Note(72, 3.0, 1.0, "C5")]
+    encoded = tokens.encode(notes, "notes")
+    assert encoded == ["C3", "dur_2", "E4", "dur_1", "G4", "dur_1", "shift_1", "F4", "dur_1/2", "shift_2", "C5", "dur_1"]
+    assert tokens.decode(encoded, "notes") == notes
+    # a sampled pitch without its length lasts a quarter; a lone length is ignored
+    assert tokens.decode(["C4", "shift_1", "dur_1/2", "D4"], "notes") == [Note(60, 0.0, 1.0, "C4"), Note(62, 1.0, 1.0, "D4")]
