@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"music21:<composer or path> or a folder (default: {ExperimentConfig.source})")
     data.add_argument("--representation", choices=["tokens", "pianoroll"], default="tokens",
                       help="statistics for note tokens or piano rolls (default: tokens)")
-    data.add_argument("--token-mode", choices=TOKEN_MODES, default="duration",
-                      help="tokens with slice lengths and rests, or the original's pitch-only tokens (default: duration)")
+    data.add_argument("--token-mode", choices=TOKEN_MODES, default="notes",
+                      help="notes: pitch and length per note (experiment 1's default); duration: one token per slice; pitch: the original's (default: notes)")
     data.add_argument("--steps-per-quarter", type=int, default=RollConfig.steps_per_quarter,
                       help=f"piano-roll grid (default: {RollConfig.steps_per_quarter})")
     data.add_argument("--max-files", type=int, default=ExperimentConfig.max_files, help="use only the first N files (default: all)")

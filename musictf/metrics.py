@@ -241,33 +241,40 @@ THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 20))  # what `tune
 
 def best_f1_threshold(logits: np.ndarray, targets: np.ndarray, output: str) -> float:
     """The threshold of THRESHOLDS with the best F1 on these frames (the lower one on a tie)."""
-    return max(THRESHOLDS, key=lambda threshold: (roll_metrics(logits, targets, output, threshold)["f1"], -threshold))
+    probabilities, _, _ = _flag_probabilities(logits, output)
+    actual = targets.reshape(-1, targets.shape[-1]) > 0.5
+    return max(THRESHOLDS, key=lambda threshold: (_threshold_scores(probabilities >= threshold, actual)["f1"], -threshold))
 
 
-def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold: float) -> dict[str, float]:
-    """Frame metrics; `logits` and `targets` are (frames, flags). For softmax outputs the class
+def _flag_probabilities(logits: np.ndarray, output: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p, log p, log(1 - p)) per flag of (frames, flags) logits. For softmax outputs the class
     probabilities stand in for Bernoulli probabilities (the original models have no better ones)."""
     logits = logits.astype(np.float64).reshape(-1, logits.shape[-1])
-    targets = targets.astype(np.float64).reshape(-1, targets.shape[-1])
     if output == "sigmoid":
-        log_p = -np.logaddexp(0, -logits)
-        log_not_p = -np.logaddexp(0, logits)
-        probabilities = np.exp(log_p)
-    else:
-        probabilities = np.clip(np.exp(log_softmax(logits)), 1e-7, 1 - 1e-7)
-        log_p, log_not_p = np.log(probabilities), np.log1p(-probabilities)
-    nll = -(targets * log_p + (1 - targets) * log_not_p).sum(axis=-1)
-    predicted = probabilities >= threshold
-    actual = targets > 0.5
+        log_p, log_not_p = -np.logaddexp(0, -logits), -np.logaddexp(0, logits)
+        return np.exp(log_p), log_p, log_not_p
+    probabilities = np.clip(np.exp(log_softmax(logits)), 1e-7, 1 - 1e-7)
+    return probabilities, np.log(probabilities), np.log1p(-probabilities)
+
+
+def _threshold_scores(predicted: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     tp = float((predicted & actual).sum())
     fp = float((predicted & ~actual).sum())
     fn = float((~predicted & actual).sum())
     return {
-        "frame_nll_nats": float(nll.mean()),
         "precision": tp / (tp + fp) if tp + fp else 0.0,
         "recall": tp / (tp + fn) if tp + fn else 0.0,
         "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0,
         "bay_accuracy": tp / (tp + fp + fn) if tp + fp + fn else 0.0,
+    }
+
+
+def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold: float) -> dict[str, float]:
+    """Frame metrics; `logits` and `targets` are (frames, flags)."""
+    probabilities, log_p, log_not_p = _flag_probabilities(logits, output)
+    targets = targets.astype(np.float64).reshape(-1, targets.shape[-1])
+    nll = -(targets * log_p + (1 - targets) * log_not_p).sum(axis=-1)
+    return {"frame_nll_nats": float(nll.mean())} | _threshold_scores(probabilities >= threshold, targets > 0.5) | {
         "frames": len(targets),
         "flags_per_frame": int(targets.shape[-1]),
     }

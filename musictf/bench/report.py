@@ -58,8 +58,9 @@ def markdown(results: dict) -> str:
             "The PyTorch loop computes only the loss; musictf's `fit` also updates its metrics, so the PyTorch column "
             "also gives musictf compiled without metrics.", "",
             "| exp | preset, batch | float32 samples/s | float32 frames/s | mixed_bfloat16 | XLA | pipeline / in-memory step "
-            f"(goal ≤ {goal['pipeline_over_in_memory']}) | musictf / PyTorch samples/s (goal ≥ {goal['musictf_over_torch']}) |",
-            "|---|---|---|---|---|---|---|---|",
+            f"(goal ≤ {goal['pipeline_over_in_memory']}) | musictf / PyTorch samples/s (goal ≥ {goal['musictf_over_torch']}) "
+            "| hoisted LSTM (`musictf.layers.LSTM`) over Keras LSTM |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for number, e in t["experiments"].items():
             modes = e["modes"]
@@ -76,7 +77,7 @@ def markdown(results: dict) -> str:
                 f"{_value(modes['mixed_bfloat16']['speedup_over_float32'], 3, '×')} | "
                 f"{_value(modes['xla']['speedup_over_float32'], 3, '×')} | "
                 f"{_against(pipeline, goal['pipeline_over_in_memory'], at_most=True)} | "
-                f"{torch_cell} |")
+                f"{torch_cell} | {_value(e['hoisted_lstm_speedup'], 3, '×') if 'hoisted_lstm_speedup' in e else '–'} |")
         if not t.get("torch"):
             lines += ["", "PyTorch is not installed, so there is no PyTorch column (`pip install torch==2.13.0`, or "
                           "`make bench`, which installs the `[bench]` extra)."]

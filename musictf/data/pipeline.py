@@ -75,9 +75,9 @@ def scoring_windows(arrays: list[np.ndarray], config, target: str) -> tuple[list
     windows reach each piece's first and last step, and `scored` (bool, one per predicted step, in
     the order `make_dataset` gives them) leaves the padding out."""
     before = start_padding(config)
-    windows_of = padded(arrays, before, config.seq_len if before and target == "window" else 1)
-    real = padded([np.ones(len(array), bool) for array in arrays], before,
-                  config.seq_len if before and target == "window" else 1)
+    whole_windows = config.seq_len if before and target == "window" else 1  # the last window reaches the end
+    windows_of = padded(arrays, before, whole_windows)
+    real = padded([np.ones(len(array), bool) for array in arrays], before, whole_windows)
     stride = evaluation_stride(target, config, windows_of)
     starts = window_starts([len(array) for array in windows_of], window_span(config.seq_len, target), stride)
     offsets = np.arange(config.seq_len) if target == "window" else np.zeros(1, np.int64)

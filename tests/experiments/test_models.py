@@ -148,3 +148,34 @@ def test_frame_autoregression_models_read_their_target_fit_reload_and_sample(pre
     primes = np.stack([data.arrays["train"][0][: config.seq_len]] * 2).astype(np.float32)
     frames = sampler.generate(primes, length=6, seed=3)
     assert frames.shape == (2, 6, data.representation.features) and set(np.unique(frames)) <= {0.0, 1.0}
+
+
+def test_the_hoisted_lstm_equals_keras_lstm_and_shares_its_weights(tmp_path):
+    """HoistedLSTM (one GEMM for every step's input projection) gives LSTM's outputs, states and
+    gradients from the same weights, and a checkpoint of either loads into the other."""
+    from musictf.layers import LSTM as HoistedLSTM
+
+    x = np.random.default_rng(0).normal(size=(4, 9, 6)).astype("float32")
+
+    def build(layer_class):
+        inputs = keras.Input((None, 6))
+        sequence, hidden, carry = layer_class(5, return_sequences=True, return_state=True, name="lstm_a")(inputs)
+        last = layer_class(3, name="lstm_b")(sequence)
+        return keras.Model(inputs, [sequence, hidden, carry, last])
+
+    keras_model, hoisted = build(keras.layers.LSTM), build(HoistedLSTM)
+    hoisted.set_weights(keras_model.get_weights())
+    for expected, got in zip(keras_model(x), hoisted(x), strict=True):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-6)
+
+    def gradients(model):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x)[-1] ** 2)
+        return tape.gradient(loss, model.trainable_weights)
+
+    for expected, got in zip(gradients(keras_model), gradients(hoisted), strict=True):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    keras_model.save_weights(tmp_path / "keras.weights.h5")
+    reloaded = build(HoistedLSTM)
+    reloaded.load_weights(tmp_path / "keras.weights.h5")
+    np.testing.assert_allclose(reloaded(x)[-1].numpy(), keras_model(x)[-1].numpy(), atol=1e-6)
