@@ -102,9 +102,10 @@ def save_sample_statistics(rows: list[tuple[str, dict, dict, dict | None]], keys
         axis.grid(axis="x", alpha=0.3)
     for axis in list(axes.flat)[len(keys):]:
         axis.set_visible(False)
-    axes[0][0].legend(frameon=False, fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=8)
     figure.suptitle(title)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.05, 1, 1))
     paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
     plt.close(figure)
     return paths

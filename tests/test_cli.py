@@ -242,7 +242,9 @@ def _random_chord_midis(folder, count, seed):
 def test_a_token_run_keeps_its_own_data_even_where_the_test_split_has_unseen_tokens(tmp_path, capsys, cache_dir):
     folder = _random_chord_midis(tmp_path / "chords", 12, seed=0)
     run_dir = tmp_path / "run"
-    status, out, err = run_cli(capsys, "run", "1", "--preset", "smoke", "--source", str(folder), "--run-dir", str(run_dir))
+    # slice tokens: each random chord-and-length is a token of its own (note tokens would all be known)
+    status, out, err = run_cli(capsys, "run", "1", "--preset", "smoke", "--source", str(folder), "--run-dir", str(run_dir),
+                               "--set", "token_mode=duration")
     assert status == 0, err
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["unknown_target_share"] > 0.5  # counted, not refused

@@ -29,8 +29,19 @@ def test_paper_presets_match_the_documented_architectures():
     assert (e2.num_layers, e2.lstm_dropout, e2.dense_units, e2.dense_dropout, e2.output) == (2, 0.2, 256, 0.5, "softmax")
     e4 = get_experiment("4").load_config("paper")
     assert (e4.focal_alpha, e4.focal_gamma, e4.teacher_forcing_ratio) == (0.5, 2.0, 0.5)
-    jsb = get_experiment("4").load_config("jsb")
-    assert (jsb.steps_per_quarter, jsb.roll_encoding) == (1, "active")
+    assert (e4.teacher_forcing_schedule, e4.tune_threshold) == ("quadratic", False)  # the documented training
+    e1_paper = get_experiment("1").load_config("paper")
+    assert e1_paper.token_mode == "pitch"
+    for key in ("2", "3", "4"):
+        jsb = get_experiment(key).load_config("jsb")
+        assert (jsb.steps_per_quarter, jsb.roll_encoding, jsb.sampled_frames, jsb.transpose_to_c, jsb.pad_start,
+                jsb.max_eval_windows) == (1, "active", True, True, True, 0)
+
+
+def test_scheduled_sampling_cannot_train_a_within_frame_model():
+    with pytest.raises(ConfigError, match="scheduled sampling draws keys independently"):
+        get_experiment("4").load_config("cpu", ["frame_autoregression=true", "teacher_forcing_schedule=quadratic"])
+    get_experiment("4").load_config("cpu", ["frame_autoregression=true"])  # plain teacher forcing is fine
 
 
 def test_overrides_are_typed_and_checked(tmp_path):

@@ -93,6 +93,9 @@ class PolyphonicConfig(Seq2SeqConfig):
                               f"got {self.teacher_forcing_schedule!r}")
         if self.output != "sigmoid":
             raise ConfigError("experiment 4 is multi-label: output must be sigmoid")
+        if self.frame_autoregression and (self.teacher_forcing_ratio < 1 or self.teacher_forcing_schedule != "constant"):
+            raise ConfigError("scheduled sampling draws keys independently, so it cannot train frame_autoregression: "
+                              "set teacher_forcing_schedule=constant and teacher_forcing_ratio=1.0")
         if not 0 <= self.teacher_forcing_ratio <= 1:
             raise ConfigError(f"teacher_forcing_ratio must be in [0, 1], got {self.teacher_forcing_ratio}")
         if not 0 <= self.focal_alpha <= 1:
