@@ -61,11 +61,12 @@ def build_model(config: Seq2OneConfig, features: int) -> keras.Model:
         x = lstm(x)
         if index < config.num_layers - 1:
             x = keras.layers.Dropout(config.lstm_dropout, name=f"dropout_{index}")(x)
+    inputs, logits, autoregression = frames, head(x), None
     if config.frame_autoregression:  # the next frame itself, for the within-frame term
-        next_frame = keras.Input((features,), name="next_frame")
-        model = keras.Model([frames, next_frame], rolls.frame_logits(config, head(x), next_frame), name="roll_seq2one")
-    else:
-        model = keras.Model(frames, head(x), name="roll_seq2one")
+        inputs = [frames, keras.Input((features,), name="next_frame")]
+        logits, autoregression = rolls.frame_logits(logits, inputs[1])
+    model = keras.Model(inputs, logits, name="roll_seq2one")
+    model.frame_autoregression = autoregression
     # Incremental form, on the same layers
     model.stepper = StackStepper(None, lstms, head)
     return model

@@ -17,9 +17,10 @@ What the defaults change, and why:
 - The `jsb` preset follows the published polyphonic protocol (Boulanger-Lewandowski et al. 2012):
   music21's chorales moved to C major / C minor (`transpose_to_c`), 88-key active rolls sampled at
   quarter notes (`sampled_frames`), every frame of every test chorale scored from the first
-  (`pad_start`), BCE only. Measured on 2 cores (AVX-512 EPYC, 2026-11-24): test NLL 6.93 nats per frame in 4.5 minutes with `frame_autoregression` (each key
-  also given the keys below it in the same frame); 9.05 with independent keys (units 192, 14 x 200
-  steps), against 10.79 for the first-order Markov baseline on the same frames.
+  (`pad_start`), BCE only. Measured on 2 cores (AVX-512 EPYC, 2026-11-24): test NLL 6.93 nats
+  per frame in 4.5 minutes with `frame_autoregression` (each key also given the keys below it in
+  the same frame); 9.05 with independent keys (units 192, 14 x 200 steps), against 10.79 for the
+  first-order Markov baseline on the same frames.
 """
 
 from __future__ import annotations
@@ -89,11 +90,12 @@ def build_seq2seq(config: Seq2SeqConfig, features: int, scheduled_sampling=None,
         logits = decode(decoder_input)
     else:
         logits = decode(scheduled_sampling([decoder_input, decode(decoder_input)]))
-    inputs = [encoder_input, decoder_input]
+    inputs, autoregression = [encoder_input, decoder_input], None
     if config.frame_autoregression:  # the target frames themselves, for the within-frame term
         inputs.append(keras.Input((None, features), name="target_frames"))
-        logits = rolls.frame_logits(config, logits, inputs[-1])
+        logits, autoregression = rolls.frame_logits(logits, inputs[-1])
     model = keras.Model(inputs, logits, name=name)
+    model.frame_autoregression = autoregression
     # Incremental form, on the same layers
     model.stepper = Seq2SeqStepper(encoder_lstms, decoder_lstms, attention, head)
     return model

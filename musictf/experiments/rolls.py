@@ -49,17 +49,18 @@ def compile_arguments(config: RollConfig) -> dict:
     return {"loss": keras.losses.BinaryCrossentropy(from_logits=True), "metrics": threshold_metrics(config)}
 
 
-def frame_logits(config: RollConfig, logits, target_frames=None):
-    """The head's logits, plus the within-frame term on the target frames with `frame_autoregression`."""
-    if not config.frame_autoregression:
-        return logits
-    return keras.layers.Add(name="frame_logits")([logits, FrameAutoregression(name="frame_autoregression")(target_frames)])
+def frame_logits(logits, target_frames) -> tuple:
+    """(the head's logits plus the within-frame term on the target frames, the FrameAutoregression
+    layer): a builder with `frame_autoregression` attaches the layer to its model, for sampling."""
+    layer = FrameAutoregression(name="frame_autoregression")
+    return keras.layers.Add(name="frame_logits")([logits, layer(target_frames)]), layer
 
 
 def chooser(config: RollConfig, model) -> FrameChooser:
+    """Draws for a roll model; flag by flag through `model.frame_autoregression` where it has one."""
     autoregression = None
     if config.frame_autoregression:
-        autoregression = model.get_layer("frame_autoregression").masked_kernel()
+        autoregression = model.frame_autoregression.masked_kernel()
     return FrameChooser("bernoulli" if config.output == "sigmoid" else "onehot", temperature=config.temperature,
                         top_k=config.top_k, top_p=config.top_p, onset_sustain=config.roll_encoding == "onset_sustain",
                         autoregression=autoregression)
