@@ -48,13 +48,15 @@ def sample_bigram_tokens(train_ids: list[np.ndarray], valid_ids: list[np.ndarray
     unigram = np.exp(metrics.unigram_log_probabilities(train_ids, vocabulary_size))
     previous = np.concatenate([ids[:-1] for ids in train_ids]).astype(np.int64)
     following = np.concatenate([ids[1:] for ids in train_ids]).astype(np.int64)
+    order = np.argsort(previous, kind="stable")  # the ids that follow each id, sorted once
+    following, bounds = following[order], np.searchsorted(previous[order], np.arange(vocabulary_size + 1))
     rng = np.random.default_rng(seed)
     current = primes[:, -1].astype(np.int64)
     drawn = []
     for _ in range(length):
         chosen = []
         for token in current:
-            counts = np.bincount(following[previous == token], minlength=vocabulary_size).astype(np.float64)
+            counts = np.bincount(following[bounds[token]:bounds[token + 1]], minlength=vocabulary_size).astype(np.float64)
             mixed = weight * counts / counts.sum() + (1 - weight) * unigram if counts.sum() else unigram.copy()
             mixed[blocked] = 0.0
             chosen.append(rng.choice(vocabulary_size, p=mixed / mixed.sum()))

@@ -1,10 +1,12 @@
 """The one guard over what musictf takes from Keras's private code, for the Keras it pins (3.15.1).
 
-Two parts of musictf depend on Keras internals:
+Three parts of musictf depend on Keras internals:
 - the multi-worker shim (multiworker.py) replaces two functions of Keras's TensorFlow trainer;
 - `train.AtomicBackupAndRestore` overrides BackupAndRestore's private `_load_model` and
   `_save_model`, relies on `on_epoch_end` setting `_current_epoch` and `on_train_begin` calling
-  `_load_model`, and sets the private `model._initial_epoch` that `fit` reads.
+  `_load_model`, and sets the private `model._initial_epoch` that `fit` reads;
+- the hoisted LSTM (`layers.LSTM`) overrides LSTM's `inner_loop` and calls the TensorFlow
+  backend's private `rnn` loop, as RNN's own `inner_loop` does.
 
 Each is recorded here by the SHA-256 of the Keras source it was written against. `require(part)`
 refuses, in one line, to run a part whose Keras source changed, and tests/test_distribute.py fails,
@@ -31,13 +33,21 @@ RECORDED_SOURCES = {
         "BackupAndRestore._save_model": "5eb7b53ca13ad33d",
         "TensorFlowTrainer.fit": "a9a6dc02a7ddafa8",
     },
+    "hoisted LSTM": {
+        "LSTM.inner_loop": "8dc385b0e14a252e",
+        "RNN.inner_loop": "95624f67dd86cc32",
+        "rnn": "e5253cfb13d19752",
+    },
 }
 _checked: set[str] = set()
 
 
 def keras_functions() -> dict:
     from keras.src.backend.tensorflow import trainer
+    from keras.src.backend.tensorflow.rnn import rnn
     from keras.src.callbacks.backup_and_restore import BackupAndRestore
+    from keras.src.layers.rnn.lstm import LSTM
+    from keras.src.layers.rnn.rnn import RNN
 
     return {
         "TensorFlowTrainer._maybe_symbolic_build": trainer.TensorFlowTrainer._maybe_symbolic_build,
@@ -47,6 +57,9 @@ def keras_functions() -> dict:
         "BackupAndRestore._load_model": BackupAndRestore._load_model,
         "BackupAndRestore._save_model": BackupAndRestore._save_model,
         "TensorFlowTrainer.fit": trainer.TensorFlowTrainer.fit,
+        "LSTM.inner_loop": LSTM.inner_loop,
+        "RNN.inner_loop": RNN.inner_loop,
+        "rnn": rnn,
     }
 
 

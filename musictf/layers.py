@@ -156,6 +156,11 @@ class LSTM(keras.layers.LSTM):
                  or not self.cell.use_bias or tf.config.list_logical_devices("GPU"))
         if plain:
             return super().inner_loop(sequences, initial_state, mask, training=training)
+        from keras.src.backend.tensorflow.rnn import rnn
+
+        from musictf import keras_internals
+
+        keras_internals.require("hoisted LSTM")  # Keras's private loop, as RNN.inner_loop calls it
         cell = self.cell
         dtype = sequences.dtype
         projected = ops.matmul(sequences, ops.cast(cell.kernel, dtype)) + ops.cast(cell.bias, dtype)
@@ -169,9 +174,8 @@ class LSTM(keras.layers.LSTM):
             hidden = cell.recurrent_activation(z_o) * cell.activation(carry)
             return hidden, [hidden, carry]
 
-        return keras.src.backend.rnn(step, projected, list(initial_state), unroll=self.unroll,
-                                     input_length=sequences.shape[1], zero_output_for_mask=self.zero_output_for_mask,
-                                     return_all_outputs=self.return_sequences)
+        return rnn(step, projected, list(initial_state), unroll=self.unroll, input_length=sequences.shape[1],
+                   zero_output_for_mask=self.zero_output_for_mask, return_all_outputs=self.return_sequences)
 
 
 @keras.saving.register_keras_serializable(package="musictf")

@@ -140,7 +140,7 @@ def hoisted_copy(experiment, config, model, strategy):
             return HoistedLSTM.from_config(layer.get_config())
         return layer.__class__.from_config(layer.get_config())
 
-    if not any(type(layer) is keras.layers.LSTM for layer in model._flatten_layers()):
+    if not any(type(layer) is keras.layers.LSTM for layer in model.layers):  # clone_model swaps these
         return None
     with strategy.scope():
         clone = keras.models.clone_model(model, clone_function=swap)

@@ -56,7 +56,10 @@ def count_windows(arrays: list[np.ndarray], seq_len: int, target: str, stride: i
 
 def padded(arrays: list[np.ndarray], before: int, after_multiple_of: int = 1) -> list[np.ndarray]:
     """Each array preceded by `before` zero steps (silent frames, <pad> tokens) and followed by as
-    few zero steps as make its own length a multiple of `after_multiple_of`."""
+    few zero steps as make its own length a multiple of `after_multiple_of` (the arrays themselves
+    where there is nothing to add)."""
+    if before == 0 and after_multiple_of == 1:
+        return list(arrays)
     result = []
     for array in arrays:
         after = -len(array) % after_multiple_of
@@ -143,7 +146,6 @@ def make_dataset(
     key_shifts=None,
     repeat: bool = False,
     start_row: int = 0,
-    left_pad: int = 0,
     target_as_input: bool = False,
 ) -> tf.data.Dataset:
     """Batches of windows over `arrays` (token ids, or (T, features) roll frames).
@@ -155,12 +157,9 @@ def make_dataset(
             position), never off the keyboard. The one place where any representation is augmented.
         drop_remainder: static batch shapes, which TPUs need.
         start_row: windows an uninterrupted stream would already have given (see `table_rows`).
-        left_pad: zero steps before each piece (`start_padding`), so early steps are targets too.
         target_as_input: the target is also the inputs' last part, for models that read it
             (`config.target_is_input`: teacher forcing within a frame).
     """
-    if left_pad:
-        arrays = padded(arrays, left_pad)
     span = window_span(seq_len, target)
     starts = window_starts([len(array) for array in arrays], span, stride)
     if len(starts) == 0:
@@ -216,13 +215,14 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     run sees exactly the batches it would have seen."""
     batch = global_batch_size(config.batch_size, strategy)
     key_shifts = data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
-    left_pad = start_padding(config)
-    windows = count_windows(padded(data.arrays["train"], left_pad), config.seq_len, experiment.target)
+    left_pad = start_padding(config)  # with pad_start, each piece's first steps are targets too
+    train_arrays = padded(data.arrays["train"], left_pad)
+    windows = count_windows(train_arrays, config.seq_len, experiment.target)
     steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
     train = make_dataset(
-        data.arrays["train"], seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
+        train_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
         seed=config.seed, drop_remainder=True, repeat=True, key_shifts=key_shifts,
-        start_row=initial_epoch * steps_per_epoch * batch, left_pad=left_pad, target_as_input=config.target_is_input,
+        start_row=initial_epoch * steps_per_epoch * batch, target_as_input=config.target_is_input,
     )
     valid_arrays = padded(data.arrays["valid"] or data.arrays["train"], left_pad)
     valid = make_dataset(

@@ -91,8 +91,10 @@ def test_with_pad_start_every_frame_is_scored_once_from_each_piece_first(target)
 
 
 def test_training_windows_with_left_padding_start_at_each_piece_beginning():
+    from musictf.data.pipeline import padded
+
     arrays = [np.arange(1, 6, dtype=np.int32)]
-    dataset = make_dataset(arrays, seq_len=3, target="next", batch_size=100, shuffle=False, seed=0, left_pad=3)
+    dataset = make_dataset(padded(arrays, 3), seq_len=3, target="next", batch_size=100, shuffle=False, seed=0)
     x, y = next(iter(dataset))
     np.testing.assert_array_equal(y.numpy(), [1, 2, 3, 4, 5])
     np.testing.assert_array_equal(x.numpy()[0], [0, 0, 0])
