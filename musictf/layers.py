@@ -205,9 +205,11 @@ class WaveNetBlock(keras.layers.Layer):
         residual = x + W_r z,  skip = W_s z
 
     where `*` is the causal convolution with `dilation` and h the local (per-step) and global
-    (per-sequence) conditioning. The convolution is written as two matmuls, one on x[t - dilation]
-    and one on x[t], so `gate` serves both the full sequence and one cached generation step with
-    the same arithmetic.
+    (per-sequence) conditioning. Training runs the convolution over the whole sequence, as
+    `Conv1D(2 * channels, 2, padding="causal", dilation_rate=dilation)` would, with the kernel
+    stacked from `kernel_past` (the tap on x[t - dilation]) and `kernel_now` (on x[t]). Cached
+    generation steps one sample through `gate`, two matmuls on the same weights; tests hold the two
+    forms equal.
 
     Args:
         channels: residual channels. skip_channels: skip channels.
@@ -241,7 +243,17 @@ class WaveNetBlock(keras.layers.Layer):
 
     def gate(self, past, now, local=None, global_=None):
         """(residual, skip) from x[t - dilation], x[t] and the conditioning; any leading shape."""
-        pre = ops.matmul(past, self.kernel_past) + ops.matmul(now, self.kernel_now) + self.bias
+        return self._gated(ops.matmul(past, self.kernel_past) + ops.matmul(now, self.kernel_now), now, local, global_)
+
+    def causal_convolution(self, x):
+        """The dilated causal convolution of a whole (B, T, channels) sequence, without bias."""
+        taps = [ops.cast(ops.convert_to_tensor(kernel), x.dtype) for kernel in (self.kernel_past, self.kernel_now)]
+        kernel = ops.stack(taps)  # (taps, in, out), Conv1D's layout
+        padded = ops.pad(x, [[0, 0], [self.dilation, 0], [0, 0]])
+        return ops.conv(padded, kernel, strides=1, padding="valid", dilation_rate=self.dilation)
+
+    def _gated(self, pre, now, local, global_):
+        pre = pre + self.bias
         if self.local_channels:
             pre = pre + ops.matmul(local, self.local_kernel)
         if self.global_channels:
@@ -255,8 +267,7 @@ class WaveNetBlock(keras.layers.Layer):
         x, rest = inputs[0], list(inputs[1:])
         local = rest.pop(0) if self.local_channels else None
         global_ = ops.expand_dims(rest.pop(0), 1) if self.global_channels else None
-        past = ops.pad(x, [[0, 0], [self.dilation, 0], [0, 0]])[:, : ops.shape(x)[1]]
-        return self.gate(past, x, local, global_)
+        return self._gated(self.causal_convolution(x), x, local, global_)
 
     def get_config(self):
         return super().get_config() | {

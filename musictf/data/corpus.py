@@ -2,9 +2,9 @@
 
 A source is `music21:<composer or corpus path>` (default `music21:bach`, the chorales that ship
 with music21) or a folder searched recursively for MIDI, MusicXML, ABC and kern files. Each file is
-parsed once by music21 in a worker process, reduced to a list of notes per piece and cached on disk
-under the SHA-256 of its bytes and `PARSE_VERSION`. A file that cannot be used is skipped with a
-one-line reason in the ingest report; the rest of the corpus goes on.
+parsed once by music21 in a worker process, reduced to a list of notes per piece and cached on
+disk, as numpy columns (parse_cache.py), under the SHA-256 of its bytes and `PARSE_VERSION`. A file
+that cannot be used is skipped with a one-line reason in the ingest report; the rest goes on.
 
 Example:
     corpus = load_corpus("music21:bach")
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
-import json
 import multiprocessing
 import os
 import signal
@@ -29,11 +27,12 @@ from musictf import files
 from musictf.config import ExperimentConfig
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS, FRAME_QUARTERS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
-from musictf.data.parse import describe_error, notes_from_rows, parse_with_timeout
+from musictf.data import parse_cache
+from musictf.data.parse import describe_error, parse_with_timeout
 from musictf.data.split import folder_split
 from musictf.errors import MusicTFError
 
-PARSE_VERSION = 4  # Bump when the cached note lists or the cache entry format change.
+PARSE_VERSION = 5  # Bump when the cached note lists or the cache entry format change.
 SUPPORTED_EXTENSIONS = (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".krn", ".abc")
 MUSIC21_PREFIX = "music21:"
 
@@ -192,38 +191,16 @@ def _exit_with_parent() -> None:
 
 
 def _cache_entry_path(cache_dir: Path, sha256: str) -> Path:
-    return cache_dir / "parsed" / sha256[:2] / f"{sha256}-v{PARSE_VERSION}.json"
+    return cache_dir / "parsed" / sha256[:2] / f"{sha256}-v{PARSE_VERSION}.notes"
 
 
 def read_cache_entry(cache_dir: Path, sha256: str) -> tuple[dict | None, bool]:
-    """(result, corrupt): result is None when there is no usable entry.
-
-    An entry is one line with the SHA-256 of the rest, then the JSON; checking it hashes the bytes
-    as read (cheap), rather than serialising the parsed result again.
-    """
-    path = _cache_entry_path(cache_dir, sha256)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None, False
-    except OSError:
-        return None, True
-    newline = data.find(b"\n")
-    payload = data[newline + 1 :]
-    if newline != 64 or hashlib.sha256(payload).hexdigest().encode() != data[:64]:
-        return None, True
-    try:
-        entry = json.loads(payload)
-        if entry["version"] == PARSE_VERSION:
-            return entry["result"], False
-    except (ValueError, KeyError, TypeError):
-        pass
-    return None, True
+    """(result, corrupt): result is None when there is no usable entry (parse_cache.read_entry)."""
+    return parse_cache.read_entry(_cache_entry_path(cache_dir, sha256), PARSE_VERSION)
 
 
 def write_cache_entry(cache_dir: Path, sha256: str, result: dict) -> None:
-    payload = json.dumps({"version": PARSE_VERSION, "sha256": sha256, "result": result}, separators=(",", ":")).encode()
-    files.write_bytes(_cache_entry_path(cache_dir, sha256), hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+    parse_cache.write_entry(_cache_entry_path(cache_dir, sha256), result, PARSE_VERSION)
 
 
 # -- the corpus -----------------------------------------------------------------------------------
@@ -339,7 +316,7 @@ def load_corpus(
         workers = workers or os.cpu_count() or 1
         parsed = _parse_all([str(item.path) for item in to_parse], timeout, workers, progress, keep_truncated_midi)
         for item in to_parse:
-            result = parsed[str(item.path)]
+            result = parse_cache.with_columns(parsed[str(item.path)])
             results[str(item.path)] = result
             report.files_parsed += 1
             if result.pop("cacheable", True) and cache_writable:
@@ -359,7 +336,7 @@ def load_corpus(
         for entry in result["pieces"]:
             piece_id = f"{item.file_id}#{entry['index']}" if result["multi"] else item.file_id
             title = entry["title"] or Path(item.file_id).stem
-            pieces.append(Piece(piece_id, item.file_id, title, notes_from_rows(entry["notes"])))
+            pieces.append(Piece(piece_id, item.file_id, title, entry["notes"]))
     report.pieces = len(pieces)
     report.seconds = time.perf_counter() - started
     report_path = cache_dir / "ingest" / f"{files.sha256_text(f'{source}|{max_files}')[:16]}.json"

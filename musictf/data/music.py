@@ -7,7 +7,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
+
+import numpy as np
 
 LOWEST_PITCH = 21  # A0, the lowest piano key.
 HIGHEST_PITCH = 108  # C8, the highest piano key.
@@ -20,6 +23,58 @@ class Note(NamedTuple):
     name: str  # spelled pitch with octave, e.g. "F#4"
 
 
+class NoteColumns(Sequence):
+    """A piece's notes as four numpy columns, read as a sequence of `Note`.
+
+    The parse cache stores notes this way, so a cache hit costs a few array views rather than
+    building a tuple per note. The `Note` tuples are built once, on first access by index or
+    iteration; code that can work on the columns reads `pitch`, `onset`, `duration` and `name`.
+    """
+
+    __slots__ = ("pitch", "onset", "duration", "name", "_notes")
+
+    def __init__(self, pitch: np.ndarray, onset: np.ndarray, duration: np.ndarray, name: np.ndarray):
+        if not len(pitch) == len(onset) == len(duration) == len(name):
+            raise ValueError("note columns must have one length")
+        self.pitch, self.onset, self.duration, self.name = pitch, onset, duration, name
+        self._notes: tuple[Note, ...] | None = None
+
+    @classmethod
+    def from_notes(cls, notes: Sequence[Note]) -> NoteColumns:
+        return cls(
+            np.array([note.pitch for note in notes], dtype=np.int16),
+            np.array([note.onset for note in notes], dtype=np.float64),
+            np.array([note.duration for note in notes], dtype=np.float64),
+            np.array([note.name for note in notes], dtype=str) if notes else np.zeros(0, dtype="<U1"),
+        )
+
+    def notes(self) -> tuple[Note, ...]:
+        if self._notes is None:
+            self._notes = tuple(map(Note._make, zip(self.pitch.tolist(), self.onset.tolist(),
+                                                     self.duration.tolist(), self.name.tolist())))
+        return self._notes
+
+    def __len__(self) -> int:
+        return len(self.pitch)
+
+    def __getitem__(self, index):
+        return self.notes()[index]
+
+    def __iter__(self) -> Iterator[Note]:
+        return iter(self.notes())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str):
+            return NotImplemented
+        return len(self) == len(other) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self.notes())
+
+    def __repr__(self) -> str:
+        return f"NoteColumns({len(self)} notes)"
+
+
 @dataclasses.dataclass(frozen=True)
 class Piece:
     """One piece of music: its notes sorted by onset, and where it came from."""
@@ -27,11 +82,14 @@ class Piece:
     piece_id: str  # `file_id`, plus `#k` for the k-th piece of a file holding several
     file_id: str  # the file's path relative to the source; the split is made on this
     title: str
-    notes: tuple[Note, ...]
+    notes: Sequence[Note]  # a tuple, or NoteColumns from the parse cache
     # Where the piece ends, in quarters, when silence follows its last note (a benchmark file's
     # trailing silent frames); 0 means it ends with its last note.
     end: float = 0.0
 
     @property
     def length_quarters(self) -> float:
-        return max(self.end, max((note.onset + note.duration for note in self.notes), default=0.0))
+        notes = self.notes
+        if isinstance(notes, NoteColumns):
+            return max(self.end, float((notes.onset + notes.duration).max(initial=0.0)))
+        return max(self.end, max((note.onset + note.duration for note in notes), default=0.0))

@@ -170,8 +170,8 @@ def parse_file(path: Path, keep_truncated_midi: bool = False) -> dict:
 
 
 def notes_from_rows(rows) -> tuple[Note, ...]:
-    """Notes from the plain [pitch, onset, duration, name] rows that parse_file and the cache hold
-    (already int, float, float, str: the cache is checksummed JSON written from parse_file's rows)."""
+    """Notes from the plain [pitch, onset, duration, name] rows that parse_file returns (already
+    int, float, float, str)."""
     return tuple(map(Note._make, rows))
 
 

@@ -117,12 +117,20 @@ def table_rows(columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_ro
     return passes.flat_map(one_pass).skip(offset)
 
 
-def batched(dataset: tf.data.Dataset, batch_size: int, drop_remainder: bool) -> tf.data.Dataset:
-    """The end of every pipeline: global batches, prefetched, which a multi-worker run splits
-    between its workers by data (in-memory data has no files to shard by)."""
+def batched(dataset: tf.data.Dataset, batch_size: int, drop_remainder: bool, make_batch) -> tf.data.Dataset:
+    """Rows into global batches, then `make_batch` once per batch (one gather for the whole batch,
+    not one small graph per row), prefetched. A multi-worker run splits the batches between its
+    workers by data (in-memory data has no files to shard by)."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE).with_options(options)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
+
+
+def gather_windows(data: tf.Tensor, starts: tf.Tensor, span: int) -> tf.Tensor:
+    """data[start : start + span] for each start, stacked: (batch, span, ...) in one gather."""
+    return tf.gather(data, starts[:, None] + tf.range(span, dtype=starts.dtype)[None, :])
 
 
 def _key_shift_bounds(arrays: list[np.ndarray], starts: np.ndarray, key_shifts):
@@ -176,24 +184,25 @@ def make_dataset(
                          min_rows=batch_size if drop_remainder else 0, start_row=start_row)
     dataset = dataset.enumerate(start=start_row)  # after shuffling: a window gets a fresh key shift each epoch
 
-    def make_example(position, row):
-        start, low, high = row
-        window = tf.cast(data[start : start + span], tf.int32 if is_tokens else tf.float32)
+    def draw_shift(position, low, high):  # per window, from (seed, position): the same in every batching
+        return tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64), position]),
+                                           minval=low, maxval=high + 1, dtype=tf.int32)
+
+    def make_batch(positions, rows):
+        starts, lows, highs = rows
+        windows = tf.cast(gather_windows(data, starts, span), tf.int32 if is_tokens else tf.float32)
         if key_shifts is not None:
-            shift = tf.random.stateless_uniform(
-                [], seed=tf.stack([tf.cast(seed, tf.int64), position]), minval=low, maxval=high + 1, dtype=tf.int32
-            )
-            window = key_shifts.apply(window, shift)
+            shifts = tf.map_fn(lambda row: draw_shift(*row), (positions, lows, highs), fn_output_signature=tf.int32)
+            windows = key_shifts.apply(windows, shifts)
         if target == "next":
-            inputs, following = (window[:seq_len],), window[seq_len]
+            inputs, following = (windows[:, :seq_len],), windows[:, seq_len]
         else:
-            inputs, following = (window[:seq_len], window[seq_len - 1 : 2 * seq_len - 1]), window[seq_len:]
+            inputs, following = (windows[:, :seq_len], windows[:, seq_len - 1 : 2 * seq_len - 1]), windows[:, seq_len:]
         if target_as_input:
             inputs += (following,)
         return (inputs[0] if len(inputs) == 1 else inputs), following
 
-    dataset = dataset.map(make_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return batched(dataset, batch_size, drop_remainder)
+    return batched(dataset, batch_size, drop_remainder, make_batch)
 
 
 # -- the datasets of a run ------------------------------------------------------------------------
@@ -252,20 +261,19 @@ def audio_dataset(items, config, batch_size: int, shuffle: bool, stride: int = 1
     roll_frames = tf.constant(np.concatenate(rolls).astype(np.float32))
     length = frames * hop
 
-    def crop(row):
-        window = codes[row[0] : row[0] + length + 1]
-        inputs = {"codes": window[:-1]}
+    def crops(rows):  # rows: (batch, 3) of code start, roll start, program
+        windows = gather_windows(codes, rows[:, 0], length + 1)
+        inputs = {"codes": windows[:, :-1]}
         if config.local_conditioning:
-            inputs["roll"] = roll_frames[row[1] : row[1] + frames]
+            inputs["roll"] = gather_windows(roll_frames, rows[:, 1], frames)
         if config.global_conditioning:
-            inputs["program"] = tf.cast(row[2], tf.int32)
-        return inputs, window[1:]
+            inputs["program"] = tf.cast(rows[:, 2], tf.int32)
+        return inputs, windows[:, 1:]
 
     drop_remainder = drop_remainder or repeat
     dataset = table_rows((table.astype(np.int64),), shuffle=shuffle, seed=config.seed, repeat=repeat,
                          min_rows=batch_size if drop_remainder else 0, start_row=start_row)
-    dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return batched(dataset, batch_size, drop_remainder)
+    return batched(dataset, batch_size, drop_remainder, crops)
 
 
 def audio_datasets(experiment, config, data, strategy, initial_epoch: int = 0):

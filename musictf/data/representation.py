@@ -197,11 +197,13 @@ class RollKeyShifts:
         low_key, high_key = (keys.min(), keys.max()) if len(keys) else (0, pianoroll.NUM_KEYS - 1)
         return -min(self.transpose_range, int(low_key)), min(self.transpose_range, pianoroll.NUM_KEYS - 1 - int(high_key))
 
-    def apply(self, window, shift):
+    def apply(self, windows, shifts):
+        """(batch, steps, features) windows, each rolled by its shift along the keys, by one gather."""
         import tensorflow as tf
 
-        frames = tf.reshape(window, [-1, pianoroll.NUM_KEYS, self.channels])
-        return tf.reshape(tf.roll(frames, shift, axis=1), tf.shape(window))
+        frames = tf.reshape(windows, [tf.shape(windows)[0], -1, pianoroll.NUM_KEYS, self.channels])
+        source_keys = (tf.range(pianoroll.NUM_KEYS)[None, :] - shifts[:, None]) % pianoroll.NUM_KEYS
+        return tf.reshape(tf.gather(frames, source_keys, axis=2, batch_dims=1), tf.shape(windows))
 
 
 class TokenKeyShifts:
@@ -251,10 +253,12 @@ class TokenKeyShifts:
         low, high = (int(pitches.min()), int(pitches.max())) if len(pitches) else (LOWEST_PITCH, HIGHEST_PITCH)
         return -min(self.transpose_range, low - LOWEST_PITCH), min(self.transpose_range, HIGHEST_PITCH - high)
 
-    def apply(self, window, shift):
+    def apply(self, windows, shifts):
+        """(batch, steps) token ids, each window looked up in its shift's row of the table."""
         import tensorflow as tf
 
-        return tf.gather(tf.gather(tf.constant(self.table), shift + self.transpose_range), window)
+        rows = tf.gather(tf.constant(self.table), shifts + self.transpose_range)
+        return tf.gather(rows, windows, batch_dims=1)
 
 
 def from_json(spec: dict) -> TokenRepresentation | RollRepresentation:

@@ -95,8 +95,8 @@ def test_second_run_hits_the_cache_and_a_corrupt_entry_is_rebuilt(tmp_path):
     assert second.report.files_parsed == 0 and second.report.files_from_cache == 2
     assert second.pieces == first.pieces
 
-    entries = sorted((tmp_path / "cache" / "parsed").rglob("*.json"))
-    entries[0].write_text(entries[0].read_text()[:40])
+    entries = sorted((tmp_path / "cache" / "parsed").rglob("*.notes"))
+    entries[0].write_bytes(entries[0].read_bytes()[:40])
     third = load_corpus(str(root), cache_dir=tmp_path / "cache", progress=False)
     assert third.report.corrupt_cache_entries == 1 and third.report.files_parsed == 1
     assert third.pieces == first.pieces
@@ -197,7 +197,7 @@ def test_a_killed_writers_temporary_files_are_removed(tmp_path):
     write_midi(MELODY, folder / "melody.mid")
     cache = tmp_path / "cache"
     load_corpus(str(folder), cache_dir=cache, progress=False)
-    entry = next((cache / "parsed").rglob("*.json"))
+    entry = next((cache / "parsed").rglob("*.notes"))
     stale = entry.parent / f".{entry.name}.abc123.tmp"
     fresh = entry.parent / f".{entry.name}.def456.tmp"  # another process writing right now
     stale.write_bytes(b"half an entry")

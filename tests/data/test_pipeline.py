@@ -98,3 +98,22 @@ def test_training_windows_with_left_padding_start_at_each_piece_beginning():
     x, y = next(iter(dataset))
     np.testing.assert_array_equal(y.numpy(), [1, 2, 3, 4, 5])
     np.testing.assert_array_equal(x.numpy()[0], [0, 0, 0])
+
+
+def test_a_seeded_stream_gives_the_batches_the_per_window_pipeline_gave():
+    """golden/batches.npz was written by the pipeline before it batched first and mapped once per
+    batch (golden/make_batches.py): the same window order, shuffles, key shifts and targets."""
+    import importlib.util
+    from pathlib import Path
+
+    golden = Path(__file__).parent / "golden"
+    spec = importlib.util.spec_from_file_location("make_batches", golden / "make_batches.py")
+    make_batches = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_batches)
+    expected = np.load(golden / "batches.npz")
+    produced = {f"{name}/{batch}/{part}": array for name, batches in make_batches.streams().items()
+                for batch, parts in enumerate(batches) for part, array in enumerate(parts)}
+    assert sorted(produced) == sorted(expected.files)
+    for key, array in produced.items():
+        assert array.dtype == expected[key].dtype, key
+        np.testing.assert_array_equal(array, expected[key], err_msg=key)

@@ -65,7 +65,7 @@ def test_shifting_token_ids_equals_transposing_the_notes_then_encoding(bach_smal
             if notes is None:  # off the keyboard: the pipeline never draws such a shift for this piece
                 continue
             expected = representation.encode(dataclasses.replace(piece, notes=notes))
-            np.testing.assert_array_equal(shifts.apply(ids, shift).numpy(), expected)
+            np.testing.assert_array_equal(shifts.apply(ids[None], np.array([shift], np.int32)).numpy()[0], expected)
 
 
 def test_note_tokens_keep_voicing_lengths_and_onsets():

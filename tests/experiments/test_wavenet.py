@@ -13,6 +13,7 @@ from musictf.data.music import Note
 from musictf.data.pipeline import audio_dataset
 from musictf.experiments import get_experiment
 from musictf.experiments.e5_wavenet import WaveNetConfig, WaveNetSampler, build_model
+from musictf.layers import WaveNetBlock
 from musictf.train import build_and_compile
 
 TINY = WaveNetConfig(layers_per_stack=3, stacks=2, residual_channels=8, skip_channels=8, conditioning_channels=4)
@@ -36,6 +37,30 @@ def test_changing_the_input_at_t_never_changes_an_earlier_output():
     np.testing.assert_array_equal(before[:, :1234], after[:, :1234])
     assert np.abs(before[:, 1234:] - after[:, 1234:]).max() > 0
     assert TINY.receptive_field == 15
+
+
+@pytest.mark.parametrize("dilation", [1, 4, 16])
+def test_the_convolution_training_form_equals_conv1d_and_the_step_form(dilation):
+    rng = np.random.default_rng(dilation)
+    x = rng.normal(size=(2, 50, 8)).astype("float32")
+    local, global_ = rng.normal(size=(2, 50, 4)).astype("float32"), rng.normal(size=(2, 3)).astype("float32")
+    block = WaveNetBlock(8, 6, dilation, local_channels=4, global_channels=3)
+    block.build(None)
+    for weight in block.weights:  # the biases start at zero; make every term count
+        weight.assign(rng.normal(size=weight.shape).astype("float32") * 0.3)
+    residual, skip = (tensor.numpy() for tensor in block([x, local, global_]))
+
+    conv = keras.layers.Conv1D(16, 2, padding="causal", dilation_rate=dilation, use_bias=False)
+    conv.build((None, None, 8))
+    conv.kernel.assign(np.stack([block.kernel_past.numpy(), block.kernel_now.numpy()]))
+    np.testing.assert_allclose(block.causal_convolution(x).numpy(), conv(x).numpy(), rtol=1e-5, atol=1e-5)
+
+    steps = []  # the generation form: one sample at a time, x[t - dilation] from the past (zeros before 0)
+    for t in range(x.shape[1]):
+        past = x[:, t - dilation] if t >= dilation else np.zeros_like(x[:, 0])
+        steps.append([tensor.numpy() for tensor in block.gate(past, x[:, t], local[:, t], global_)])
+    np.testing.assert_allclose(np.stack([step[0] for step in steps], 1), residual, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.stack([step[1] for step in steps], 1), skip, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("local,global_", [(True, True), (False, False)])
