@@ -25,9 +25,9 @@ from pathlib import Path
 
 from musictf import files
 from musictf.config import ExperimentConfig
+from musictf.data import parse_cache
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS, FRAME_QUARTERS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
-from musictf.data import parse_cache
 from musictf.data.parse import describe_error, parse_with_timeout
 from musictf.data.split import folder_split
 from musictf.errors import MusicTFError

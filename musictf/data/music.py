@@ -51,7 +51,7 @@ class NoteColumns(Sequence):
     def notes(self) -> tuple[Note, ...]:
         if self._notes is None:
             self._notes = tuple(map(Note._make, zip(self.pitch.tolist(), self.onset.tolist(),
-                                                     self.duration.tolist(), self.name.tolist())))
+                                                     self.duration.tolist(), self.name.tolist(), strict=True)))
         return self._notes
 
     def __len__(self) -> int:

@@ -32,7 +32,7 @@ def columns_from_rows(rows: list) -> NoteColumns:
     """The [pitch, onset, duration, name] rows parse_file returns, as columns."""
     if not rows:
         return NoteColumns(np.zeros(0, np.int16), np.zeros(0), np.zeros(0), np.zeros(0, "<U1"))
-    pitch, onset, duration, name = zip(*rows)
+    pitch, onset, duration, name = zip(*rows, strict=True)
     return NoteColumns(np.array(pitch, np.int16), np.array(onset, np.float64), np.array(duration, np.float64),
                        np.array(name, dtype=str))
 

@@ -21,7 +21,7 @@ def test_an_entry_round_trips_exactly(tmp_path):
     assert not corrupt
     assert result["counts"] == RESULT["counts"] and result["multi"] is True
     assert [(piece["index"], piece["title"]) for piece in result["pieces"]] == [(0, "Wachet auf"), (2, "")]
-    for read, written in zip(result["pieces"], RESULT["pieces"]):
+    for read, written in zip(result["pieces"], RESULT["pieces"], strict=True):
         assert isinstance(read["notes"], NoteColumns)
         assert [list(note) for note in read["notes"]] == written["notes"]  # floats bit for bit
         assert read["notes"] == tuple(Note(*row) for row in written["notes"])
