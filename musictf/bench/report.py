@@ -17,6 +17,13 @@ def _against(stat: dict, goal: float, suffix: str = "", at_most: bool = False) -
     return f"{_value(stat, 3, suffix)}: {_verdict(stat['median'], goal, at_most)}"
 
 
+def _variant(entry: dict, name: str) -> str:
+    """An LSTM variant's speed-up, or why it could not be built."""
+    if f"{name}_speedup" in entry:
+        return _value(entry[f"{name}_speedup"], 3, "×")
+    return f"failed: {entry[f'{name}_failed']}" if f"{name}_failed" in entry else "–"
+
+
 def markdown(results: dict) -> str:
     machine = results["machine"]
     versions = ", ".join(f"{name} {machine['versions'][name]}" for name in ("python", "tensorflow", "keras", "torch")
@@ -59,8 +66,9 @@ def markdown(results: dict) -> str:
             "also gives musictf compiled without metrics.", "",
             "| exp | preset, batch | float32 samples/s | float32 frames/s | mixed_bfloat16 | XLA | pipeline / in-memory step "
             f"(goal ≤ {goal['pipeline_over_in_memory']}) | musictf / PyTorch samples/s (goal ≥ {goal['musictf_over_torch']}) "
-            "| hoisted LSTM (`musictf.layers.LSTM`) over Keras LSTM |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| hoisted LSTM (`musictf.layers.LSTM`) over Keras LSTM | unrolled LSTM over Keras LSTM "
+            "| samples/s at 2× batch over 1× |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for number, e in t["experiments"].items():
             modes = e["modes"]
@@ -77,7 +85,8 @@ def markdown(results: dict) -> str:
                 f"{_value(modes['mixed_bfloat16']['speedup_over_float32'], 3, '×')} | "
                 f"{_value(modes['xla']['speedup_over_float32'], 3, '×')} | "
                 f"{_against(pipeline, goal['pipeline_over_in_memory'], at_most=True)} | "
-                f"{torch_cell} | {_value(e['hoisted_lstm_speedup'], 3, '×') if 'hoisted_lstm_speedup' in e else '–'} |")
+                f"{torch_cell} | {_variant(e, 'hoisted_lstm')} | {_variant(e, 'unrolled_lstm')} | "
+                f"{_value(e['double_batch_throughput'], 3, '×') if 'double_batch_throughput' in e else '–'} |")
         if not t.get("torch"):
             lines += ["", "PyTorch is not installed, so there is no PyTorch column (`pip install torch==2.13.0`, or "
                           "`make bench`, which installs the `[bench]` extra)."]

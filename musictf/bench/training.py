@@ -82,7 +82,7 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
         in_memory = train.take(count + 1).cache().repeat()
         for _ in in_memory.take(count + 1):  # fills the cache
             pass
-        models = {}
+        models, failures = {}, {}
         for mode, fields in MODES.items():
             config = config_module.replace(base_config, fields, origin=f"bench mode {mode}")
             set_precision(config.precision)
@@ -94,9 +94,15 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
             loss_only.compile(optimizer=loss_only.optimizer, loss=loss_only.loss)
         measures = {mode: _round(model, train, count) for mode, model in models.items()}
         measures["in_memory"] = _round(models["float32"], in_memory, count)
-        hoisted = hoisted_copy(experiment, base_config, models["float32"], strategy)
-        if hoisted is not None:
-            measures["hoisted_lstm"] = _round(hoisted, train, count)
+        for variant, change in LSTM_VARIANTS.items():
+            copy = lstm_variant(experiment, base_config, models["float32"], strategy, change)
+            if isinstance(copy, str):
+                failures[variant] = copy
+            elif copy is not None:
+                measures[variant] = _round(copy, train, count)
+        doubled = config_module.replace(base_config, {"batch_size": 2 * base_config.batch_size}, origin="bench batch")
+        measures["double_batch"] = _round(models["float32"], experiment.make_datasets(experiment, doubled, data, strategy)[0],
+                                          count)
         if with_torch:
             measures["loss_only"] = _round(loss_only, train, count)
             batches = [tf.nest.map_structure(np.array, batch) for batch in train.take(count + 1).as_numpy_iterator()]
@@ -116,8 +122,14 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
                 "speedup_over_float32": paired_ratio(times["float32"], times[mode]),
             }
         entry["pipeline_over_in_memory"] = paired_ratio(times["float32"], times["in_memory"])
-        if "hoisted_lstm" in times:  # > 1: the hoisted input projection is faster
-            entry["hoisted_lstm_speedup"] = paired_ratio(times["float32"], times["hoisted_lstm"])
+        for variant in LSTM_VARIANTS:  # > 1: the variant is faster than Keras's LSTM
+            if variant in times:
+                entry[f"{variant}_speedup"] = paired_ratio(times["float32"], times[variant])
+            elif variant in failures:
+                entry[f"{variant}_failed"] = failures[variant]
+        # samples/s at twice the per-replica batch over samples/s at the preset's batch
+        entry["double_batch_throughput"] = summary([2 * one / two for one, two in
+                                                    zip(times["float32"], times["double_batch"], strict=True)])
         if "torch" in times:
             entry["torch_samples_per_second"] = summary([batch / t for t in times["torch"]])
             entry["musictf_over_torch"] = paired_ratio(times["torch"], times["float32"])
@@ -130,23 +142,33 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
             "torch": pytorch.available()}
 
 
-def hoisted_copy(experiment, config, model, strategy):
-    """`model` with each keras.layers.LSTM replaced by layers.HoistedLSTM, on the same weights and
-    compiled alike, or None for a model without LSTMs (experiment 5)."""
+# The LSTM variants tried (issue #16): the input projection hoisted out of the recurrence
+# (layers.LSTM), and Keras's LSTM unrolled over the window.
+LSTM_VARIANTS = {"hoisted_lstm": "hoisted", "unrolled_lstm": "unroll"}
+
+
+def lstm_variant(experiment, config, model, strategy, change: str):
+    """`model` with each keras.layers.LSTM replaced by a variant on the same weights, compiled alike;
+    None for a model without LSTMs (experiment 5); a one-line reason where the variant cannot be built."""
     from musictf.layers import LSTM as HoistedLSTM
 
     def swap(layer):
-        if type(layer) is keras.layers.LSTM:
+        if type(layer) is not keras.layers.LSTM:
+            return layer.__class__.from_config(layer.get_config())
+        if change == "hoisted":
             return HoistedLSTM.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+        return keras.layers.LSTM.from_config(layer.get_config() | {"unroll": True})
 
     if not any(type(layer) is keras.layers.LSTM for layer in model.layers):  # clone_model swaps these
         return None
-    with strategy.scope():
-        clone = keras.models.clone_model(model, clone_function=swap)
-        clone.set_weights(model.get_weights())
-        optimizer = model.optimizer.__class__.from_config(model.optimizer.get_config())
-        clone.compile(optimizer=optimizer, **experiment.compile_arguments(config))
+    try:
+        with strategy.scope():
+            clone = keras.models.clone_model(model, clone_function=swap)
+            clone.set_weights(model.get_weights())
+            optimizer = model.optimizer.__class__.from_config(model.optimizer.get_config())
+            clone.compile(optimizer=optimizer, **experiment.compile_arguments(config))
+    except (ValueError, TypeError, NotImplementedError) as error:
+        return f"{type(error).__name__}: {' '.join(str(error).split())[:160]}"
     return clone
 
 
