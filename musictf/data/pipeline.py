@@ -7,7 +7,13 @@ Windows never cross a piece boundary. Targets:
 - audio crops (`audio_dataset`): codes, the aligned roll and the program, the codes shifted by one
   sample for targets.
 
-An experiment's `make_datasets` slot names one of `window_datasets` or `audio_datasets`: (train, valid, steps_per_epoch) for a config, its data and a strategy.
+An experiment's `make_datasets` slot names one of `window_datasets` or `audio_datasets`: (train,
+valid, steps_per_epoch) for a config, its data and a strategy.
+
+Each pipeline orders a table of window starts (`table_rows`: a stateless shuffle per pass), batches
+the starts, then builds the whole batch in one map: one gather of every window, the key shifts by
+one gather, the targets by slicing. Building window by window gave the same batches (a golden file
+the per-window pipeline wrote pins them) at one small graph call per window.
 
 Example:
     dataset = make_dataset(arrays, seq_len=32, target="next", batch_size=64, shuffle=True, seed=1)
