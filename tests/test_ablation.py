@@ -11,12 +11,14 @@ def test_the_ablation_switches_additions_on_in_turn_resumes_and_reaches_the_repo
     folder = tmp_path / "runs" / "ablation" / "e4_polyphonic-smoke"
     ablation = json.loads((folder / "ablation.json").read_text())
     steps = ablation["steps"]
-    assert [step["name"] for step in steps] == ["experiment 3 (BCE, teacher forcing)", "+ focal loss",
-                                                "+ scheduled sampling", "+ threshold chosen on validation"]
+    assert [step["name"] for step in steps] == [
+        "experiment 3 (BCE, teacher forcing, independent flags)", "+ focal loss", "+ scheduled sampling",
+        "+ threshold chosen on validation", "+ keys conditioned within the frame, scheduled sampling off (the cpu default)"]
     configs = [json.loads((tmp_path / step["run_dir"] / "config.json").read_text())["config"] for step in steps]
-    assert [c["focal_weight"] for c in configs] == [0.0, 1.0, 1.0, 1.0]  # cumulative
-    assert [c["teacher_forcing_schedule"] for c in configs] == ["constant", "constant", "quadratic", "quadratic"]
-    assert [c["tune_threshold"] for c in configs] == [False, False, False, True]
+    assert [c["focal_weight"] for c in configs] == [0.0, 1.0, 1.0, 1.0, 1.0]  # cumulative
+    assert [c["teacher_forcing_schedule"] for c in configs] == ["constant", "constant", "quadratic", "quadratic", "constant"]
+    assert [c["tune_threshold"] for c in configs] == [False, False, False, True, True]
+    assert [c["frame_autoregression"] for c in configs] == [False, False, False, False, True]
     assert all(step["frame_nll_nats"] > 0 and step["markov_nll_nats"] > 0 for step in steps)
     finished = [(tmp_path / step["run_dir"] / "metrics.json").stat().st_mtime_ns for step in steps]
     assert main(["ablation", "4", "--preset", "smoke"]) == 0  # finished steps are not trained again

@@ -1,6 +1,7 @@
 """The benchmark harness at smoke size: it runs, writes bench.json and bench.md, and every figure
 holds real measurements. Not a timed test: nothing here asserts a speed."""
 
+import itertools
 import json
 import os
 import subprocess
@@ -85,11 +86,15 @@ def test_pytorch_models_train_on_musictf_batches(bach_small):
     from musictf.bench.pytorch import Trainer
     from musictf.experiments import get_experiment
 
-    for number, shapes in ((2, ((4, 8, 176), (4, 176))), (4, (((4, 8, 176), (4, 8, 176)), (4, 8, 176)))):
-        config = get_experiment(str(number)).load_config("smoke")
+    cases = [(2, [(4, 8, 176)], (4, 176)), (4, [(4, 8, 176), (4, 8, 176)], (4, 8, 176))]
+    for (number, input_shapes, target_shape), within_frame in itertools.product(cases, ("true", "false")):
+        config = get_experiment(str(number)).load_config("smoke", [f"frame_autoregression={within_frame}"])
         trainer = Trainer(number, config, 176)
         rng = np.random.default_rng(0)
-        inputs = tuple(rng.random(s).astype(np.float32) for s in shapes[0]) if number == 4 else rng.random(shapes[0]).astype(np.float32)
-        targets = (rng.random(shapes[1]) < 0.05).astype(np.float32)
-        losses = [trainer.step(inputs, targets) for _ in range(20)]
+        targets = (rng.random(target_shape) < 0.05).astype(np.float32)
+        inputs = tuple(rng.random(shape).astype(np.float32) for shape in input_shapes)
+        inputs = (*inputs, targets) if config.frame_autoregression else inputs  # as musictf's batches
+        losses = [trainer.step(inputs if len(inputs) > 1 else inputs[0], targets) for _ in range(20)]
         assert losses[-1] < losses[0]
+        if config.frame_autoregression:  # the within-frame weights learn too
+            assert float(trainer.model.within_frame.kernel.abs().sum()) > 0

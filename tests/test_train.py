@@ -74,7 +74,7 @@ def test_a_resumed_data_stream_starts_where_the_uninterrupted_one_was(experiment
             digest = []
             for _ in range(steps):
                 inputs, targets = next(batches)
-                parts = list(inputs.values()) if isinstance(inputs, dict) else [inputs]
+                parts = list(inputs.values()) if isinstance(inputs, dict) else list(inputs) if isinstance(inputs, tuple) else [inputs]
                 digest.append(hash(tuple(np.asarray(part).tobytes() for part in [*parts, targets])))
             hashes.append(hash(tuple(digest)))
         return hashes

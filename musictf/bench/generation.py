@@ -19,17 +19,39 @@ from musictf.bench.timing import interleaved, paired_ratio, seconds, summary
 from musictf.train import build_and_compile
 
 
+def _draw_flags(model, logits: np.ndarray, rng) -> np.ndarray:
+    """Bernoulli flags from a frame's logits; for a model with the within-frame term, drawn one flag
+    at a time, each given those below it (numpy, as a per-step loop would)."""
+    layer = getattr(model, "frame_autoregression", None)
+    if layer is None:
+        return (rng.random(logits.shape) < 1 / (1 + np.exp(-logits))).astype(np.float32)
+    kernel = np.asarray(layer.masked_kernel())
+    frame, logits = np.zeros_like(logits, dtype=np.float32), logits.astype(np.float32).copy()
+    for k in range(logits.shape[-1]):
+        frame[:, k] = rng.random(len(logits)) < 1 / (1 + np.exp(-logits[:, k]))
+        logits += frame[:, k : k + 1] * kernel[k]
+    return frame
+
+
+def _with_target(model, inputs: list, target_shape: tuple):
+    """The model's inputs; a within-frame model also reads the frames it predicts, and zeros there
+    give the logits before the within-frame term (which `_draw_flags` adds flag by flag)."""
+    if getattr(model, "frame_autoregression", None) is not None:
+        inputs = [*inputs, np.zeros(target_shape, np.float32)]
+    return inputs[0] if len(inputs) == 1 else inputs
+
+
 def _naive_stack(model, primes: np.ndarray, steps: int, token_input: bool, rng) -> None:
     """The original loop: predict on the window, draw the next step, slide the window."""
     window = primes.copy()
     for _ in range(steps):
-        logits = model.predict(window, verbose=0)
+        logits = model.predict(_with_target(model, [window], (len(window), window.shape[-1])), verbose=0)
         if token_input:
             probabilities = np.exp(logits - logits.max(-1, keepdims=True))
             probabilities /= probabilities.sum(-1, keepdims=True)
             drawn = np.array([[rng.choice(len(row), p=row) for row in probabilities]])
         else:
-            drawn = (rng.random(logits.shape) < 1 / (1 + np.exp(-logits)))[:, None].astype(np.float32)
+            drawn = _draw_flags(model, logits, rng)[:, None]
         window = np.concatenate([window[:, 1:], drawn.reshape(window[:, :1].shape)], axis=1)
 
 
@@ -42,8 +64,8 @@ def _naive_seq2seq(model, primes: np.ndarray, steps: int, rng) -> None:
     seq_len = window.shape[1]
     for t in range(steps):
         position = t % seq_len
-        logits = model.predict([window, decoder], verbose=0)[:, position]
-        drawn = (rng.random(logits.shape) < 1 / (1 + np.exp(-logits))).astype(np.float32)
+        logits = model.predict(_with_target(model, [window, decoder], decoder.shape), verbose=0)[:, position]
+        drawn = _draw_flags(model, logits, rng)
         if position + 1 < seq_len:
             decoder[:, position + 1] = drawn
         else:

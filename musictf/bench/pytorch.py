@@ -25,8 +25,9 @@ def available() -> bool:
 
 
 def build(number: int, config, features: int):
-    """Experiment 2 (stacked LSTM -> head on the last step) or 4 (encoder-decoder LSTM with parallel
-    scheduled sampling: the decoder runs teacher-forced, then on a mix of teacher and drawn frames)."""
+    """Experiment 2 (stacked LSTM -> head on the last step) or 4 (encoder-decoder LSTM; with
+    scheduled sampling the decoder runs teacher-forced, then on a mix of teacher and drawn frames),
+    with the within-frame term on the target frames where the config has it."""
     import torch
     from torch import nn
 
@@ -41,33 +42,50 @@ def build(number: int, config, features: int):
         def forward(self, x):
             return self.logits(self.dropout(torch.relu(self.hidden(x))))
 
+    class FrameAutoregression(nn.Module):  # layers.FrameAutoregression: sum_{j<k} x_j W[j, k]
+        def __init__(self):
+            super().__init__()
+            self.kernel = nn.Parameter(torch.zeros(features, features))
+            self.register_buffer("mask", torch.triu(torch.ones(features, features), diagonal=1))
+
+        def forward(self, frames):
+            return frames @ (self.kernel * self.mask)
+
     def lstm():
         return nn.LSTM(features, config.units, config.num_layers, batch_first=True,
                        dropout=config.lstm_dropout if config.num_layers > 1 else 0.0)
+
+    within_frame = FrameAutoregression if config.frame_autoregression else None
 
     class Seq2One(nn.Module):
         def __init__(self):
             super().__init__()
             self.lstm, self.head = lstm(), Head()
+            self.within_frame = within_frame() if within_frame else None
 
-        def forward(self, frames):
+        def forward(self, frames, target=None):
             outputs, _ = self.lstm(frames)
-            return self.head(outputs[:, -1])
+            logits = self.head(outputs[:, -1])
+            return logits + self.within_frame(target) if self.within_frame is not None else logits
 
     class Seq2Seq(nn.Module):
         def __init__(self):
             super().__init__()
             self.encoder, self.decoder, self.head = lstm(), lstm(), Head()
             self.ratio = config.teacher_forcing_ratio
+            self.scheduled = config.samples_own_frames  # as musictf's build_model: a second pass only then
+            self.within_frame = within_frame() if within_frame else None
 
-        def forward(self, encoder_input, decoder_input):
+        def forward(self, encoder_input, decoder_input, target=None):
             _, state = self.encoder(encoder_input)
-            teacher_logits = self.head(self.decoder(decoder_input, state)[0])
-            drawn = torch.bernoulli(torch.sigmoid(teacher_logits.detach()))
-            own = torch.cat([decoder_input[:, :1], drawn[:, :-1]], dim=1)
-            use_teacher = torch.rand(decoder_input.shape[0], decoder_input.shape[1], 1) < self.ratio
-            mixed = torch.where(use_teacher, decoder_input, own)
-            return self.head(self.decoder(mixed, state)[0])
+            logits = self.head(self.decoder(decoder_input, state)[0])
+            if self.scheduled:
+                drawn = torch.bernoulli(torch.sigmoid(logits.detach()))
+                own = torch.cat([decoder_input[:, :1], drawn[:, :-1]], dim=1)
+                use_teacher = torch.rand(decoder_input.shape[0], decoder_input.shape[1], 1) < self.ratio
+                mixed = torch.where(use_teacher, decoder_input, own)
+                logits = self.head(self.decoder(mixed, state)[0])
+            return logits + self.within_frame(target) if self.within_frame is not None else logits
 
     if number == 2:
         return Seq2One()
@@ -102,10 +120,10 @@ class Trainer:
         import torch
         import torch.nn.functional as F
 
+        inputs = [torch.from_numpy(array) for array in (inputs if isinstance(inputs, (tuple, list)) else [inputs])]
         if self.number == 2:
-            return F.binary_cross_entropy_with_logits(self.model(torch.from_numpy(inputs)), torch.from_numpy(targets))
-        encoder_input, decoder_input = (torch.from_numpy(array) for array in inputs)
-        logits = self.model(encoder_input, decoder_input)
+            return F.binary_cross_entropy_with_logits(self.model(*inputs), torch.from_numpy(targets))
+        logits = self.model(*inputs)
         c = self.config
         return bce_plus_focal(logits, torch.from_numpy(targets), c.focal_alpha, c.focal_gamma, c.bce_weight, c.focal_weight)
 

