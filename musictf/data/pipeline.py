@@ -196,10 +196,11 @@ def make_dataset(
 
     def make_batch(positions, rows):
         starts, lows, highs = rows
-        windows = tf.cast(gather_windows(data, starts, span), tf.int32 if is_tokens else tf.float32)
+        windows = gather_windows(data, starts, span)  # in the arrays' own dtype: uint8 for rolls
         if key_shifts is not None:
             shifts = tf.map_fn(lambda row: draw_shift(*row), (positions, lows, highs), fn_output_signature=tf.int32)
             windows = key_shifts.apply(windows, shifts)
+        windows = tf.cast(windows, tf.int32 if is_tokens else tf.float32)
         if target == "next":
             inputs, following = (windows[:, :seq_len],), windows[:, seq_len]
         else:
