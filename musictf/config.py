@@ -242,8 +242,9 @@ class RollConfig(ExperimentConfig):
     # Each flag also conditioned on the flags below it in the same frame (layers.FrameAutoregression):
     # chords as chords. The model then reads the target frame too; sampling draws flag by flag.
     # Measured at the cpu presets (AVX-512 EPYC, 2026-11-24), test frame NLL with / without:
-    # e2 5.88 / 9.11, e3 5.53 / 8.12, e4 5.68 / 8.26 nats, in the same time. `paper` keeps the
-    # documented independent flags; scheduled sampling cannot combine with it.
+    # e2 5.88 / 9.11 (6 epochs; 4.84 with the 12 its preset now trains), e3 5.53 / 8.12,
+    # e4 5.70 / 8.26 nats, in the same time. `paper` keeps the documented independent flags;
+    # scheduled sampling cannot combine with it.
     frame_autoregression: bool = True
 
     @property

@@ -39,15 +39,6 @@ class NoteColumns(Sequence):
         self.pitch, self.onset, self.duration, self.name = pitch, onset, duration, name
         self._notes: tuple[Note, ...] | None = None
 
-    @classmethod
-    def from_notes(cls, notes: Sequence[Note]) -> NoteColumns:
-        return cls(
-            np.array([note.pitch for note in notes], dtype=np.int16),
-            np.array([note.onset for note in notes], dtype=np.float64),
-            np.array([note.duration for note in notes], dtype=np.float64),
-            np.array([note.name for note in notes], dtype=str) if notes else np.zeros(0, dtype="<U1"),
-        )
-
     def notes(self) -> tuple[Note, ...]:
         if self._notes is None:
             self._notes = tuple(map(Note._make, zip(self.pitch.tolist(), self.onset.tolist(),
