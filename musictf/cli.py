@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--num", type=int, help="number of pieces (default: the run's num_samples)")
     generate.add_argument("--length", type=int, help="tokens or time steps per piece after the primer")
     generate.add_argument("--temperature", type=float, help="divides the logits; lower is more conservative")
+    generate.add_argument("--rhythm-temperature", type=float,
+                          help="experiment 1, note tokens: the temperature of time shifts and lengths "
+                               "(--temperature is then the pitches'); 0: --temperature for all")
     generate.add_argument("--top-k", type=int, help="sample from the k most likely tokens; 0 disables")
     generate.add_argument("--top-p", type=float, help="nucleus sampling cutoff; 1.0 disables")
     generate.add_argument("--prime", help="a MIDI/MusicXML/ABC/kern file whose opening primes the model "
@@ -303,7 +306,8 @@ def _command_generate(args) -> int:
 
     run = rundir.load_run(args.run)
     flags = {"num_samples": ("--num", args.num), "generate_length": ("--length", args.length),
-             "temperature": ("--temperature", args.temperature), "top_k": ("--top-k", args.top_k),
+             "temperature": ("--temperature", args.temperature),
+             "rhythm_temperature": ("--rhythm-temperature", args.rhythm_temperature), "top_k": ("--top-k", args.top_k),
              "top_p": ("--top-p", args.top_p), "seed": ("--seed", args.seed)}
     config = run.config
     for key, (flag, value) in flags.items():  # held to the config's own checks, as a preset value is

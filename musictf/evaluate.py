@@ -137,8 +137,7 @@ def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "
     if not (samples_dir / "samples.json").exists():
         experiment.write_samples(run, model, data, num=config.num_samples, length=config.generate_length,
                                  seed=config.seed, out_dir=samples_dir)
-    listed = files.read_json(samples_dir / "samples.json")["samples"]
-    statistics = experiment.sample_statistics(listed, samples_dir, data, split, config)
+    statistics = experiment.sample_statistics(dataclasses.replace(run, config=config), model, data, split, samples_dir)
     result = {
         "experiment": experiment.slug,
         "preset": run.preset,

@@ -41,7 +41,8 @@ def hash_uniform(shape, seed, step):
 def sample_categorical(logits, seed, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
     """One id per row of `logits` (B, V), from `seed` (2,): the softmax restricted to the top k
     and to the top-p nucleus, drawn by the Gumbel-max trick on hash_uniform numbers (so it
-    compiles with XLA and draws the same ids inside and outside it)."""
+    compiles with XLA and draws the same ids inside and outside it). `temperature` is one number,
+    or one per id (V,)."""
     logits = tf.cast(logits, tf.float32) / temperature
     negative_infinity = tf.fill(tf.shape(logits), -np.inf)
     if top_k > 0:

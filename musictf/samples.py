@@ -3,7 +3,8 @@
 Each experiment names one writer and one statistics function in its slots:
 - `write_midi_samples` / `midi_sample_statistics` (experiments 1-4): a primer from a test-split
   piece (or `--prime FILE`), the continuation as `sample_K.mid`, the two together as
-  `sample_K_primed.mid`, and a piano-roll PNG;
+  `sample_K_primed.mid`, and a piano-roll PNG; the statistics draw `statistics_samples`
+  continuations more (`measured/`), and as many from the count baseline;
 - `write_audio_samples` / `audio_sample_statistics` (experiment 5): WAV files with a waveform and
   spectrogram PNG, each rendering a piano roll (a test piece's, or `--roll FILE`'s) in a timbre.
 
@@ -97,17 +98,25 @@ def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, ou
     return written
 
 
-def midi_sample_statistics(listed: list[dict], samples_dir: Path, data, split: str, config) -> dict:
-    """Statistics of the written continuations, of the split's pieces, and of continuations of the
-    same primers, as long, drawn from the strongest count baseline of the train split
+def midi_sample_statistics(run, model, data, split: str, samples_dir: Path) -> dict:
+    """Statistics of `statistics_samples` continuations (written to samples/measured/ as MIDI and
+    read back, so what is measured is what a user gets), of the split's pieces, and of continuations
+    of the same primers, as long, drawn from the strongest count baseline of the train split
     (`representation.sample_baseline`): a model's samples are a result where they are closer to the
-    split than the baseline's are."""
-    primes, _ = primer_arrays(data, config.seq_len, len(listed))
-    drawn = data.representation.sample_baseline(data.arrays, primes, config.generate_length, config.seed)
+    split than the baseline's are. The written samples are drawn the same way, from the first primers."""
+    config, representation = run.config, data.representation
+    count, length = config.statistics_samples, config.generate_length
+    primes, _ = primer_arrays(data, config.seq_len, count)
+    continuations = run.experiment.sampler(model, config, representation).generate(primes, length, config.seed)
+    measured_dir = Path(samples_dir) / "measured"
+    paths = [write_midi(representation.decode(row), measured_dir / f"sample_{index + 1}.mid",
+                        title=f"{run.experiment.slug} measured sample {index + 1}")
+             for index, row in enumerate(continuations)]
+    drawn = representation.sample_baseline(data.arrays, primes, length, config.seed)
     return {
-        "samples": metrics.sample_quality([read_midi(Path(samples_dir) / item["midi"]) for item in listed]),
+        "samples": metrics.sample_quality([read_midi(path) for path in paths]),
         "test_split_statistics": metrics.sample_quality([piece.notes for piece in data.splits[split]]),
-        "baseline_samples": metrics.sample_quality([data.representation.decode(item) for item in drawn]),
+        "baseline_samples": metrics.sample_quality([representation.decode(row) for row in drawn]),
     }
 
 
@@ -163,8 +172,10 @@ def write_audio_samples(run, model, data, *, num: int, length: int, seed: int, o
     return written
 
 
-def audio_sample_statistics(listed: list[dict], samples_dir: Path, data, split: str, config) -> dict:
+def audio_sample_statistics(run, model, data, split: str, samples_dir: Path) -> dict:
     """Loudness and silence of the written WAVs, and the same of the split's audio."""
+    config = run.config
+    listed = files.read_json(Path(samples_dir) / "samples.json")["samples"]
     return {
         "samples": metrics.audio_quality([read_wav(Path(samples_dir) / item["wav"])[0] for item in listed],
                                          config.sample_rate),

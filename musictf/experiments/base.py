@@ -45,7 +45,7 @@ class Experiment:
         test_metrics: (experiment, model, config, data, split) -> (metrics, baseline).
         write_samples: (run, model, data, *, num, length, seed, out_dir, prime_file, options)
             -> the written files, also listed in samples.json.
-        sample_statistics: (listed, samples_dir, data, split, config) -> {"samples", "test_split_statistics"
+        sample_statistics: (run, model, data, split, samples_dir) -> {"samples", "test_split_statistics"
             and, where the experiment has a count baseline to sample, "baseline_samples"}.
         callbacks: (config, model) -> extra Keras callbacks (experiment 4's schedule).
 

@@ -35,12 +35,13 @@ from __future__ import annotations
 import dataclasses
 
 import keras
+import numpy as np
 
 from musictf.config import ExperimentConfig, require
 from musictf.data.pipeline import window_datasets
 from musictf.data.prepared import prepare_symbolic_data
 from musictf.data.representation import TokenRepresentation
-from musictf.data.tokens import TOKEN_MODES
+from musictf.data.tokens import FACTOR_PREFIXES, TOKEN_MODES
 from musictf.errors import ConfigError
 from musictf.evaluate import token_test_metrics
 from musictf.experiments.base import Experiment
@@ -70,7 +71,10 @@ class NoteLSTMConfig(ExperimentConfig):
     # than the bigram's samples on 4 of 8 statistics at 0.8, 5 at 0.9, 3 at 1.0; top-p 0.9 or 0.95
     # (at 0.8-1.0) gave 3 or 4. The bigram of note tokens already has the chorales' rhythm, and
     # both drift out of key (scale consistency 0.79 and 0.78 against 0.92 at 0.9).
-    temperature: float = 0.9
+    temperature: float = 0.7
+    # `notes` mode: the temperature of the rhythm tokens (time shifts and lengths); `temperature` is
+    # then that of the pitches. 0: `temperature` for every token.
+    rhythm_temperature: float = 1.0
 
     def validate(self) -> None:
         super().validate()
@@ -79,6 +83,7 @@ class NoteLSTMConfig(ExperimentConfig):
         if self.input_encoding not in ("embedding", "scalar"):
             raise ConfigError(f"input_encoding must be embedding or scalar, got {self.input_encoding!r}")
         require(
+            (self.rhythm_temperature >= 0, f"rhythm_temperature must be 0 or more, got {self.rhythm_temperature}"),
             (self.embedding_dim >= 1, f"embedding_dim must be at least 1, got {self.embedding_dim}"),
             (self.units >= 1, f"units must be at least 1, got {self.units}"),
             (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),
@@ -121,8 +126,17 @@ def build_model(config: NoteLSTMConfig, features: int) -> keras.Model:
     return model
 
 
+def token_temperatures(config: NoteLSTMConfig, vocabulary) -> float | np.ndarray:
+    """`temperature`, or one per token id: `rhythm_temperature` for the time shifts and lengths."""
+    if not config.rhythm_temperature:
+        return config.temperature
+    return np.asarray([config.rhythm_temperature if token.startswith(FACTOR_PREFIXES) else config.temperature
+                       for token in vocabulary.tokens], np.float32)
+
+
 def sampler(model, config: NoteLSTMConfig, representation) -> Sampler:
-    chooser = FrameChooser("token", temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
+    temperature = token_temperatures(config, representation.vocabulary)
+    chooser = FrameChooser("token", temperature=temperature, top_k=config.top_k, top_p=config.top_p,
                            blocked=blocked_token_ids(representation.vocabulary))
     return Sampler(model.stepper, chooser, token_input=True)
 
