@@ -35,9 +35,19 @@ def _refuse(options: dict | None, what: str) -> None:
         raise MusicTFError(f"--{given[0].replace('_file', '').replace('_', '-')}: {what}")
 
 
-def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None) -> tuple[np.ndarray, list[str]]:
+def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None,
+                  only_split: str | None = None) -> tuple[np.ndarray, list[str]]:
     """`count` primers of `seq_len` steps: the openings of test pieces (then valid, then train), from
-    the arrays already encoded, or the opening of `prime_file`."""
+    the arrays already encoded, or the opening of `prime_file`. With `only_split`, the openings of
+    that split's pieces alone, each used in turn as often as `count` needs (where none is long
+    enough, the order above)."""
+    if only_split is not None:
+        openings = [(piece.piece_id, array[:seq_len])
+                    for piece, array in zip(data.splits[only_split], data.arrays[only_split], strict=True)
+                    if len(array) >= seq_len]
+        if openings:
+            chosen = [openings[index % len(openings)] for index in range(count)]
+            return np.stack([array for _, array in chosen]), [piece_id for piece_id, _ in chosen]
     if prime_file:
         path = Path(prime_file)
         piece = Piece(path.name, path.name, path.stem, read_notes(path, "--prime"))
@@ -99,14 +109,14 @@ def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, ou
 
 
 def midi_sample_statistics(run, model, data, split: str, samples_dir: Path) -> dict:
-    """Statistics of `statistics_samples` continuations (written to samples/measured/ as MIDI and
-    read back, so what is measured is what a user gets), of the split's pieces, and of continuations
-    of the same primers, as long, drawn from the strongest count baseline of the train split
-    (`representation.sample_baseline`): a model's samples are a result where they are closer to the
-    split than the baseline's are. The written samples are drawn the same way, from the first primers."""
+    """Statistics of `statistics_samples` continuations of the split's openings, each opening primed
+    in turn (written to samples/measured/ as MIDI and read back, so what is measured is what a user
+    gets), of the split's pieces, and of continuations of the same primers, as long, drawn from the
+    strongest count baseline of the train split (`representation.sample_baseline`): a model's
+    samples are a result where they are closer to the split than the baseline's are."""
     config, representation = run.config, data.representation
     count, length = config.statistics_samples, config.generate_length
-    primes, _ = primer_arrays(data, config.seq_len, count)
+    primes, _ = primer_arrays(data, config.seq_len, count, only_split=split)
     continuations = run.experiment.sampler(model, config, representation).generate(primes, length, config.seed)
     measured_dir = Path(samples_dir) / "measured"
     paths = [write_midi(representation.decode(row), measured_dir / f"sample_{index + 1}.mid",

@@ -39,6 +39,14 @@ def test_temperature_sharpens_and_a_seed_repeats_its_draws():
     assert not np.array_equal(_draws(seed=(5, 1)), _draws(seed=(5, 2)))
 
 
+def test_a_temperature_per_id_scales_each_logit_by_its_own():
+    # ids 0-1 at temperature 1/2 (p^2), ids 2-3 at 1: weights 0.16, 0.09, 0.2, 0.1, renormalised
+    weights = np.array([0.4**2, 0.3**2, 0.2, 0.1])
+    per_id = np.array([0.5, 0.5, 1.0, 1.0], np.float32)
+    np.testing.assert_allclose(_draws(temperature=per_id), weights / weights.sum(), atol=0.03)
+    np.testing.assert_array_equal(_draws(temperature=np.full(4, 0.25, np.float32)), _draws(temperature=0.25))
+
+
 def test_bernoulli_flags_follow_their_probabilities_and_blocked_tokens_never_appear():
     logits = tf.constant(np.tile(np.log([0.1 / 0.9, 0.5 / 0.5, 0.9 / 0.1]), (ROWS, 1)).astype("float32"))
     rates = sample_bernoulli(logits, tf.constant([1, 2], tf.int64)).numpy().mean(axis=0)

@@ -26,6 +26,17 @@ def test_the_listing_names_every_file_and_the_midi_holds_the_counted_notes(smoke
         assert len(primed) >= item["notes"]
 
 
+def test_the_statistics_measure_their_own_written_continuations_beside_as_many_of_the_baseline(smoke_run):
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    config = json.loads((smoke_run / "config.json").read_text())["config"]
+    measured = sorted((smoke_run / "samples" / "measured").glob("sample_*.mid"))
+    assert len(measured) == config["statistics_samples"] == metrics["samples"]["pieces"]
+    assert metrics["baseline_samples"]["pieces"] == config["statistics_samples"]
+    from musictf.metrics import sample_quality
+
+    assert sample_quality([read_midi(path) for path in measured]) == metrics["samples"]
+
+
 def test_a_symbolic_writer_refuses_audio_options_in_one_line(smoke_run, tmp_path, capsys):
     roll = write_midi([Note(60, 0.0, 1.0, "C4")], tmp_path / "roll.mid")
     for flags, flag in ((["--roll", str(roll)], "--roll"), (["--program", "organ"], "--program")):

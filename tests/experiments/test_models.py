@@ -181,3 +181,16 @@ def test_the_hoisted_lstm_equals_keras_lstm_and_shares_its_weights(tmp_path):
     reloaded = build(HoistedLSTM)
     reloaded.load_weights(tmp_path / "keras.weights.h5")
     np.testing.assert_allclose(reloaded(x)[-1].numpy(), keras_model(x)[-1].numpy(), atol=1e-6)
+
+
+def test_experiment_1_draws_pitches_and_rhythm_tokens_at_their_own_temperatures():
+    from musictf.data.tokens import Vocabulary
+    from musictf.experiments.e1_note_lstm import token_temperatures
+
+    experiment = get_experiment("1")
+    vocabulary = Vocabulary(["shift_1/2", "C4", "dur_1", "G#3"])
+    config = dataclasses.replace(experiment.load_config("smoke"), temperature=0.7, rhythm_temperature=1.2)
+    temperatures = dict(zip(vocabulary.tokens, token_temperatures(config, vocabulary), strict=True))
+    assert temperatures["shift_1/2"] == temperatures["dur_1"] == pytest.approx(1.2)
+    assert temperatures["C4"] == temperatures["G#3"] == temperatures["<pad>"] == pytest.approx(0.7)
+    assert token_temperatures(dataclasses.replace(config, rhythm_temperature=0.0), vocabulary) == 0.7
