@@ -55,3 +55,16 @@ def test_primers_come_from_the_test_split_first(cache_dir):
     test_ids = [piece.piece_id for piece in data.splits["test"]]
     assert primes.shape == (2, 8, 176) and sources[0] == test_ids[0]
     assert (primes[0] == data.arrays["test"][0][:8]).all()
+
+
+def test_the_measured_primers_cycle_through_the_evaluation_split_alone(cache_dir):
+    from musictf.experiments import get_experiment
+    from musictf.experiments.base import prepare_data
+
+    experiment = get_experiment("2")
+    data = prepare_data(experiment, experiment.load_config("smoke"), progress=False)
+    test_ids = [piece.piece_id for piece, array in zip(data.splits["test"], data.arrays["test"], strict=True)
+                if len(array) >= 8]
+    primes, sources = primer_arrays(data, 8, 2 * len(test_ids) + 1, only_split="test")
+    assert sources == [test_ids[index % len(test_ids)] for index in range(2 * len(test_ids) + 1)]
+    assert (primes[len(test_ids)] == primes[0]).all()

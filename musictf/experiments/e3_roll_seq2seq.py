@@ -16,7 +16,8 @@ What the defaults change, and why:
 - Each flag is also conditioned on the flags below it in the same frame (`frame_autoregression`;
   see experiment 2). At the `cpu` preset (AVX-512 EPYC, 2026-11-24; first-order Markov baseline
   12.26 nats): test frame NLL 8.12 with independent flags, 5.53 with the term (F1 0.67 and 0.79),
-  in the same 30 s; samples closer to the chorales than the Markov chain's on 7 of 8 statistics.
+  in the same 30 s; samples closer to the chorales than the Markov chain's on 6 of 8 statistics
+  (128 samples; 6 with another sampling seed too).
 - Smaller sizes in the `cpu` preset so that `make experiment-3` takes minutes on 2 cores.
 - The `jsb` preset follows the published polyphonic protocol (Boulanger-Lewandowski et al. 2012):
   music21's chorales moved to C major / C minor (`transpose_to_c`), 88-key active rolls sampled at
