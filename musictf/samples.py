@@ -35,36 +35,40 @@ def _refuse(options: dict | None, what: str) -> None:
         raise MusicTFError(f"--{given[0].replace('_file', '').replace('_', '-')}: {what}")
 
 
+def _openings(encoded, seq_len: int, count: int) -> list[tuple[str, np.ndarray]]:
+    """The first `count` openings of `seq_len` steps among (piece id, array) pairs, read lazily."""
+    openings = []
+    for piece_id, array in encoded:
+        if len(array) >= seq_len:
+            openings.append((piece_id, array[:seq_len]))
+        if len(openings) >= count:
+            break
+    return openings
+
+
 def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None,
                   only_split: str | None = None) -> tuple[np.ndarray, list[str]]:
     """`count` primers of `seq_len` steps: the openings of test pieces (then valid, then train), from
     the arrays already encoded, or the opening of `prime_file`. With `only_split`, the openings of
     that split's pieces alone, each used in turn as often as `count` needs (where none is long
     enough, the order above)."""
-    if only_split is not None:
-        openings = [(piece.piece_id, array[:seq_len])
-                    for piece, array in zip(data.splits[only_split], data.arrays[only_split], strict=True)
-                    if len(array) >= seq_len]
-        if openings:
-            chosen = [openings[index % len(openings)] for index in range(count)]
-            return np.stack([array for _, array in chosen]), [piece_id for piece_id, _ in chosen]
-    if prime_file:
-        path = Path(prime_file)
-        piece = Piece(path.name, path.name, path.stem, read_notes(path, "--prime"))
-        encoded = [(piece.piece_id, data.representation.encode(piece))]
-    else:
-        # the train split's arrays may hold augmented copies, so its pieces are encoded afresh
-        encoded = itertools.chain(
-            (pair for split in ("test", "valid")
-             for pair in zip([piece.piece_id for piece in data.splits[split]], data.arrays[split], strict=True)),
-            ((piece.piece_id, data.representation.encode(piece)) for piece in data.splits["train"]),  # lazily
-        )
     candidates = []
-    for piece_id, array in encoded:
-        if len(array) >= seq_len:
-            candidates.append((piece_id, array[:seq_len]))
-        if len(candidates) >= count:
-            break
+    if only_split is not None:
+        pieces, arrays = data.splits[only_split], data.arrays[only_split]
+        candidates = _openings(zip([piece.piece_id for piece in pieces], arrays, strict=True), seq_len, len(arrays))
+    if not candidates:
+        if prime_file:
+            path = Path(prime_file)
+            piece = Piece(path.name, path.name, path.stem, read_notes(path, "--prime"))
+            encoded = [(piece.piece_id, data.representation.encode(piece))]
+        else:
+            # the train split's arrays may hold augmented copies, so its pieces are encoded afresh
+            encoded = itertools.chain(
+                (pair for split in ("test", "valid")
+                 for pair in zip([piece.piece_id for piece in data.splits[split]], data.arrays[split], strict=True)),
+                ((piece.piece_id, data.representation.encode(piece)) for piece in data.splits["train"]),  # lazily
+            )
+        candidates = _openings(encoded, seq_len, count)
     if not candidates:
         where = f"--prime {prime_file}" if prime_file else "the corpus"
         raise MusicTFError(f"{where}: no piece has the {seq_len} steps a primer needs")
