@@ -123,6 +123,8 @@ def midi_sample_statistics(run, model, data, split: str, samples_dir: Path) -> d
     primes, _ = primer_arrays(data, config.seq_len, count, only_split=split)
     continuations = run.experiment.sampler(model, config, representation).generate(primes, length, config.seed)
     measured_dir = Path(samples_dir) / "measured"
+    for stale in measured_dir.glob("sample_*.mid"):  # an earlier evaluation may have measured more
+        stale.unlink()
     paths = [write_midi(representation.decode(row), measured_dir / f"sample_{index + 1}.mid",
                         title=f"{run.experiment.slug} measured sample {index + 1}")
              for index, row in enumerate(continuations)]

@@ -37,6 +37,14 @@ def test_the_statistics_measure_their_own_written_continuations_beside_as_many_o
     assert sample_quality([read_midi(path) for path in measured]) == metrics["samples"]
 
 
+def test_a_new_evaluation_leaves_only_the_continuations_it_measured(smoke_run):
+    stale = smoke_run / "samples" / "measured" / "sample_99.mid"
+    stale.write_bytes((smoke_run / "samples" / "measured" / "sample_1.mid").read_bytes())
+    assert main(["evaluate", str(smoke_run)]) == 0
+    measured = sorted((smoke_run / "samples" / "measured").glob("sample_*.mid"))
+    assert not stale.exists() and len(measured) == json.loads((smoke_run / "metrics.json").read_text())["samples"]["pieces"]
+
+
 def test_a_symbolic_writer_refuses_audio_options_in_one_line(smoke_run, tmp_path, capsys):
     roll = write_midi([Note(60, 0.0, 1.0, "C4")], tmp_path / "roll.mid")
     for flags, flag in ((["--roll", str(roll)], "--roll"), (["--program", "organ"], "--program")):
