@@ -44,7 +44,7 @@ ablation-4: $(STAMP)  ## Experiment 4's ablation: experiment 3, + focal loss, + 
 FILE ?=
 benchmark-jsb: $(STAMP)  ## Experiments 2-4 on the JSB protocol, then the report: FILE=JSB.pickle (or .json) for the published file, else music21's chorales in C
 	@for n in 2 3 4; do \
-	  $(BIN)/musictf run $$n --preset jsb $(if $(FILE),--source "$(FILE)" --set transpose_to_c=false) || exit $$?; \
+	  $(BIN)/musictf run $$n --preset jsb $(if $(FILE),--source "$(FILE)") || exit $$?; \
 	done
 	$(BIN)/musictf report
 

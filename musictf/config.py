@@ -41,7 +41,8 @@ class ExperimentConfig:
     test_fraction: float = 0.1  # Share of files in the test split.
     transpose_range: int = 0  # Training-only transposition augmentation, semitones each way; 0 disables.
     # Every piece moved to C major or C minor by its estimated key (musictf.data.keys), as the JSB
-    # benchmark files are; the `jsb` presets use it on music21's chorales.
+    # benchmark files are; the `jsb` presets use it on music21's chorales. A benchmark file is
+    # already in C, so with one as the source it resolves to false.
     transpose_to_c: bool = False
     # Each piece is preceded by `seq_len` empty steps (silent frames, <pad> tokens), so that its first
     # step is a target too: the published polyphonic tables score every frame from the first.
@@ -72,6 +73,10 @@ class ExperimentConfig:
     temperature: float = 1.0
     top_k: int = 0  # Top-k cutoff for categorical sampling; 0 disables it.
     top_p: float = 1.0  # Nucleus (top-p) cutoff for categorical sampling; 1.0 disables it.
+
+    def __post_init__(self):
+        if self.transpose_to_c and str(self.source).lower().endswith(BENCHMARK_EXTENSIONS):
+            object.__setattr__(self, "transpose_to_c", False)  # the published files are in C already
 
     @property
     def target_is_input(self) -> bool:
@@ -109,10 +114,6 @@ class ExperimentConfig:
             (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.transpose_range >= 0, f"transpose_range must be 0 or more, got {self.transpose_range}"),
-            (
-                not (self.transpose_to_c and self.source.lower().endswith(BENCHMARK_EXTENSIONS)),
-                f"{self.source}: a benchmark file is already in C; add --set transpose_to_c=false",
-            ),
         )
 
 

