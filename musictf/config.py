@@ -13,6 +13,7 @@ import typing
 from pathlib import Path
 
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS
+from musictf.data.corpus import MAX_FILE_MEGABYTES, PARSE_TIMEOUT
 from musictf.errors import ConfigError
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -21,7 +22,8 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Keras Tuner searches (tune.py): the tuners, and each objective with its direction.
 TUNERS = ("random", "hyperband", "bayesian")
 OBJECTIVES = {"val_loss": "min", "val_f1": "max", "val_frame_nll": "min", "val_accuracy": "max"}
-DEFAULT_MAX_TRIALS = 6  # trials of a search: a few minutes each on the `tune` presets
+DEFAULT_MAX_TRIALS = 6
+MAX_SEED = 2**32 - 1  # what Keras's and numpy's seeding accept  # trials of a search: a few minutes each on the `tune` presets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,8 +33,8 @@ class ExperimentConfig:
     # -- data ------------------------------------------------------------------------------------
     source: str = "music21:bach"  # `music21:<composer or corpus path>` or a folder of MIDI/MusicXML/ABC/kern.
     max_files: int = 0  # Use only the first N files of the source (sorted by path); 0 uses all of them.
-    parse_timeout: float = 60.0  # Seconds one file may take to parse before it is skipped.
-    max_file_megabytes: float = 20.0  # Larger files are skipped: a symbolic score is rarely above 1 MB.
+    parse_timeout: float = PARSE_TIMEOUT  # Seconds one file may take to parse before it is skipped.
+    max_file_megabytes: float = MAX_FILE_MEGABYTES  # Larger files are skipped: a score is rarely above 1 MB.
     # A MIDI file whose chunks end early is skipped as corrupt; true uses the part that is there and
     # lists the file under "truncated" in the ingest report.
     keep_truncated_midi: bool = False
@@ -90,8 +92,8 @@ class ExperimentConfig:
             (self.max_files >= 0, f"max_files must be 0 or more, got {self.max_files}"),
             (self.parse_timeout > 0, f"parse_timeout must be positive, got {self.parse_timeout}"),
             (self.max_file_megabytes > 0, f"max_file_megabytes must be positive, got {self.max_file_megabytes}"),
-            (self.split_seed >= 0, f"split_seed must be 0 or more, got {self.split_seed}"),
-            (self.seed >= 0, f"seed must be 0 or more, got {self.seed}"),
+            (0 <= self.split_seed <= MAX_SEED, f"split_seed must be in [0, 2**32 - 1], got {self.split_seed}"),
+            (0 <= self.seed <= MAX_SEED, f"seed must be in [0, 2**32 - 1], got {self.seed}"),
             (self.seq_len >= 1, f"seq_len must be at least 1, got {self.seq_len}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
             (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),

@@ -10,7 +10,9 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,6 +62,35 @@ def require_writable_dir(path: str | os.PathLike, what: str, create: bool = True
     return Path(path)
 
 
+class CacheFolder:
+    """Writes into a cache folder that may refuse them (read-only, or full): the first failure is
+    said once, later writes are skipped, and the run goes on uncached; reads are unaffected.
+
+    Example:
+        cache = CacheFolder(Path("~/.cache/musictf").expanduser())
+        cache.write(write_json, cache.folder / "ingest" / "x.json", {"pieces": 3})  # True if written
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.writable = is_writable_dir(self.folder)
+        if not self.writable:
+            print(f"musictf: the cache {self.folder} cannot be written; reading it only", file=sys.stderr)
+
+    def write(self, writer, *arguments) -> bool:
+        """`writer(*arguments)`, unless an earlier write failed; whether it wrote."""
+        if not self.writable:
+            return False
+        try:
+            writer(*arguments)
+            return True
+        except OSError as error:
+            self.writable = False
+            print(f"musictf: the cache {self.folder} cannot be written ({error.strerror or error}); "
+                  "going on without caching", file=sys.stderr)
+            return False
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -97,3 +128,19 @@ def sha256_file(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
 
 def sha256_text(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+STALE_TEMPORARY_SECONDS = 600.0  # a cache write takes milliseconds; an older temp file is a killed writer's
+
+
+def remove_stale_temporaries(folder: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+    """Deletes the temp files (`files.atomic_path`'s dot-names) a killed writer left under `folder`."""
+    removed, now = 0, time.time()
+    for path in folder.rglob(".*"):
+        try:
+            if path.is_file() and now - path.stat().st_mtime > older_than:
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed

@@ -18,7 +18,7 @@ import numpy as np
 
 from musictf import config as config_module
 from musictf import distribute, files, keras_internals, multiworker, rundir
-from musictf.data.corpus import remove_stale_temporaries
+from musictf.files import remove_stale_temporaries
 from musictf.data.pipeline import global_batch_size
 from musictf.data.prepared import PreparedData
 from musictf.errors import MusicTFError

@@ -55,3 +55,39 @@ def read_only():
     for action in reversed(undo):
         with contextlib.suppress(OSError):
             action()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """`small_disk(kilobytes)`: a folder on a tmpfs of that size (root only), unmounted afterwards;
+    with `fill_disk(folder, leave_kilobytes)` it is a full disk for real, not a patched write."""
+    import subprocess
+
+    mounted = []
+
+    def make(kilobytes: int):
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)],
+                                               capture_output=True).returncode:
+            pytest.skip("mounting a small tmpfs needs root")
+        mounted.append(folder)
+        return folder
+
+    yield make
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def fill_disk(folder, leave_kilobytes: int = 0) -> None:
+    """Fills the file system of `folder` until `leave_kilobytes` are free."""
+    import shutil
+
+    free = shutil.disk_usage(folder).free // 1024 - leave_kilobytes
+    with open(os.path.join(folder, "filler"), "wb") as handle:
+        for _ in range(max(free, 0)):
+            try:
+                handle.write(b"\0" * 1024)
+                handle.flush()
+            except OSError:
+                break

@@ -73,3 +73,17 @@ def test_every_numeric_field_refuses_negative_and_non_finite_values(number):
         for bad in bad_values:
             with pytest.raises(ConfigError, match=name):
                 replace(config, {name: bad}, origin="--set")
+
+
+def test_seeds_beyond_what_keras_and_numpy_accept_are_refused_in_one_line(capsys):
+    """Reliability review D18: 2**32 and above passed the check, then crashed in training or sampling."""
+    experiment = get_experiment("2")
+    assert experiment.load_config("smoke", [f"seed={2**32 - 1}"]).seed == 2**32 - 1
+    for field in ("seed", "split_seed"):
+        with pytest.raises(ConfigError, match=rf"{field} must be in \[0, 2\*\*32 - 1\], got 4294967296"):
+            experiment.load_config("smoke", [f"{field}={2**32}"])
+    from musictf.cli import main
+
+    assert main(["train", "2", "--preset", "smoke", "--set", "seed=99999999999999999999"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "seed must be in [0, 2**32 - 1]" in err and len(err.splitlines()) == 1

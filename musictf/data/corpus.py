@@ -21,20 +21,23 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from musictf import files
-from musictf.config import ExperimentConfig
 from musictf.data import parse_cache
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS, FRAME_QUARTERS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
 from musictf.data.parse import describe_error, parse_with_timeout
 from musictf.data.split import folder_split
 from musictf.errors import MusicTFError
+from musictf.files import remove_stale_temporaries
 
 PARSE_VERSION = 5  # Bump when the cached note lists or the cache entry format change.
 SUPPORTED_EXTENSIONS = (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".krn", ".abc")
 MUSIC21_PREFIX = "music21:"
+PARSE_TIMEOUT = 60.0  # seconds one file may take to parse (ExperimentConfig.parse_timeout)
+MAX_FILE_MEGABYTES = 20.0  # larger files are skipped (ExperimentConfig.max_file_megabytes)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,11 +149,19 @@ def resolve_source(source: str, report: IngestReport) -> list[SourceFile]:
     def unreadable_folder(error: OSError) -> None:
         report.skip(error.filename, f"unreadable folder: {describe_error(error)}")
 
-    for directory, subdirectories, filenames in os.walk(root, onerror=unreadable_folder):
-        subdirectories[:] = sorted(name for name in subdirectories if not name.startswith("."))
-        for name in subdirectories:
+    visited = {os.path.realpath(root)}  # symbolic links are followed, each real folder read once
+    for directory, subdirectories, filenames in os.walk(root, onerror=unreadable_folder, followlinks=True):
+        kept = []
+        for name in sorted(name for name in subdirectories if not name.startswith(".")):
             if Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
                 report.skip(Path(directory, name), "is a directory: a folder named like a music file")
+            real = os.path.realpath(Path(directory, name))
+            if real in visited:
+                report.skip(Path(directory, name), f"a link to a folder already read ({real})")
+                continue
+            visited.add(real)
+            kept.append(name)
+        subdirectories[:] = kept
         for name in sorted(filenames):
             path = Path(directory, name)
             if name.startswith("."):
@@ -206,125 +217,84 @@ def write_cache_entry(cache_dir: Path, sha256: str, result: dict) -> None:
 # -- the corpus -----------------------------------------------------------------------------------
 
 
-def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool,
-               keep_truncated_midi: bool = False) -> dict[str, dict]:
+def _ignore_interrupts_and_exit_with_parent() -> None:
+    """Pool initializer: Ctrl-C reaches the whole process group, and the parent alone handles it
+    (it stops the pool); a parser process also ends when its parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
+
+
+def _stop_pool(pool) -> None:
+    """Cancels what has not started and ends the parser processes now (shutdown alone waits for
+    the running jobs, and a file may take `parse_timeout` seconds)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # shutdown forgets them
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+
+
+def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool, keep_truncated_midi: bool,
+               on_result: Callable[[str, dict], None]) -> None:
+    """Parses every path, in `workers` processes, and hands each result to `on_result` as it
+    arrives, so that an interrupt (which stops the parse at once) keeps everything parsed so far."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     from tqdm import tqdm
 
     jobs = [(path, timeout, keep_truncated_midi) for path in paths]
-    results: dict[str, dict] = {}
+    done: set[str] = set()
     with tqdm(total=len(jobs), desc="parsing", unit="file", disable=None if progress else True, file=sys.stderr) as bar:
+
+        def finish(path: str, result: dict) -> None:
+            on_result(path, result)
+            done.add(path)
+            bar.update()
+
         if workers > 1 and len(jobs) > 2:
             # spawn, not fork: the parent may already hold TensorFlow's threads.
-            context = multiprocessing.get_context("spawn")
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_ignore_interrupts_and_exit_with_parent)
             try:
-                with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_exit_with_parent) as pool:
-                    futures = [pool.submit(parse_with_timeout, job) for job in jobs]
-                    for future in as_completed(futures):
-                        path, result = future.result()
-                        results[path] = result
-                        bar.update()
+                for future in as_completed([pool.submit(parse_with_timeout, job) for job in jobs]):
+                    finish(*future.result())
             except BrokenProcessPool:
                 print("musictf: a parser process died; parsing the rest in this process", file=sys.stderr)
+            except BaseException:
+                _stop_pool(pool)
+                raise
+            pool.shutdown(wait=True, cancel_futures=True)
         for job in jobs:  # serial path, and whatever a broken pool left undone
-            if job[0] not in results:
-                path, result = parse_with_timeout(job)
-                results[path] = result
-                bar.update()
-    return results
+            if job[0] not in done:
+                finish(*parse_with_timeout(job))
 
 
-STALE_TEMPORARY_SECONDS = 600.0  # a cache write takes milliseconds; an older temp file is a killed writer's
-
-
-def remove_stale_temporaries(folder: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
-    """Deletes the temp files (`files.atomic_path`'s dot-names) a killed writer left under `folder`."""
-    removed, now = 0, time.time()
-    for path in folder.rglob(".*"):
-        try:
-            if path.is_file() and now - path.stat().st_mtime > older_than:
-                path.unlink()
-                removed += 1
-        except OSError:
-            continue
-    return removed
-
-
-def load_corpus(
-    source: str,
-    *,
-    cache_dir: Path | str | None = None,
-    max_files: int = 0,
-    workers: int | None = None,
-    timeout: float = ExperimentConfig.parse_timeout,
-    max_file_megabytes: float = ExperimentConfig.max_file_megabytes,
-    keep_truncated_midi: bool = ExperimentConfig.keep_truncated_midi,
-    progress: bool = True,
-) -> Corpus:
-    """Every usable piece of `source`, parsing only files the cache does not hold yet.
-
-    A cache folder that cannot be written (a read-only disk) is still read; what was parsed is then
-    not cached. Raises MusicTFError when the source does not exist or not one piece could be used.
-    """
-    started = time.perf_counter()
-    if Path(source).suffix.lower() in BENCHMARK_EXTENSIONS:
-        return _benchmark_corpus(source, started)
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cache_writable = files.is_writable_dir(cache_dir)
-    if not cache_writable:
-        print(f"musictf: the cache {cache_dir} cannot be written; reading it only", file=sys.stderr)
-    elif (cache_dir / "parsed").is_dir():
-        remove_stale_temporaries(cache_dir / "parsed")
-    report = IngestReport(source=source)
-    source_files = resolve_source(source, report)
-    if max_files > 0:
-        source_files = source_files[:max_files]
-    report.files_seen = len(source_files) + len(report.skipped)
-
-    results: dict[str, dict] = {}
-    hashes: dict[str, str] = {}
-    to_parse: list[SourceFile] = []
+def _hash_usable_files(source_files: list[SourceFile], max_file_megabytes: float,
+                       report: IngestReport) -> dict[SourceFile, str]:
+    """file -> SHA-256 of its bytes, for every file that can be read and is neither empty nor too
+    large; the others go into the report with their reason."""
     max_bytes = max_file_megabytes * 1024 * 1024
-    usable: list[SourceFile] = []
+    hashes = {}
     for item in source_files:
         try:
             size = item.path.stat().st_size
             if 0 < size <= max_bytes:
-                digest = files.sha256_file(item.path)
+                hashes[item] = files.sha256_file(item.path)
         except OSError as error:
             report.skip(item.path, f"unreadable: {describe_error(error)}")
             continue
         if size == 0:
             report.skip(item.path, "empty file: 0 bytes")
-            continue
-        if size > max_bytes:
+        elif size > max_bytes:
             report.skip(item.path, f"too large: {size / 1048576:.1f} MB > {max_file_megabytes:g} MB limit")
-            continue
-        usable.append(item)
-        hashes[item.file_id] = digest
-        cached, corrupt = read_cache_entry(cache_dir, digest)
-        report.corrupt_cache_entries += corrupt
-        if cached is None:
-            to_parse.append(item)
-        else:
-            results[str(item.path)] = cached
-            report.files_from_cache += 1
+    return hashes
 
-    if to_parse:
-        workers = workers or os.cpu_count() or 1
-        parsed = _parse_all([str(item.path) for item in to_parse], timeout, workers, progress, keep_truncated_midi)
-        for item in to_parse:
-            result = parse_cache.with_columns(parsed[str(item.path)])
-            results[str(item.path)] = result
-            report.files_parsed += 1
-            if result.pop("cacheable", True) and cache_writable:
-                write_cache_entry(cache_dir, hashes[item.file_id], result)
 
+def _pieces(hashes: dict[SourceFile, str], results: dict[SourceFile, dict], report: IngestReport) -> list[Piece]:
+    """The pieces of every parsed file, in file order; a file that failed is skipped with its reason."""
     pieces: list[Piece] = []
-    for item in usable:
-        result = results[str(item.path)]
+    for item in hashes:
+        result = results[item]
         if "error" in result:
             report.skip(item.path, result["error"])
             continue
@@ -337,12 +307,64 @@ def load_corpus(
             piece_id = f"{item.file_id}#{entry['index']}" if result["multi"] else item.file_id
             title = entry["title"] or Path(item.file_id).stem
             pieces.append(Piece(piece_id, item.file_id, title, entry["notes"]))
+    return pieces
+
+
+def load_corpus(
+    source: str,
+    *,
+    cache_dir: Path | str | None = None,
+    max_files: int = 0,
+    workers: int | None = None,
+    timeout: float = PARSE_TIMEOUT,
+    max_file_megabytes: float = MAX_FILE_MEGABYTES,
+    keep_truncated_midi: bool = False,
+    progress: bool = True,
+) -> Corpus:
+    """Every usable piece of `source`, parsing only files the cache does not hold yet.
+
+    A cache folder that cannot be written (a read-only or full disk) is still read; what was parsed
+    is then not cached, and the run goes on. Each parsed file is cached as it arrives, so an
+    interrupted ingest keeps its work. Raises MusicTFError when the source does not exist or not
+    one piece could be used.
+    """
+    started = time.perf_counter()
+    if Path(source).suffix.lower() in BENCHMARK_EXTENSIONS:
+        return _benchmark_corpus(source, started)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = files.CacheFolder(cache_dir)
+    if cache.writable and (cache_dir / "parsed").is_dir():
+        remove_stale_temporaries(cache_dir / "parsed")
+    report = IngestReport(source=source)
+    source_files = resolve_source(source, report)[: max_files or None]
+    report.files_seen = len(source_files) + len(report.skipped)
+
+    hashes = _hash_usable_files(source_files, max_file_megabytes, report)
+    results: dict[SourceFile, dict] = {}
+    for item, digest in hashes.items():
+        cached, corrupt = read_cache_entry(cache_dir, digest)
+        report.corrupt_cache_entries += corrupt
+        if cached is not None:
+            results[item] = cached
+            report.files_from_cache += 1
+
+    to_parse = {str(item.path): item for item in hashes if item not in results}
+
+    def keep(path: str, parsed: dict) -> None:
+        item = to_parse[path]
+        result = results[item] = parse_cache.with_columns(parsed)
+        report.files_parsed += 1
+        if result.pop("cacheable", True):
+            cache.write(write_cache_entry, cache_dir, hashes[item], result)
+
+    if to_parse:
+        _parse_all(list(to_parse), timeout, workers or os.cpu_count() or 1, progress, keep_truncated_midi, keep)
+
+    pieces = _pieces(hashes, results, report)
     report.pieces = len(pieces)
     report.seconds = time.perf_counter() - started
     report_path = cache_dir / "ingest" / f"{files.sha256_text(f'{source}|{max_files}')[:16]}.json"
-    if cache_writable:
-        files.write_json(report_path, report.to_dict())
-    else:
+    if not cache.write(files.write_json, report_path, report.to_dict()):
         report_path = None
     if not pieces:
         reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.skipped_by_reason().items()))
@@ -350,7 +372,8 @@ def load_corpus(
         raise MusicTFError(
             f"{source}: no usable pieces in {report.files_seen} files ({reasons or 'no music files found'}){details}"
         )
-    return Corpus(source, pieces, report, report_path, hashes, folder_split([piece.file_id for piece in pieces]))
+    return Corpus(source, pieces, report, report_path, {item.file_id: digest for item, digest in hashes.items()},
+                  folder_split([piece.file_id for piece in pieces]))
 
 
 def _benchmark_corpus(source: str, started: float) -> Corpus:

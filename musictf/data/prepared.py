@@ -172,8 +172,7 @@ def prepare_symbolic_data(representation, config, *, fit: bool = True, progress:
     if fit:
         representation.fit(splits["train"], config.transpose_range)
     arrays = {split: [representation.encode(piece) for piece in splits[split]] for split in SPLITS}
-    if files.is_writable_dir(path.parent):
-        _write_arrays(path, representation, arrays)
+    files.CacheFolder(path.parent).write(_write_arrays, path, representation, arrays)
     return PreparedData(corpus, splits, representation, arrays)
 
 
@@ -188,11 +187,14 @@ def describe_corpus(config, representation, workers: int | None = None) -> str:
     sizes = {split: sum(representation.steps(representation.encode(piece)) for piece in pieces)
              for split, pieces in splits.items()}
     pitches = [note.pitch for piece in corpus.pieces for note in piece.notes]
-    low, high = pitch.Pitch(midi=min(pitches)), pitch.Pitch(midi=max(pitches))
     lines = [corpus.report.summary(), f"pieces: {len(corpus.pieces)}; {unit}: {sum(sizes.values())}"]
     if hasattr(representation, "vocabulary"):
         lines.append(f"vocabulary (train split, with <pad> and <unk>): {representation.features}")
-    lines.append(f"pitch range: {low.nameWithOctave} (MIDI {low.midi}) to {high.nameWithOctave} (MIDI {high.midi})")
+    if pitches:
+        low, high = pitch.Pitch(midi=min(pitches)), pitch.Pitch(midi=max(pitches))
+        lines.append(f"pitch range: {low.nameWithOctave} (MIDI {low.midi}) to {high.nameWithOctave} (MIDI {high.midi})")
+    else:
+        lines.append("pitch range: none (no notes: every piece is silent)")
     lines += [f"{split}: {len(pieces)} pieces, {sizes[split]} {unit}" for split, pieces in splits.items()]
     if corpus.report_path is not None:
         lines.append(f"ingest report: {corpus.report_path}")

@@ -271,3 +271,74 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state not in ("Z", "X")
+
+
+def test_a_source_without_a_single_note_is_described_not_a_traceback(tmp_path, capsys, cache_dir):
+    """Reliability review D17: `musictf data` on a source of silent frames ended in min()."""
+    path = tmp_path / "silent.json"
+    path.write_text(json.dumps({"train": [[[]] * 40] * 5, "valid": [[[]] * 40], "test": [[[]] * 40]}))
+    assert main(["data", "--source", str(path), "--representation", "pianoroll"]) == 0
+    assert "pitch range: none (no notes" in capsys.readouterr().out
+
+
+def test_symlinked_sub_folders_are_followed_once_and_loops_are_not(tmp_path, cache_dir):
+    """Reliability review D19: a linked sub-folder's files were left out without a word."""
+    source, elsewhere = tmp_path / "source", tmp_path / "elsewhere"
+    source.mkdir()
+    elsewhere.mkdir()
+    write_midi(MELODY, source / "own.mid")
+    write_midi(MELODY[::-1], elsewhere / "linked.mid")
+    (source / "linked_sub").symlink_to(elsewhere, target_is_directory=True)
+    (source / "second_link").symlink_to(elsewhere, target_is_directory=True)  # the same folder again
+    (source / "loop").symlink_to(source, target_is_directory=True)  # a loop back to the root
+    corpus = load_corpus(str(source), cache_dir=cache_dir, workers=1, progress=False)
+    assert sorted(piece.file_id for piece in corpus.pieces) == ["linked_sub/linked.mid", "own.mid"]
+    skipped = {item["file"]: item["reason"] for item in corpus.report.skipped}
+    assert "already read" in skipped[str(source / "second_link")] and "already read" in skipped[str(source / "loop")]
+
+
+def test_a_full_cache_is_said_once_and_the_run_goes_on_uncached(tmp_path, small_disk, capsys):
+    """Reliability review D2: a full cache folder made every later run fail with a traceback."""
+    from conftest import fill_disk
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for index in range(4):
+        write_midi([Note(60 + index, float(step), 1.0, "C4") for step in range(8)], folder / f"m{index}.mid")
+    cache = small_disk(256)
+    fill_disk(cache)
+    corpus = load_corpus(str(folder), cache_dir=cache, workers=1, progress=False)
+    assert len(corpus.pieces) == 4 and corpus.report.files_parsed == 4 and corpus.report_path is None
+    err = capsys.readouterr().err
+    assert err.count("going on without caching") == 1 and "No space left on device" in err
+    assert not [path for path in cache.rglob("*") if path.name.startswith(".")], "no temp file is left"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_parse_at_once_and_keeps_what_was_parsed(tmp_path):
+    """Reliability review D4: Ctrl-C waited for the whole parse, then cached nothing."""
+    import signal
+
+    folder = tmp_path / "long"
+    folder.mkdir()
+    tune = "X:{i}\nT:T{i}\nM:4/4\nL:1/8\nK:D\n" + "|".join(["defg abag fedc BAGF"] * 8) + "|\n\n"
+    for index in range(40):  # each file about a second of music21; 20 s on two parsers
+        (folder / f"f{index:02d}.abc").write_text("".join(tune.format(i=i) for i in range(index + 1, index + 13)))
+    cache = tmp_path / "cache"
+    command = [sys.executable, "-c", "import sys; from musictf.cli import main; sys.exit(main(sys.argv[1:]))",
+               "data", "--source", str(folder), "--workers", "2"]
+    process = subprocess.Popen(command, env=os.environ | {"MUSICTF_CACHE_DIR": str(cache)}, start_new_session=True,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while len(list(cache.rglob("*.notes"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
+    interrupted = time.time()
+    _, err = process.communicate(timeout=60)
+    stopped_after = time.time() - interrupted
+    kept = len(list(cache.rglob("*.notes")))
+    assert process.returncode == 130 and "interrupted" in err
+    assert stopped_after < 2.0, f"took {stopped_after:.1f} s to stop"
+    assert 3 <= kept < 40
+    corpus = load_corpus(str(folder), cache_dir=cache, workers=2, progress=False)
+    assert corpus.report.files_from_cache == kept and len(corpus.pieces) == 40 * 12
