@@ -67,8 +67,8 @@ def run_ablation(experiment, preset: str, overrides=(), root: Path = ABLATION_RO
         config = experiment.load_config(preset, pairs)
         run_dir = folder / f"{index}-{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}"
         done = (run_dir / "metrics.json").exists() and rundir.read_state(run_dir).get("training") == "complete"
-        if done and files.read_json(run_dir / "config.json").get("config") == config_module.to_dict(config):
-            metrics = files.read_json(run_dir / "metrics.json")
+        if done and rundir.read_config_file(run_dir)["config"] == config_module.to_dict(config):
+            metrics = rundir.read_json(run_dir / "metrics.json", "delete this step's run folder to train it again")
         else:
             print(f"ablation step {index}/{len(steps)}: {name}")
             metrics = train_and_evaluate(experiment, config, run_dir, preset=preset)

@@ -63,3 +63,19 @@ def sample_bigram_tokens(train_ids: list[np.ndarray], valid_ids: list[np.ndarray
         current = np.asarray(chosen, np.int64)
         drawn.append(current)
     return np.stack(drawn, axis=1).astype(np.int32)
+
+
+def token_bigram_samples(data, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
+    """Experiment 1's count baseline (its `baseline_samples` slot): continuations of `primes` drawn
+    from the interpolated bigram of the train split, padding and unknown tokens never drawn."""
+    from musictf.generate import blocked_token_ids
+
+    representation = data.representation
+    return sample_bigram_tokens(data.arrays["train"], data.arrays["valid"], primes, length, seed,
+                                representation.features, blocked_token_ids(representation.vocabulary))
+
+
+def roll_markov_samples(data, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
+    """The roll experiments' count baseline (their `baseline_samples` slot): continuations of
+    `primes` drawn from the first-order Markov chain per flag of the train split."""
+    return sample_markov_rolls(data.arrays["train"], primes, length, seed, data.representation.encoding == "onset_sustain")

@@ -6,12 +6,14 @@ User errors (MusicTFError, bad flags) print one line and exit with status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
 from pathlib import Path
 
 from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, PRECISIONS, TUNERS, ExperimentConfig, RollConfig
-from musictf.data.tokens import TOKEN_MODES
+from musictf.data.tokens import DEFAULT_TOKEN_MODE, TOKEN_MODES
 from musictf.distribute import STRATEGIES
 from musictf.errors import MusicTFError
 from musictf.tensorflow_logs import import_tensorflow
@@ -51,8 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"music21:<composer or path> or a folder (default: {ExperimentConfig.source})")
     data.add_argument("--representation", choices=["tokens", "pianoroll"], default="tokens",
                       help="statistics for note tokens or piano rolls (default: tokens)")
-    data.add_argument("--token-mode", choices=TOKEN_MODES, default="notes",
-                      help="notes: pitch and length per note (experiment 1's default); duration: one token per slice; pitch: the original's (default: notes)")
+    data.add_argument("--token-mode", choices=TOKEN_MODES, default=DEFAULT_TOKEN_MODE,
+                      help="notes: pitch and length per note; duration: one token per slice; pitch: the "
+                           f"original's (default: {DEFAULT_TOKEN_MODE}, as experiment 1)")
     data.add_argument("--steps-per-quarter", type=int, default=RollConfig.steps_per_quarter,
                       help=f"piano-roll grid (default: {RollConfig.steps_per_quarter})")
     data.add_argument("--max-files", type=int, default=ExperimentConfig.max_files, help="use only the first N files (default: all)")
@@ -168,6 +171,7 @@ def _experiment_and_config(args):
 
 
 def _run_dir_for(args, experiment, config):
+    from musictf import config as config_module
     from musictf import rundir
 
     if args.run_dir:
@@ -175,20 +179,18 @@ def _run_dir_for(args, experiment, config):
     if args.strategy == "multiworker":
         raise MusicTFError("--strategy multiworker needs --run-dir, the same path on every worker")
     if not args.fresh:
-        unfinished = rundir.find_unfinished(experiment, args.preset, config)
+        unfinished = rundir.find_unfinished(experiment.slug, args.preset, config_module.to_dict(config))
         if unfinished is not None:
             print(f"resuming the unfinished run {unfinished} (use --fresh for a new one)", file=sys.stderr)
             return unfinished
-    return rundir.new_run_dir(experiment, args.preset)
+    return rundir.new_run_dir(experiment.slug, args.preset)
 
 
 def _print_metrics(result: dict) -> None:
-    from musictf.metrics import closer_statistics, verdict
+    from musictf.metrics import HEADLINE_METRICS, closer_statistics, verdict
 
     test = result["test"]
-    keys = ["nll_bits_per_sample", "cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "nll_nats_per_quarter",
-            "precision", "recall", "f1", "bay_accuracy"]
-    shown = ", ".join(f"{key} {test[key]:.4g}" for key in keys if key in test)
+    shown = ", ".join(f"{key} {test[key]:.4g}" for key in HEADLINE_METRICS if key in test)
     print(f"test ({result['split']} split): {shown}")
     print("baselines on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items()))
     judged = verdict(test, result["baseline"])
@@ -289,42 +291,26 @@ def _command_ablation(args) -> int:
 
 
 def _command_evaluate(args) -> int:
-    from musictf.evaluate import evaluate
+    from musictf.run import evaluate, open_run
 
-    result = evaluate(args.run, source=args.source, checkpoint=args.checkpoint)
+    result = evaluate(open_run(args.run), source=args.source, checkpoint=args.checkpoint)
     _print_metrics(result)
     print(f"metrics: {result['metrics_file']}")
     return 0
 
 
+GENERATE_FLAGS = {"num_samples": "--num", "generate_length": "--length", "temperature": "--temperature",
+                  "rhythm_temperature": "--rhythm-temperature", "top_k": "--top-k", "top_p": "--top-p",
+                  "seed": "--seed"}
+
+
 def _command_generate(args) -> int:
-    import dataclasses
+    from musictf.run import generate, open_run
 
-    from musictf import config as config_module
-    from musictf import files, rundir
-    from musictf.experiments.base import prepare_data
-
-    run = rundir.load_run(args.run)
-    flags = {"num_samples": ("--num", args.num), "generate_length": ("--length", args.length),
-             "temperature": ("--temperature", args.temperature),
-             "rhythm_temperature": ("--rhythm-temperature", args.rhythm_temperature), "top_k": ("--top-k", args.top_k),
-             "top_p": ("--top-p", args.top_p), "seed": ("--seed", args.seed)}
-    config = run.config
-    for key, (flag, value) in flags.items():  # held to the config's own checks, as a preset value is
-        if value is not None:
-            try:
-                config = config_module.replace(config, {key: value}, origin=flag)
-            except MusicTFError as error:
-                raise MusicTFError(f"{flag}: {error}") from None
-    run = dataclasses.replace(run, config=config)
-    out_dir = files.require_writable_dir(Path(args.out) if args.out else run.path / "samples", "samples")
-    data = prepare_data(run.experiment, config, representation=run.representation, progress=False,
-                        run_data_hash=run.data_hash)
-    model = rundir.load_model(run, args.checkpoint)
-    written = run.experiment.write_samples(
-        run, model, data, num=config.num_samples, length=config.generate_length, seed=config.seed, out_dir=out_dir,
-        prime_file=args.prime, options={"roll_file": args.roll, "program": args.program},
-    )
+    overrides = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in GENERATE_FLAGS.items()}
+    out_dir, written = generate(open_run(args.run), overrides, out_dir=args.out, prime_file=args.prime,
+                                options={"roll_file": args.roll, "program": args.program}, checkpoint=args.checkpoint,
+                                flag_names=GENERATE_FLAGS)
     for item in written:
         print(out_dir / (item.get("midi") or item["wav"]))
     return 0
@@ -352,11 +338,35 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"data": _command_data, "train": _command_train, "run": _command_train, "report": _command_report,
                 "tune": _command_tune, "bench": _command_bench, "evaluate": _command_evaluate,
                 "generate": _command_generate, "ablation": _command_ablation}
+    signal.signal(signal.SIGTERM, _terminate)  # kill, systemd, docker stop: unwind as Ctrl-C does
     try:
         return commands[args.command](args)
     except MusicTFError as error:
-        print(f"musictf: error: {error}", file=sys.stderr)
+        print(f"musictf: error: {' '.join(str(error).splitlines())}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("musictf: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except OSError as error:
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        print(f"musictf: error: {error.filename or 'a file'}: the disk is full; free some space and rerun", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as stop:
+        how = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        after = AFTER_INTERRUPT.get(args.command, "rerun the same command to resume")
+        print(f"musictf: {how}; {after}", file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
+
+
+AFTER_INTERRUPT = {
+    "generate": "the samples that were there before are kept",
+    "report": "rerun it to build the report",
+    "data": "what was parsed is cached; rerun it to go on",
+}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that every `finally` (temp files, locks) runs."""
+
+
+def _terminate(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+    raise Terminated()

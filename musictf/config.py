@@ -14,6 +14,7 @@ from pathlib import Path
 
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS
 from musictf.data.corpus import MAX_FILE_MEGABYTES, PARSE_TIMEOUT
+from musictf.data.pianoroll import ENCODINGS
 from musictf.errors import ConfigError
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -23,7 +24,9 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 TUNERS = ("random", "hyperband", "bayesian")
 OBJECTIVES = {"val_loss": "min", "val_f1": "max", "val_frame_nll": "min", "val_accuracy": "max"}
 DEFAULT_MAX_TRIALS = 6
-MAX_SEED = 2**32 - 1  # what Keras's and numpy's seeding accept  # trials of a search: a few minutes each on the `tune` presets
+MAX_SEED = 2**32 - 1  # what Keras's and numpy's seeding accept
+MAX_SAMPLES = 1000  # pieces one `generate` writes (four files each)
+MAX_STATISTICS_SAMPLES = 10_000  # continuations one evaluation draws and measures  # trials of a search: a few minutes each on the `tune` presets
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,17 +61,14 @@ class ExperimentConfig:
     learning_rate: float = 1e-3  # Scale it with the global batch when adding replicas.
     optimizer: str = "adam"  # adam | rmsprop
     clipnorm: float = 1.0  # Gradient-norm clipping; 0 disables it.
-    precision: str = "float32"  # float32 | mixed_bfloat16 (about 1.45x faster for LSTMs on this CPU)
-    jit_compile: bool = False  # XLA; 8-15% faster for LSTMs on CPU, slower combined with bfloat16.
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (speed: reports/bench.md)
+    jit_compile: bool = False  # XLA; faster for LSTMs on CPU, slower combined with bfloat16 (reports/bench.md).
     max_eval_windows: int = 4096  # Validation and test windows scored per evaluation; 0 scores all.
     # -- generation ------------------------------------------------------------------------------
     num_samples: int = 3  # Pieces written by `generate` and scored by `evaluate`.
     generate_length: int = 256  # Tokens or time steps per generated piece, after the primer.
     # Experiments 1-4: continuations drawn to measure the sample statistics (the evaluation split's
-    # openings primed in turn), each as long as a written sample, and as many from the count
-    # baseline on the same primers. Fewer are noisy: on 32, experiment 1's count of statistics
-    # nearer the test split than its bigram's was 6, 3, 5 and 3 of 8 for four sampling seeds of the
-    # same run; on 128, 6, 5 and 5.
+    # openings primed in turn), and as many from the count baseline; fewer are noisy.
     statistics_samples: int = 128
     # Divides the logits before sampling; lower is more conservative. The roll experiments choose
     # theirs by the sample statistics of their cpu runs (the tables are in their config classes).
@@ -101,8 +101,11 @@ class ExperimentConfig:
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
             (self.clipnorm >= 0, f"clipnorm must be 0 or more, got {self.clipnorm}"),
             (self.max_eval_windows >= 0, f"max_eval_windows must be 0 or more, got {self.max_eval_windows}"),
-            (self.num_samples >= 1, f"num_samples must be at least 1, got {self.num_samples}"),
-            (self.statistics_samples >= 1, f"statistics_samples must be at least 1, got {self.statistics_samples}"),
+            (1 <= self.num_samples <= MAX_SAMPLES, f"num_samples must be in [1, {MAX_SAMPLES}], got {self.num_samples}"),
+            (
+                1 <= self.statistics_samples <= MAX_STATISTICS_SAMPLES,
+                f"statistics_samples must be in [1, {MAX_STATISTICS_SAMPLES}], got {self.statistics_samples}",
+            ),
             (self.generate_length >= 1, f"generate_length must be at least 1, got {self.generate_length}"),
             (0 <= self.valid_fraction < 1, f"valid_fraction must be in [0, 1), got {self.valid_fraction}"),
             (0 <= self.test_fraction < 1, f"test_fraction must be in [0, 1), got {self.test_fraction}"),
@@ -250,11 +253,8 @@ class RollConfig(ExperimentConfig):
     initial_flag_probability: float = 0.03
     learning_rate: float = 0.005  # Measured: 200 steps reach val F1 0.49 at 5e-3 and 0.05 at 1e-3 (experiment 2).
     # Each flag also conditioned on the flags below it in the same frame (layers.FrameAutoregression):
-    # chords as chords. The model then reads the target frame too; sampling draws flag by flag.
-    # Measured at the cpu presets (AVX-512 EPYC, 2026-11-24), test frame NLL with / without:
-    # e2 5.88 / 9.11 (6 epochs; 4.84 with the 12 its preset now trains), e3 5.53 / 8.12,
-    # e4 5.70 / 8.26 nats, in the same time. `paper` keeps the documented independent flags;
-    # scheduled sampling cannot combine with it.
+    # chords as chords, several nats better (README, "Results"). The model then reads the target
+    # frame too, and sampling draws flag by flag. `paper` keeps the documented independent flags.
     frame_autoregression: bool = True
 
     @property
@@ -263,7 +263,7 @@ class RollConfig(ExperimentConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.roll_encoding not in ("onset_sustain", "active"):
+        if self.roll_encoding not in ENCODINGS:
             raise ConfigError(f"roll_encoding must be onset_sustain or active, got {self.roll_encoding!r}")
         if self.output not in ("sigmoid", "softmax"):
             raise ConfigError(f"output must be sigmoid or softmax, got {self.output!r}")

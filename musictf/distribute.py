@@ -73,14 +73,6 @@ def _multi_worker_strategy():
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def needs_static_batches(strategy) -> bool:
-    """TPUs need static shapes; multi-worker evaluation needs every worker to run the same steps."""
-    import tensorflow as tf
-
-    return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.MultiWorkerMirroredStrategy))
-
-
-
 def device_names(strategy) -> list[str]:
     """The devices a strategy computes on, e.g. ["CPU:0"] or ["GPU:0", "GPU:1"], for the training log."""
     import tensorflow as tf

@@ -1,28 +1,24 @@
-"""The common evaluation protocol on a run's test split, written to metrics.json.
+"""The common evaluation protocol: the functions an experiment's `test_metrics` slot names.
 
-Each experiment names its test-metric function (its `test_metrics` slot):
+Each takes `(run, data, model, split)` and returns (metrics, baselines on the same targets);
+`run.evaluate` writes them to metrics.json. The three:
 - `token_test_metrics`: cross-entropy, perplexity and accuracy, beside a unigram baseline;
 - `roll_test_metrics`: frame NLL (nats per frame, summed over the output flags), precision, recall,
   F1 and Bay accuracy at the threshold, beside an independent-Bernoulli baseline;
 - `audio_test_metrics`: NLL per sample where the receptive field is full, beside the unigram of
   the train split's codes and "repeat the previous sample".
-Every run also gets statistics of its generated samples next to the same statistics of the split.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from pathlib import Path
 
 import numpy as np
 
-from musictf import config as config_module
-from musictf import files, metrics, rundir
+from musictf import files, metrics
 from musictf.data.pipeline import audio_dataset, make_dataset, padded, scoring_windows
-from musictf.distribute import set_precision
-from musictf.experiments.base import prepare_data
 
 
 def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -55,8 +51,8 @@ def nll_per_quarter(nll_per_step: float, data, split: str) -> float:
     return nll_per_step * steps / quarters if quarters else float("nan")
 
 
-def token_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
-    logits, targets, previous = predict_split(model, experiment.target, config, data.arrays[split])
+def token_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
+    logits, targets, previous = predict_split(model, run.experiment.target, run.config, data.arrays[split])
     targets = targets.astype(np.int64)
     baseline = metrics.token_baseline(data.arrays["train"], targets, logits.shape[-1])
     baseline |= metrics.token_bigram_baseline(data.arrays["train"], data.arrays["valid"], previous, targets, logits.shape[-1])
@@ -66,15 +62,16 @@ def token_test_metrics(experiment, model, config, data, split: str) -> tuple[dic
     return result, baseline
 
 
-def roll_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
-    logits, targets, previous = predict_split(model, experiment.target, config, data.arrays[split])
+def roll_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
+    config = run.config
+    logits, targets, previous = predict_split(model, run.experiment.target, config, data.arrays[split])
     baseline = metrics.roll_baseline(data.arrays["train"], targets)
     # with pad_start, the chain also learns how pieces begin: from silence to their first frame
     train = padded(data.arrays["train"], 1) if config.pad_start else data.arrays["train"]
     baseline |= metrics.markov_roll_baseline(train, previous, targets)
     threshold = config.threshold
     if config.tune_threshold and data.arrays["valid"] and split != "valid":
-        valid_logits, valid_targets, _ = predict_split(model, experiment.target, config, data.arrays["valid"])
+        valid_logits, valid_targets, _ = predict_split(model, run.experiment.target, config, data.arrays["valid"])
         threshold = metrics.best_f1_threshold(valid_logits, valid_targets, config.output)
     result = metrics.roll_metrics(logits, targets, config.output, threshold) | {"threshold": threshold}
     result["nll_nats_per_quarter"] = nll_per_quarter(result["frame_nll_nats"], data, split)
@@ -82,9 +79,10 @@ def roll_test_metrics(experiment, model, config, data, split: str) -> tuple[dict
     return result, baseline
 
 
-def audio_test_metrics(experiment, model, config, data, split: str) -> tuple[dict, dict]:
+def audio_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     """NLL in nats and bits per sample and mu-law accuracy, scored only where the receptive field is
     full (a warm-up of receptive_field - 1 samples per crop is skipped), streamed over crops."""
+    config = run.config
     dataset = audio_dataset(data.arrays[split], config, config.batch_size, shuffle=False, stride=config.crop_frames,
                             max_windows=config.max_eval_windows)
     forward = model.predict_on_batch  # one compiled function per model, kept by Keras
@@ -107,50 +105,16 @@ def audio_test_metrics(experiment, model, config, data, split: str) -> tuple[dic
     return result, baseline
 
 
+def source_label(source: str) -> str:
+    """A file-name-safe label for another source: its readable name and a short hash of its full
+    text, so that two sources whose readable names agree stay apart."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", source).strip("._")[-80:] or "source"
+    return f"{name}-{files.sha256_text(source)[:8]}"
+
+
 def metrics_path(run_dir: str | Path, source: str | None = None) -> Path:
-    """metrics.json for the run's own data; metrics-<source>-<hash>.json beside it for another source,
-    so that evaluating elsewhere never overwrites the run's own result (the hash of the source's
-    full text keeps two sources apart whose readable names agree)."""
+    """metrics.json for the run's own data; metrics-<source>-<hash>.json beside it for another
+    source, so that evaluating elsewhere never overwrites the run's own result."""
     if source is None:
         return Path(run_dir) / "metrics.json"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", source).strip("._")[-80:] or "source"
-    return Path(run_dir) / f"metrics-{name}-{files.sha256_text(source)[:8]}.json"
-
-
-def evaluate(run_dir: str | Path, source: str | None = None, checkpoint: str = "best", data=None, model=None) -> dict:
-    """`data` and `model`, when the caller already has them for this run, are used as they are."""
-    run = rundir.load_run(run_dir)
-    files.require_writable_dir(run.path, "metrics")
-    if source == run.config.source:
-        source = None
-    config = run.config if source is None else config_module.replace(run.config, {"source": source}, "--source")
-    experiment = run.experiment
-    if data is None:
-        data = prepare_data(experiment, config, representation=run.representation, run_data_hash=run.data_hash)
-    set_precision(config.precision)
-    if model is None:
-        model = rundir.load_model(run, checkpoint)
-    split = data.evaluation_split()
-    test_metrics, baseline = experiment.test_metrics(experiment, model, config, data, split)
-
-    samples_dir = run.path / "samples"
-    if not (samples_dir / "samples.json").exists():
-        experiment.write_samples(run, model, data, num=config.num_samples, length=config.generate_length,
-                                 seed=config.seed, out_dir=samples_dir)
-    statistics = experiment.sample_statistics(dataclasses.replace(run, config=config), model, data, split, samples_dir)
-    result = {
-        "experiment": experiment.slug,
-        "preset": run.preset,
-        "checkpoint": checkpoint,
-        "split": split,
-        "source": config.source,
-        "data_hash": data.manifest()["data_hash"],
-        "representation": {k: v for k, v in run.representation.to_json().items() if k != "vocabulary"},
-        "test": test_metrics,
-        "baseline": baseline,  # the same targets scored by a model of the train split's frequencies
-        **statistics,  # "samples", "test_split_statistics" and, for MIDI, "baseline_samples"
-        "config": dataclasses.asdict(config),
-    }
-    path = metrics_path(run.path, source)
-    files.write_json(path, result)
-    return result | {"metrics_file": str(path)}
+    return Path(run_dir) / f"metrics-{source_label(source)}.json"

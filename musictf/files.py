@@ -133,12 +133,12 @@ def sha256_text(text: str) -> str:
 STALE_TEMPORARY_SECONDS = 600.0  # a cache write takes milliseconds; an older temp file is a killed writer's
 
 
-def remove_stale_temporaries(folder: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+def remove_stale_temporaries(folder: Path, older_than: float = STALE_TEMPORARY_SECONDS, exclude=()) -> int:
     """Deletes the temp files (`files.atomic_path`'s dot-names) a killed writer left under `folder`."""
-    removed, now = 0, time.time()
-    for path in folder.rglob(".*"):
+    removed, now, exclude = 0, time.time(), {Path(path) for path in exclude}
+    for path in Path(folder).rglob(".*"):
         try:
-            if path.is_file() and now - path.stat().st_mtime > older_than:
+            if path not in exclude and path.is_file() and now - path.stat().st_mtime > older_than:
                 path.unlink()
                 removed += 1
         except OSError:

@@ -13,11 +13,14 @@ Bernoulli flags instead of thresholded, and seq2seq decoders are fed their own s
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.tokens import PAD, UNK
+from musictf.errors import MusicTFError
 
 _MASK = 0xFFFFFFFF
 
@@ -150,6 +153,9 @@ class Sampler:
     def __init__(self, stepper, chooser: FrameChooser, token_input: bool, jit_compile: bool = True):
         self.stepper, self.chooser, self.token_input = stepper, chooser, token_input
         self._loop = tf.function(self._loop_python, reduce_retracing=True, jit_compile=jit_compile)
+        # longer samples: the same steps in chunks that carry the state, so Ctrl-C is seen between them
+        self._first_chunk = tf.function(self._first_chunk_python, reduce_retracing=True, jit_compile=jit_compile)
+        self._next_chunk = tf.function(self._steps, reduce_retracing=True, jit_compile=jit_compile)
 
     def final_logits(self, primes):
         """Logits after reading all of `primes` (B, P[, F]): equal to the full model's output."""
@@ -158,24 +164,71 @@ class Sampler:
         return logits.numpy()
 
     def _loop_python(self, primes, length, seed):
-        state = self.stepper.initial_state(primes)
-        outputs = tf.TensorArray(primes.dtype if self.token_input else tf.float32, size=length)
+        outputs, _, _ = self._steps(tf.cast(primes[:, -1], self._dtype(primes)), self.stepper.initial_state(primes),
+                                    tf.constant(0), length, seed)
+        return outputs
+
+    def _first_chunk_python(self, primes, length, seed):
+        return self._steps(tf.cast(primes[:, -1], self._dtype(primes)), self.stepper.initial_state(primes),
+                           tf.constant(0), length, seed)
+
+    def _dtype(self, primes):
+        return primes.dtype if self.token_input else tf.float32
+
+    def _steps(self, current, state, start, length, seed):
+        """(B, length[, F]) drawn steps start..start+length-1 after `current` in `state`, the last
+        step drawn and the state after it; step i's draw depends on (seed, i) alone."""
+        outputs = tf.TensorArray(current.dtype, size=length)
 
         def body(i, current, state, outputs):
             logits, state = self.stepper.step(current, state)
-            chosen = tf.cast(self.chooser(logits, current, tf.stack([seed, tf.cast(i, tf.int64)])), outputs.dtype)
+            chosen = tf.cast(self.chooser(logits, current, tf.stack([seed, tf.cast(start + i, tf.int64)])), outputs.dtype)
             return i + 1, chosen, state, outputs.write(i, chosen)
 
-        _, _, _, outputs = tf.while_loop(
-            lambda i, *_: i < length, body, (tf.constant(0), tf.cast(primes[:, -1], outputs.dtype), state, outputs)
-        )
+        _, current, state, outputs = tf.while_loop(lambda i, *_: i < length, body, (tf.constant(0), current, state, outputs))
         stacked = outputs.stack()
-        return tf.transpose(stacked, [1, 0] + list(range(2, len(stacked.shape))))
+        return tf.transpose(stacked, [1, 0] + list(range(2, len(stacked.shape)))), current, state
 
     def generate(self, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
-        """(B, length[, F]) continuations of `primes` (B, P[, F])."""
+        """(B, length[, F]) continuations of `primes` (B, P[, F]); beyond `CHUNK_STEPS` steps, drawn
+        in chunks (the same draws) so that an interrupt is seen within a chunk."""
+        primes = np.asarray(primes)
+        require_memory(primes.shape[0] * length * (1 if self.token_input else primes.shape[-1]) * 4 * 3,
+                       f"{primes.shape[0]} samples of {length} steps")
         dtype = tf.int32 if self.token_input else tf.float32
-        return self._loop(tf.constant(primes, dtype), tf.constant(length), tf.constant(seed, tf.int64)).numpy()
+        primes, seed = tf.constant(primes, dtype), tf.constant(seed, tf.int64)
+        if length <= CHUNK_STEPS:
+            return self._loop(primes, tf.constant(length), seed).numpy()
+        outputs, current, state = self._first_chunk(primes, tf.constant(CHUNK_STEPS), seed)
+        chunks = [outputs.numpy()]
+        for start in range(CHUNK_STEPS, length, CHUNK_STEPS):
+            outputs, current, state = self._next_chunk(current, state, tf.constant(start), tf.constant(CHUNK_STEPS), seed)
+            chunks.append(outputs.numpy())
+        return np.concatenate(chunks, axis=1)[:, :length]
+
+
+CHUNK_STEPS = 4096  # steps per compiled call for long samples: an interrupt waits at most one chunk
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo (Linux), else the physical memory."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def require_memory(needed_bytes: int, what: str) -> None:
+    """One MusicTFError, before anything is drawn, when `what` needs more than half the memory
+    available now (the rest is the model's, the decoding's and everyone else's)."""
+    available = available_memory_bytes()
+    if needed_bytes > available // 2:
+        raise MusicTFError(f"{what} need about {needed_bytes / 1e9:.1f} GB, more than half of the "
+                           f"{available / 1e9:.1f} GB available: draw fewer or shorter samples (--num, --length)")
 
 
 def blocked_token_ids(vocabulary) -> list[int]:

@@ -5,7 +5,7 @@ Three parts of musictf depend on Keras internals:
 - `train.AtomicBackupAndRestore` overrides BackupAndRestore's private `_load_model` and
   `_save_model`, relies on `on_epoch_end` setting `_current_epoch` and `on_train_begin` calling
   `_load_model`, and sets the private `model._initial_epoch` that `fit` reads;
-- the hoisted LSTM (`layers.LSTM`) overrides LSTM's `inner_loop` and calls the TensorFlow
+- the hoisted LSTM of the benchmark (`bench/lstm.py`) overrides LSTM's `inner_loop` and calls the TensorFlow
   backend's private `rnn` loop, as RNN's own `inner_loop` does.
 
 Each is recorded here by the SHA-256 of the Keras source it was written against. `require(part)`

@@ -203,9 +203,18 @@ def markov_roll_baseline(train_frames: list[np.ndarray], previous: np.ndarray, t
     previous = previous.reshape(-1, previous.shape[-1]) > 0.5
     targets = targets.reshape(-1, targets.shape[-1]).astype(np.float64)
     p = np.where(previous, p_after_on, p_after_off)
-    nll = -(targets * np.log(p) + (1 - targets) * np.log1p(-p)).sum(axis=-1)
-    return {"markov_nll_nats": float(nll.mean())}
+    return {"markov_nll_nats": bernoulli_frame_nll(targets, np.log(p), np.log1p(-p))}
 
+
+def bernoulli_frame_nll(targets: np.ndarray, log_p: np.ndarray, log_not_p: np.ndarray) -> float:
+    """The protocol's NLL of (frames, flags) 0/1 targets under independent Bernoulli flags: nats per
+    frame, summed over the flags, averaged over the frames."""
+    return float(-(targets * log_p + (1 - targets) * log_not_p).sum(axis=-1).mean())
+
+
+# The test metrics a run is summed up by (printed, and in the report), in this order, where it has them.
+HEADLINE_METRICS = ("cross_entropy_nats", "perplexity", "nll_bits_per_sample", "nll_nats_per_sample", "frame_nll_nats",
+                    "nll_nats_per_quarter", "accuracy", "precision", "recall", "f1", "bay_accuracy")
 
 # (test metric, the strongest baseline of the same unit, its name): a model is judged against these
 STRONGEST_BASELINES = (
@@ -232,8 +241,7 @@ def roll_baseline(train_frames: list[np.ndarray], targets: np.ndarray) -> dict[s
     frames = np.concatenate(train_frames).astype(np.float64)
     p = np.clip(frames.mean(axis=0), 1e-6, 1 - 1e-6)
     targets = targets.reshape(-1, targets.shape[-1]).astype(np.float64)
-    nll = -(targets * np.log(p) + (1 - targets) * np.log1p(-p)).sum(axis=-1)
-    return {"independent_bernoulli_nll_nats": float(nll.mean())}
+    return {"independent_bernoulli_nll_nats": bernoulli_frame_nll(targets, np.log(p), np.log1p(-p))}
 
 
 THRESHOLDS = tuple(round(0.05 * step, 2) for step in range(1, 20))  # what `tune_threshold` chooses from
@@ -273,8 +281,7 @@ def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold
     """Frame metrics; `logits` and `targets` are (frames, flags)."""
     probabilities, log_p, log_not_p = _flag_probabilities(logits, output)
     targets = targets.astype(np.float64).reshape(-1, targets.shape[-1])
-    nll = -(targets * log_p + (1 - targets) * log_not_p).sum(axis=-1)
-    return {"frame_nll_nats": float(nll.mean())} | _threshold_scores(probabilities >= threshold, targets > 0.5) | {
+    return {"frame_nll_nats": bernoulli_frame_nll(targets, log_p, log_not_p)} | _threshold_scores(probabilities >= threshold, targets > 0.5) | {
         "frames": len(targets),
         "flags_per_frame": int(targets.shape[-1]),
     }

@@ -18,7 +18,9 @@ from musictf import files, plots, rundir
 from musictf.data.audio import fluidsynth_available, render_midi
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS
 from musictf.errors import MusicTFError
-from musictf.metrics import verdict
+from musictf.metrics import HEADLINE_METRICS, verdict
+from musictf.run import open_run
+from musictf.samples import read_listing
 
 # Published test-set NLL on the Boulanger-Lewandowski et al. (2012) files and splits: nats per frame,
 # summed over the 88 keys, every frame of every test sequence. (dataset, model, NLL, citation)
@@ -62,9 +64,6 @@ def benchmark_table(rows: list[list]) -> list[list]:
     return published + rows
 
 
-# Test metrics summarised per run, in this order, where the run has them.
-SUMMARY_COLUMNS = ("cross_entropy_nats", "perplexity", "nll_bits_per_sample", "nll_nats_per_sample", "frame_nll_nats",
-                   "accuracy", "precision", "recall", "f1", "bay_accuracy")
 COMPARISON = ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "nll_nats_per_quarter", "f1", "bay_accuracy",
               "nll_bits_per_sample")
 # The baselines of the same run, scored on the same test targets (metrics.json "baseline").
@@ -75,22 +74,30 @@ QUALITY_COLUMNS = ("polyphony", "pitch_class_entropy_bits", "scale_consistency",
 
 
 def latest_runs(root: Path = rundir.RUNS_ROOT) -> list[Path]:
-    """The newest evaluated run of each experiment and preset."""
+    """The newest evaluated run of each experiment and preset (a run whose config.json cannot be
+    read is passed over, with a line saying so)."""
     newest: dict[tuple[str, str], Path] = {}
-    for metrics_path in sorted(Path(root).glob("e*_*/*/metrics.json")):
-        run_dir = metrics_path.parent
-        key = (run_dir.parent.name, files.read_json(run_dir / "config.json")["preset"])  # not the folder name: it may end in -2
+    for metrics_file in sorted(Path(root).glob("e*_*/*/metrics.json")):
+        run_dir = metrics_file.parent
+        try:
+            preset = rundir.read_config_file(run_dir)["preset"]  # not the folder name: it may end in -2
+        except MusicTFError as error:
+            print(f"musictf: passed over: {error}", file=sys.stderr)
+            continue
+        key = (run_dir.parent.name, preset)
         if key not in newest or run_dir.name > newest[key].name:
             newest[key] = run_dir
     return [newest[key] for key in sorted(newest)]
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:
-    if not path.exists():
-        return {}
-    with open(path) as handle:
-        rows = list(csv.DictReader(handle))
-    return {key: [float(row[key]) for row in rows if row.get(key) not in (None, "")] for key in (rows[0] if rows else {})}
+    """A run's learning curves; the rows before a torn one, with a line saying what was left out."""
+    rows, problem = rundir.read_history(path)
+    if problem:
+        print(f"musictf: warning: {path}: {problem}; the learning curve shows the {len(rows)} whole rows before it",
+              file=sys.stderr)
+    columns = [key for key in (rows[0] if rows else {})]
+    return {key: [float(row[key]) for row in rows if row.get(key) != ""] for key in columns} if rows else {}
 
 
 def _format(value) -> str:
@@ -154,13 +161,21 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
     if not run_dirs and not ablation_files:
         raise MusicTFError("no evaluated runs found under runs/; run `make experiment-N` first")
     figures, tables, audio = out_dir / "figures", out_dir / "tables", out_dir / "audio"
+    with rundir.lock(out_dir, "building a report"):
+        # the temp files of a report that was killed (the lock keeps any other report out)
+        files.remove_stale_temporaries(out_dir, older_than=0, exclude=(out_dir / rundir.LOCK_NAME,))
+        return _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation_files, started)
+
+
+def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation_files, started) -> Path:
     renderer = "FluidSynth" if fluidsynth_available() else "the numpy synth (FluidSynth was not found)"
     sections, comparison, quality_rows, benchmark_rows, statistics_rows = [], [], [], [], []
     for run_dir in run_dirs:
         if not (run_dir / "metrics.json").exists():
             raise MusicTFError(f"{run_dir}: no metrics.json; run `musictf evaluate {run_dir}` first")
-        run = rundir.load_run(run_dir)
-        metrics = files.read_json(run_dir / "metrics.json")
+        run = open_run(run_dir)
+        metrics = rundir.read_json(run_dir / "metrics.json", f"run `musictf evaluate {run_dir}` to write it again",
+                                   required=("data_hash", "test", "baseline", "samples", "test_split_statistics"))
         label = f"{run.experiment.slug} ({run.preset})"
         stem = f"{run.experiment.slug}-{run.preset}"
         comparison.append([run.experiment.slug, run.preset, metrics["data_hash"], *[metrics["test"].get(c, "–") for c in COMPARISON],
@@ -176,7 +191,7 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         if row is not None:
             benchmark_rows.append(row)
         test = metrics["test"]
-        summary = ", ".join(f"{name} {_format(test[name])}" for name in SUMMARY_COLUMNS if name in test)
+        summary = ", ".join(f"{name} {_format(test[name])}" for name in HEADLINE_METRICS if name in test)
         parts = [f"<h2>{html.escape(label)}</h2>", f"<p>Test metrics: {summary}</p>"]
         judged = verdict(test, metrics["baseline"])
         if judged:
@@ -185,7 +200,7 @@ def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("repor
         if history:
             png, _ = plots.save_learning_curves(history, figures / f"{stem}-curves", f"{label}: learning curves")
             parts.append(f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">')
-        listing = files.read_json(run_dir / "samples" / "samples.json") if (run_dir / "samples" / "samples.json").exists() else {}
+        listing = read_listing(run_dir / "samples") if (run_dir / "samples" / "samples.json").exists() else {}
         samples = listing.get("samples", [])
         if samples and "wav" in samples[0]:  # generated audio
             first = samples[0]

@@ -1,6 +1,8 @@
 """Run-level sample writing: what a trained run generates, written to its samples/ folder.
 
-Each experiment names one writer and one statistics function in its slots:
+A set of samples replaces the one before it only once it is written whole (`replace_samples`), and
+`run.evaluate` is the one place that writes a run's first set (`ensure_samples`) and hands it to
+the statistics. Each experiment names one writer and one statistics function in its slots:
 - `write_midi_samples` / `midi_sample_statistics` (experiments 1-4): a primer from a test-split
   piece (or `--prime FILE`), the continuation as `sample_K.mid`, the two together as
   `sample_K_primed.mid`, and a piano-roll PNG; the statistics draw `statistics_samples`
@@ -13,20 +15,81 @@ Both write `samples.json` last, listing the files, the seed and the generation s
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from musictf import files, metrics
+from musictf import metrics, rundir
 from musictf.data.audio import WAVFormatError, mu_law_decode, mu_law_encode, read_wav, write_wav
 from musictf.data.music import Piece
 from musictf.data.parse import read_notes
 from musictf.data.pianoroll import read_midi, write_midi
 from musictf.errors import MusicTFError
 from musictf.plots import save_piano_roll, save_waveform_and_spectrogram
+
+LISTING = "samples.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class WrittenSamples:
+    """A written set of samples: its folder and its listing (samples.json's `samples`)."""
+
+    folder: Path
+    listed: list[dict]
+
+
+def _listed_names(listing: dict) -> set[str]:
+    """Every file a samples.json names."""
+    names = {value for item in listing.get("samples", []) for value in item.values() if isinstance(value, str)}
+    return {name for name in names | {listing.get("real_excerpt")} if name and "/" not in name and name != LISTING}
+
+
+def replace_samples(out_dir: Path, write: Callable[[Path], list[dict]]) -> list[dict]:
+    """`write(folder)` into a staging folder beside `out_dir`; then the old set (the files its
+    samples.json names) gives way to the new one, samples.json last. An interrupted or failed write
+    leaves the old set as it was; a kill during the swap (milliseconds) leaves no samples.json, so
+    the next evaluation writes a new set."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):  # a killed writer's; the run is locked
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.staging-"))
+    try:
+        with rundir.disk_full_explained(out_dir.parent, "the samples"):
+            written = write(staging)
+        old = out_dir / LISTING
+        stale = _listed_names(read_listing(out_dir)) if old.exists() else set()
+        old.unlink(missing_ok=True)
+        for name in stale:
+            (out_dir / name).unlink(missing_ok=True)
+        for path in sorted(staging.iterdir(), key=lambda path: path.name == LISTING):  # samples.json last
+            os.replace(path, out_dir / path.name)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_listing(folder: Path) -> dict:
+    return rundir.read_json(Path(folder) / LISTING, "it lists the run's samples: delete it, and the next "
+                                                    "`musictf evaluate` writes a new set", required=("samples",))
+
+
+def ensure_samples(run, data, model) -> WrittenSamples:
+    """The run's samples: those its samples/ folder lists, or a new set written there first."""
+    folder = run.path / "samples"
+    if (folder / LISTING).exists():
+        return WrittenSamples(folder, read_listing(folder)["samples"])
+    config = run.config
+    return WrittenSamples(folder, replace_samples(folder, lambda staging: run.experiment.write_samples(
+        run, data, model, num=config.num_samples, length=config.generate_length, seed=config.seed, out_dir=staging)))
 
 
 def _refuse(options: dict | None, what: str) -> None:
@@ -76,7 +139,7 @@ def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None,
     return np.stack([array for _, array in chosen]), [piece_id for piece_id, _ in chosen]
 
 
-def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, out_dir, prime_file=None,
+def write_midi_samples(run, data, model, *, num: int, length: int, seed: int, out_dir, prime_file=None,
                        options: dict | None = None) -> list[dict]:
     """Writes sample_K.mid (the continuation), sample_K_primed.mid and sample_K.png, and
     real_excerpt.png: the opening of a real piece of the evaluation split, as long as sample 1 with
@@ -104,7 +167,7 @@ def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, ou
     span = representation.quarters(np.concatenate([primes[0], continuations[0]]))
     save_piano_roll([note for note in real.notes if note.onset < span], out_dir / "real_excerpt.png",
                     f"real excerpt ({split} split): {real.piece_id}")
-    files.write_json(out_dir / "samples.json", {
+    rundir.write_json(out_dir / "samples.json", {
         "samples": written, "real_excerpt": "real_excerpt.png", "seed": seed, "length": length,
         "steps_per_second": num * length / seconds,
         "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
@@ -112,23 +175,24 @@ def write_midi_samples(run, model, data, *, num: int, length: int, seed: int, ou
     return written
 
 
-def midi_sample_statistics(run, model, data, split: str, samples_dir: Path) -> dict:
+def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples, measured_dir: Path) -> dict:
     """Statistics of `statistics_samples` continuations of the split's openings, each opening primed
-    in turn (written to samples/measured/ as MIDI and read back, so what is measured is what a user
+    in turn (written to `measured_dir` as MIDI and read back, so what is measured is what a user
     gets), of the split's pieces, and of continuations of the same primers, as long, drawn from the
-    strongest count baseline of the train split (`representation.sample_baseline`): a model's
-    samples are a result where they are closer to the split than the baseline's are."""
+    strongest count baseline of the train split (the experiment's `baseline_samples`): a model's
+    samples are a result where they are closer to the split than the baseline's are. The written
+    samples are not measured: there are few of them."""
     config, representation = run.config, data.representation
     count, length = config.statistics_samples, config.generate_length
     primes, _ = primer_arrays(data, config.seq_len, count, only_split=split)
     continuations = run.experiment.sampler(model, config, representation).generate(primes, length, config.seed)
-    measured_dir = Path(samples_dir) / "measured"
+    measured_dir = Path(measured_dir)
     for stale in measured_dir.glob("sample_*.mid"):  # an earlier evaluation may have measured more
         stale.unlink()
     paths = [write_midi(representation.decode(row), measured_dir / f"sample_{index + 1}.mid",
                         title=f"{run.experiment.slug} measured sample {index + 1}")
              for index, row in enumerate(continuations)]
-    drawn = representation.sample_baseline(data.arrays, primes, length, config.seed)
+    drawn = run.experiment.baseline_samples(data, primes, length, config.seed)
     return {
         "samples": metrics.sample_quality([read_midi(path) for path in paths]),
         "test_split_statistics": metrics.sample_quality([piece.notes for piece in data.splits[split]]),
@@ -147,7 +211,7 @@ def read_wav_primer(prime_file, sample_rate: int) -> np.ndarray:
     return mu_law_encode(waveform)
 
 
-def write_audio_samples(run, model, data, *, num: int, length: int, seed: int, out_dir, prime_file=None,
+def write_audio_samples(run, data, model, *, num: int, length: int, seed: int, out_dir, prime_file=None,
                         options: dict | None = None) -> list[dict]:
     """WAV samples with a waveform/spectrogram PNG each. The roll comes from `options["roll_file"]`
     (any symbolic file, e.g. a sample of experiment 4) or from test-split pieces;
@@ -180,7 +244,7 @@ def write_audio_samples(run, model, data, *, num: int, length: int, seed: int, o
         save_waveform_and_spectrogram(waveform, config.sample_rate, out_dir / f"{stem}.png",
                                       f"{run.experiment.slug} · {stem} · {names[programs[index]]} · roll of {sources[index][0]}")
         written.append({"wav": f"{stem}.wav", "png": f"{stem}.png", "roll": sources[index][0], "program": names[programs[index]]})
-    files.write_json(out_dir / "samples.json", {
+    rundir.write_json(out_dir / "samples.json", {
         "samples": written, "seed": seed, "length": length, "sample_rate": config.sample_rate,
         "samples_per_second": num * length / seconds, "training_audio_renderer": representation.renderer or "unknown",
         "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
@@ -188,12 +252,11 @@ def write_audio_samples(run, model, data, *, num: int, length: int, seed: int, o
     return written
 
 
-def audio_sample_statistics(run, model, data, split: str, samples_dir: Path) -> dict:
+def audio_sample_statistics(run, data, model, split: str, written: WrittenSamples, measured_dir: Path) -> dict:
     """Loudness and silence of the written WAVs, and the same of the split's audio."""
     config = run.config
-    listed = files.read_json(Path(samples_dir) / "samples.json")["samples"]
     return {
-        "samples": metrics.audio_quality([read_wav(Path(samples_dir) / item["wav"])[0] for item in listed],
+        "samples": metrics.audio_quality([read_wav(written.folder / item["wav"])[0] for item in written.listed],
                                          config.sample_rate),
         "test_split_statistics": metrics.audio_quality([mu_law_decode(item[0]) for item in data.arrays[split]],
                                                        config.sample_rate),

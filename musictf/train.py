@@ -7,6 +7,7 @@ resumes from the last finished epoch), CSV and TensorBoard logs, and a NaN stop 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -18,11 +19,11 @@ import numpy as np
 
 from musictf import config as config_module
 from musictf import distribute, files, keras_internals, multiworker, rundir
-from musictf.files import remove_stale_temporaries
 from musictf.data.pipeline import global_batch_size
 from musictf.data.prepared import PreparedData
 from musictf.errors import MusicTFError
 from musictf.experiments.base import Experiment, prepare_data
+from musictf.files import remove_stale_temporaries
 from musictf.rundir import weights_are_finite
 
 
@@ -37,19 +38,33 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     def _save(self, name: str) -> None:
         path = self.directory / name
-        with files.atomic_path(path, suffix=".keras") as temporary:
-            self.model.save(temporary)
+        # a new copy is written beside the old one: room for the larger of the two, and a margin
+        needed = max(path.stat().st_size if path.exists() else 0, 3 * weight_bytes(self.model)) + (1 << 20)
+        rundir.require_free_space(self.directory, needed, f"the checkpoint {name}")
+        with rundir.disk_full_explained(self.directory, f"the checkpoint {name}"):
+            with files.atomic_path(path, suffix=".keras") as temporary:
+                self.model.save(temporary)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         if not weights_are_finite(self.model):
             return  # a diverged epoch: keep the last finite checkpoints (the NaN stop says why)
         self._save("last.keras")
-        value = logs.get(self.monitor, logs.get("loss"))
-        best = files.read_json(self.record_path)["value"] if self.record_path.exists() else math.inf
-        if value is not None and math.isfinite(value) and value < best:
+        if self.monitor not in logs:
+            raise MusicTFError(f"the checkpoint monitor {self.monitor} is not among this run's metrics "
+                               f"({', '.join(sorted(logs))})")
+        value = logs[self.monitor]
+        best = math.inf
+        if self.record_path.exists():
+            best = rundir.read_json(self.record_path, "it holds the best checkpoint's score: delete it, and the next "
+                                                      "epoch's checkpoint becomes the best", required=("value",))["value"]
+        if math.isfinite(value) and value < best:
             self._save("best.keras")
-            files.write_json(self.record_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
+            rundir.write_json(self.record_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
+
+
+def weight_bytes(model) -> int:
+    return sum(int(np.prod(variable.shape)) * np.dtype(variable.dtype).itemsize for variable in model.weights)
 
 
 def random_states(model) -> list:
@@ -57,6 +72,10 @@ def random_states(model) -> list:
     (dropout masks). `save_weights` leaves them out, so a backup keeps them itself."""
     weights = {id(variable) for variable in model.weights}
     return [variable for variable in model.variables if id(variable) not in weights]
+
+
+BACKUP_ADVICE = ("delete {backup} to train this run again from epoch 1, or start a new run (--fresh, or another "
+                 "--run-dir)")
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -77,33 +96,57 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.directory, self.writer = Path(backup_dir), writer
 
     def _load_model(self):
-        metadata_path = self.directory / "training_metadata.json"
-        if not metadata_path.exists():
+        metadata = self.read_metadata(self.directory)
+        if metadata is None:
             return
-        metadata = files.read_json(metadata_path)
         if not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.directory / metadata["weights"])
+        weights = self.directory / metadata["weights"]
+        if not weights.is_file() or files.sha256_file(weights) != metadata.get("sha256", files.sha256_file(weights)):
+            raise MusicTFError(f"{weights}: the epoch backup is {'changed since it was written' if weights.is_file() else 'missing'}; "
+                               f"{BACKUP_ADVICE.format(backup=self.directory)}")
+        try:
+            self.model.load_weights(weights)
+        except Exception as error:  # h5py's OSError for a torn file, ValueError for another model's
+            reason = " ".join(str(error).split())[:120] or type(error).__name__
+            raise MusicTFError(f"{weights}: unreadable epoch backup ({reason}); "
+                               f"{BACKUP_ADVICE.format(backup=self.directory)}") from None
         for variable, state in zip(random_states(self.model), metadata.get("random_states", []), strict=False):
             variable.assign(np.asarray(state, variable.dtype))
         self.model._initial_epoch = metadata["epoch"]
 
     @staticmethod
-    def completed_epochs(backup_dir: Path) -> int:
+    def read_metadata(backup_dir: Path) -> dict | None:
+        """The backup's training_metadata.json (None without one), checked."""
+        path = Path(backup_dir) / "training_metadata.json"
+        if not path.exists():
+            return None
+        metadata = rundir.read_json(path, BACKUP_ADVICE.format(backup=backup_dir), required=("epoch", "weights"))
+        if not isinstance(metadata["epoch"], int) or metadata["epoch"] < 0:
+            raise MusicTFError(f"{path}: unreadable (epoch {metadata['epoch']!r}); {BACKUP_ADVICE.format(backup=backup_dir)}")
+        return metadata
+
+    @classmethod
+    def completed_epochs(cls, backup_dir: Path) -> int:
         """Epochs the backup in `backup_dir` holds (0 without one): where a resumed run starts."""
-        metadata_path = Path(backup_dir) / "training_metadata.json"
-        return int(files.read_json(metadata_path)["epoch"]) if metadata_path.exists() else 0
+        metadata = cls.read_metadata(backup_dir)
+        return metadata["epoch"] if metadata else 0
 
     def _save_model(self):
         if not self.writer or not weights_are_finite(self.model):
             return
         name = f"epoch-{self._current_epoch}.weights.h5"
-        with files.atomic_path(self.directory / name, suffix=".weights.h5") as temporary:
-            self.model.save_weights(temporary)
-        files.write_json(self.directory / "training_metadata.json", {
-            "epoch": self._current_epoch, "weights": name,
-            "random_states": [np.asarray(variable).tolist() for variable in random_states(self.model)],
-        })
+        path = self.directory / name
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # h5py crashes the process (a segmentation fault) when the disk fills during a save
+        rundir.require_free_space(self.directory, 2 * weight_bytes(self.model) + (1 << 20), "the epoch backup")
+        with rundir.disk_full_explained(self.directory, "the epoch backup"):
+            with files.atomic_path(path, suffix=".weights.h5") as temporary:
+                self.model.save_weights(temporary)
+            rundir.write_json(self.directory / "training_metadata.json", {
+                "epoch": self._current_epoch, "weights": name, "sha256": files.sha256_file(path),
+                "random_states": [np.asarray(variable).tolist() for variable in random_states(self.model)],
+            })
         for old in self.directory.glob("epoch-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
@@ -148,65 +191,89 @@ def build_and_compile(experiment: Experiment, config, features: int, strategy):
     return model
 
 
-def _deduplicate_history(path: Path) -> None:
-    """After a resume, keep one row per epoch (the latest)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        return
-    by_epoch = {row["epoch"]: row for row in rows}
-    if len(by_epoch) == len(rows):
-        return
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[-1]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(by_epoch.values())
-    files.write_text(path, buffer.getvalue())
+class AtomicHistory(keras.callbacks.Callback):
+    """history.csv, one row per finished epoch, rewritten whole and atomically after each epoch: a
+    kill or a full disk leaves the previous file, never a torn row. A resumed run keeps the rows of
+    the epochs its backup holds and drops any later ones (an epoch that was cut short)."""
+
+    def __init__(self, path: Path, completed_epochs: int):
+        super().__init__()
+        self.path = Path(path)
+        self.rows = [row for row in rundir.read_history(self.path)[0] if row["epoch"] < completed_epochs]
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())}})
+        columns = list(dict.fromkeys(key for row in self.rows for key in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", restval="")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        with rundir.disk_full_explained(self.path.parent, "history.csv"):
+            files.write_text(self.path, buffer.getvalue())
 
 
 def train(
     experiment: Experiment, config, run_dir: Path, preset: str, strategy_name: str = "default",
     data: PreparedData | None = None, verbose: str | int = "auto",
 ) -> dict:
-    """Trains into `run_dir`, resuming from its backup if an earlier attempt was interrupted.
+    """Trains into `run_dir`, resuming from its backup if an earlier attempt was interrupted; a run
+    whose training finished is not trained again (its history is returned).
 
-    Under `multiworker` every worker runs this with the same arguments and the same `run_dir`; only
-    the chief writes, and every worker resumes from the chief's backup (see AtomicBackupAndRestore).
+    The run directory is held by this process while it trains (`rundir.lock`). Under `multiworker`
+    every worker runs this with the same arguments and the same `run_dir`; only the chief writes
+    (and locks), and every worker resumes from the chief's backup (see AtomicBackupAndRestore).
     """
     run_dir = Path(run_dir)
     strategy = distribute.get_strategy(strategy_name)  # first: a multi-worker strategy must precede other TF work
     chief = multiworker.is_chief(strategy_name)
-    if chief:
-        files.require_writable_dir(run_dir, "run directory", create=False)
-    completed_epochs = AtomicBackupAndRestore.completed_epochs(run_dir / "backup")
-    if chief and (run_dir / "config.json").exists():
-        saved = files.read_json(run_dir / "config.json")
-        if saved["experiment"] != experiment.slug or saved["config"] != config_module.to_dict(config):
-            raise MusicTFError(f"{run_dir}: holds a run with another experiment or config; use a new --run-dir")
-    data = data or prepare_data(experiment, config)
-    print(data.corpus.report.summary(), file=sys.stderr)
+    with contextlib.ExitStack() as held:
+        if chief:
+            files.require_writable_dir(run_dir, "run directory", create=False)
+            if run_dir.exists():  # a new run directory is locked once the checks below have passed
+                held.enter_context(rundir.lock(run_dir, f"training {experiment.slug}"))
+        if (run_dir / "config.json").exists():
+            saved = rundir.read_config_file(run_dir)
+            if saved["experiment"] != experiment.slug or saved["config"] != config_module.to_dict(config):
+                raise MusicTFError(f"{run_dir}: holds a run with another experiment or config; use a new --run-dir")
+            if rundir.training_complete(run_dir):
+                print(f"{run_dir}: training already complete ({config.epochs} epochs); not trained again",
+                      file=sys.stderr)
+                return rundir.completed_history(run_dir)
+        completed_epochs = AtomicBackupAndRestore.completed_epochs(run_dir / "backup")
+        data = data or prepare_data(experiment, config)
+        print(data.corpus.report.summary(), file=sys.stderr)
 
-    # Everything that can refuse the data or the config runs before the run directory is written.
-    keras.utils.set_random_seed(config.seed)
-    distribute.set_precision(config.precision)
-    train_ds, valid_ds, steps_per_epoch = experiment.make_datasets(
-        experiment, config, data, strategy, initial_epoch=completed_epochs)
-    model = build_and_compile(experiment, config, data.representation.features, strategy)
-    if chief:
-        rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
-        files.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
-        rundir.write_state(run_dir, training="running", strategy=strategy_name)
-        for folder in (run_dir / "checkpoints", run_dir / "backup"):
-            remove_stale_temporaries(folder, older_than=0)  # a killed save's; no other writer is running
+        # Everything that can refuse the data or the config runs before the run directory is written.
+        keras.utils.set_random_seed(config.seed)
+        distribute.set_precision(config.precision)
+        train_ds, valid_ds, steps_per_epoch = experiment.make_datasets(
+            experiment, config, data, strategy, initial_epoch=completed_epochs)
+        model = build_and_compile(experiment, config, data.representation.features, strategy)
+        if chief:
+            held.enter_context(rundir.lock(run_dir, f"training {experiment.slug}"))
+            with rundir.disk_full_explained(run_dir, "the run's files"):
+                rundir.save_run_files(run_dir, experiment.slug, preset, config_module.to_dict(config),
+                                      data.representation.to_json(), data.manifest())
+                rundir.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
+                rundir.write_state(run_dir, training="running", strategy=strategy_name)
+            for folder in (run_dir / "checkpoints", run_dir / "backup"):
+                remove_stale_temporaries(folder, older_than=0)  # a killed save's; no other writer is running
+        history = _fit(experiment, config, run_dir, preset, strategy, strategy_name, chief, model,
+                       (train_ds, valid_ds, steps_per_epoch), completed_epochs, verbose)
+        if chief:
+            rundir.write_state(run_dir, training="complete", epochs=config.epochs)
+        return history
 
+
+def _fit(experiment, config, run_dir, preset, strategy, strategy_name, chief, model, datasets, completed_epochs,
+         verbose) -> dict:
+    train_ds, valid_ds, steps_per_epoch = datasets
     nan_stop = StopOnNaN()
     callbacks = [nan_stop, *experiment.callbacks(config, model)]
     if chief:
         callbacks += [
             AtomicCheckpoint(run_dir / "checkpoints"),
-            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+            AtomicHistory(run_dir / "history.csv", completed_epochs),
             keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
         ]
     # Last: the backup is what marks an epoch done, so it is written after the epoch's history row
@@ -233,7 +300,4 @@ def train(
             f"training diverged: the loss became NaN at epoch {epoch}, batch {batch}; lower the learning rate "
             f"(now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in {run_dir / 'checkpoints'}"
         )
-    if chief:
-        _deduplicate_history(run_dir / "history.csv")
-        rundir.write_state(run_dir, training="complete", epochs=config.epochs)
     return {key: [float(v) for v in values] for key, values in history.history.items()}

@@ -175,7 +175,8 @@ def tune(experiment: Experiment, config, preset: str, run_dir: Path, tuner_name:
     with multiworker.tuner_directory(run_dir, strategy_name, strategy) as tuner_dir:
         if chief:
             files.write_json(run_dir / "search.json", search | {"max_trials": max_trials})
-            rundir.save_run_files(run_dir, experiment, preset, config, data.representation, data.manifest())
+            rundir.save_run_files(run_dir, experiment.slug, preset, config_module.to_dict(config),
+                                  data.representation.to_json(), data.manifest())
         set_precision(config.precision)
         hypermodel = ConfigHyperModel(experiment, config, space, data, verbose=verbose if chief else 0)
         tuner = make_tuner(tuner_name, hypermodel, objective, max_trials, tuner_dir, config.seed, strategy, config.epochs)

@@ -42,10 +42,13 @@ def test_run_trains_generates_and_evaluates(experiment, tmp_path, capsys, cache_
     assert metrics["test"][key] > 0 and metrics["samples"]["pieces"] == 2
     samples = json.loads((run_dir / "samples" / "samples.json").read_text())["samples"]
     assert len(samples) == 2
+    durations = set()
     for item in samples:
         notes = read_midi(run_dir / "samples" / item["midi"])
-        assert notes and len({note.duration for note in notes}) >= 1
+        assert notes
+        durations |= {note.duration for note in notes}
         assert (run_dir / "samples" / item["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(durations) >= 2, "the samples hold notes of more than one length"
     if experiment == "4":
         assert metrics["samples"]["polyphony"] > 1
         with open(run_dir / "history.csv") as handle:
@@ -72,9 +75,11 @@ def test_checkpoint_refuses_data_that_does_not_fit(tmp_path, capsys, cache_dir):
     status, _, err = run_cli(capsys, "evaluate", str(run_dir), "--source", str(odd))
     assert status == 2 and "not in this run's vocabulary" in err and len(err.strip().splitlines()) == 1
 
-    spec = json.loads((run_dir / "representation.json").read_text())
+    from musictf import rundir
+
+    spec = rundir.read_json(run_dir / "representation.json", "")
     spec["vocabulary"] = spec["vocabulary"][:-5]
-    (run_dir / "representation.json").write_text(json.dumps(spec))
+    rundir.write_json(run_dir / "representation.json", spec)  # a consistent file of another run
     status, _, err = run_cli(capsys, "evaluate", str(run_dir))
     assert status == 2 and "do not belong together" in err
 
@@ -150,16 +155,6 @@ def test_precision_flag_sets_the_config_field():
     assert _experiment_and_config(args)[1].precision == "mixed_bfloat16"
 
 
-def test_mirrored_strategy_over_two_logical_cpus(tmp_path, cache_dir):
-    command = [sys.executable, "-m", "musictf", "train", "1", "--preset", "smoke", "--strategy", "mirrored",
-               "--run-dir", str(tmp_path / "run")]
-    environment = os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir), "MUSICTF_LOGICAL_CPUS": "2"}
-    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    assert "2 replica(s), global batch 32" in finished.stderr
-    assert "devices: CPU:0, CPU:1" in finished.stderr
-
-
 def test_wavenet_run_writes_audio_and_renders_a_roll_in_a_chosen_timbre(tmp_path, capsys, cache_dir):
     import wave
 
@@ -196,30 +191,6 @@ def test_wavenet_run_writes_audio_and_renders_a_roll_in_a_chosen_timbre(tmp_path
     assert status == 2 and "16000 Hz" in err
     status, _, err = run_cli(capsys, "generate", str(run_dir), "--program", "banjo")
     assert status == 2 and "banjo" in err
-
-
-def test_wavenet_trains_on_a_folder_of_wav_files_and_skips_bad_ones(tmp_path, capsys, cache_dir):
-    import numpy as np
-
-    from musictf.data.audio import write_wav
-
-    folder = tmp_path / "wavs"
-    folder.mkdir()
-    t = np.arange(8000 * 3) / 8000
-    for index, frequency in enumerate((220, 330, 440, 550)):
-        write_wav(0.5 * np.sin(2 * np.pi * frequency * t), folder / f"tone{index}.wav", 8000)
-    write_wav(np.zeros(16000), folder / "wrong_rate.wav", 16000)
-    (folder / "broken.wav").write_bytes(b"RIFF1234WAVEjunk")
-    run_dir = tmp_path / "run"
-    status, out, err = run_cli(capsys, "run", "5", "--preset", "smoke", "--source", str(folder),
-                               "--set", "local_conditioning=false", "--run-dir", str(run_dir))
-    assert status == 0, err
-    skipped = {item["file"].split("/")[-1]: item["reason"] for item in json.loads((run_dir / "manifest.json").read_text())["skipped"]}
-    assert set(skipped) == {"wrong_rate.wav", "broken.wav"} and skipped["wrong_rate.wav"].startswith("sample rate")
-    assert skipped["broken.wav"] == "unreadable: corrupt or truncated: no fmt chunk before the samples"
-    assert json.loads((run_dir / "metrics.json").read_text())["test"]["nll_bits_per_sample"] > 0
-    status, _, err = run_cli(capsys, "train", "5", "--preset", "smoke", "--source", str(folder), "--run-dir", str(tmp_path / "r2"))
-    assert status == 2 and "local_conditioning=false" in err
 
 
 def _random_chord_midis(folder, count, seed):
@@ -296,8 +267,8 @@ def test_places_that_cannot_be_written_are_named_before_any_work(tmp_path, capsy
     (["--temperature", "-1"], "--temperature: temperature must be positive"),
     (["--top-k", "-5"], "--top-k: top_k must be 0 or more"),
     (["--top-p", "1.5"], "--top-p: top_p must be in (0, 1]"),
-    (["--num", "0"], "--num: num_samples must be at least 1"),
-    (["--seed", "-3"], "--seed: seed must be 0 or more"),
+    (["--num", "0"], "--num: num_samples must be in [1, 1000], got 0"),
+    (["--seed", "-3"], "--seed: seed must be in [0, 2**32 - 1], got -3"),
 ])
 def test_generate_options_are_held_to_the_configs_checks(flags, message, tmp_path, capsys, cache_dir, smoke_run_2):
     status, _, err = run_cli(capsys, "generate", str(smoke_run_2), *flags, "--out", str(tmp_path / "g"))

@@ -177,3 +177,13 @@ def test_tpu_without_a_tpu_is_one_clear_error_and_auto_falls_back():
     assert get_strategy("auto").num_replicas_in_sync == 1
     with pytest.raises(MusicTFError, match="unknown strategy"):
         get_strategy("gpu-please")
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path, cache_dir):
+    command = [sys.executable, "-m", "musictf", "train", "1", "--preset", "smoke", "--strategy", "mirrored",
+               "--run-dir", str(tmp_path / "run")]
+    environment = os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir), "MUSICTF_LOGICAL_CPUS": "2"}
+    finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "2 replica(s), global batch 32" in finished.stderr
+    assert "devices: CPU:0, CPU:1" in finished.stderr

@@ -1,5 +1,7 @@
 """The protocol's bookkeeping: every frame scored once, the warm-up skipped, results kept apart."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,6 +10,7 @@ from musictf.data.pipeline import count_windows, evaluation_stride
 from musictf.evaluate import audio_test_metrics, metrics_path, predict_split
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
+from musictf.run import Run
 from musictf.train import build_and_compile
 
 
@@ -36,7 +39,8 @@ def test_audio_nll_skips_the_warm_up_of_every_crop(cache_dir):
     config = experiment.load_config("smoke")
     data = prepare_data(experiment, config, progress=False)
     model = build_and_compile(experiment, config, 256, tf.distribute.get_strategy())
-    result, baseline = audio_test_metrics(experiment, model, config, data, "test")
+    run = Run(Path("unused"), experiment, "smoke", config, data.representation)
+    result, baseline = audio_test_metrics(run, data, model, "test")
     crops = min(config.max_eval_windows, count_windows([item[1] for item in data.arrays["test"]], config.crop_frames - 1,
                                                        "next", config.crop_frames))
     per_crop = config.crop_frames * config.hop - (config.receptive_field - 1)

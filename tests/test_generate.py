@@ -102,3 +102,30 @@ def test_a_drawn_sustain_holds_a_sounding_key_and_never_starts_a_note():
     drawn = consistent_onsets(frame(onsets=[2], sustains=[5, 9]), previous).numpy().reshape(NUM_KEYS, 2)
     assert sorted(np.flatnonzero(drawn[:, 0])) == [2]  # only the drawn onset starts a note
     assert sorted(np.flatnonzero(drawn[:, 1])) == [2, 5]  # key 5 is held; key 9's sustain is dropped
+
+
+def test_long_samples_are_drawn_in_chunks_with_the_same_draws(monkeypatch):
+    """D5: one compiled loop of millions of steps ignored Ctrl-C; longer samples now come in chunks
+    that carry the state, with exactly the draws of one loop."""
+    from musictf import generate
+    from musictf.experiments import get_experiment
+
+    experiment = get_experiment("2")
+    config = experiment.load_config("smoke")
+    model = experiment.build_model(config, 176)
+    sampler = experiment.sampler(model, config, None)
+    primes = np.random.default_rng(0).random((2, config.seq_len, 176)) < 0.05
+    whole = sampler.generate(primes.astype("float32"), 23, seed=5)
+    monkeypatch.setattr(generate, "CHUNK_STEPS", 5)
+    chunked = sampler.generate(primes.astype("float32"), 23, seed=5)
+    np.testing.assert_array_equal(chunked, whole)
+
+
+def test_samples_that_would_not_fit_in_memory_are_refused_before_drawing(monkeypatch):
+    from musictf import generate
+    from musictf.errors import MusicTFError
+
+    monkeypatch.setattr(generate, "available_memory_bytes", lambda: 8 * 2**30)
+    generate.require_memory(2**30, "small samples")
+    with pytest.raises(MusicTFError, match=r"1 samples of 10000000 steps need about 21.1 GB, more than half"):
+        generate.require_memory(1 * 10_000_000 * 176 * 4 * 3, "1 samples of 10000000 steps")

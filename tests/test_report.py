@@ -125,3 +125,17 @@ def test_the_report_renders_in_a_real_browser(report, tmp_path):
         driver.quit()
     pixels = matplotlib.image.imread(screenshot)[..., :3]
     assert pixels.std() > 0.05 and len(set(map(tuple, (pixels.reshape(-1, 3)[::97] * 255).astype(int)))) > 20
+
+
+def test_a_killed_reports_temp_files_are_removed_by_the_next(report, tmp_path):
+    """D21: a SIGTERM during `report` left a temp file that no rerun removed."""
+    from musictf.report import build_report
+
+    out = report.parent
+    stale = [out / "figures" / ".e1-smoke-curves.pdf.9cl9jjnv.pdf", out / "tables" / ".comparison.md.abc.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    runs = sorted(path for path in (out.parent / "runs").iterdir())
+    build_report(runs, out, tune_root=out.parent / "tune")
+    assert not any(path.exists() for path in stale)
+    assert not [path for path in out.rglob(".*") if path.name != ".lock"]

@@ -71,3 +71,130 @@ def test_a_torn_arrays_cache_entry_is_a_miss(tmp_path, fresh_cache):
     from musictf.data.prepared import _read_arrays
 
     assert _read_arrays(entry) is not None  # encoded again and written whole
+
+
+def test_evaluate_reads_nothing_from_disk_that_train_and_evaluate_handed_it(tmp_path, fresh_cache, monkeypatch):
+    """Issue 24: `evaluate` re-read config.json, representation.json, manifest.json and the data."""
+    from musictf import files, rundir
+    from musictf import run as run_module
+
+    experiment = get_experiment("2")
+    config = experiment.load_config("smoke", ["statistics_samples=2"])
+    reads, evaluating = [], []
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            if evaluating:
+                reads.append(name)
+            return function(*args, **kwargs)
+        return wrapper
+
+    for module, name in ((rundir, "read_json"), (rundir, "read_run_files"), (rundir, "load_checkpoint_weights"),
+                         (files, "read_json"), (run_module, "prepare_data"), (run_module, "load_model")):
+        monkeypatch.setattr(module, name, counted(name, getattr(module, name)))
+    real_evaluate = run_module.evaluate
+
+    def tracked_evaluate(*args, **kwargs):
+        evaluating.append(True)
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(run_module, "evaluate", tracked_evaluate)
+    result = run_module.train_and_evaluate(experiment, config, tmp_path / "run", preset="smoke", verbose=0)
+    assert evaluating and reads == []
+    assert result["test"]["frame_nll_nats"] > 0 and len(result["sample_files"]) == config.num_samples
+
+
+def _folder_of_melodies(folder, count=14):
+    from musictf.data.music import Note
+    from musictf.data.pianoroll import write_midi
+
+    from music21 import pitch
+
+    folder.mkdir(parents=True)
+    for index in range(count):
+        pitches = [60 + (step * (index + 1)) % 12 for step in range(48)]
+        notes = [Note(p, step * 0.5, 0.5, pitch.Pitch(midi=p).nameWithOctave) for step, p in enumerate(pitches)]
+        write_midi(notes, folder / f"melody{index:02d}.mid")
+    return folder
+
+
+def test_changed_source_files_never_overwrite_the_runs_own_results(tmp_path, fresh_cache, capsys):
+    """D11 and D12: `evaluate` on changed files overwrote metrics.json silently, and `evaluate
+    --source OTHER` overwrote the run's own measured samples."""
+    from musictf.cli import main
+
+    source = _folder_of_melodies(tmp_path / "source")
+    run_dir = tmp_path / "run"
+    assert main(["run", "2", "--preset", "smoke", "--source", str(source), "--run-dir", str(run_dir),
+                 "--set", "statistics_samples=2"]) == 0
+    own = (run_dir / "metrics.json").read_bytes()
+    measured = {path.name: path.read_bytes() for path in (run_dir / "samples" / "measured").iterdir()}
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    test_file = next(name for name, entry in manifest["files"].items() if entry["split"] == "test")
+    train_file = next(name for name, entry in manifest["files"].items() if entry["split"] == "train")
+    (source / test_file).write_bytes((source / train_file).read_bytes())  # other music in a test file
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "no longer holds the files this run was trained on" in out
+    assert (run_dir / "metrics.json").read_bytes() == own
+    beside = [path for path in run_dir.glob("metrics-*.json")]
+    assert len(beside) == 1 and json.loads(beside[0].read_text())["data_hash"] != manifest["data_hash"]
+
+    other = _folder_of_melodies(tmp_path / "other", count=6)
+    assert main(["evaluate", str(run_dir), "--source", str(other)]) == 0
+    assert {path.name: path.read_bytes() for path in (run_dir / "samples" / "measured").iterdir()} == measured
+    assert len(list((run_dir / "samples").glob("measured-*"))) == 2  # the changed source's and the other's
+    assert (run_dir / "metrics.json").read_bytes() == own
+
+
+def test_an_evaluation_split_no_window_fits_is_refused_before_training(tmp_path, fresh_cache, capsys):
+    """D3: found only after the whole training, with advice that blamed the train split."""
+    from musictf.cli import main
+
+    root = tmp_path / "split"
+    _folder_of_melodies(root / "train", count=6)
+    _folder_of_melodies(root / "valid", count=1)
+    from musictf.data.music import Note
+    from musictf.data.pianoroll import write_midi
+
+    (root / "test").mkdir()
+    for index in range(2):  # 4 quarter notes: 16 steps, short of a 17-step window
+        write_midi([Note(60 + index + step, float(step), 1.0, "C4") for step in range(4)], root / "test" / f"s{index}.mid")
+    run_dir = tmp_path / "run"
+    assert main(["run", "2", "--preset", "smoke", "--source", str(root), "--run-dir", str(run_dir)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("musictf: error")]
+    assert len(errors) == 1 and "the test split has no piece long enough" in errors[0]
+    assert not run_dir.exists()
+
+
+def test_an_interrupted_generate_keeps_the_old_set_whole(tmp_path, fresh_cache, monkeypatch):
+    """D20: an interrupted `generate` mixed new and old samples under the old samples.json."""
+    from musictf import run as run_module
+    from musictf import samples
+
+    experiment = get_experiment("2")
+    config = experiment.load_config("smoke", ["statistics_samples=2"])
+    run_module.train_and_evaluate(experiment, config, tmp_path / "run", preset="smoke", verbose=0)
+    folder = tmp_path / "run" / "samples"
+    before = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+    real_write = samples.write_midi
+    written = []
+
+    def interrupted_at_the_second_sample(notes, path, *args, **kwargs):
+        written.append(path)
+        if len(written) == 3:
+            raise KeyboardInterrupt
+        return real_write(notes, path, *args, **kwargs)
+
+    monkeypatch.setattr(samples, "write_midi", interrupted_at_the_second_sample)
+    run = run_module.open_run(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        run_module.generate(run, {"seed": 7, "generate_length": 40})
+    assert {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()} == before
+    assert not list(folder.parent.glob(".samples.staging-*"))
+    monkeypatch.setattr(samples, "write_midi", real_write)
+    out_dir, listed = run_module.generate(run, {"seed": 7, "generate_length": 40, "num_samples": 2})
+    listing = json.loads((folder / "samples.json").read_text())
+    assert listing["seed"] == 7 and listing["length"] == 40 and len(listing["samples"]) == 2
+    assert not (folder / "sample_3.mid").exists()  # the old set's third sample went with it

@@ -131,3 +131,31 @@ def test_weights_are_finite_sees_nan():
     assert train_module.weights_are_finite(model)
     model.set_weights([np.full((2, 1), np.nan), np.zeros(1)])
     assert not train_module.weights_are_finite(model)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("leave_kilobytes,what", [(700, "the checkpoint last.keras"), (2600, "the epoch backup")])
+def test_a_full_disk_is_one_line_never_a_crash_and_the_rerun_resumes(leave_kilobytes, what, tmp_path, small_disk,
+                                                                      cache_dir):
+    """D1 and D2: a full disk during the epoch backup crashed the process (h5py, a segmentation
+    fault), and during a checkpoint gave a traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import fill_disk
+
+    disk = small_disk(6 * 1024)
+    fill_disk(disk, leave_kilobytes)
+    run_dir = disk / "run"
+    command = [sys.executable, "-c", "import sys; from musictf.cli import main; sys.exit(main(sys.argv[1:]))",
+               "train", "2", "--preset", "smoke", "--run-dir", str(run_dir)]
+    failed = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    errors = [line for line in failed.stderr.splitlines() if line.startswith("musictf: error")]
+    assert failed.returncode == 2, failed.stderr[-2000:]
+    assert len(errors) == 1 and what in errors[0] and "free some space" in errors[0] and "Traceback" not in failed.stderr
+    assert not [path for path in run_dir.rglob(".*") if path.name != ".lock"], "no temp file is left"
+    (disk / "filler").unlink()
+    resumed = subprocess.run(command, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run_dir / "state.json").read_text())["training"] == "complete"

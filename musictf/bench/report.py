@@ -66,7 +66,7 @@ def markdown(results: dict) -> str:
             "also gives musictf compiled without metrics.", "",
             "| exp | preset, batch | float32 samples/s | float32 frames/s | mixed_bfloat16 | XLA | pipeline / in-memory step "
             f"(goal ≤ {goal['pipeline_over_in_memory']}) | musictf / PyTorch samples/s (goal ≥ {goal['musictf_over_torch']}) "
-            "| hoisted LSTM (`musictf.layers.LSTM`) over Keras LSTM | unrolled LSTM over Keras LSTM "
+            "| hoisted LSTM (`musictf.bench.lstm.LSTM`) over Keras LSTM | unrolled LSTM over Keras LSTM "
             "| samples/s at 2× batch over 1× |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]

@@ -150,7 +150,7 @@ LSTM_VARIANTS = {"hoisted_lstm": "hoisted", "unrolled_lstm": "unroll"}
 def lstm_variant(experiment, config, model, strategy, change: str):
     """`model` with each keras.layers.LSTM replaced by a variant on the same weights, compiled alike;
     None for a model without LSTMs (experiment 5); a one-line reason where the variant cannot be built."""
-    from musictf.layers import LSTM as HoistedLSTM
+    from musictf.bench.lstm import LSTM as HoistedLSTM
 
     def swap(layer):
         if type(layer) is not keras.layers.LSTM:

@@ -255,63 +255,11 @@ class AudioRepresentation:
         return {"kind": self.kind, "sample_rate": self.sample_rate, "programs": self.programs,
                 "tempo_bpm": self.tempo_bpm, "max_quarters": self.max_quarters, "renderer": self.renderer}
 
+    def cache_identity(self, fit: bool) -> dict:
+        """Its settings, and what renders its audio here (FluidSynth or the numpy synth)."""
+        spec = {key: value for key, value in self.to_json().items() if key != "renderer"}
+        return {"representation": spec, "fluidsynth": fluidsynth_available()}
+
 
 def audio_representation_from_json(spec: dict) -> AudioRepresentation:
     return AudioRepresentation(spec["sample_rate"], spec["programs"], spec["tempo_bpm"], spec["max_quarters"], spec.get("renderer", ""))
-
-
-def prepare_audio_data(representation: AudioRepresentation, config, *, fit: bool = True, progress: bool = True,
-                       run_data_hash: str | None = None):
-    """Experiment 5's data: the symbolic source rendered to audio, or a folder of WAV files.
-
-    A folder holding `.wav` files is read as audio: each file, at the run's sample rate, is one
-    piece with no piano roll (so local conditioning must be off). A file that cannot be used is
-    skipped with its reason, as the corpus stage skips bad music files. Any other source is
-    parsed and split by the corpus stage and every piece rendered (`AudioRepresentation.encode`).
-    """
-    from musictf.data.prepared import prepare_symbolic_data
-
-    folder = Path(config.source).expanduser()
-    wavs = sorted(folder.rglob("*.wav")) if folder.is_dir() else []
-    if not wavs:
-        return prepare_symbolic_data(representation, config, fit=fit, progress=progress, run_data_hash=run_data_hash)
-    return _prepare_wav_folder(representation, config, folder, wavs)
-
-
-def _prepare_wav_folder(representation: AudioRepresentation, config, folder: Path, wavs: list[Path]):
-    from musictf.data.corpus import Corpus, IngestReport
-    from musictf.data.pianoroll import NUM_KEYS
-    from musictf.data.prepared import PreparedData
-    from musictf.data.split import folder_split, split_by_source
-    from musictf.errors import ConfigError, MusicTFError
-
-    if config.local_conditioning:
-        raise ConfigError(f"{config.source}: WAV files have no piano roll; add --set local_conditioning=false")
-    report, pieces, items, hashes = IngestReport(source=config.source, files_seen=len(wavs)), [], {}, {}
-    hop = representation.hop
-    for path in wavs:
-        file_id = path.relative_to(folder).as_posix()
-        try:
-            waveform, rate = read_wav(path)
-        except WAVFormatError as error:
-            report.skip(path, f"unreadable: {error}")
-            continue
-        if rate != config.sample_rate:
-            report.skip(path, f"sample rate: {rate} Hz, but this run works at {config.sample_rate} Hz")
-            continue
-        frames = len(waveform) // hop - 1
-        if frames < 1:
-            report.skip(path, "too short: less than two roll steps of audio")
-            continue
-        hashes[file_id] = files.sha256_file(path)
-        pieces.append(Piece(file_id, file_id, path.stem, ()))
-        items[file_id] = (mu_law_encode(waveform[: (frames + 1) * hop]).astype(np.int16),
-                          np.zeros((frames, NUM_KEYS), np.uint8), 0)
-    report.pieces = len(pieces)
-    if not pieces:
-        raise MusicTFError(f"{config.source}: no usable WAV files ({len(report.skipped)} skipped)")
-    own_split = folder_split([piece.file_id for piece in pieces])  # train/, valid/, test/ subfolders: kept
-    splits = split_by_source(pieces, own_split, config.split_seed, config.valid_fraction, config.test_fraction)
-    representation.renderer = "WAV files"
-    arrays = {split: [items[piece.file_id] for piece in chosen] for split, chosen in splits.items()}
-    return PreparedData(Corpus(config.source, pieces, report, None, hashes, own_split), splits, representation, arrays)

@@ -24,8 +24,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from musictf import files
 from musictf.data import parse_cache
+from musictf.data.audio import WAVFormatError, read_wav
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS, FRAME_QUARTERS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
 from musictf.data.parse import describe_error, parse_with_timeout
@@ -391,3 +394,41 @@ def _benchmark_corpus(source: str, started: float) -> Corpus:
     report = IngestReport(source=source, files_seen=1, files_parsed=1, pieces=len(pieces),
                           seconds=time.perf_counter() - started)
     return Corpus(source, pieces, report, None, {piece.file_id: digest for piece in pieces}, own_split)
+
+
+def wav_files(source: str) -> list[Path]:
+    """The `.wav` files of a folder source (experiment 5 reads such a folder as audio); [] otherwise."""
+    folder = Path(source).expanduser()
+    return sorted(folder.rglob("*.wav")) if folder.is_dir() else []
+
+
+def load_wav_folder(source: str, sample_rate: int, hop: int) -> tuple[Corpus, dict[str, np.ndarray]]:
+    """A folder of WAV files as a corpus: each file, at `sample_rate`, one piece without notes, and
+    its waveform cut to whole roll steps of `hop` samples (file id -> waveform). A file that cannot be
+    used is skipped with its reason, as a bad music file is; train/, valid/ and test/ subfolders keep
+    their split."""
+    folder = Path(source).expanduser()
+    paths = wav_files(source)
+    report = IngestReport(source=source, files_seen=len(paths))
+    pieces, waveforms, hashes = [], {}, {}
+    for path in paths:
+        file_id = path.relative_to(folder).as_posix()
+        try:
+            waveform, rate = read_wav(path)
+        except WAVFormatError as error:
+            report.skip(path, f"unreadable: {error}")
+            continue
+        if rate != sample_rate:
+            report.skip(path, f"sample rate: {rate} Hz, but this run works at {sample_rate} Hz")
+            continue
+        frames = len(waveform) // hop - 1
+        if frames < 1:
+            report.skip(path, "too short: less than two roll steps of audio")
+            continue
+        hashes[file_id] = files.sha256_file(path)
+        pieces.append(Piece(file_id, file_id, path.stem, ()))
+        waveforms[file_id] = waveform[: (frames + 1) * hop]
+    report.pieces = len(pieces)
+    if not pieces:
+        raise MusicTFError(f"{source}: no usable WAV files ({len(report.skipped)} skipped)")
+    return Corpus(source, pieces, report, None, hashes, folder_split([piece.file_id for piece in pieces])), waveforms

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from musictf.data.music import Note, Piece
+from musictf.data.music import Note, Piece, transpose_notes
 
 # music21.analysis.discrete.AardenEssen weights, C major and C minor (music21's default for "key").
 MAJOR_PROFILE = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624,
@@ -57,8 +57,6 @@ def shift_to_c(tonic: int) -> int:
 def transpose_to_c(piece: Piece) -> Piece:
     """The piece in C major or C minor (its mode kept), by its estimated key. Where the nearest
     shift would push a note off the keyboard, the shift an octave the other way is used."""
-    from musictf.data.representation import transpose_notes
-
     tonic, _ = estimate_key(piece.notes)
     shift = shift_to_c(tonic)
     if shift == 0:

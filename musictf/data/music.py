@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
@@ -84,3 +85,20 @@ class Piece:
         if isinstance(notes, NoteColumns):
             return max(self.end, float((notes.onset + notes.duration).max(initial=0.0)))
         return max(self.end, max((note.onset + note.duration for note in notes), default=0.0))
+
+
+@functools.lru_cache(maxsize=65536)
+def transposed_name(name: str, semitones: int) -> str:
+    """A spelled pitch name moved by `semitones`, spelled as music21 spells it."""
+    from music21 import pitch  # music21 only where a transposed note is spelled
+
+    return pitch.Pitch(name).transpose(semitones).nameWithOctave
+
+
+def transpose_notes(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
+    """The notes moved by `semitones`, or None if any would leave the keyboard."""
+    if any(not LOWEST_PITCH <= note.pitch + semitones <= HIGHEST_PITCH for note in notes):
+        return None
+    return tuple(
+        note._replace(pitch=note.pitch + semitones, name=transposed_name(note.name, semitones)) for note in notes
+    )

@@ -26,7 +26,6 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from musictf.distribute import needs_static_batches
 from musictf.errors import MusicTFError
 
 TARGETS = ("next", "window")
@@ -38,6 +37,11 @@ def window_span(seq_len: int, target: str) -> int:
     if target == "window":
         return 2 * seq_len
     raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+
+
+def needs_static_batches(strategy) -> bool:
+    """TPUs need static shapes; multi-worker evaluation needs every worker to run the same steps."""
+    return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.MultiWorkerMirroredStrategy))
 
 
 def global_batch_size(per_replica_batch: int, strategy: tf.distribute.Strategy | None = None) -> int:
@@ -224,6 +228,16 @@ def evaluation_stride(target: str, config, arrays: list[np.ndarray]) -> int:
     return stride
 
 
+def require_windows(arrays: list[np.ndarray], windows: int, seq_len: int, target: str, split: str) -> None:
+    """One MusicTFError, before any training, when `split` has no window (`windows` == 0): it
+    could not be validated or scored."""
+    if windows == 0:
+        longest = max((len(array) for array in arrays), default=0)
+        raise MusicTFError(f"the {split} split has no piece long enough for a window of {window_span(seq_len, target)} "
+                           f"steps (seq_len={seq_len}); its longest has {longest}: lower seq_len, or give the {split} "
+                           "split longer pieces")
+
+
 def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     """(train, valid, steps_per_epoch) of windows over token ids or roll frames, each training window
     transposed by a random key within `transpose_range` (the representation's `key_shifts`). The
@@ -241,6 +255,11 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
         start_row=initial_epoch * steps_per_epoch * batch, target_as_input=config.target_is_input,
     )
     valid_arrays = padded(data.arrays["valid"] or data.arrays["train"], left_pad)
+    evaluated = data.evaluation_split()
+    require_windows(valid_arrays, count_windows(valid_arrays, config.seq_len, experiment.target), config.seq_len,
+                    experiment.target, "valid" if data.arrays["valid"] else "train")
+    require_windows(data.arrays[evaluated], scoring_windows(data.arrays[evaluated], config, experiment.target)[2].size,
+                    config.seq_len, experiment.target, evaluated)
     valid = make_dataset(
         valid_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=False,
         seed=config.seed, stride=evaluation_stride(experiment.target, config, valid_arrays),
@@ -284,10 +303,14 @@ def audio_dataset(items, config, batch_size: int, shuffle: bool, stride: int = 1
 
 
 def audio_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
-    """(train, valid, steps_per_epoch) of audio crops; `steps_per_epoch` 0 means 100 steps (an epoch
-    of audio is a checkpoint interval, not a pass: a pass over every crop start is millions)."""
+    """(train, valid, steps_per_epoch) of audio crops; an epoch of audio is `steps_per_epoch` steps, a
+    checkpoint interval (WaveNetConfig refuses 0: a pass over every crop start is millions)."""
     batch = global_batch_size(config.batch_size, strategy)
-    steps_per_epoch = config.steps_per_epoch or 100
+    steps_per_epoch = config.steps_per_epoch
+    split = data.evaluation_split()
+    if not window_starts([len(item[1]) for item in data.arrays[split]], config.crop_frames, 1).size:
+        raise MusicTFError(f"the {split} split has no piece long enough for a crop of {config.crop_frames} roll steps: "
+                           "lower crop_frames, or give it longer pieces")
     train = audio_dataset(data.arrays["train"], config, batch, shuffle=True, repeat=True,
                           start_row=initial_epoch * steps_per_epoch * batch)
     valid = audio_dataset(data.arrays["valid"] or data.arrays["train"], config, batch, shuffle=False,

@@ -1,7 +1,7 @@
 """Corpus -> split -> representation -> arrays: the data a run trains, samples and is scored on.
 
 `PreparedData` is what every later stage receives. `prepare_symbolic_data` is the `prepare` slot of
-experiments 1-4 (experiment 5 names `musictf.data.audio.prepare_audio_data`). With a trained
+experiments 1-4; `prepare_audio_data` is experiment 5's. With a trained
 representation given, data other than the run's own must fit it (see `prepare_symbolic_data`).
 
 Example:
@@ -21,9 +21,11 @@ import numpy as np
 from musictf import files
 from musictf.data import corpus as corpus_module
 from musictf.data import keys
+from musictf.data.audio import mu_law_encode
+from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.representation import from_json
 from musictf.data.split import SPLITS, split_by_source
-from musictf.errors import MusicTFError
+from musictf.errors import ConfigError, MusicTFError
 
 
 @dataclasses.dataclass
@@ -97,18 +99,11 @@ ARRAYS_VERSION = 2  # Bump when an encoding changes what it makes of the same no
 
 def _cache_key(representation, fit: bool, data: str, transposition: dict) -> str:
     """The encoded arrays' identity: the data (files, contents, split, parser version), the
-    representation's settings (with its vocabulary, when trained), the augmentation, and whether
-    FluidSynth renders audio here."""
-    from musictf.data.audio import fluidsynth_available
-
-    if fit:
-        spec = {field.name: getattr(representation, field.name) for field in dataclasses.fields(representation)
-                if field.name not in ("vocabulary", "renderer")}
-    else:
-        spec = {key: value for key, value in representation.to_json().items() if key != "renderer"}
+    representation's own (`cache_identity`: its settings, its vocabulary when trained, and what it
+    renders with), and the augmentation."""
     identity = {"version": ARRAYS_VERSION, "parser": corpus_module.PARSE_VERSION, "data": data, "fit": fit,
-                "class": type(representation).__name__, "representation": spec, "transposition": transposition,
-                "fluidsynth": fluidsynth_available()}
+                "class": type(representation).__name__, "transposition": transposition,
+                **representation.cache_identity(fit)}
     return files.sha256_text(json.dumps(identity, sort_keys=True, default=str))
 
 
@@ -199,3 +194,23 @@ def describe_corpus(config, representation, workers: int | None = None) -> str:
     if corpus.report_path is not None:
         lines.append(f"ingest report: {corpus.report_path}")
     return "\n".join(lines)
+
+
+def prepare_audio_data(representation, config, *, fit: bool = True, progress: bool = True,
+                       run_data_hash: str | None = None) -> PreparedData:
+    """Experiment 5's data (its `prepare` slot): the symbolic source rendered to audio, or a folder
+    of WAV files (`corpus.load_wav_folder`), whose pieces have no piano roll (so local conditioning
+    must be off). Any other source is parsed and split by the corpus stage and every piece rendered
+    (`AudioRepresentation.encode`)."""
+    if not corpus_module.wav_files(config.source):
+        return prepare_symbolic_data(representation, config, fit=fit, progress=progress, run_data_hash=run_data_hash)
+    if config.local_conditioning:
+        raise ConfigError(f"{config.source}: WAV files have no piano roll; add --set local_conditioning=false")
+    corpus, waveforms = corpus_module.load_wav_folder(config.source, config.sample_rate, representation.hop)
+    splits = split_by_source(corpus.pieces, corpus.own_split, config.split_seed, config.valid_fraction,
+                             config.test_fraction)
+    representation.renderer = "WAV files"
+    arrays = {split: [(mu_law_encode(waveforms[piece.file_id]).astype(np.int16),
+                       np.zeros((len(waveforms[piece.file_id]) // representation.hop - 1, NUM_KEYS), np.uint8), 0)
+                      for piece in chosen] for split, chosen in splits.items()}
+    return PreparedData(corpus, splits, representation, arrays)

@@ -8,30 +8,14 @@ array (token ids, or (T, features) frames), decode arrays back to notes, and ser
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
 
 import numpy as np
 
 from musictf.data import pianoroll, tokens
-from musictf.data.music import HIGHEST_PITCH, LOWEST_PITCH, Note, Piece
+from musictf.data.audio import audio_representation_from_json
+from musictf.data.music import HIGHEST_PITCH, LOWEST_PITCH, Note, Piece, transpose_notes, transposed_name
 from musictf.errors import MusicTFError
-
-
-@functools.lru_cache(maxsize=65536)
-def _transposed_name(name: str, semitones: int) -> str:
-    from music21 import pitch
-
-    return pitch.Pitch(name).transpose(semitones).nameWithOctave
-
-
-def transpose_notes(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] | None:
-    """The notes moved by `semitones`, or None if any would leave the keyboard."""
-    if any(not LOWEST_PITCH <= note.pitch + semitones <= HIGHEST_PITCH for note in notes):
-        return None
-    return tuple(
-        note._replace(pitch=note.pitch + semitones, name=_transposed_name(note.name, semitones)) for note in notes
-    )
 
 
 def transposed_pieces(pieces: Sequence[Piece], transpose_range: int) -> list[Piece]:
@@ -50,11 +34,13 @@ class TokenRepresentation:
     """Token ids per piece.
 
     Args:
-        mode: "duration" (tokens carry slice lengths and rests) or "pitch" (the original's).
+        mode: one of `tokens.TOKEN_MODES`: "notes" (a pitch and a length per note, time shifts
+            between onsets; the default), "duration" (tokens carry slice lengths and rests) or
+            "pitch" (the original's).
         vocabulary: built by `fit` on the train split, or loaded with a run.
     """
 
-    mode: str = "duration"
+    mode: str = tokens.DEFAULT_TOKEN_MODE
     vocabulary: tokens.Vocabulary | None = None
     kind = "tokens"
     max_unknown_rate = 0.5  # refuse data where more than half the tokens are unknown to the model
@@ -94,13 +80,6 @@ class TokenRepresentation:
         """How long `ids` last, in quarter notes."""
         return max((note.onset + note.duration for note in self.decode(ids)), default=0.0)
 
-    def sample_baseline(self, arrays: dict, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
-        """Continuations of `primes` drawn from the interpolated bigram of the train split."""
-        from musictf.baseline_samples import sample_bigram_tokens
-
-        blocked = [self.vocabulary.index[tokens.PAD], self.vocabulary.index[tokens.UNK]]
-        return sample_bigram_tokens(arrays["train"], arrays["valid"], primes, length, seed, self.features, blocked)
-
     def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
         rate = self.vocabulary.unknown_rate(tokens.encode(piece.notes, self.mode) for piece in pieces)
         if rate > self.max_unknown_rate:
@@ -111,6 +90,9 @@ class TokenRepresentation:
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "mode": self.mode, "vocabulary": self.vocabulary.tokens}
+
+    def cache_identity(self, fit: bool) -> dict:
+        return {"representation": settings(self, fit)}
 
 
 @dataclasses.dataclass
@@ -166,18 +148,15 @@ class RollRepresentation:
         """How long `frames` last, in quarter notes."""
         return len(frames) / self.steps_per_quarter
 
-    def sample_baseline(self, arrays: dict, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
-        """Continuations of `primes` drawn from the first-order Markov chain per flag of the train split."""
-        from musictf.baseline_samples import sample_markov_rolls
-
-        return sample_markov_rolls(arrays["train"], primes, length, seed, self.encoding == "onset_sustain")
-
     def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
         """Any notes fit a roll; the grid and encoding are checked against the config instead."""
 
     def to_json(self) -> dict:
         return {"kind": self.kind, "steps_per_quarter": self.steps_per_quarter, "encoding": self.encoding,
                 "sampled": self.sampled}
+
+    def cache_identity(self, fit: bool) -> dict:
+        return {"representation": settings(self, fit)}
 
 
 class RollKeyShifts:
@@ -237,7 +216,7 @@ class TokenKeyShifts:
             return token
         if label[:1].isdigit():  # a chord: pitch classes, no octave
             return tokens.normal_order(frozenset((int(pc) + shift) % 12 for pc in label.split("."))) + length
-        return _transposed_name(label, shift) + length
+        return transposed_name(label, shift) + length
 
     def _pitch(self, token: str, mode: str) -> int:
         """The MIDI pitch of a single-note token, -1 for chords, rests and the reserved tokens."""
@@ -261,13 +240,20 @@ class TokenKeyShifts:
         return tf.gather(rows, windows, batch_dims=1)
 
 
+def settings(representation, fit: bool) -> dict:
+    """What a representation's encoded arrays depend on: its settings, with what it learned from the
+    train split when it was trained already (`fit` False); never its record of how audio was rendered."""
+    if fit:
+        return {field.name: getattr(representation, field.name) for field in dataclasses.fields(representation)
+                if field.name not in ("vocabulary", "renderer")}
+    return {key: value for key, value in representation.to_json().items() if key != "renderer"}
+
+
 def from_json(spec: dict) -> TokenRepresentation | RollRepresentation:
     if spec["kind"] == "tokens":
         return TokenRepresentation(spec["mode"], tokens.Vocabulary(spec["vocabulary"]))
     if spec["kind"] == "pianoroll":
         return RollRepresentation(spec["steps_per_quarter"], spec["encoding"], spec.get("sampled", False))
     if spec["kind"] == "audio":
-        from musictf.data.audio import audio_representation_from_json
-
         return audio_representation_from_json(spec)
     raise MusicTFError(f"unknown representation kind {spec['kind']!r}")

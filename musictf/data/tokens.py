@@ -37,6 +37,7 @@ from musictf import files
 from musictf.data.music import Note
 
 TOKEN_MODES = ("pitch", "duration", "notes")
+DEFAULT_TOKEN_MODE = "notes"  # pitch and length per note; the one default, read by experiment 1 and the CLI
 PAD = "<pad>"
 UNK = "<unk>"
 REST = "rest"
@@ -93,7 +94,7 @@ def parse_sonority(text: str) -> tuple[tuple[int, str], ...]:
     return ((int(round(parsed.ps)), parsed.nameWithOctave),)
 
 
-def encode(notes: Sequence[Note], mode: str = "duration") -> list[str]:
+def encode(notes: Sequence[Note], mode: str) -> list[str]:
     if mode == "pitch":
         return _encode_onsets(notes)
     if mode == "duration":
@@ -175,7 +176,7 @@ def _decode_notes(tokens: Iterable[str]) -> list[Note]:
     return notes
 
 
-def decode(tokens: Iterable[str], mode: str = "duration", pitch_step: float = 0.5) -> list[Note]:
+def decode(tokens: Iterable[str], mode: str, pitch_step: float = 0.5) -> list[Note]:
     """Notes from tokens; padding and unknown tokens are skipped."""
     if mode == "notes":
         return _decode_notes(tokens)

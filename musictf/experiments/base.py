@@ -33,21 +33,29 @@ class Experiment:
     Args:
         number, name: "e{number}_{name}" is its slug, module and TOML file name.
         config_class: its frozen config dataclass.
-        kind, target: descriptions for people and reports ("tokens", "pianoroll" or "audio";
-            "next", "window" or "audio"); the engine never branches on them.
+        kind: a description for people and reports ("tokens", "pianoroll" or "audio"); the
+            engine never branches on it.
+        target: the window layout the shared pipeline and protocol build ("next": the step after
+            each window, "window": the window shifted by one, "audio": crops of samples).
         make_representation: config -> an unfitted representation (tokens, roll or audio).
         prepare: (representation, config, *, fit, progress, run_data_hash) -> PreparedData.
         make_datasets: (experiment, config, data, strategy, initial_epoch=0) -> (train, valid,
             steps_per_epoch).
-        build_model: (config, features) -> keras.Model.
+        build_model: (config, features) -> keras.Model, with its incremental form as `model.stepper`
+            (experiment 5: its layers as `model.wavenet_parts`, stepped by its sampler).
         compile_arguments: config -> {"loss", "metrics"} for `model.compile`.
         sampler: (model, config, representation) -> an object whose `generate` draws samples.
-        test_metrics: (experiment, model, config, data, split) -> (metrics, baseline).
-        write_samples: (run, model, data, *, num, length, seed, out_dir, prime_file, options)
+        After the data stage every slot takes the run first, then its data and model
+        (`run.Run`, `PreparedData`, the Keras model):
+        test_metrics: (run, data, model, split) -> (metrics, baseline).
+        write_samples: (run, data, model, *, num, length, seed, out_dir, prime_file, options)
             -> the written files, also listed in samples.json.
-        sample_statistics: (run, model, data, split, samples_dir) -> {"samples", "test_split_statistics"
-            and, where the experiment has a count baseline to sample, "baseline_samples"}.
+        sample_statistics: (run, data, model, split, written, measured_dir) -> {"samples",
+            "test_split_statistics" and, where the experiment has a count baseline to sample,
+            "baseline_samples"}; `written` is the run's `samples.WrittenSamples`.
         callbacks: (config, model) -> extra Keras callbacks (experiment 4's schedule).
+        baseline_samples: (data, primes, length, seed) -> continuations of `primes` drawn from the
+            experiment's strongest count baseline, for the sample statistics (None for audio).
 
     Example:
         experiment = get_experiment("4")
@@ -70,6 +78,7 @@ class Experiment:
     write_samples: Callable
     sample_statistics: Callable
     callbacks: Callable = no_callbacks
+    baseline_samples: Callable | None = None
 
     @property
     def slug(self) -> str:

@@ -5,33 +5,21 @@ out. LSTM(512) -> Dropout(0.3) -> LSTM(512) -> Dropout(0.3) -> LSTM(512) -> Dens
 Dropout(0.3) -> Dense(vocabulary) with softmax; categorical cross-entropy, RMSprop, windows of 100
 tokens, each token id fed as one number scaled by the vocabulary size.
 
-What the defaults change, and why:
+What the defaults change, and why (the measurements are in the README, "Results" and "Sample
+quality"):
 - Factored note tokens (`token_mode = "notes"`): each note is its spelled pitch (the real voicing,
   not a chord voiced upward from octave 4) and its length, with time shifts between onsets. The
-  original lost every duration, so each generated note got the same fixed length. Measured on the
-  `cpu` budget (AVX-512 EPYC, 2026-11-24, music21 chorales, test split), nats per token against the
-  interpolated bigram of the same tokens:
-    notes, 96-token windows, 12 x 150 steps: 1.85 against 2.48 (unigram 3.41), 24.5 nats/quarter;
-    the previous default, one token per slice ("duration", 1,129 tokens): 6.03 against 5.37: it
-      never beat the bigram, its vocabulary too sparse for the budget;
-    the original's "pitch" tokens: 4.53 against 4.48, 8.19 nats/quarter.
-  Per quarter note the pitch tokens score lower, because they say less: no voicing, no durations
-  (a chord is its pitch-class set, one token per onset). The comparison per quarter is only fair
-  between tokenizations that carry the same music, which these do not.
-  Transposition augmentation (+-5) was measured too: 1.91 nats, and samples that lost their key
-  (scale consistency 0.65 against 0.77 without it), so it is off.
+  original lost every duration, so each generated note got the same fixed length; one token per
+  slice ("duration") never beat its bigram at this budget, its vocabulary too sparse. Per quarter
+  note the original's pitch tokens score lower because they say less (no voicing, no durations).
+  Transposition augmentation is off: its samples lost their key.
 - Tokens go through an embedding instead of one scaled number: neighbouring ids are unrelated
   tokens, so a scalar input makes the LSTM's job needlessly hard.
 - Sampling draws from the softmax with temperature / top-p, never the argmax, and never draws
   padding or unknown tokens; argmax decoding collapsed into one repeated note.
-- Pitches and rhythm tokens are drawn at their own temperatures (0.7 and 1.0). At one temperature
-  for every token the samples were no nearer the test split than the bigram's (2-4 of 8 sample
-  statistics on 128 samples at 0.9): a temperature low enough to keep the key (scale
-  consistency) also thinned the rare rhythms (short notes, empty beats), which the bigram keeps.
-  Cooling only the pitches keeps both: 6 of 8 in the cpu run, 5 with two other sampling seeds
-  (the sweep is in `NoteLSTMConfig`). Scale consistency 0.84 against the bigram's 0.80 (0.92 in
-  the test split). Both reproduce the train split's rhythm, which differs from the test split's
-  more than they differ from each other.
+- Pitches and rhythm tokens are drawn at their own temperatures (0.7 and 1.0): one temperature low
+  enough to keep the key also thinned the rare rhythms (short notes, empty beats) that the bigram
+  keeps; cooling only the pitches keeps both.
 - Generation steps the LSTM cells with their state carried inside one compiled loop instead of
   rerunning the model on the whole window for every token (same logits, hundreds of times faster).
 - The softmax is folded into the loss (`from_logits=True`): the same model, numerically safer.
@@ -45,11 +33,12 @@ import dataclasses
 import keras
 import numpy as np
 
+from musictf.baseline_samples import token_bigram_samples
 from musictf.config import ExperimentConfig, require
 from musictf.data.pipeline import window_datasets
 from musictf.data.prepared import prepare_symbolic_data
 from musictf.data.representation import TokenRepresentation
-from musictf.data.tokens import FACTOR_PREFIXES, TOKEN_MODES
+from musictf.data.tokens import DEFAULT_TOKEN_MODE, FACTOR_PREFIXES, TOKEN_MODES
 from musictf.errors import ConfigError
 from musictf.evaluate import token_test_metrics
 from musictf.experiments.base import Experiment
@@ -66,7 +55,7 @@ DENSE_ACTIVATIONS = ("linear", "relu", "tanh", "gelu", "elu", "sigmoid")
 class NoteLSTMConfig(ExperimentConfig):
     # notes: pitch and length tokens per note, time shifts between onsets; duration: one token per
     # slice (sonority and length); pitch: the original's pitch names and chord normal orders.
-    token_mode: str = "notes"
+    token_mode: str = DEFAULT_TOKEN_MODE
     input_encoding: str = "embedding"  # embedding, or scalar (id / vocabulary size, as the original).
     embedding_dim: int = 96  # Ignored for scalar input.
     units: int = 192  # LSTM units per layer (paper: 512); sized for minutes on 2 cores.
@@ -75,13 +64,8 @@ class NoteLSTMConfig(ExperimentConfig):
     dense_activation: str = "relu"  # The paper's Dense(256) has no activation: "linear".
     dropout_rate: float = 0.3  # After each LSTM but the last, and after the hidden Dense.
     seq_len: int = 96  # Input tokens, about 7 quarter notes of note tokens (13.3 per quarter; paper: 100).
-    # The pitches' temperature. By the sample statistics of the cpu run (128 continuations of 256
-    # tokens from the test split's openings; on how many of the 8 statistics they are closer to the
-    # test split than the bigram's, for sampling seeds 42 / 1 / 2): pitches 0.7 and rhythm 1.0:
-    # 6 / 5 / 5; pitches 0.6: 5 / 4 / 4; one temperature 0.9 for every token: 4 / 2 / 3. On 32
-    # continuations (seed 42): pitches 0.6-0.8 with rhythm 0.9-1.1, 4-6; one temperature 0.8-1.0, 3-4.
-    # Cooling the pitches keeps the key (scale consistency 0.84 against the bigram's 0.80); the rhythm
-    # at 1.0 keeps its rare events (short notes, empty beats).
+    # The pitches' temperature: 0.7 with rhythm at 1.0 gave the samples nearest the test split (the
+    # sweep over pitch and rhythm temperatures and sampling seeds is in the README, "Sample quality").
     temperature: float = 0.7
     # `notes` mode: the temperature of the rhythm tokens (time shifts and lengths); `temperature` is
     # then that of the pitches. 0: `temperature` for every token.
@@ -171,4 +155,5 @@ EXPERIMENT = Experiment(
     test_metrics=token_test_metrics,
     write_samples=write_midi_samples,
     sample_statistics=midi_sample_statistics,
+    baseline_samples=token_bigram_samples,
 )

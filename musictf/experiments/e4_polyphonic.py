@@ -11,35 +11,19 @@ again on inputs where each step is the ground truth with probability `ratio` and
 drawn frame otherwise; gradients flow through the second pass. This keeps `model.fit`, cuDNN-style
 whole-sequence LSTMs and every tf.distribute strategy, at about 1.5x the cost of one pass.
 
-What the defaults change, and why, measured by the ablation (`make ablation-4`: experiment 3's
-training, then each addition in turn, on the `cpu` budget, split and seed; AVX-512 EPYC,
-2026-11-24; first-order Markov baseline 12.26 nats):
-
-    step                                          frame NLL   F1     samples closer than Markov's (of 8)
-    experiment 3 (BCE, teacher forcing, independent)   8.12   0.673   4
-    + focal loss                                       8.18   0.678   7
-    + scheduled sampling (documented)                 11.95   0.518   4
-    + threshold chosen on validation                  11.95   0.564   4
-    + within-frame term, scheduled sampling off        5.70   0.823   8   (the cpu default)
-    (samples at temperature 0.8; the threshold chosen was 0.35)
-
+What the defaults change, and why (measured by `make ablation-4`: the table is in the README,
+"Ablation of experiment 4"):
 - Each flag is also conditioned on the flags below it in the same frame (`frame_autoregression`,
-  as in experiments 2 and 3): 2.5 nats below the independent-flag steps, and F1 0.82 against 0.68.
-  Scheduled sampling draws a frame's flags independently, so the two cannot combine (the config
-  says so in one line); the within-frame term is worth far more.
+  as in experiments 2 and 3): the largest gain of all. Scheduled sampling draws a frame's flags
+  independently, so the two cannot combine (the config says so in one line).
 - Scheduled sampling is off in the `cpu` preset (`teacher_forcing_schedule = "constant"` at ratio
-  1.0): the documented decay feeds the decoder 96% of its own frames by the last epoch, and the
-  teacher-forced scores fell to the Markov baseline's level. A constant ratio of 0.9 (10% own frames
-  throughout) cost 0.27 nats and F1 0.004 against plain teacher forcing, so it is off, not mild.
-  `paper` keeps the documented schedule (from 0.5); the `jsb` preset keeps it too, to show its cost.
-  Without it the decoder runs once (a second pass on teacher frames only would repeat the first).
-- Focal loss stays: it costs 0.06 nats of NLL (its pull toward sounding flags makes the
-  probabilities less calibrated; the NLL reported is of these probabilities, not of a recalibrated
-  head) and buys F1 and samples nearer the chorales (6 of 8 statistics closer than the Markov
-  chain's samples on 128 samples, against 4 without it: without it the samples are sparse, 2.2
-  voices against the chorales' 4.0).
-- The threshold is chosen on the validation split (`tune_threshold`): F1 0.564 against 0.518 at
-  0.5 in the ablation, 0.823 at the `cpu` default (threshold 0.35).
+  1.0): the documented decay feeds the decoder nearly all its own frames by the last epoch, and
+  the scores fell to the Markov baseline's level; even a constant 10% of its own frames cost NLL.
+  `paper` and the `jsb` preset keep the documented schedule. Without it the decoder runs once (a
+  second pass on teacher frames only would repeat the first).
+- Focal loss stays: it costs a little NLL (its pull toward sounding flags makes the probabilities
+  less calibrated) and buys F1 and samples nearer the chorales (without it they are sparse).
+- The threshold is chosen on the validation split (`tune_threshold`), which raises F1.
 - alpha = 0.75 in the `cpu` preset: sounding flags are about 3% of all flags, so the positive
   class needs the larger weight (the original code's value).
 - Sigmoid outputs start at the flags' base rate and the learning rate is 5e-3 (see RollConfig):
@@ -49,8 +33,7 @@ training, then each addition in turn, on the `cpu` budget, split and seed; AVX-5
   collapsed into silence; the threshold is used for precision / recall / F1 only.
 - Optional Luong attention (`attention = true`).
 - The `jsb` preset follows the published polyphonic protocol (see experiment 3) with independent
-  keys and the documented schedule: test NLL 9.33 nats per frame in 5.3 minutes on 2 cores, the
-  best checkpoint (epoch 4) before the decaying ratio raised the validation NLL from 8.92 to 9.77.
+  keys and the documented schedule.
 """
 
 from __future__ import annotations
@@ -80,17 +63,11 @@ class PolyphonicConfig(Seq2SeqConfig):
     # Teacher-forcing ratio: the share of decoder inputs that are real frames (paper: 0.5, decaying).
     teacher_forcing_ratio: float = 1.0
     # quadratic: the documented decay, ratio * (1 - epoch / epochs)^2 (paper); constant: the ratio
-    # throughout. The ablation (make ablation-4) measured the decay at 11.95 nats against 8.26
-    # without it, and F1 0.52 against 0.68: the cpu default is plain teacher forcing.
+    # throughout. The decay cost NLL and F1 in the ablation: the cpu default is plain teacher forcing.
     teacher_forcing_schedule: str = "constant"
-    # The threshold is chosen on the validation split (measured: F1 0.564 against 0.518 at 0.5).
-    tune_threshold: bool = True
-    # By the sample statistics of the cpu run (16 samples of 256 steps): notes per quarter /
-    # polyphony / mean note length 1.31 / 3.10 / 0.91 at 0.7, 1.59 / 3.49 / 0.79 at 0.8,
-    # 1.80 / 3.73 / 0.69 at 0.9, 2.03 / 4.06 / 0.63 at 1.0, against the test split's
-    # 1.66 / 3.98 / 0.89: 0.8 has all three within 25% and samples closer than the Markov chain's
-    # on 7 of 8 (6 at each other temperature). Focal loss raises the probabilities of sounding
-    # flags, so experiment 4 wants a lower temperature than experiment 3.
+    tune_threshold: bool = True  # The threshold with the best F1 on the validation split.
+    # Chosen by the sample statistics (README, "Sample quality"): focal loss raises the probabilities
+    # of sounding flags, so experiment 4 wants a lower temperature than experiment 3.
     temperature: float = 0.8
 
     @property
@@ -129,17 +106,17 @@ def teacher_forcing_ratio(initial_ratio: float, epoch: int, epochs: int, schedul
 
 
 class TeacherForcingSchedule(keras.callbacks.Callback):
-    """Sets the ScheduledSampling layer's ratio at the start of every epoch and logs it."""
+    """Sets the model's ScheduledSampling layer (`model.scheduled_sampling`, attached by
+    `build_model`) to the schedule's ratio at the start of every epoch, and logs it."""
 
-    def __init__(self, initial_ratio: float, epochs: int, layer_name: str = "scheduled_sampling",
-                 schedule: str = "quadratic"):
+    def __init__(self, initial_ratio: float, epochs: int, schedule: str = "quadratic"):
         super().__init__()
-        self.initial_ratio, self.epochs, self.layer_name, self.schedule = initial_ratio, epochs, layer_name, schedule
+        self.initial_ratio, self.epochs, self.schedule = initial_ratio, epochs, schedule
         self.current = initial_ratio
 
     def on_epoch_begin(self, epoch, logs=None):
         self.current = teacher_forcing_ratio(self.initial_ratio, epoch, self.epochs, self.schedule)
-        self.model.get_layer(self.layer_name).ratio.assign(self.current)
+        self.model.scheduled_sampling.ratio.assign(self.current)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -153,7 +130,9 @@ def build_model(config: PolyphonicConfig, features: int) -> keras.Model:
     scheduled = None
     if config.samples_own_frames:
         scheduled = ScheduledSampling(config.teacher_forcing_ratio, seed=config.seed, name="scheduled_sampling")
-    return build_seq2seq(config, features, scheduled_sampling=scheduled, name="polyphonic_seq2seq")
+    model = build_seq2seq(config, features, scheduled_sampling=scheduled, name="polyphonic_seq2seq")
+    model.scheduled_sampling = scheduled  # the schedule's callback sets its ratio; None without it
+    return model
 
 
 def compile_arguments(config: PolyphonicConfig) -> dict:

@@ -39,9 +39,10 @@ import tensorflow as tf
 
 from musictf.config import ExperimentConfig, require
 from musictf.data import audio
-from musictf.data.audio import AudioRepresentation, prepare_audio_data
+from musictf.data.audio import AudioRepresentation
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.pipeline import audio_datasets
+from musictf.data.prepared import prepare_audio_data
 from musictf.errors import ConfigError, MusicTFError
 from musictf.evaluate import audio_test_metrics
 from musictf.experiments.base import Experiment
@@ -71,7 +72,7 @@ class WaveNetConfig(ExperimentConfig):
     segment_frames: int = 4  # Training crop beyond the receptive field, in roll steps (1 step = hop samples).
     batch_size: int = 4  # Crops per replica and step; a crop is receptive field + segment_frames steps of audio.
     epochs: int = 4  # Checkpoint intervals of steps_per_epoch steps (an audio epoch is not a pass).
-    steps_per_epoch: int = 60  # 0.2-0.3 s per step on 2 AVX-512 cores (1.3 s on AVX2): minutes in all.
+    steps_per_epoch: int = 60  # Steps per checkpoint interval (at least 1); minutes in all on 2 cores.
     max_eval_windows: int = 64
     num_samples: int = 2
     generate_length: int = 16000  # Samples per generated piece (2 s at 8 kHz).
@@ -99,6 +100,9 @@ class WaveNetConfig(ExperimentConfig):
         require(
             (self.sample_rate >= 1, f"sample_rate must be at least 1, got {self.sample_rate}"),
             (self.tempo_bpm > 0, f"tempo_bpm must be positive, got {self.tempo_bpm}"),
+            # a pass over every crop start of the audio would be millions of steps
+            (self.steps_per_epoch >= 1, f"steps_per_epoch must be at least 1 for audio (an epoch is a checkpoint "
+                                        f"interval, not a pass), got {self.steps_per_epoch}"),
         )
         if not audio.hop_samples(self.sample_rate, self.tempo_bpm).is_integer():
             raise ConfigError(f"sample_rate * 15 / tempo_bpm must be a whole number, got {self.sample_rate} Hz at {self.tempo_bpm} bpm")
@@ -149,14 +153,16 @@ def build_model(config: WaveNetConfig, features: int = MU_LAW_CLASSES) -> keras.
         skips.append(skip)
     hidden = post(keras.layers.ReLU()(keras.layers.Add()(skips)))
     model = keras.Model(inputs, logits_layer(hidden), name="wavenet")
-    # Incremental form: the same layers, stepped one sample at a time by WaveNetSampler
-    model.stepper = WaveNetLayers(embedding, blocks, post, logits_layer, local_projection, program_embedding)
+    # Not a stepper (steppers.py): the layers themselves, which WaveNetSampler steps one sample at a
+    # time with a queue per block
+    model.wavenet_parts = WaveNetParts(embedding, blocks, post, logits_layer, local_projection, program_embedding)
     return model
 
 
 @dataclasses.dataclass(frozen=True)
-class WaveNetLayers:
-    """The layers `build_model` made, for the cached one-sample step (`WaveNetBlock.gate`)."""
+class WaveNetParts:
+    """The layers `build_model` made, which `WaveNetSampler` steps one sample at a time (cached
+    queues, `WaveNetBlock.gate`); the model keeps them as `model.wavenet_parts`."""
 
     embedding: keras.layers.Layer
     blocks: list
@@ -195,11 +201,12 @@ class WaveNetSampler:
                  jit_compile: bool = True):
         self.model, self.config = model, config
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
-        parts = model.stepper
+        parts = model.wavenet_parts
         self.embedding, self.blocks, self.post, self.logits = parts.embedding, parts.blocks, parts.post, parts.logits
         self.local_projection, self.program_embedding = parts.local_projection, parts.program_embedding
         self._fast = tf.function(self._fast_loop, jit_compile=jit_compile, reduce_retracing=True)
         self._forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
+        self._queues, self._queues_batch = [], None  # one queue per block, made for a batch size
 
     def _conditioning(self, roll, program):
         local = self.local_projection(tf.convert_to_tensor(roll, tf.float32)) if self.local_projection is not None else None
@@ -244,8 +251,8 @@ class WaveNetSampler:
         primer = np.full((batch, 1), SILENCE, np.int32) if primer is None else np.asarray(primer, np.int32)
         total = primer.shape[1] + length
         bucket = math.ceil(total / self.LENGTH_BUCKET) * self.LENGTH_BUCKET
-        roll, program = self._defaults(roll, program, primer.shape[0], bucket)
-        if getattr(self, "_queues_batch", None) != primer.shape[0]:
+        roll, program = self._conditioning_inputs(roll, program, primer.shape[0], bucket)
+        if self._queues_batch != primer.shape[0]:
             self._queues = [tf.Variable(tf.zeros([primer.shape[0], b.dilation, b.channels]), trainable=False) for b in self.blocks]
             self._queues_batch = primer.shape[0]
         padded = np.pad(primer, [(0, 0), (0, bucket - primer.shape[1])])
@@ -253,7 +260,9 @@ class WaveNetSampler:
                             tf.constant(seed, tf.int64), self._queues)
         return result.numpy()[:, :total]
 
-    def _defaults(self, roll, program, batch, total):
+    def _conditioning_inputs(self, roll, program, batch, total):
+        """The roll (padded or cut to the frames `total` samples need) and program as tensors; zeros
+        and program 0 where none is given."""
         frames = math.ceil(total / self.config.hop) + 1
         if self.local_projection is not None and roll is None:
             raise MusicTFError("this WaveNet is locally conditioned: give a piano roll")
@@ -270,7 +279,7 @@ class WaveNetSampler:
     def generate_naive(self, roll=None, program=None, length: int = 100, seed: int = 0, primer=None, batch: int = 1):
         """The slow reference: the whole stack rerun over the receptive field for every sample."""
         primer = np.full((batch, 1), SILENCE, np.int32) if primer is None else np.asarray(primer, np.int32)
-        roll, program = self._defaults(roll, program, primer.shape[0], primer.shape[1] + length)
+        roll, program = self._conditioning_inputs(roll, program, primer.shape[0], primer.shape[1] + length)
         codes, hop, field = primer.copy(), self.config.hop, self.config.receptive_field
         for t in range(primer.shape[1] - 1, primer.shape[1] + length - 1):
             start = max(0, t - field + 1) // hop * hop

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import keras
 
+from musictf.baseline_samples import roll_markov_samples
 from musictf.config import RollConfig
 from musictf.data.pipeline import window_datasets
 from musictf.data.prepared import prepare_symbolic_data
@@ -80,4 +81,5 @@ SLOTS = {
     "test_metrics": roll_test_metrics,
     "write_samples": write_midi_samples,
     "sample_statistics": midi_sample_statistics,
+    "baseline_samples": roll_markov_samples,
 }

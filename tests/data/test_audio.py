@@ -1,10 +1,12 @@
 """WAV files read to the RIFF/WAVE layout: every common encoding, and one reason for each bad file."""
 
+import json
 import struct
 
 import numpy as np
 import pytest
 
+from musictf.cli import main
 from musictf.data.audio import WAVFormatError, read_wav, write_wav
 
 
@@ -65,3 +67,23 @@ def test_a_bad_wav_file_gets_one_line_naming_its_cause(tmp_path, content, reason
     with pytest.raises(WAVFormatError) as caught:
         read_wav(path)
     assert str(caught.value).startswith(reason) and "\n" not in str(caught.value)
+
+
+def test_wavenet_trains_on_a_folder_of_wav_files_and_skips_bad_ones(tmp_path, capsys, cache_dir):
+    folder = tmp_path / "wavs"
+    folder.mkdir()
+    t = np.arange(8000 * 3) / 8000
+    for index, frequency in enumerate((220, 330, 440, 550)):
+        write_wav(0.5 * np.sin(2 * np.pi * frequency * t), folder / f"tone{index}.wav", 8000)
+    write_wav(np.zeros(16000), folder / "wrong_rate.wav", 16000)
+    (folder / "broken.wav").write_bytes(b"RIFF1234WAVEjunk")
+    run_dir = tmp_path / "run"
+    status = main(["run", "5", "--preset", "smoke", "--source", str(folder),
+                               "--set", "local_conditioning=false", "--run-dir", str(run_dir)])
+    assert status == 0, capsys.readouterr().err
+    skipped = {item["file"].split("/")[-1]: item["reason"] for item in json.loads((run_dir / "manifest.json").read_text())["skipped"]}
+    assert set(skipped) == {"wrong_rate.wav", "broken.wav"} and skipped["wrong_rate.wav"].startswith("sample rate")
+    assert skipped["broken.wav"] == "unreadable: corrupt or truncated: no fmt chunk before the samples"
+    assert json.loads((run_dir / "metrics.json").read_text())["test"]["nll_bits_per_sample"] > 0
+    status = main(["train", "5", "--preset", "smoke", "--source", str(folder), "--run-dir", str(tmp_path / "r2")])
+    assert status == 2 and "local_conditioning=false" in capsys.readouterr().err

@@ -141,7 +141,7 @@ def test_hostile_benchmark_files_are_bounded_and_refused_in_one_short_line(tmp_p
     bomb = (b"\x80\x02}(" + b"X\x05\x00\x00\x00train" + b"](" + sequence + b"q\x00" + b"h\x00" * 5_000 + b"e"
             + b"X\x05\x00\x00\x00valid]X\x04\x00\x00\x00test]u.")
     cases["bomb.pickle"] = (bomb, "holds 2,500,500 frames, more than the 2,000,000")
-    for name, (content, reason) in cases.items():
+    for name, (content, _) in cases.items():
         (tmp_path / name).write_bytes(content)
     (tmp_path / "folder.json").mkdir()
     cases["folder.json"] = (None, "not a file")

@@ -103,7 +103,7 @@ def test_second_run_hits_the_cache_and_a_corrupt_entry_is_rebuilt(tmp_path):
     assert not list((tmp_path / "cache").rglob(".*.tmp"))
 
 
-def test_size_limit_and_unknown_source():
+def test_an_unknown_music21_source_is_one_clear_error():
     with pytest.raises(MusicTFError, match="no such composer"):
         load_corpus("music21:no-such-composer-anywhere", progress=False)
 

@@ -51,7 +51,8 @@ def test_vocabulary_handles_unknown_tokens_and_round_trips(tmp_path):
 def test_shifting_token_ids_equals_transposing_the_notes_then_encoding(bach_small, mode):
     import dataclasses
 
-    from musictf.data.representation import TokenRepresentation, transpose_notes
+    from musictf.data.music import transpose_notes
+    from musictf.data.representation import TokenRepresentation
 
     pieces = bach_small.pieces[:4]
     representation = TokenRepresentation(mode).fit(pieces, transpose_range=3)

@@ -155,7 +155,7 @@ def test_frame_autoregression_models_read_their_target_fit_reload_and_sample(pre
 def test_the_hoisted_lstm_equals_keras_lstm_and_shares_its_weights(tmp_path):
     """HoistedLSTM (one GEMM for every step's input projection) gives LSTM's outputs, states and
     gradients from the same weights, and a checkpoint of either loads into the other."""
-    from musictf.layers import LSTM as HoistedLSTM
+    from musictf.bench.lstm import LSTM as HoistedLSTM
 
     x = np.random.default_rng(0).normal(size=(4, 9, 6)).astype("float32")
 
