@@ -1,7 +1,7 @@
 """The models' incremental forms: one time step at a time, on the very layers their builders made.
 
 A builder attaches its stepper to the model it returns (`model.stepper`), so sampling never finds
-a model's structure by layer names; `rundir.load_model` rebuilds the model from the run's config
+a model's structure by layer names; `run.load_model` rebuilds the model from the run's config
 and loads the checkpoint's weights into it, so a loaded model has its stepper too. keras-hub's
 `call_with_cache` is the model followed. A stepper has two methods, which the one compiled loop in
 `generate.Sampler` calls:

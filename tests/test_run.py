@@ -105,10 +105,10 @@ def test_evaluate_reads_nothing_from_disk_that_train_and_evaluate_handed_it(tmp_
 
 
 def _folder_of_melodies(folder, count=14):
+    from music21 import pitch
+
     from musictf.data.music import Note
     from musictf.data.pianoroll import write_midi
-
-    from music21 import pitch
 
     folder.mkdir(parents=True)
     for index in range(count):

@@ -28,7 +28,7 @@ def prepared(cache_dir):
 
 def check_model(experiment, config, data, tmp_path):
     """The shared helper: output shape, predict on tf.data, one fit step, .keras round trip, and the
-    rebuild-and-load that `rundir.load_model` does (which keeps the model's stepper)."""
+    rebuild-and-load that `run.load_model` does (which keeps the model's incremental form)."""
     features = data.representation.features
     train, _, _ = experiment.make_datasets(experiment, config, data, tf.distribute.get_strategy())
     batch = 4
@@ -50,7 +50,7 @@ def check_model(experiment, config, data, tmp_path):
     rebuilt = experiment.build_model(config, features)
     rebuilt.load_weights(path)
     np.testing.assert_allclose(rebuilt(inputs).numpy(), model(inputs).numpy(), atol=1e-6)
-    assert rebuilt.stepper is not None
+    experiment.sampler(rebuilt, config, data.representation)  # its incremental form came with it
     return model, inputs
 
 
