@@ -66,8 +66,9 @@ test: $(STAMP)  ## Run the fast test suite
 test-slow: $(STAMP)  ## Run only the slow tests
 	$(BIN)/python -m pytest -q -m slow
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff: the rules of ruff.toml (110 columns), and the formatter's layout
 	$(BIN)/ruff check musictf tests
+	$(BIN)/ruff format --check musictf tests
 
 clean:  ## Remove .venv, caches and runs
 	rm -rf $(VENV) runs .cache .pytest_cache .ruff_cache *.egg-info

@@ -33,7 +33,10 @@ def ablation_steps(experiment) -> list[tuple[str, dict]]:
     result = []
     for index, step in enumerate(steps):
         if not isinstance(step.get("name"), str) or not isinstance(step.get("set", {}), dict):
-            raise ConfigError(f"{experiment.experiment_file.name}: [[ablation]] step {index + 1} needs a name and a set table")
+            raise ConfigError(
+                f"{experiment.experiment_file.name}: [[ablation]] step {index + 1} needs a name and a set "
+                "table"
+            )
         result.append((step["name"], dict(step.get("set", {}))))
     return result
 
@@ -41,14 +44,24 @@ def ablation_steps(experiment) -> list[tuple[str, dict]]:
 def step_row(index: int, name: str, changed: dict, metrics: dict, run_dir: Path) -> dict:
     """One row of the ablation table from a step's metrics.json."""
     test, baseline = metrics["test"], metrics["baseline"]
-    row = {"step": index, "name": name, "set": changed, "run_dir": str(run_dir),
-           "frame_nll_nats": test.get("frame_nll_nats"), "markov_nll_nats": baseline.get("markov_nll_nats"),
-           "f1": test.get("f1"), "precision": test.get("precision"), "recall": test.get("recall"),
-           "threshold": test.get("threshold"), "samples": metrics["samples"],
-           "test_split_statistics": metrics["test_split_statistics"]}
+    row = {
+        "step": index,
+        "name": name,
+        "set": changed,
+        "run_dir": str(run_dir),
+        "frame_nll_nats": test.get("frame_nll_nats"),
+        "markov_nll_nats": baseline.get("markov_nll_nats"),
+        "f1": test.get("f1"),
+        "precision": test.get("precision"),
+        "recall": test.get("recall"),
+        "threshold": test.get("threshold"),
+        "samples": metrics["samples"],
+        "test_split_statistics": metrics["test_split_statistics"],
+    }
     if metrics.get("baseline_samples"):
-        row["closer_than_baseline"] = closer_statistics(metrics["samples"], metrics["test_split_statistics"],
-                                                        metrics["baseline_samples"])[0]
+        row["closer_than_baseline"] = closer_statistics(
+            metrics["samples"], metrics["test_split_statistics"], metrics["baseline_samples"]
+        )[0]
         row["baseline_samples"] = metrics["baseline_samples"]
     return row
 
@@ -66,14 +79,20 @@ def run_ablation(experiment, preset: str, overrides=(), root: Path = ABLATION_RO
         pairs = [f"{key}={value}" for key, value in cumulative.items()] + list(overrides)
         config = experiment.load_config(preset, pairs)
         run_dir = folder / f"{index}-{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}"
-        done = (run_dir / "metrics.json").exists() and rundir.read_state(run_dir).get("training") == "complete"
+        done = (run_dir / "metrics.json").exists() and rundir.read_state(run_dir).get(
+            "training"
+        ) == "complete"
         if done and rundir.read_config_file(run_dir)["config"] == config_module.to_dict(config):
-            metrics = rundir.read_json(run_dir / "metrics.json", "delete this step's run folder to train it again")
+            metrics = rundir.read_json(
+                run_dir / "metrics.json", "delete this step's run folder to train it again"
+            )
         else:
             print(f"ablation step {index}/{len(steps)}: {name}")
             metrics = train_and_evaluate(experiment, config, run_dir, preset=preset)
         rows.append(step_row(index, name, changed, metrics, run_dir))
     path = folder / "ablation.json"
-    files.write_json(path, {"experiment": experiment.slug, "preset": preset, "steps": rows,
-                            "statistics": list(QUALITY_KEYS)})
+    files.write_json(
+        path,
+        {"experiment": experiment.slug, "preset": preset, "steps": rows, "statistics": list(QUALITY_KEYS)},
+    )
     return path

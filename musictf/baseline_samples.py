@@ -20,8 +20,9 @@ import numpy as np
 from musictf import metrics
 
 
-def sample_markov_rolls(train_frames: list[np.ndarray], primes: np.ndarray, length: int, seed: int,
-                        onset_sustain: bool) -> np.ndarray:
+def sample_markov_rolls(
+    train_frames: list[np.ndarray], primes: np.ndarray, length: int, seed: int, onset_sustain: bool
+) -> np.ndarray:
     """(B, length, F) frames continuing `primes` (B, P, F)."""
     import tensorflow as tf
 
@@ -41,8 +42,15 @@ def sample_markov_rolls(train_frames: list[np.ndarray], primes: np.ndarray, leng
     return np.stack(drawn, axis=1)
 
 
-def sample_bigram_tokens(train_ids: list[np.ndarray], valid_ids: list[np.ndarray], primes: np.ndarray, length: int,
-                         seed: int, vocabulary_size: int, blocked: list[int]) -> np.ndarray:
+def sample_bigram_tokens(
+    train_ids: list[np.ndarray],
+    valid_ids: list[np.ndarray],
+    primes: np.ndarray,
+    length: int,
+    seed: int,
+    vocabulary_size: int,
+    blocked: list[int],
+) -> np.ndarray:
     """(B, length) ids continuing `primes` (B, P)."""
     weight = metrics.bigram_weight(train_ids, valid_ids, vocabulary_size)
     unigram = np.exp(metrics.unigram_log_probabilities(train_ids, vocabulary_size))
@@ -56,8 +64,12 @@ def sample_bigram_tokens(train_ids: list[np.ndarray], valid_ids: list[np.ndarray
     for _ in range(length):
         chosen = []
         for token in current:
-            counts = np.bincount(following[bounds[token]:bounds[token + 1]], minlength=vocabulary_size).astype(np.float64)
-            mixed = weight * counts / counts.sum() + (1 - weight) * unigram if counts.sum() else unigram.copy()
+            counts = np.bincount(
+                following[bounds[token] : bounds[token + 1]], minlength=vocabulary_size
+            ).astype(np.float64)
+            mixed = (
+                weight * counts / counts.sum() + (1 - weight) * unigram if counts.sum() else unigram.copy()
+            )
             mixed[blocked] = 0.0
             chosen.append(rng.choice(vocabulary_size, p=mixed / mixed.sum()))
         current = np.asarray(chosen, np.int64)
@@ -71,11 +83,20 @@ def token_bigram_samples(data, primes: np.ndarray, length: int, seed: int) -> np
     from musictf.generate import blocked_token_ids
 
     representation = data.representation
-    return sample_bigram_tokens(data.arrays["train"], data.arrays["valid"], primes, length, seed,
-                                representation.features, blocked_token_ids(representation.vocabulary))
+    return sample_bigram_tokens(
+        data.arrays["train"],
+        data.arrays["valid"],
+        primes,
+        length,
+        seed,
+        representation.features,
+        blocked_token_ids(representation.vocabulary),
+    )
 
 
 def roll_markov_samples(data, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
     """The roll experiments' count baseline (their `baseline_samples` slot): continuations of
     `primes` drawn from the first-order Markov chain per flag of the train split."""
-    return sample_markov_rolls(data.arrays["train"], primes, length, seed, data.representation.encoding == "onset_sustain")
+    return sample_markov_rolls(
+        data.arrays["train"], primes, length, seed, data.representation.encoding == "onset_sustain"
+    )

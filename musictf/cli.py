@@ -26,120 +26,239 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("experiment", help="experiment number 1-5 (or its name, e.g. polyphonic)")
-    parser.add_argument("--preset", default="cpu", help="preset from experiments/eN_*.toml: smoke, cpu, paper, ... (default: cpu)")
-    parser.add_argument("--preset-file", help="read the preset from this TOML file instead (e.g. a search's best_preset.toml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one config field, e.g. --set units=128; repeatable")
-    parser.add_argument("--source", help="shorthand for --set source=...: music21:<composer>, a folder of "
-                                          "MIDI/MusicXML/ABC/kern files (or WAV for experiment 5)")
-    parser.add_argument("--strategy", default=STRATEGIES[0], choices=STRATEGIES,
-                        help="tf.distribute strategy: mirrored = all local GPUs; multiworker = the cluster in "
-                             "TF_CONFIG (same command and --run-dir on every worker); auto = TPU, else GPUs, "
-                             "else default (default: default)")
-    parser.add_argument("--precision", choices=PRECISIONS,
-                        help="shorthand for --set precision=...; mixed_bfloat16 is ~1.45x faster for LSTMs on "
-                             "CPUs with AVX512_BF16 (default: the preset's, float32)")
-    parser.add_argument("--run-dir", help="run directory; rerunning with the same one resumes an interrupted run")
-    parser.add_argument("--fresh", action="store_true", help="start a new run even if an unfinished one matches")
+    parser.add_argument(
+        "--preset",
+        default="cpu",
+        help="preset from experiments/eN_*.toml: smoke, cpu, paper, ... (default: cpu)",
+    )
+    parser.add_argument(
+        "--preset-file", help="read the preset from this TOML file instead (e.g. a search's best_preset.toml)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config field, e.g. --set units=128; repeatable",
+    )
+    parser.add_argument(
+        "--source",
+        help="shorthand for --set source=...: music21:<composer>, a folder of "
+        "MIDI/MusicXML/ABC/kern files (or WAV for experiment 5)",
+    )
+    parser.add_argument(
+        "--strategy",
+        default=STRATEGIES[0],
+        choices=STRATEGIES,
+        help="tf.distribute strategy: mirrored = all local GPUs; multiworker = the cluster in "
+        "TF_CONFIG (same command and --run-dir on every worker); auto = TPU, else GPUs, "
+        "else default (default: default)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="shorthand for --set precision=...; mixed_bfloat16 is ~1.45x faster for LSTMs on "
+        "CPUs with AVX512_BF16 (default: the preset's, float32)",
+    )
+    parser.add_argument(
+        "--run-dir", help="run directory; rerunning with the same one resumes an interrupted run"
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="start a new run even if an unfinished one matches"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="musictf", description="Reproducible deep-learning music-generation experiments.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
-    data = commands.add_parser("data", help="parse a corpus, print its statistics and write the ingest report",
-                               description="Parse a corpus (cached), print statistics and skipped files.")
-    data.add_argument("--source", default=ExperimentConfig.source,
-                      help=f"music21:<composer or path> or a folder (default: {ExperimentConfig.source})")
-    data.add_argument("--representation", choices=["tokens", "pianoroll"], default="tokens",
-                      help="statistics for note tokens or piano rolls (default: tokens)")
-    data.add_argument("--token-mode", choices=TOKEN_MODES, default=DEFAULT_TOKEN_MODE,
-                      help="notes: pitch and length per note; duration: one token per slice; pitch: the "
-                           f"original's (default: {DEFAULT_TOKEN_MODE}, as experiment 1)")
-    data.add_argument("--steps-per-quarter", type=int, default=RollConfig.steps_per_quarter,
-                      help=f"piano-roll grid (default: {RollConfig.steps_per_quarter})")
-    data.add_argument("--max-files", type=int, default=ExperimentConfig.max_files, help="use only the first N files (default: all)")
+    data = commands.add_parser(
+        "data",
+        help="parse a corpus, print its statistics and write the ingest report",
+        description="Parse a corpus (cached), print statistics and skipped files.",
+    )
+    data.add_argument(
+        "--source",
+        default=ExperimentConfig.source,
+        help=f"music21:<composer or path> or a folder (default: {ExperimentConfig.source})",
+    )
+    data.add_argument(
+        "--representation",
+        choices=["tokens", "pianoroll"],
+        default="tokens",
+        help="statistics for note tokens or piano rolls (default: tokens)",
+    )
+    data.add_argument(
+        "--token-mode",
+        choices=TOKEN_MODES,
+        default=DEFAULT_TOKEN_MODE,
+        help="notes: pitch and length per note; duration: one token per slice; pitch: the "
+        f"original's (default: {DEFAULT_TOKEN_MODE}, as experiment 1)",
+    )
+    data.add_argument(
+        "--steps-per-quarter",
+        type=int,
+        default=RollConfig.steps_per_quarter,
+        help=f"piano-roll grid (default: {RollConfig.steps_per_quarter})",
+    )
+    data.add_argument(
+        "--max-files",
+        type=int,
+        default=ExperimentConfig.max_files,
+        help="use only the first N files (default: all)",
+    )
     data.add_argument("--workers", type=int, default=0, help="parser processes (default: one per core)")
-    data.add_argument("--split-seed", type=int, default=ExperimentConfig.split_seed,
-                      help=f"seed of the file-level split (default: {ExperimentConfig.split_seed})")
-    data.add_argument("--transpose-to-c", action="store_true",
-                      help="move every piece to C major or C minor by its estimated key, as the `jsb` presets do")
+    data.add_argument(
+        "--split-seed",
+        type=int,
+        default=ExperimentConfig.split_seed,
+        help=f"seed of the file-level split (default: {ExperimentConfig.split_seed})",
+    )
+    data.add_argument(
+        "--transpose-to-c",
+        action="store_true",
+        help="move every piece to C major or C minor by its estimated key, as the `jsb` presets do",
+    )
 
-    train = commands.add_parser("train", help="train an experiment into a run directory",
-                                description="Train experiment N on a preset. Rerunning the same command resumes.")
+    train = commands.add_parser(
+        "train",
+        help="train an experiment into a run directory",
+        description="Train experiment N on a preset. Rerunning the same command resumes.",
+    )
     _add_experiment_arguments(train)
 
-    run = commands.add_parser("run", help="train, generate samples and evaluate (what `make experiment-N` does)",
-                              description="Train, then generate samples, then evaluate on the test split.")
+    run = commands.add_parser(
+        "run",
+        help="train, generate samples and evaluate (what `make experiment-N` does)",
+        description="Train, then generate samples, then evaluate on the test split.",
+    )
     _add_experiment_arguments(run)
 
-    evaluate = commands.add_parser("evaluate", help="write metrics.json for a run's test split",
-                                   description="Evaluate a run on its test split under the common protocol.")
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="write metrics.json for a run's test split",
+        description="Evaluate a run on its test split under the common protocol.",
+    )
     evaluate.add_argument("run", help="run directory")
     evaluate.add_argument("--source", help="evaluate on another source (its vocabulary must fit)")
     evaluate.add_argument("--checkpoint", choices=["best", "last"], default="best")
 
-    generate = commands.add_parser("generate", help="sample MIDI files (and piano-roll PNGs) from a run",
-                                   description="Sample pieces from a trained run with an incremental compiled loop.")
+    generate = commands.add_parser(
+        "generate",
+        help="sample MIDI files (and piano-roll PNGs) from a run",
+        description="Sample pieces from a trained run with an incremental compiled loop.",
+    )
     generate.add_argument("run", help="run directory")
     generate.add_argument("--num", type=int, help="number of pieces (default: the run's num_samples)")
     generate.add_argument("--length", type=int, help="tokens or time steps per piece after the primer")
     generate.add_argument("--temperature", type=float, help="divides the logits; lower is more conservative")
-    generate.add_argument("--rhythm-temperature", type=float,
-                          help="experiment 1, note tokens: the temperature of time shifts and lengths "
-                               "(--temperature is then the pitches'); 0: --temperature for all")
+    generate.add_argument(
+        "--rhythm-temperature",
+        type=float,
+        help="experiment 1, note tokens: the temperature of time shifts and lengths "
+        "(--temperature is then the pitches'); 0: --temperature for all",
+    )
     generate.add_argument("--top-k", type=int, help="sample from the k most likely tokens; 0 disables")
     generate.add_argument("--top-p", type=float, help="nucleus sampling cutoff; 1.0 disables")
-    generate.add_argument("--prime", help="a MIDI/MusicXML/ABC/kern file whose opening primes the model "
-                                          "(default: a test-split piece)")
+    generate.add_argument(
+        "--prime",
+        help="a MIDI/MusicXML/ABC/kern file whose opening primes the model (default: a test-split piece)",
+    )
     generate.add_argument("--seed", type=int, help="sampling seed (default: the run's seed)")
     generate.add_argument("--out", help="output folder (default: RUN/samples)")
     generate.add_argument("--checkpoint", choices=["best", "last"], default="best")
     generate.add_argument("--roll", help="experiment 5: render this MIDI/MusicXML/ABC/kern file's piano roll")
-    generate.add_argument("--program", help="experiment 5: timbre to render in (piano, organ, strings, flute)")
+    generate.add_argument(
+        "--program", help="experiment 5: timbre to render in (piano, organ, strings, flute)"
+    )
 
-    tune = commands.add_parser("tune", help="Keras Tuner search over the experiment's [search] space",
-                               description="Hyperparameter search with Keras Tuner. Rerunning the same command resumes.")
+    tune = commands.add_parser(
+        "tune",
+        help="Keras Tuner search over the experiment's [search] space",
+        description="Hyperparameter search with Keras Tuner. Rerunning the same command resumes.",
+    )
     _add_experiment_arguments(tune)
     tune.add_argument("--tuner", choices=TUNERS, default=TUNERS[0])
-    tune.add_argument("--max-trials", type=int, default=DEFAULT_MAX_TRIALS,
-                      help=f"trials to run (random, bayesian; default: {DEFAULT_MAX_TRIALS})")
-    tune.add_argument("--objective", default="val_loss", choices=list(OBJECTIVES),
-                      help="what the search optimizes (default: val_loss; val_f1 / val_frame_nll for experiments 2-4)")
+    tune.add_argument(
+        "--max-trials",
+        type=int,
+        default=DEFAULT_MAX_TRIALS,
+        help=f"trials to run (random, bayesian; default: {DEFAULT_MAX_TRIALS})",
+    )
+    tune.add_argument(
+        "--objective",
+        default="val_loss",
+        choices=list(OBJECTIVES),
+        help="what the search optimizes (default: val_loss; val_f1 / val_frame_nll for experiments 2-4)",
+    )
 
     ablation = commands.add_parser(
-        "ablation", help="train the [[ablation]] steps of an experiment, each adding one thing (make ablation-4)",
+        "ablation",
+        help="train the [[ablation]] steps of an experiment, each adding one thing (make ablation-4)",
         description="Run the experiment's ablation from its TOML file: each step switches on one more of its "
-                    "documented additions, on the same preset, split and seed; results in runs/ablation/. "
-                    "Rerunning resumes: finished steps are not trained again.")
+        "documented additions, on the same preset, split and seed; results in runs/ablation/. "
+        "Rerunning resumes: finished steps are not trained again.",
+    )
     ablation.add_argument("experiment", help="experiment number 1-5 (or its name)")
     ablation.add_argument("--preset", default="cpu", help="preset every step starts from (default: cpu)")
-    ablation.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                          help="override one config field in every step; repeatable")
+    ablation.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config field in every step; repeatable",
+    )
 
-    report = commands.add_parser("report", help="build reports/: figures, tables and index.html",
-                                 description="Turn run directories into write-up material under reports/.")
-    report.add_argument("runs", nargs="*", help="run directories (default: the latest run of each experiment and preset)")
+    report = commands.add_parser(
+        "report",
+        help="build reports/: figures, tables and index.html",
+        description="Turn run directories into write-up material under reports/.",
+    )
+    report.add_argument(
+        "runs", nargs="*", help="run directories (default: the latest run of each experiment and preset)"
+    )
     report.add_argument("--out", default="reports", help="output folder (default: reports)")
 
     bench = commands.add_parser(
-        "bench", help="measure speed and memory; write reports/bench.json and bench.md (what `make bench` does)",
-        description="Performance figures, each a ratio of two things measured side by side in this run: corpus "
-                    "parsing vs the cache, pipeline vs in-memory batches, training throughput (float32, "
-                    "mixed_bfloat16, XLA), musictf vs PyTorch (if installed), incremental vs predict-per-step "
-                    "generation, fast vs naive WaveNet generation, and peak memory of the latest runs.")
-    bench.add_argument("--size", choices=["full", "smoke"], default="full",
-                       help="full: the cpu presets, about 15 min on 2 cores; smoke: tiny, checks the harness (default: full)")
-    bench.add_argument("--only", action="append", default=[], metavar="FIGURE",
-                       help="measure only this figure: corpus, training, generation, wavenet or memory; repeatable")
-    bench.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                       help="threads for TensorFlow and PyTorch, pinned (default: all cores)")
+        "bench",
+        help="measure speed and memory; write reports/bench.json and bench.md (what `make bench` does)",
+        description="Performance figures, each a ratio of two things measured side by side in this run: "
+        "corpus "
+        "parsing vs the cache, pipeline vs in-memory batches, training throughput (float32, "
+        "mixed_bfloat16, XLA), musictf vs PyTorch (if installed), incremental vs predict-per-step "
+        "generation, fast vs naive WaveNet generation, and peak memory of the latest runs.",
+    )
+    bench.add_argument(
+        "--size",
+        choices=["full", "smoke"],
+        default="full",
+        help="full: the cpu presets, about 15 min on 2 cores; smoke: tiny, checks the harness "
+        "(default: full)",
+    )
+    bench.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="FIGURE",
+        help="measure only this figure: corpus, training, generation, wavenet or memory; repeatable",
+    )
+    bench.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads for TensorFlow and PyTorch, pinned (default: all cores)",
+    )
     bench.add_argument("--out", default="reports", help="output folder (default: reports)")
-    bench.add_argument("--runs-root", default="runs", help="where to find the runs for the memory figure (default: runs)")
+    bench.add_argument(
+        "--runs-root", default="runs", help="where to find the runs for the memory figure (default: runs)"
+    )
 
     for command in commands.choices.values():
-        command.add_argument("--verbose", action="store_true",
-                             help="show TensorFlow's start-up log lines (hidden by default)")
+        command.add_argument(
+            "--verbose", action="store_true", help="show TensorFlow's start-up log lines (hidden by default)"
+        )
     return parser
 
 
@@ -148,11 +267,21 @@ def _command_data(args) -> int:
     from musictf.data.prepared import describe_corpus
     from musictf.data.representation import RollRepresentation, TokenRepresentation
 
-    config = replace(ExperimentConfig(), {"source": args.source, "max_files": args.max_files,
-                                          "split_seed": args.split_seed, "transpose_to_c": args.transpose_to_c},
-                     origin="musictf data")
-    representation = (TokenRepresentation(args.token_mode) if args.representation == "tokens"
-                      else RollRepresentation(args.steps_per_quarter))
+    config = replace(
+        ExperimentConfig(),
+        {
+            "source": args.source,
+            "max_files": args.max_files,
+            "split_seed": args.split_seed,
+            "transpose_to_c": args.transpose_to_c,
+        },
+        origin="musictf data",
+    )
+    representation = (
+        TokenRepresentation(args.token_mode)
+        if args.representation == "tokens"
+        else RollRepresentation(args.steps_per_quarter)
+    )
     print(describe_corpus(config, representation, workers=args.workers or None))
     return 0
 
@@ -192,17 +321,31 @@ def _print_metrics(result: dict) -> None:
     test = result["test"]
     shown = ", ".join(f"{key} {test[key]:.4g}" for key in HEADLINE_METRICS if key in test)
     print(f"test ({result['split']} split): {shown}")
-    print("baselines on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items()))
+    print(
+        "baselines on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items())
+    )
     judged = verdict(test, result["baseline"])
     if judged:
         print(f"verdict: {judged}")
-    samples, real, baseline = result["samples"], result["test_split_statistics"], result.get("baseline_samples")
+    samples, real, baseline = (
+        result["samples"],
+        result["test_split_statistics"],
+        result.get("baseline_samples"),
+    )
     if baseline is None:
-        print("samples vs test split: " + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples
-                                                     if key != "pieces"))
+        print(
+            "samples vs test split: "
+            + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples if key != "pieces")
+        )
         return
-    print("samples / test split / baseline's samples: " + ", ".join(
-        f"{key} {samples[key]:.3g}/{real[key]:.3g}/{baseline[key]:.3g}" for key in samples if key != "pieces"))
+    print(
+        "samples / test split / baseline's samples: "
+        + ", ".join(
+            f"{key} {samples[key]:.3g}/{real[key]:.3g}/{baseline[key]:.3g}"
+            for key in samples
+            if key != "pieces"
+        )
+    )
     closer, total = closer_statistics(samples, real, baseline)
     print(f"samples closer to the test split than the baseline's samples on {closer} of {total} statistics")
 
@@ -233,21 +376,26 @@ def _command_train(args) -> int:
     print(f"run directory: {run_dir}")
     if and_evaluate:
         _print_metrics(result)
-        print(f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
-              f"metrics: {result['metrics_file']}\nsamples: {_describe_samples(result['sample_files'])} in {run_dir / 'samples'}")
+        print(
+            f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
+            f"metrics: {result['metrics_file']}\nsamples: {_describe_samples(result['sample_files'])} in "
+            f"{run_dir / 'samples'}"
+        )
     rundir.record_finish(run_dir)
     return 0
 
 
 def _describe_samples(written: list[dict]) -> str:
-    """"3 MIDI files, 3 PNG files" from the files a sample writer listed."""
+    """ "3 MIDI files, 3 PNG files" from the files a sample writer listed."""
     counts: dict[str, int] = {}
     for item in written:
         for name in item.values():
             suffix = str(name).rpartition(".")[2].upper() if isinstance(name, str) and "." in name else None
             if suffix in ("MID", "WAV", "PNG"):
                 counts[suffix] = counts.get(suffix, 0) + 1
-    return ", ".join(f"{count} {'MIDI' if suffix == 'MID' else suffix} files" for suffix, count in counts.items())
+    return ", ".join(
+        f"{count} {'MIDI' if suffix == 'MID' else suffix} files" for suffix, count in counts.items()
+    )
 
 
 def _is_other_worker(args, run_dir) -> bool:
@@ -265,14 +413,22 @@ def _command_tune(args) -> int:
     from musictf import rundir
     from musictf.tune import tune
 
-    run_dir = Path(args.run_dir) if args.run_dir else rundir.RUNS_ROOT / "tune" / f"{experiment.slug}-{args.preset}-{args.tuner}"
-    result = tune(experiment, config, args.preset, run_dir, args.tuner, args.max_trials, args.objective, args.strategy)
+    run_dir = (
+        Path(args.run_dir)
+        if args.run_dir
+        else rundir.RUNS_ROOT / "tune" / f"{experiment.slug}-{args.preset}-{args.tuner}"
+    )
+    result = tune(
+        experiment, config, args.preset, run_dir, args.tuner, args.max_trials, args.objective, args.strategy
+    )
     if _is_other_worker(args, run_dir):
         return 0
     changes = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in result["best_changes"].items()) or "nothing"
     print(f"{result['trials_run_now']} trials run now; the best trial changed {changes}")
-    print(f"results: {run_dir / 'results.md'}\nbest preset: {run_dir / 'best_preset.toml'} "
-          f"(musictf train {experiment.number} --preset-file {run_dir / 'best_preset.toml'} --preset best)")
+    print(
+        f"results: {run_dir / 'results.md'}\nbest preset: {run_dir / 'best_preset.toml'} "
+        f"(musictf train {experiment.number} --preset-file {run_dir / 'best_preset.toml'} --preset best)"
+    )
     return 0
 
 
@@ -299,18 +455,30 @@ def _command_evaluate(args) -> int:
     return 0
 
 
-GENERATE_FLAGS = {"num_samples": "--num", "generate_length": "--length", "temperature": "--temperature",
-                  "rhythm_temperature": "--rhythm-temperature", "top_k": "--top-k", "top_p": "--top-p",
-                  "seed": "--seed"}
+GENERATE_FLAGS = {
+    "num_samples": "--num",
+    "generate_length": "--length",
+    "temperature": "--temperature",
+    "rhythm_temperature": "--rhythm-temperature",
+    "top_k": "--top-k",
+    "top_p": "--top-p",
+    "seed": "--seed",
+}
 
 
 def _command_generate(args) -> int:
     from musictf.run import generate, open_run
 
     overrides = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in GENERATE_FLAGS.items()}
-    out_dir, written = generate(open_run(args.run), overrides, out_dir=args.out, prime_file=args.prime,
-                                options={"roll_file": args.roll, "program": args.program}, checkpoint=args.checkpoint,
-                                flag_names=GENERATE_FLAGS)
+    out_dir, written = generate(
+        open_run(args.run),
+        overrides,
+        out_dir=args.out,
+        prime_file=args.prime,
+        options={"roll_file": args.roll, "program": args.program},
+        checkpoint=args.checkpoint,
+        flag_names=GENERATE_FLAGS,
+    )
     for item in written:
         print(out_dir / (item.get("midi") or item["wav"]))
     return 0
@@ -335,9 +503,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command != "data":  # the one command that never needs TensorFlow
         import_tensorflow(verbose=args.verbose)
-    commands = {"data": _command_data, "train": _command_train, "run": _command_train, "report": _command_report,
-                "tune": _command_tune, "bench": _command_bench, "evaluate": _command_evaluate,
-                "generate": _command_generate, "ablation": _command_ablation}
+    commands = {
+        "data": _command_data,
+        "train": _command_train,
+        "run": _command_train,
+        "report": _command_report,
+        "tune": _command_tune,
+        "bench": _command_bench,
+        "evaluate": _command_evaluate,
+        "generate": _command_generate,
+        "ablation": _command_ablation,
+    }
     signal.signal(signal.SIGTERM, _terminate)  # kill, systemd, docker stop: unwind as Ctrl-C does
     try:
         return commands[args.command](args)
@@ -347,7 +523,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        print(f"musictf: error: {error.filename or 'a file'}: the disk is full; free some space and rerun", file=sys.stderr)
+        print(
+            f"musictf: error: {error.filename or 'a file'}: the disk is full; free some space and rerun",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt as stop:
         how = "terminated" if isinstance(stop, Terminated) else "interrupted"

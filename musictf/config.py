@@ -23,10 +23,10 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Keras Tuner searches (tune.py): the tuners, and each objective with its direction.
 TUNERS = ("random", "hyperband", "bayesian")
 OBJECTIVES = {"val_loss": "min", "val_f1": "max", "val_frame_nll": "min", "val_accuracy": "max"}
-DEFAULT_MAX_TRIALS = 6
+DEFAULT_MAX_TRIALS = 6  # trials of a search: a few minutes each on the `tune` presets
 MAX_SEED = 2**32 - 1  # what Keras's and numpy's seeding accept
 MAX_SAMPLES = 1000  # pieces one `generate` writes (four files each)
-MAX_STATISTICS_SAMPLES = 10_000  # continuations one evaluation draws and measures  # trials of a search: a few minutes each on the `tune` presets
+MAX_STATISTICS_SAMPLES = 10_000  # continuations one evaluation draws and measures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +62,9 @@ class ExperimentConfig:
     optimizer: str = "adam"  # adam | rmsprop
     clipnorm: float = 1.0  # Gradient-norm clipping; 0 disables it.
     precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (speed: reports/bench.md)
-    jit_compile: bool = False  # XLA; faster for LSTMs on CPU, slower combined with bfloat16 (reports/bench.md).
+    jit_compile: bool = (
+        False  # XLA; faster for LSTMs on CPU, slower combined with bfloat16 (reports/bench.md).
+    )
     max_eval_windows: int = 4096  # Validation and test windows scored per evaluation; 0 scores all.
     # -- generation ------------------------------------------------------------------------------
     num_samples: int = 3  # Pieces written by `generate` and scored by `evaluate`.
@@ -91,8 +93,14 @@ class ExperimentConfig:
         require(
             (self.max_files >= 0, f"max_files must be 0 or more, got {self.max_files}"),
             (self.parse_timeout > 0, f"parse_timeout must be positive, got {self.parse_timeout}"),
-            (self.max_file_megabytes > 0, f"max_file_megabytes must be positive, got {self.max_file_megabytes}"),
-            (0 <= self.split_seed <= MAX_SEED, f"split_seed must be in [0, 2**32 - 1], got {self.split_seed}"),
+            (
+                self.max_file_megabytes > 0,
+                f"max_file_megabytes must be positive, got {self.max_file_megabytes}",
+            ),
+            (
+                0 <= self.split_seed <= MAX_SEED,
+                f"split_seed must be in [0, 2**32 - 1], got {self.split_seed}",
+            ),
             (0 <= self.seed <= MAX_SEED, f"seed must be in [0, 2**32 - 1], got {self.seed}"),
             (self.seq_len >= 1, f"seq_len must be at least 1, got {self.seq_len}"),
             (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
@@ -101,7 +109,10 @@ class ExperimentConfig:
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
             (self.clipnorm >= 0, f"clipnorm must be 0 or more, got {self.clipnorm}"),
             (self.max_eval_windows >= 0, f"max_eval_windows must be 0 or more, got {self.max_eval_windows}"),
-            (1 <= self.num_samples <= MAX_SAMPLES, f"num_samples must be in [1, {MAX_SAMPLES}], got {self.num_samples}"),
+            (
+                1 <= self.num_samples <= MAX_SAMPLES,
+                f"num_samples must be in [1, {MAX_SAMPLES}], got {self.num_samples}",
+            ),
             (
                 1 <= self.statistics_samples <= MAX_STATISTICS_SAMPLES,
                 f"statistics_samples must be in [1, {MAX_STATISTICS_SAMPLES}], got {self.statistics_samples}",
@@ -116,8 +127,14 @@ class ExperimentConfig:
             (self.temperature > 0, f"temperature must be positive, got {self.temperature}"),
             (0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
             (self.top_k >= 0, f"top_k must be 0 or more, got {self.top_k}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
-            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
+            (
+                self.optimizer in OPTIMIZERS,
+                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
+            ),
+            (
+                self.precision in PRECISIONS,
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+            ),
             (self.transpose_range >= 0, f"transpose_range must be 0 or more, got {self.transpose_range}"),
         )
 
@@ -236,7 +253,9 @@ class RollConfig(ExperimentConfig):
     # Keys sounding at each step's start only, as the JSB files' quarter-note frames were made (a
     # passing eighth is in no frame); false rounds every note to the grid, at least one step long.
     sampled_frames: bool = False
-    units: int = 128  # LSTM units per layer (paper: 512); 128 keeps `make experiment-N` to minutes on 2 cores.
+    units: int = (
+        128  # LSTM units per layer (paper: 512); 128 keeps `make experiment-N` to minutes on 2 cores.
+    )
     num_layers: int = 2  # Stacked LSTM layers (encoder and decoder each, for seq2seq).
     lstm_dropout: float = 0.2  # Dropout between stacked LSTM layers.
     dense_units: int = 256  # The classifier's hidden Dense layer.
@@ -251,7 +270,9 @@ class RollConfig(ExperimentConfig):
     # Sigmoid outputs start at this probability (bias = its log-odds) instead of 0.5. About 3% of
     # flags are set, and with a zero bias a few hundred steps go into learning only that.
     initial_flag_probability: float = 0.03
-    learning_rate: float = 0.005  # Measured: 200 steps reach val F1 0.49 at 5e-3 and 0.05 at 1e-3 (experiment 2).
+    learning_rate: float = (
+        0.005  # Measured: 200 steps reach val F1 0.49 at 5e-3 and 0.05 at 1e-3 (experiment 2).
+    )
     # Each flag also conditioned on the flags below it in the same frame (layers.FrameAutoregression):
     # chords as chords, several nats better (README, "Results"). The model then reads the target
     # frame too, and sampling draws flag by flag. `paper` keeps the documented independent flags.
@@ -274,7 +295,9 @@ class RollConfig(ExperimentConfig):
         if self.frame_autoregression and self.output != "sigmoid":
             raise ConfigError("frame_autoregression conditions independent flags: it needs output = sigmoid")
         if not 0 < self.initial_flag_probability < 1:
-            raise ConfigError(f"initial_flag_probability must be in (0, 1), got {self.initial_flag_probability}")
+            raise ConfigError(
+                f"initial_flag_probability must be in (0, 1), got {self.initial_flag_probability}"
+            )
         require(
             (self.units >= 1, f"units must be at least 1, got {self.units}"),
             (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),

@@ -39,7 +39,9 @@ def _tpu_strategy():
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     except (ValueError, tf.errors.NotFoundError, IndexError, RuntimeError) as error:
-        raise MusicTFError(f"--strategy tpu: no TPU found ({type(error).__name__}: {str(error)[:120]})") from None
+        raise MusicTFError(
+            f"--strategy tpu: no TPU found ({type(error).__name__}: {str(error)[:120]})"
+        ) from None
 
 
 def get_strategy(name: str = "default"):
@@ -80,7 +82,10 @@ def device_names(strategy) -> list[str]:
     try:
         devices = list(strategy.extended.worker_devices)
     except RuntimeError:  # the default strategy: TensorFlow's default placement, the first GPU if any
-        devices = [device.name for device in (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[:1]]
+        devices = [
+            device.name
+            for device in (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU"))[:1]
+        ]
     return [device.split("device:")[-1] for device in devices]
 
 

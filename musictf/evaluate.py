@@ -26,16 +26,27 @@ def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.nd
     `pad_start`, every frame of every piece, from its first); `previous` is the step before each
     target (what a first-order baseline conditions on: silence before a piece's first frame)."""
     windows_of, stride, scored = scoring_windows(arrays, config, target)
-    dataset = make_dataset(windows_of, seq_len=config.seq_len, target=target, batch_size=config.batch_size,
-                           shuffle=False, seed=config.seed, stride=stride, target_as_input=config.target_is_input)
+    dataset = make_dataset(
+        windows_of,
+        seq_len=config.seq_len,
+        target=target,
+        batch_size=config.batch_size,
+        shuffle=False,
+        seed=config.seed,
+        stride=stride,
+        target_as_input=config.target_is_input,
+    )
     forward = model.predict_on_batch  # one compiled function per model, kept by Keras
     all_logits, all_targets, all_previous = [], [], []
     for inputs, targets in dataset:
         all_logits.append(np.asarray(forward(inputs)))
         all_targets.append(targets.numpy())
         # next: the window's last step; window: the teacher-forced decoder input, the target shifted by one
-        all_previous.append(inputs[1].numpy() if target == "window" else
-                            (inputs[0] if isinstance(inputs, tuple) else inputs)[:, -1].numpy())
+        all_previous.append(
+            inputs[1].numpy()
+            if target == "window"
+            else (inputs[0] if isinstance(inputs, tuple) else inputs)[:, -1].numpy()
+        )
     logits, targets, previous = (np.concatenate(parts) for parts in (all_logits, all_targets, all_previous))
     if target == "window":  # (windows, steps, flags) -> (frames, flags)
         logits, targets, previous = (part.reshape(-1, part.shape[-1]) for part in (logits, targets, previous))
@@ -55,7 +66,9 @@ def token_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     logits, targets, previous = predict_split(model, run.experiment.target, run.config, data.arrays[split])
     targets = targets.astype(np.int64)
     baseline = metrics.token_baseline(data.arrays["train"], targets, logits.shape[-1])
-    baseline |= metrics.token_bigram_baseline(data.arrays["train"], data.arrays["valid"], previous, targets, logits.shape[-1])
+    baseline |= metrics.token_bigram_baseline(
+        data.arrays["train"], data.arrays["valid"], previous, targets, logits.shape[-1]
+    )
     result = metrics.token_metrics(logits, targets, data.representation.unknown_id)
     result["nll_nats_per_quarter"] = nll_per_quarter(result["cross_entropy_nats"], data, split)
     baseline["bigram_nats_per_quarter"] = nll_per_quarter(baseline["bigram_cross_entropy_nats"], data, split)
@@ -71,7 +84,9 @@ def roll_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     baseline |= metrics.markov_roll_baseline(train, previous, targets)
     threshold = config.threshold
     if config.tune_threshold and data.arrays["valid"] and split != "valid":
-        valid_logits, valid_targets, _ = predict_split(model, run.experiment.target, config, data.arrays["valid"])
+        valid_logits, valid_targets, _ = predict_split(
+            model, run.experiment.target, config, data.arrays["valid"]
+        )
         threshold = metrics.best_f1_threshold(valid_logits, valid_targets, config.output)
     result = metrics.roll_metrics(logits, targets, config.output, threshold) | {"threshold": threshold}
     result["nll_nats_per_quarter"] = nll_per_quarter(result["frame_nll_nats"], data, split)
@@ -83,11 +98,19 @@ def audio_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     """NLL in nats and bits per sample and mu-law accuracy, scored only where the receptive field is
     full (a warm-up of receptive_field - 1 samples per crop is skipped), streamed over crops."""
     config = run.config
-    dataset = audio_dataset(data.arrays[split], config, config.batch_size, shuffle=False, stride=config.crop_frames,
-                            max_windows=config.max_eval_windows)
+    dataset = audio_dataset(
+        data.arrays[split],
+        config,
+        config.batch_size,
+        shuffle=False,
+        stride=config.crop_frames,
+        max_windows=config.max_eval_windows,
+    )
     forward = model.predict_on_batch  # one compiled function per model, kept by Keras
     skip = config.receptive_field - 1
-    log_unigram = metrics.unigram_log_probabilities([item[0] for item in data.arrays["train"]], data.representation.features)
+    log_unigram = metrics.unigram_log_probabilities(
+        [item[0] for item in data.arrays["train"]], data.representation.features
+    )
     nll, unigram_nll, correct, previous_correct, count = 0.0, 0.0, 0, 0, 0
     for inputs, targets in dataset:
         logits = np.asarray(forward(inputs))[:, skip:]
@@ -98,10 +121,16 @@ def audio_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
         previous_correct += int((inputs["codes"].numpy()[:, skip:] == targets).sum())
         count += targets.size
     nats = nll / count
-    result = {"nll_nats_per_sample": nats, "nll_bits_per_sample": nats / math.log(2), "accuracy": correct / count,
-              "samples_scored": count}
-    baseline = {"unigram_nll_bits_per_sample": unigram_nll / count / math.log(2),
-                "previous_sample_accuracy": previous_correct / count}
+    result = {
+        "nll_nats_per_sample": nats,
+        "nll_bits_per_sample": nats / math.log(2),
+        "accuracy": correct / count,
+        "samples_scored": count,
+    }
+    baseline = {
+        "unigram_nll_bits_per_sample": unigram_nll / count / math.log(2),
+        "previous_sample_accuracy": previous_correct / count,
+    }
     return result, baseline
 
 

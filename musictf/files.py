@@ -58,7 +58,9 @@ def require_writable_dir(path: str | os.PathLike, what: str, create: bool = True
     from musictf.errors import MusicTFError
 
     if not is_writable_dir(path, create):
-        raise MusicTFError(f"{path}: cannot write the {what} there (read-only, or not a folder); choose another place")
+        raise MusicTFError(
+            f"{path}: cannot write the {what} there (read-only, or not a folder); choose another place"
+        )
     return Path(path)
 
 
@@ -86,8 +88,11 @@ class CacheFolder:
             return True
         except OSError as error:
             self.writable = False
-            print(f"musictf: the cache {self.folder} cannot be written ({error.strerror or error}); "
-                  "going on without caching", file=sys.stderr)
+            print(
+                f"musictf: the cache {self.folder} cannot be written ({error.strerror or error}); "
+                "going on without caching",
+                file=sys.stderr,
+            )
             return False
 
 

@@ -30,8 +30,12 @@ def hash_uniform(shape, seed, step):
     on 32-bit values. Unlike tf.random's stateless ops, whose XLA kernels draw other numbers than
     the CPU kernels, it gives the same numbers inside and outside XLA."""
     count = tf.reduce_prod(shape)
-    key = tf.bitwise.bitwise_xor((tf.cast(seed, tf.int64) & _MASK) * 0x27D4EB2F,
-                                 (tf.cast(step, tf.int64) & _MASK) * 0x165667B1) & _MASK
+    key = (
+        tf.bitwise.bitwise_xor(
+            (tf.cast(seed, tf.int64) & _MASK) * 0x27D4EB2F, (tf.cast(step, tf.int64) & _MASK) * 0x165667B1
+        )
+        & _MASK
+    )
     h = (tf.range(count, dtype=tf.int64) * 0x5BD1E995 + key) & _MASK
     for shift, multiplier in ((16, 0x7FEB352D), (15, 0x5BD1E995)):
         h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, tf.constant(shift, tf.int64)))
@@ -107,8 +111,9 @@ class FrameChooser:
             are then drawn one at a time, each given those below it.
     """
 
-    def __init__(self, kind, temperature=1.0, top_k=0, top_p=1.0, blocked=(), onset_sustain=False,
-                 autoregression=None):
+    def __init__(
+        self, kind, temperature=1.0, top_k=0, top_p=1.0, blocked=(), onset_sustain=False, autoregression=None
+    ):
         self.kind, self.temperature, self.top_k, self.top_p = kind, temperature, top_k, top_p
         self.blocked = list(blocked)
         self.onset_sustain = onset_sustain
@@ -154,7 +159,9 @@ class Sampler:
         self.stepper, self.chooser, self.token_input = stepper, chooser, token_input
         self._loop = tf.function(self._loop_python, reduce_retracing=True, jit_compile=jit_compile)
         # longer samples: the same steps in chunks that carry the state, so Ctrl-C is seen between them
-        self._first_chunk = tf.function(self._first_chunk_python, reduce_retracing=True, jit_compile=jit_compile)
+        self._first_chunk = tf.function(
+            self._first_chunk_python, reduce_retracing=True, jit_compile=jit_compile
+        )
         self._next_chunk = tf.function(self._steps, reduce_retracing=True, jit_compile=jit_compile)
 
     def final_logits(self, primes):
@@ -164,13 +171,23 @@ class Sampler:
         return logits.numpy()
 
     def _loop_python(self, primes, length, seed):
-        outputs, _, _ = self._steps(tf.cast(primes[:, -1], self._dtype(primes)), self.stepper.initial_state(primes),
-                                    tf.constant(0), length, seed)
+        outputs, _, _ = self._steps(
+            tf.cast(primes[:, -1], self._dtype(primes)),
+            self.stepper.initial_state(primes),
+            tf.constant(0),
+            length,
+            seed,
+        )
         return outputs
 
     def _first_chunk_python(self, primes, length, seed):
-        return self._steps(tf.cast(primes[:, -1], self._dtype(primes)), self.stepper.initial_state(primes),
-                           tf.constant(0), length, seed)
+        return self._steps(
+            tf.cast(primes[:, -1], self._dtype(primes)),
+            self.stepper.initial_state(primes),
+            tf.constant(0),
+            length,
+            seed,
+        )
 
     def _dtype(self, primes):
         return primes.dtype if self.token_input else tf.float32
@@ -182,10 +199,14 @@ class Sampler:
 
         def body(i, current, state, outputs):
             logits, state = self.stepper.step(current, state)
-            chosen = tf.cast(self.chooser(logits, current, tf.stack([seed, tf.cast(start + i, tf.int64)])), outputs.dtype)
+            chosen = tf.cast(
+                self.chooser(logits, current, tf.stack([seed, tf.cast(start + i, tf.int64)])), outputs.dtype
+            )
             return i + 1, chosen, state, outputs.write(i, chosen)
 
-        _, current, state, outputs = tf.while_loop(lambda i, *_: i < length, body, (tf.constant(0), current, state, outputs))
+        _, current, state, outputs = tf.while_loop(
+            lambda i, *_: i < length, body, (tf.constant(0), current, state, outputs)
+        )
         stacked = outputs.stack()
         return tf.transpose(stacked, [1, 0] + list(range(2, len(stacked.shape)))), current, state
 
@@ -193,8 +214,10 @@ class Sampler:
         """(B, length[, F]) continuations of `primes` (B, P[, F]); beyond `CHUNK_STEPS` steps, drawn
         in chunks (the same draws) so that an interrupt is seen within a chunk."""
         primes = np.asarray(primes)
-        require_memory(primes.shape[0] * length * (1 if self.token_input else primes.shape[-1]) * 4 * 3,
-                       f"{primes.shape[0]} samples of {length} steps")
+        require_memory(
+            primes.shape[0] * length * (1 if self.token_input else primes.shape[-1]) * 4 * 3,
+            f"{primes.shape[0]} samples of {length} steps",
+        )
         dtype = tf.int32 if self.token_input else tf.float32
         primes, seed = tf.constant(primes, dtype), tf.constant(seed, tf.int64)
         if length <= CHUNK_STEPS:
@@ -202,7 +225,9 @@ class Sampler:
         outputs, current, state = self._first_chunk(primes, tf.constant(CHUNK_STEPS), seed)
         chunks = [outputs.numpy()]
         for start in range(CHUNK_STEPS, length, CHUNK_STEPS):
-            outputs, current, state = self._next_chunk(current, state, tf.constant(start), tf.constant(CHUNK_STEPS), seed)
+            outputs, current, state = self._next_chunk(
+                current, state, tf.constant(start), tf.constant(CHUNK_STEPS), seed
+            )
             chunks.append(outputs.numpy())
         return np.concatenate(chunks, axis=1)[:, :length]
 
@@ -227,8 +252,10 @@ def require_memory(needed_bytes: int, what: str) -> None:
     available now (the rest is the model's, the decoding's and everyone else's)."""
     available = available_memory_bytes()
     if needed_bytes > available // 2:
-        raise MusicTFError(f"{what} need about {needed_bytes / 1e9:.1f} GB, more than half of the "
-                           f"{available / 1e9:.1f} GB available: draw fewer or shorter samples (--num, --length)")
+        raise MusicTFError(
+            f"{what} need about {needed_bytes / 1e9:.1f} GB, more than half of the "
+            f"{available / 1e9:.1f} GB available: draw fewer or shorter samples (--num, --length)"
+        )
 
 
 def blocked_token_ids(vocabulary) -> list[int]:

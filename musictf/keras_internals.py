@@ -65,8 +65,13 @@ def keras_functions() -> dict:
 
 def source_hashes() -> dict[str, dict[str, str]]:
     functions = keras_functions()
-    return {part: {name: hashlib.sha256(inspect.getsource(functions[name]).encode()).hexdigest()[:16] for name in names}
-            for part, names in RECORDED_SOURCES.items()}
+    return {
+        part: {
+            name: hashlib.sha256(inspect.getsource(functions[name]).encode()).hexdigest()[:16]
+            for name in names
+        }
+        for part, names in RECORDED_SOURCES.items()
+    }
 
 
 def require(part: str) -> None:
@@ -75,7 +80,9 @@ def require(part: str) -> None:
         return
     import keras
 
-    changed = [name for name, digest in source_hashes()[part].items() if RECORDED_SOURCES[part][name] != digest]
+    changed = [
+        name for name, digest in source_hashes()[part].items() if RECORDED_SOURCES[part][name] != digest
+    ]
     if changed:
         raise MusicTFError(
             f"Keras {keras.__version__} changed {', '.join(changed)}, which musictf's {part} depends on "

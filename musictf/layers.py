@@ -97,11 +97,15 @@ class ScheduledSampling(keras.layers.Layer):
         if not training:
             return teacher
         probabilities = ops.sigmoid(ops.stop_gradient(ops.cast(logits, "float32")))
-        sampled = ops.cast(keras.random.uniform(ops.shape(probabilities), seed=self.seed_generator) < probabilities,
-                           teacher.dtype)
+        sampled = ops.cast(
+            keras.random.uniform(ops.shape(probabilities), seed=self.seed_generator) < probabilities,
+            teacher.dtype,
+        )
         own = ops.concatenate([teacher[:, :1], sampled[:, :-1]], axis=1)
         batch, steps = ops.shape(teacher)[0], ops.shape(teacher)[1]
-        use_teacher = keras.random.uniform((batch, steps, 1), seed=self.seed_generator) < ops.cast(self.ratio, "float32")
+        use_teacher = keras.random.uniform((batch, steps, 1), seed=self.seed_generator) < ops.cast(
+            self.ratio, "float32"
+        )
         return ops.where(use_teacher, teacher, own)
 
     def get_config(self):
@@ -177,8 +181,16 @@ class WaveNetBlock(keras.layers.Layer):
         residual, skip = WaveNetBlock(32, 64, dilation=4)([x])
     """
 
-    def __init__(self, channels: int, skip_channels: int, dilation: int, local_channels: int = 0,
-                 global_channels: int = 0, residual: bool = True, **kwargs):
+    def __init__(
+        self,
+        channels: int,
+        skip_channels: int,
+        dilation: int,
+        local_channels: int = 0,
+        global_channels: int = 0,
+        residual: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.channels, self.skip_channels, self.dilation = channels, skip_channels, dilation
         self.residual = residual  # the last block's residual output is unused, so it has none
@@ -190,22 +202,32 @@ class WaveNetBlock(keras.layers.Layer):
         self.kernel_now = self.add_weight(shape=(c, 2 * c), initializer="glorot_uniform", name="kernel_now")
         self.bias = self.add_weight(shape=(2 * c,), initializer="zeros", name="bias")
         if self.local_channels:
-            self.local_kernel = self.add_weight(shape=(self.local_channels, 2 * c), initializer="glorot_uniform", name="local_kernel")
+            self.local_kernel = self.add_weight(
+                shape=(self.local_channels, 2 * c), initializer="glorot_uniform", name="local_kernel"
+            )
         if self.global_channels:
-            self.global_kernel = self.add_weight(shape=(self.global_channels, 2 * c), initializer="glorot_uniform", name="global_kernel")
+            self.global_kernel = self.add_weight(
+                shape=(self.global_channels, 2 * c), initializer="glorot_uniform", name="global_kernel"
+            )
         if self.residual:
-            self.residual_kernel = self.add_weight(shape=(c, c), initializer="glorot_uniform", name="residual_kernel")
+            self.residual_kernel = self.add_weight(
+                shape=(c, c), initializer="glorot_uniform", name="residual_kernel"
+            )
             self.residual_bias = self.add_weight(shape=(c,), initializer="zeros", name="residual_bias")
         self.skip_kernel = self.add_weight(shape=(c, s), initializer="glorot_uniform", name="skip_kernel")
         self.skip_bias = self.add_weight(shape=(s,), initializer="zeros", name="skip_bias")
 
     def gate(self, past, now, local=None, global_=None):
         """(residual, skip) from x[t - dilation], x[t] and the conditioning; any leading shape."""
-        return self._gated(ops.matmul(past, self.kernel_past) + ops.matmul(now, self.kernel_now), now, local, global_)
+        return self._gated(
+            ops.matmul(past, self.kernel_past) + ops.matmul(now, self.kernel_now), now, local, global_
+        )
 
     def causal_convolution(self, x):
         """The dilated causal convolution of a whole (B, T, channels) sequence, without bias."""
-        taps = [ops.cast(ops.convert_to_tensor(kernel), x.dtype) for kernel in (self.kernel_past, self.kernel_now)]
+        taps = [
+            ops.cast(ops.convert_to_tensor(kernel), x.dtype) for kernel in (self.kernel_past, self.kernel_now)
+        ]
         kernel = ops.stack(taps)  # (taps, in, out), Conv1D's layout
         padded = ops.pad(x, [[0, 0], [self.dilation, 0], [0, 0]])
         return ops.conv(padded, kernel, strides=1, padding="valid", dilation_rate=self.dilation)
@@ -229,6 +251,10 @@ class WaveNetBlock(keras.layers.Layer):
 
     def get_config(self):
         return super().get_config() | {
-            "channels": self.channels, "skip_channels": self.skip_channels, "dilation": self.dilation,
-            "local_channels": self.local_channels, "global_channels": self.global_channels, "residual": self.residual,
+            "channels": self.channels,
+            "skip_channels": self.skip_channels,
+            "dilation": self.dilation,
+            "local_channels": self.local_channels,
+            "global_channels": self.global_channels,
+            "residual": self.residual,
         }

@@ -13,8 +13,10 @@ def bce_with_logits(y_true, logits):
 
 def categorical_compile_arguments(config=None) -> dict:
     """Loss and metrics of a softmax over ids (note tokens, mu-law samples): cross-entropy on logits."""
-    return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+    return {
+        "loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    }
 
 
 @keras.saving.register_keras_serializable(package="musictf")
@@ -59,19 +61,31 @@ class BCEPlusFocal(keras.losses.Loss):
         bce_weight, focal_weight: the mixture.
     """
 
-    def __init__(self, alpha: float = 0.75, gamma: float = 2.0, bce_weight: float = 1.0, focal_weight: float = 1.0,
-                 name="bce_plus_focal", **kwargs):
+    def __init__(
+        self,
+        alpha: float = 0.75,
+        gamma: float = 2.0,
+        bce_weight: float = 1.0,
+        focal_weight: float = 1.0,
+        name="bce_plus_focal",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.alpha, self.gamma, self.bce_weight, self.focal_weight = alpha, gamma, bce_weight, focal_weight
         self.focal = FocalLoss(alpha, gamma)
         self.bce = FocalLoss(None, 0.0)
 
     def call(self, y_true, y_pred):
-        return self.bce_weight * self.bce.call(y_true, y_pred) + self.focal_weight * self.focal.call(y_true, y_pred)
+        return self.bce_weight * self.bce.call(y_true, y_pred) + self.focal_weight * self.focal.call(
+            y_true, y_pred
+        )
 
     def get_config(self):
         return super().get_config() | {
-            "alpha": self.alpha, "gamma": self.gamma, "bce_weight": self.bce_weight, "focal_weight": self.focal_weight,
+            "alpha": self.alpha,
+            "gamma": self.gamma,
+            "bce_weight": self.bce_weight,
+            "focal_weight": self.focal_weight,
         }
 
 
@@ -88,4 +102,6 @@ class ArgmaxCrossEntropy(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         labels = ops.argmax(y_true, axis=-1)
-        return keras.losses.sparse_categorical_crossentropy(labels, ops.cast(y_pred, "float32"), from_logits=True)
+        return keras.losses.sparse_categorical_crossentropy(
+            labels, ops.cast(y_pred, "float32"), from_logits=True
+        )

@@ -126,17 +126,23 @@ def token_metrics(logits: np.ndarray, targets: np.ndarray, unknown_id: int | Non
     } | ({"unknown_target_share": float((targets == unknown_id).mean())} if unknown_id is not None else {})
 
 
-def token_baseline(train_ids: list[np.ndarray], targets: np.ndarray, vocabulary_size: int) -> dict[str, float]:
+def token_baseline(
+    train_ids: list[np.ndarray], targets: np.ndarray, vocabulary_size: int
+) -> dict[str, float]:
     """Unigram model of the train split (add-one smoothed), scored on the same targets."""
     log_probabilities = unigram_log_probabilities(train_ids, vocabulary_size)
-    return {"unigram_cross_entropy_nats": float(-log_probabilities[targets].mean()),
-            "unigram_accuracy": float((targets == log_probabilities.argmax()).mean())}
+    return {
+        "unigram_cross_entropy_nats": float(-log_probabilities[targets].mean()),
+        "unigram_accuracy": float((targets == log_probabilities.argmax()).mean()),
+    }
 
 
 BIGRAM_WEIGHTS = tuple(np.round(np.arange(0.0, 1.0, 0.05), 2))  # the grid the validation split chooses from
 
 
-def _bigram_and_unigram(train_ids: list[np.ndarray], vocabulary_size: int, previous: np.ndarray, following: np.ndarray):
+def _bigram_and_unigram(
+    train_ids: list[np.ndarray], vocabulary_size: int, previous: np.ndarray, following: np.ndarray
+):
     """For each (previous, following) pair: the train split's maximum-likelihood bigram probability
     (None where `previous` never occurs in training, marked by NaN) and the add-one unigram of
     `following`. Pairs are counted sparsely, so a large vocabulary costs no V x V table."""
@@ -166,12 +172,19 @@ def bigram_weight(train_ids: list[np.ndarray], valid_ids: list[np.ndarray], voca
     pairs = [(ids[:-1], ids[1:]) for ids in valid_ids if len(ids) > 1]
     if not pairs:
         return 0.5
-    valid = _bigram_and_unigram(train_ids, vocabulary_size, *(np.concatenate(part) for part in zip(*pairs, strict=True)))
+    valid = _bigram_and_unigram(
+        train_ids, vocabulary_size, *(np.concatenate(part) for part in zip(*pairs, strict=True))
+    )
     return min(BIGRAM_WEIGHTS, key=lambda w: _interpolated_nll(*valid, w).mean())
 
 
-def token_bigram_baseline(train_ids: list[np.ndarray], valid_ids: list[np.ndarray], previous: np.ndarray,
-                          targets: np.ndarray, vocabulary_size: int) -> dict[str, float]:
+def token_bigram_baseline(
+    train_ids: list[np.ndarray],
+    valid_ids: list[np.ndarray],
+    previous: np.ndarray,
+    targets: np.ndarray,
+    vocabulary_size: int,
+) -> dict[str, float]:
     """A bigram interpolated with the unigram, P = w * bigram + (1 - w) * unigram (the unigram alone
     after a previous id training never had), with the weight w of `BIGRAM_WEIGHTS` that scores best
     on the validation split's consecutive ids, scored on the same (previous, target) pairs."""
@@ -195,7 +208,9 @@ def markov_flag_probabilities(train_frames: list[np.ndarray]) -> tuple[np.ndarra
     return on_after[0] / seen_after[0], on_after[1] / seen_after[1]
 
 
-def markov_roll_baseline(train_frames: list[np.ndarray], previous: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+def markov_roll_baseline(
+    train_frames: list[np.ndarray], previous: np.ndarray, targets: np.ndarray
+) -> dict[str, float]:
     """First-order Markov chain per flag: P(flag on | it was on or off one frame before), from the
     train split's consecutive frames (add-one smoothed), scored on the same frames, given the frames
     before them. NLL in nats per frame, summed over the flags."""
@@ -213,8 +228,19 @@ def bernoulli_frame_nll(targets: np.ndarray, log_p: np.ndarray, log_not_p: np.nd
 
 
 # The test metrics a run is summed up by (printed, and in the report), in this order, where it has them.
-HEADLINE_METRICS = ("cross_entropy_nats", "perplexity", "nll_bits_per_sample", "nll_nats_per_sample", "frame_nll_nats",
-                    "nll_nats_per_quarter", "accuracy", "precision", "recall", "f1", "bay_accuracy")
+HEADLINE_METRICS = (
+    "cross_entropy_nats",
+    "perplexity",
+    "nll_bits_per_sample",
+    "nll_nats_per_sample",
+    "frame_nll_nats",
+    "nll_nats_per_quarter",
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "bay_accuracy",
+)
 
 # (test metric, the strongest baseline of the same unit, its name): a model is judged against these
 STRONGEST_BASELINES = (
@@ -230,9 +256,14 @@ def verdict(test: dict, baseline: dict) -> str | None:
         if metric in test and reference in baseline:
             margin = baseline[reference] - test[metric]
             if margin > 0:
-                return f"{metric} {test[metric]:.4g}: {margin:.3g} below the {name} baseline ({baseline[reference]:.4g})"
-            return (f"{metric} {test[metric]:.4g} is not below the {name} baseline ({baseline[reference]:.4g}): "
-                    "the model has not learned more than that count table yet")
+                return (
+                    f"{metric} {test[metric]:.4g}: {margin:.3g} below the {name} baseline "
+                    f"({baseline[reference]:.4g})"
+                )
+            return (
+                f"{metric} {test[metric]:.4g} is not below the {name} baseline ({baseline[reference]:.4g}): "
+                "the model has not learned more than that count table yet"
+            )
     return None
 
 
@@ -251,7 +282,10 @@ def best_f1_threshold(logits: np.ndarray, targets: np.ndarray, output: str) -> f
     """The threshold of THRESHOLDS with the best F1 on these frames (the lower one on a tie)."""
     probabilities, _, _ = _flag_probabilities(logits, output)
     actual = targets.reshape(-1, targets.shape[-1]) > 0.5
-    return max(THRESHOLDS, key=lambda threshold: (_threshold_scores(probabilities >= threshold, actual)["f1"], -threshold))
+    return max(
+        THRESHOLDS,
+        key=lambda threshold: (_threshold_scores(probabilities >= threshold, actual)["f1"], -threshold),
+    )
 
 
 def _flag_probabilities(logits: np.ndarray, output: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -281,34 +315,55 @@ def roll_metrics(logits: np.ndarray, targets: np.ndarray, output: str, threshold
     """Frame metrics; `logits` and `targets` are (frames, flags)."""
     probabilities, log_p, log_not_p = _flag_probabilities(logits, output)
     targets = targets.astype(np.float64).reshape(-1, targets.shape[-1])
-    return {"frame_nll_nats": bernoulli_frame_nll(targets, log_p, log_not_p)} | _threshold_scores(probabilities >= threshold, targets > 0.5) | {
-        "frames": len(targets),
-        "flags_per_frame": int(targets.shape[-1]),
-    }
+    return (
+        {"frame_nll_nats": bernoulli_frame_nll(targets, log_p, log_not_p)}
+        | _threshold_scores(probabilities >= threshold, targets > 0.5)
+        | {
+            "frames": len(targets),
+            "flags_per_frame": int(targets.shape[-1]),
+        }
+    )
 
 
 # -- sample quality -------------------------------------------------------------------------------
 
 MAJOR = np.array([0, 2, 4, 5, 7, 9, 11])
 MINOR = np.array([0, 2, 3, 5, 7, 8, 10])
-QUALITY_KEYS = ("pitch_class_entropy_bits", "polyphony", "scale_consistency", "empty_beat_rate",
-                "repeated_note_ratio", "note_density_per_quarter", "mean_note_quarters", "short_note_share")
+QUALITY_KEYS = (
+    "pitch_class_entropy_bits",
+    "polyphony",
+    "scale_consistency",
+    "empty_beat_rate",
+    "repeated_note_ratio",
+    "note_density_per_quarter",
+    "mean_note_quarters",
+    "short_note_share",
+)
 SHORT_NOTE_QUARTERS = 0.5  # `short_note_share`: notes shorter than an eighth
 
 
 def piece_quality(notes: Sequence[Note]) -> dict[str, float]:
     """Sample-quality statistics of one piece (all computed on a sixteenth-note grid)."""
     if not notes:
-        return {"pitch_class_entropy_bits": 0.0, "polyphony": 0.0, "scale_consistency": 0.0,
-                "empty_beat_rate": 1.0, "repeated_note_ratio": 0.0, "note_density_per_quarter": 0.0,
-                "mean_note_quarters": 0.0, "short_note_share": 0.0}
+        return {
+            "pitch_class_entropy_bits": 0.0,
+            "polyphony": 0.0,
+            "scale_consistency": 0.0,
+            "empty_beat_rate": 1.0,
+            "repeated_note_ratio": 0.0,
+            "note_density_per_quarter": 0.0,
+            "mean_note_quarters": 0.0,
+            "short_note_share": 0.0,
+        }
     histogram = np.bincount([note.pitch % 12 for note in notes], minlength=12).astype(float)
     distribution = histogram / histogram.sum()
     nonzero = distribution[distribution > 0]
     scales = [(MAJOR + tonic) % 12 for tonic in range(12)] + [(MINOR + tonic) % 12 for tonic in range(12)]
     sounding = notes_to_roll(notes, SIXTEENTH_GRID, "active").astype(bool)
     voices = sounding.sum(axis=1)
-    beats = sounding[: len(sounding) // SIXTEENTH_GRID * SIXTEENTH_GRID].reshape(-1, SIXTEENTH_GRID, sounding.shape[1])
+    beats = sounding[: len(sounding) // SIXTEENTH_GRID * SIXTEENTH_GRID].reshape(
+        -1, SIXTEENTH_GRID, sounding.shape[1]
+    )
     beats = beats.any(axis=(1, 2))
     onsets: dict[float, frozenset] = {}
     for note in notes:
@@ -350,7 +405,11 @@ def audio_quality(waveforms: Sequence[np.ndarray], sample_rate: int) -> dict[str
         rms = np.sqrt((usable**2).mean(axis=1)) if len(usable) else np.zeros(1)
         changes = np.flatnonzero(np.diff(waveform) != 0)
         runs = np.diff(np.concatenate([[-1], changes, [len(waveform) - 1]]))
-        rows.append({"rms": float(np.sqrt((waveform**2).mean())) if len(waveform) else 0.0,
-                     "silent_frame_rate": float((rms < 0.01).mean()),
-                     "longest_constant_run_rate": float(runs.max() / max(1, len(waveform)))})
+        rows.append(
+            {
+                "rms": float(np.sqrt((waveform**2).mean())) if len(waveform) else 0.0,
+                "silent_frame_rate": float((rms < 0.01).mean()),
+                "longest_constant_run_rate": float(runs.max() / max(1, len(waveform))),
+            }
+        )
     return {key: float(np.mean([row[key] for row in rows])) for key in rows[0]} | {"pieces": len(rows)}

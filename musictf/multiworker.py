@@ -41,19 +41,29 @@ def install_keras_shim() -> None:
     keras_internals.require("multi-worker shim")
     from keras.src.backend.tensorflow import trainer
 
-    original_build, original_reduce = trainer.TensorFlowTrainer._maybe_symbolic_build, trainer.reduce_per_replica
+    original_build, original_reduce = (
+        trainer.TensorFlowTrainer._maybe_symbolic_build,
+        trainer.reduce_per_replica,
+    )
 
     def multi_worker(strategy) -> bool:
         return trainer._collective_all_reduce_multi_worker(strategy)
 
     def maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if self._distribute_strategy is None or not multi_worker(self.distribute_strategy) or iterator is None:
+        if (
+            self._distribute_strategy is None
+            or not multi_worker(self.distribute_strategy)
+            or iterator is None
+        ):
             return original_build(self, iterator=iterator, data_batch=data_batch)
         for _, _, batches in iterator:
             first = next(batches)
             data_batch = tf.nest.map_structure(
-                lambda value: self.distribute_strategy.experimental_local_results(value)[0]
-                if isinstance(value, tf.distribute.DistributedValues) else value,
+                lambda value: (
+                    self.distribute_strategy.experimental_local_results(value)[0]
+                    if isinstance(value, tf.distribute.DistributedValues)
+                    else value
+                ),
                 first,
             )
             break
@@ -65,7 +75,11 @@ def install_keras_shim() -> None:
             return original_reduce(values, strategy, reduction)
 
         def reduce(value):
-            local = strategy.experimental_local_results(value)[0] if trainer._is_per_replica_instance(value) else value
+            local = (
+                strategy.experimental_local_results(value)[0]
+                if trainer._is_per_replica_instance(value)
+                else value
+            )
             return strategy.reduce("MEAN", value, axis=None if local.shape.rank == 0 else 0)
 
         return tf.nest.map_structure(reduce, values)
@@ -80,8 +94,8 @@ def cluster() -> dict:
     raw = os.environ.get("TF_CONFIG", "")
     if not raw:
         raise MusicTFError(
-            "--strategy multiworker needs TF_CONFIG, e.g. TF_CONFIG='{\"cluster\": {\"worker\": "
-            "[\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}' on each worker"
+            '--strategy multiworker needs TF_CONFIG, e.g. TF_CONFIG=\'{"cluster": {"worker": '
+            '["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' on each worker'
         )
     try:
         parsed = json.loads(raw)
@@ -89,7 +103,9 @@ def cluster() -> dict:
         task = parsed["task"]
         task["type"], int(task["index"])
     except (ValueError, KeyError, TypeError) as error:
-        raise MusicTFError(f"TF_CONFIG is not a valid cluster description ({type(error).__name__}: {error})") from None
+        raise MusicTFError(
+            f"TF_CONFIG is not a valid cluster description ({type(error).__name__}: {error})"
+        ) from None
     if not workers:
         raise MusicTFError("TF_CONFIG lists no workers")
     return parsed
@@ -117,7 +133,8 @@ PEER_ERRORS = ("UnavailableError", "DeadlineExceededError", "CancelledError", "A
 def peer_failure(error: Exception) -> MusicTFError:
     first_line = (str(error).strip().splitlines() or [""])[0][:160]
     return MusicTFError(
-        f"multi-worker training stopped: a peer worker died or is unreachable ({type(error).__name__}: {first_line}); "
+        f"multi-worker training stopped: a peer worker died or is unreachable ({type(error).__name__}: "
+        f"{first_line}); "
         "restart every worker with the same command to resume from the last finished epoch"
     )
 

@@ -30,15 +30,25 @@ def save_figure(figure, path: Path) -> Path:
     return path
 
 
-def save_piano_roll(notes: Sequence[Note], path: str | Path, title: str, primer_quarters: float = 0.0) -> Path:
+def save_piano_roll(
+    notes: Sequence[Note], path: str | Path, title: str, primer_quarters: float = 0.0
+) -> Path:
     """Pitch against time in quarter notes; bars of 4/4 gridded, the primer shaded."""
     plt = _pyplot()
     path = Path(path)
     roll = notes_to_roll(notes, SIXTEENTH_GRID, "active") if notes else np.zeros((16, NUM_KEYS), np.uint8)
     figure, axis = plt.subplots(figsize=(7.0, 2.6))
     length = max(len(roll), 1) / SIXTEENTH_GRID
-    axis.imshow(roll.T, origin="lower", aspect="auto", cmap="Blues", interpolation="nearest",
-                extent=(0, length, LOWEST_PITCH - 0.5, LOWEST_PITCH + 87.5), vmin=0, vmax=1.3)
+    axis.imshow(
+        roll.T,
+        origin="lower",
+        aspect="auto",
+        cmap="Blues",
+        interpolation="nearest",
+        extent=(0, length, LOWEST_PITCH - 0.5, LOWEST_PITCH + 87.5),
+        vmin=0,
+        vmax=1.3,
+    )
     pitches = [note.pitch for note in notes] or [60]
     axis.set_ylim(min(pitches) - 3, max(pitches) + 3)
     c_notes = [p for p in range(24, 109, 12) if min(pitches) - 3 <= p <= max(pitches) + 3]
@@ -59,7 +69,9 @@ def save_piano_roll(notes: Sequence[Note], path: str | Path, title: str, primer_
 def save_learning_curves(history: dict[str, list[float]], path_stem: Path, title: str) -> list[Path]:
     """Train against validation for loss and each other metric present; PNG and PDF."""
     plt = _pyplot()
-    names = [name for name in ("loss", "accuracy", "precision", "recall", "f1", "frame_nll") if name in history]
+    names = [
+        name for name in ("loss", "accuracy", "precision", "recall", "f1", "frame_nll") if name in history
+    ]
     figure, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.4), squeeze=False)
     for axis, name in zip(axes[0], names, strict=True):
         epochs = np.arange(1, len(history[name]) + 1)
@@ -78,17 +90,23 @@ def save_learning_curves(history: dict[str, list[float]], path_stem: Path, title
     return paths
 
 
-def save_sample_statistics(rows: list[tuple[str, dict, dict, dict | None]], keys: Sequence[str], path_stem: Path,
-                           title: str) -> list[Path]:
+def save_sample_statistics(
+    rows: list[tuple[str, dict, dict, dict | None]], keys: Sequence[str], path_stem: Path, title: str
+) -> list[Path]:
     """One panel per statistic: each run's samples and its baseline's samples, as a ratio to the test
     split's value (1 = like the music; a model's bar nearer 1 than its baseline's is the result).
     `rows` holds (run label, samples, test split, baseline samples or None). PNG and PDF."""
     plt = _pyplot()
     columns = min(4, len(keys))
-    figure, axes = plt.subplots(math.ceil(len(keys) / columns), columns, figsize=(3.0 * columns, 2.2 * math.ceil(len(keys) / columns) + 0.6),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        math.ceil(len(keys) / columns),
+        columns,
+        figsize=(3.0 * columns, 2.2 * math.ceil(len(keys) / columns) + 0.6),
+        squeeze=False,
+    )
     positions = np.arange(len(rows))
     for axis, key in zip(axes.flat, keys, strict=False):
+
         def ratio(values, split, key=key):
             return values[key] / split[key] if split[key] else np.nan
 
@@ -100,7 +118,7 @@ def save_sample_statistics(rows: list[tuple[str, dict, dict, dict | None]], keys
         axis.set_yticks(positions, [label for label, *_ in rows], fontsize=7)
         axis.set_title(key.replace("_", " "), fontsize=9)
         axis.grid(axis="x", alpha=0.3)
-    for axis in list(axes.flat)[len(keys):]:
+    for axis in list(axes.flat)[len(keys) :]:
         axis.set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=8)
@@ -124,12 +142,25 @@ def save_ablation(steps: list[dict], path_stem: Path, title: str) -> list[Path]:
     axes[0].legend(frameon=False, fontsize=7)
     axes[1].barh(positions, [row["f1"] for row in steps], color="#4e9a06")
     axes[1].set_title("test F1", fontsize=9)
-    for axis, key, name in ((axes[2], "note_density_per_quarter", "notes per quarter"),
-                            (axes[3], "mean_note_quarters", "mean note length (quarters)")):
-        axis.barh(positions + 0.2, [row["samples"][key] for row in steps], height=0.38, color="#3465a4", label="samples")
+    for axis, key, name in (
+        (axes[2], "note_density_per_quarter", "notes per quarter"),
+        (axes[3], "mean_note_quarters", "mean note length (quarters)"),
+    ):
+        axis.barh(
+            positions + 0.2,
+            [row["samples"][key] for row in steps],
+            height=0.38,
+            color="#3465a4",
+            label="samples",
+        )
         if all(row.get("baseline_samples") for row in steps):
-            axis.barh(positions - 0.2, [row["baseline_samples"][key] for row in steps], height=0.38, color="#bbbbbb",
-                      label="Markov samples")
+            axis.barh(
+                positions - 0.2,
+                [row["baseline_samples"][key] for row in steps],
+                height=0.38,
+                color="#bbbbbb",
+                label="Markov samples",
+            )
         axis.axvline(steps[0]["test_split_statistics"][key], color="black", linewidth=1, label="test split")
         axis.set_title(name, fontsize=9)
     axes[3].legend(frameon=False, fontsize=7)
@@ -144,7 +175,9 @@ def save_ablation(steps: list[dict], path_stem: Path, title: str) -> list[Path]:
     return paths
 
 
-def save_hyperparameter_plots(rows: list[dict], names: list[str], objective: str, path_stem: Path, title: str) -> list[Path]:
+def save_hyperparameter_plots(
+    rows: list[dict], names: list[str], objective: str, path_stem: Path, title: str
+) -> list[Path]:
     """One panel per hyperparameter: its value against the objective, one point per trial."""
     plt = _pyplot()
     finished = [row for row in rows if row.get("score") not in (None, "")]
@@ -167,11 +200,15 @@ def save_hyperparameter_plots(rows: list[dict], names: list[str], objective: str
     return paths
 
 
-def save_waveform_and_spectrogram(waveform: np.ndarray, sample_rate: int, path: str | Path, title: str) -> Path:
+def save_waveform_and_spectrogram(
+    waveform: np.ndarray, sample_rate: int, path: str | Path, title: str
+) -> Path:
     """Waveform above its spectrogram (dB), time in seconds."""
     plt = _pyplot()
     path = Path(path)
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.0, 3.6), sharex=True, gridspec_kw={"height_ratios": [1, 2]})
+    figure, (top, bottom) = plt.subplots(
+        2, 1, figsize=(7.0, 3.6), sharex=True, gridspec_kw={"height_ratios": [1, 2]}
+    )
     seconds = np.arange(len(waveform)) / sample_rate
     top.plot(seconds, waveform, linewidth=0.4)
     top.set_ylabel("amplitude")

@@ -35,16 +35,26 @@ LITERATURE = [
     ("Nottingham", "GRU", 3.46, "Bai, Kolter and Koltun 2018 (TCN paper)"),
     ("Nottingham", "TCN", 3.07, "Bai, Kolter and Koltun 2018 (TCN paper)"),
 ]
-BENCHMARK_HEADER = ["dataset", "model", "test NLL (nats/frame)", "independent Bernoulli", "first-order Markov",
-                    "split", "source"]
+BENCHMARK_HEADER = [
+    "dataset",
+    "model",
+    "test NLL (nats/frame)",
+    "independent Bernoulli",
+    "first-order Markov",
+    "split",
+    "source",
+]
 
 
 def benchmark_row(label: str, metrics: dict) -> list | None:
     """A run's row in the benchmark table, or None for a run off the protocol (88-key active rolls
     at one frame per quarter, every frame scored from the first)."""
     representation, config = metrics["representation"], metrics["config"]
-    if not (representation.get("encoding") == "active" and representation.get("steps_per_quarter") == 1
-            and config.get("pad_start")):
+    if not (
+        representation.get("encoding") == "active"
+        and representation.get("steps_per_quarter") == 1
+        and config.get("pad_start")
+    ):
         return None
     source = metrics["source"]
     if source.lower().endswith(BENCHMARK_EXTENSIONS):
@@ -52,25 +62,56 @@ def benchmark_row(label: str, metrics: dict) -> list | None:
     else:
         transposed = "in C, " if config.get("transpose_to_c") else ""
         dataset, split = f"{source} ({transposed}frames sampled at quarters)", "ours (by file)"
-    output = "flags conditioned within the frame" if config.get("frame_autoregression") else "independent flags"
-    return [dataset, f"musictf {label}, {output}", metrics["test"]["frame_nll_nats"],
-            metrics["baseline"].get("independent_bernoulli_nll_nats", "–"), metrics["baseline"].get("markov_nll_nats", "–"),
-            split, "this run"]
+    output = (
+        "flags conditioned within the frame" if config.get("frame_autoregression") else "independent flags"
+    )
+    return [
+        dataset,
+        f"musictf {label}, {output}",
+        metrics["test"]["frame_nll_nats"],
+        metrics["baseline"].get("independent_bernoulli_nll_nats", "–"),
+        metrics["baseline"].get("markov_nll_nats", "–"),
+        split,
+        "this run",
+    ]
 
 
 def benchmark_table(rows: list[list]) -> list[list]:
     """The published rows, then musictf's, each with where it comes from."""
-    published = [[dataset, model, nll, "–", "–", "canonical", citation] for dataset, model, nll, citation in LITERATURE]
+    published = [
+        [dataset, model, nll, "–", "–", "canonical", citation] for dataset, model, nll, citation in LITERATURE
+    ]
     return published + rows
 
 
-COMPARISON = ("cross_entropy_nats", "perplexity", "accuracy", "frame_nll_nats", "nll_nats_per_quarter", "f1", "bay_accuracy",
-              "nll_bits_per_sample")
+COMPARISON = (
+    "cross_entropy_nats",
+    "perplexity",
+    "accuracy",
+    "frame_nll_nats",
+    "nll_nats_per_quarter",
+    "f1",
+    "bay_accuracy",
+    "nll_bits_per_sample",
+)
 # The baselines of the same run, scored on the same test targets (metrics.json "baseline").
-BASELINE_COLUMNS = ("unigram_cross_entropy_nats", "bigram_cross_entropy_nats", "independent_bernoulli_nll_nats",
-                    "markov_nll_nats", "unigram_nll_bits_per_sample")
-QUALITY_COLUMNS = ("polyphony", "pitch_class_entropy_bits", "scale_consistency", "empty_beat_rate",
-                   "repeated_note_ratio", "note_density_per_quarter", "mean_note_quarters", "short_note_share")
+BASELINE_COLUMNS = (
+    "unigram_cross_entropy_nats",
+    "bigram_cross_entropy_nats",
+    "independent_bernoulli_nll_nats",
+    "markov_nll_nats",
+    "unigram_nll_bits_per_sample",
+)
+QUALITY_COLUMNS = (
+    "polyphony",
+    "pitch_class_entropy_bits",
+    "scale_consistency",
+    "empty_beat_rate",
+    "repeated_note_ratio",
+    "note_density_per_quarter",
+    "mean_note_quarters",
+    "short_note_share",
+)
 
 
 def latest_runs(root: Path = rundir.RUNS_ROOT) -> list[Path]:
@@ -94,8 +135,11 @@ def _read_history(path: Path) -> dict[str, list[float]]:
     """A run's learning curves; the rows before a torn one, with a line saying what was left out."""
     rows, problem = rundir.read_history(path)
     if problem:
-        print(f"musictf: warning: {path}: {problem}; the learning curve shows the {len(rows)} whole rows before it",
-              file=sys.stderr)
+        print(
+            f"musictf: warning: {path}: {problem}; the learning curve shows the {len(rows)} whole rows "
+            "before it",
+            file=sys.stderr,
+        )
     columns = [key for key in (rows[0] if rows else {})]
     return {key: [float(row[key]) for row in rows if row.get(key) != ""] for key in columns} if rows else {}
 
@@ -120,8 +164,12 @@ def latex_table(header: list[str], rows: list[list], caption: str) -> str:
     body = "\n".join("    " + " & ".join(escape(_format(cell)) for cell in row) + r" \\" for row in rows)
     return (
         "% needs \\usepackage{booktabs}\n\\begin{table}[t]\n  \\centering\n  \\small\n"
-        f"  \\begin{{tabular}}{{{spec}}}\n    \\toprule\n    " + " & ".join(escape(h) for h in header) + r" \\" + "\n"
-        f"    \\midrule\n{body}\n    \\bottomrule\n  \\end{{tabular}}\n  \\caption{{{escape(caption)}}}\n\\end{{table}}\n"
+        f"  \\begin{{tabular}}{{{spec}}}\n    \\toprule\n    "
+        + " & ".join(escape(h) for h in header)
+        + r" \\"
+        + "\n"
+        f"    \\midrule\n{body}\n    \\bottomrule\n  \\end{{tabular}}\n  "
+        f"\\caption{{{escape(caption)}}}\n\\end{{table}}\n"
     )
 
 
@@ -129,8 +177,17 @@ def _data_uri(path: Path, mime: str) -> str:
     return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-ABLATION_HEADER = ["step", "test frame NLL", "Markov NLL", "F1", "threshold", "notes per quarter", "mean note length",
-                   "polyphony", "closer than Markov samples"]
+ABLATION_HEADER = [
+    "step",
+    "test frame NLL",
+    "Markov NLL",
+    "F1",
+    "threshold",
+    "notes per quarter",
+    "mean note length",
+    "polyphony",
+    "closer than Markov samples",
+]
 
 
 def ablation_section(path: Path, tables: Path, figures: Path) -> str:
@@ -138,23 +195,54 @@ def ablation_section(path: Path, tables: Path, figures: Path) -> str:
     ablation = files.read_json(path)
     steps = ablation["steps"]
     split = steps[0]["test_split_statistics"]
-    rows = [[f"{row['step']}. {row['name']}", row["frame_nll_nats"], row["markov_nll_nats"], row["f1"],
-             row.get("threshold", "–"), row["samples"]["note_density_per_quarter"], row["samples"]["mean_note_quarters"],
-             row["samples"]["polyphony"], f"{row.get('closer_than_baseline', '–')} of {len(ablation['statistics'])}"]
-            for row in steps]
-    rows.append(["test split", "–", "–", "–", "–", split["note_density_per_quarter"], split["mean_note_quarters"],
-                 split["polyphony"], "–"])
+    rows = [
+        [
+            f"{row['step']}. {row['name']}",
+            row["frame_nll_nats"],
+            row["markov_nll_nats"],
+            row["f1"],
+            row.get("threshold", "–"),
+            row["samples"]["note_density_per_quarter"],
+            row["samples"]["mean_note_quarters"],
+            row["samples"]["polyphony"],
+            f"{row.get('closer_than_baseline', '–')} of {len(ablation['statistics'])}",
+        ]
+        for row in steps
+    ]
+    rows.append(
+        [
+            "test split",
+            "–",
+            "–",
+            "–",
+            "–",
+            split["note_density_per_quarter"],
+            split["mean_note_quarters"],
+            split["polyphony"],
+            "–",
+        ]
+    )
     stem = f"ablation-{ablation['experiment']}-{ablation['preset']}"
     files.write_text(tables / f"{stem}.md", markdown_table(ABLATION_HEADER, rows))
-    files.write_text(tables / f"{stem}.tex", latex_table(ABLATION_HEADER, rows, f"Ablation of {ablation['experiment']}"))
-    png, _ = plots.save_ablation(steps, figures / stem, f"{ablation['experiment']} ({ablation['preset']}): ablation")
-    return (f"<h3>{html.escape(ablation['experiment'])} ({html.escape(ablation['preset'])})</h3>"
-            f"{_html_table(ABLATION_HEADER, rows)}"
-            f'<img src="{_data_uri(png, "image/png")}" alt="ablation of {html.escape(ablation["experiment"])}">')
+    files.write_text(
+        tables / f"{stem}.tex", latex_table(ABLATION_HEADER, rows, f"Ablation of {ablation['experiment']}")
+    )
+    png, _ = plots.save_ablation(
+        steps, figures / stem, f"{ablation['experiment']} ({ablation['preset']}): ablation"
+    )
+    return (
+        f"<h3>{html.escape(ablation['experiment'])} ({html.escape(ablation['preset'])})</h3>"
+        f"{_html_table(ABLATION_HEADER, rows)}"
+        f'<img src="{_data_uri(png, "image/png")}" alt="ablation of {html.escape(ablation["experiment"])}">'
+    )
 
 
-def build_report(run_dirs: list[Path] | None = None, out_dir: Path = Path("reports"),
-                 tune_root: Path = rundir.RUNS_ROOT / "tune", ablation_root: Path = rundir.RUNS_ROOT / "ablation") -> Path:
+def build_report(
+    run_dirs: list[Path] | None = None,
+    out_dir: Path = Path("reports"),
+    tune_root: Path = rundir.RUNS_ROOT / "tune",
+    ablation_root: Path = rundir.RUNS_ROOT / "ablation",
+) -> Path:
     started = time.perf_counter()
     run_dirs = [Path(p) for p in run_dirs] if run_dirs else latest_runs()
     ablation_files = sorted(Path(ablation_root).glob("*/ablation.json"))
@@ -174,15 +262,27 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         if not (run_dir / "metrics.json").exists():
             raise MusicTFError(f"{run_dir}: no metrics.json; run `musictf evaluate {run_dir}` first")
         run = open_run(run_dir)
-        metrics = rundir.read_json(run_dir / "metrics.json", f"run `musictf evaluate {run_dir}` to write it again",
-                                   required=("data_hash", "test", "baseline", "samples", "test_split_statistics"))
+        metrics = rundir.read_json(
+            run_dir / "metrics.json",
+            f"run `musictf evaluate {run_dir}` to write it again",
+            required=("data_hash", "test", "baseline", "samples", "test_split_statistics"),
+        )
         label = f"{run.experiment.slug} ({run.preset})"
         stem = f"{run.experiment.slug}-{run.preset}"
-        comparison.append([run.experiment.slug, run.preset, metrics["data_hash"], *[metrics["test"].get(c, "–") for c in COMPARISON],
-                           *[metrics["baseline"].get(c, "–") for c in BASELINE_COLUMNS]])
+        comparison.append(
+            [
+                run.experiment.slug,
+                run.preset,
+                metrics["data_hash"],
+                *[metrics["test"].get(c, "–") for c in COMPARISON],
+                *[metrics["baseline"].get(c, "–") for c in BASELINE_COLUMNS],
+            ]
+        )
         if all(column in metrics["samples"] for column in QUALITY_COLUMNS):  # symbolic samples
             quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_COLUMNS]])
-            quality_rows.append([label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]])
+            quality_rows.append(
+                [label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]]
+            )
             drawn = metrics.get("baseline_samples")
             if drawn and all(column in drawn for column in QUALITY_COLUMNS):
                 quality_rows.append([label, "baseline samples", *[drawn[c] for c in QUALITY_COLUMNS]])
@@ -198,17 +298,27 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             parts.append(f"<p><b>Against its strongest baseline:</b> {html.escape(judged)}</p>")
         history = _read_history(run_dir / "history.csv")
         if history:
-            png, _ = plots.save_learning_curves(history, figures / f"{stem}-curves", f"{label}: learning curves")
-            parts.append(f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">')
+            png, _ = plots.save_learning_curves(
+                history, figures / f"{stem}-curves", f"{label}: learning curves"
+            )
+            parts.append(
+                f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">'
+            )
         listing = read_listing(run_dir / "samples") if (run_dir / "samples" / "samples.json").exists() else {}
         samples = listing.get("samples", [])
         if samples and "wav" in samples[0]:  # generated audio
             first = samples[0]
-            parts.append(f'<img src="{_data_uri(run_dir / "samples" / first["png"], "image/png")}" alt="waveform and spectrogram">')
+            parts.append(
+                f'<img src="{_data_uri(run_dir / "samples" / first["png"], "image/png")}" alt="waveform and '
+                'spectrogram">'
+            )
             plain = ", ".join(f"{k} {_format(v)}" for k, v in metrics["samples"].items())
-            parts.append(f"<p>Generated audio ({html.escape(first['program'])}, roll of {html.escape(first['roll'])}): "
-                         f"{html.escape(plain)}</p>"
-                         f'<audio controls src="{_data_uri(run_dir / "samples" / first["wav"], "audio/wav")}"></audio>')
+            parts.append(
+                f"<p>Generated audio ({html.escape(first['program'])}, roll of "
+                f"{html.escape(first['roll'])}): "
+                f"{html.escape(plain)}</p>"
+                f'<audio controls src="{_data_uri(run_dir / "samples" / first["wav"], "audio/wav")}"></audio>'
+            )
         elif samples:  # generated MIDI: its piano roll beside a real excerpt, rendered to audio
             first = samples[0]
             sample_png = run_dir / "samples" / first["png"]
@@ -221,28 +331,59 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             parts.append("</div>")
             wav = audio / f"{stem}-sample_1.wav"
             used = render_midi(run_dir / "samples" / first["primed_midi"], wav)
-            parts.append(f'<p>Sample 1 with its primer, rendered with {html.escape(used)}:</p>'
-                         f'<audio controls src="{_data_uri(wav, "audio/wav")}"></audio>')
+            parts.append(
+                f"<p>Sample 1 with its primer, rendered with {html.escape(used)}:</p>"
+                f'<audio controls src="{_data_uri(wav, "audio/wav")}"></audio>'
+            )
         sections.append("\n".join(parts))
 
-    header = ["experiment", "preset", "data hash", "CE (nats)", "perplexity", "accuracy", "frame NLL (nats)",
-              "NLL per quarter (nats)", "F1", "Bay acc.",
-              "NLL (bits/sample)", "unigram CE", "bigram CE", "independent NLL", "Markov NLL", "unigram (bits)"]
+    header = [
+        "experiment",
+        "preset",
+        "data hash",
+        "CE (nats)",
+        "perplexity",
+        "accuracy",
+        "frame NLL (nats)",
+        "NLL per quarter (nats)",
+        "F1",
+        "Bay acc.",
+        "NLL (bits/sample)",
+        "unigram CE",
+        "bigram CE",
+        "independent NLL",
+        "Markov NLL",
+        "unigram (bits)",
+    ]
     files.write_text(tables / "comparison.md", markdown_table(header, comparison))
-    files.write_text(tables / "comparison.tex", latex_table(header, comparison, "Test-set metrics under the common protocol"))
+    files.write_text(
+        tables / "comparison.tex",
+        latex_table(header, comparison, "Test-set metrics under the common protocol"),
+    )
     quality_header = ["run", "pieces", *QUALITY_COLUMNS]
     files.write_text(tables / "sample_quality.md", markdown_table(quality_header, quality_rows))
-    files.write_text(tables / "sample_quality.tex", latex_table(quality_header, quality_rows, "Sample quality against the test split"))
+    files.write_text(
+        tables / "sample_quality.tex",
+        latex_table(quality_header, quality_rows, "Sample quality against the test split"),
+    )
     statistics_figure = ""
     if statistics_rows:
-        png, _ = plots.save_sample_statistics(statistics_rows, QUALITY_COLUMNS, figures / "sample-statistics",
-                                              "sample statistics over the test split's (1 = like the music)")
-        statistics_figure = (f'<img src="{_data_uri(png, "image/png")}" alt="sample statistics of each run and '
-                             f'its baseline, relative to the test split">')
+        png, _ = plots.save_sample_statistics(
+            statistics_rows,
+            QUALITY_COLUMNS,
+            figures / "sample-statistics",
+            "sample statistics over the test split's (1 = like the music)",
+        )
+        statistics_figure = (
+            f'<img src="{_data_uri(png, "image/png")}" alt="sample statistics of each run and '
+            f'its baseline, relative to the test split">'
+        )
     benchmark = benchmark_table(benchmark_rows)
     files.write_text(tables / "benchmark.md", markdown_table(BENCHMARK_HEADER, benchmark))
-    files.write_text(tables / "benchmark.tex", latex_table(BENCHMARK_HEADER, benchmark,
-                                                           "Test NLL on the polyphonic benchmarks (nats per frame)"))
+    files.write_text(
+        tables / "benchmark.tex",
+        latex_table(BENCHMARK_HEADER, benchmark, "Test NLL on the polyphonic benchmarks (nats per frame)"),
+    )
 
     tuning = []
     for results in sorted(Path(tune_root).glob("*/results.csv")):
@@ -250,14 +391,33 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         with open(results) as handle:
             rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
         names = list(search["space"])
-        png, _ = plots.save_hyperparameter_plots(rows, names, search["objective"], figures / f"tune-{results.parent.name}",
-                                                 f"{search['experiment']}: {search['tuner']} search")
-        tuning.append(f"<h3>{html.escape(results.parent.name)}</h3>"
-                      f"{_html_table(['trial', 'score', *names], [[r['trial'], r['score'], *[r[n] for n in names]] for r in rows[:10]])}"
-                      f'<img src="{_data_uri(png, "image/png")}" alt="hyperparameters against the objective">')
+        png, _ = plots.save_hyperparameter_plots(
+            rows,
+            names,
+            search["objective"],
+            figures / f"tune-{results.parent.name}",
+            f"{search['experiment']}: {search['tuner']} search",
+        )
+        top = [[row["trial"], row["score"], *[row[name] for name in names]] for row in rows[:10]]
+        tuning.append(
+            f"<h3>{html.escape(results.parent.name)}</h3>"
+            f"{_html_table(['trial', 'score', *names], top)}"
+            f'<img src="{_data_uri(png, "image/png")}" alt="hyperparameters against the objective">'
+        )
 
     ablations = [ablation_section(path, tables, figures) for path in ablation_files]
-    page = _page(sections, header, comparison, quality_header, quality_rows, statistics_figure, benchmark, tuning, renderer, ablations)
+    page = _page(
+        sections,
+        header,
+        comparison,
+        quality_header,
+        quality_rows,
+        statistics_figure,
+        benchmark,
+        tuning,
+        renderer,
+        ablations,
+    )
     index = out_dir / "index.html"
     files.write_text(index, page)
     print(f"report: {index} ({len(run_dirs)} runs, {time.perf_counter() - started:.1f} s)", file=sys.stderr)
@@ -275,21 +435,38 @@ def _number(text: str):
 
 def _html_table(header: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_format(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_format(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _page(sections, header, comparison, quality_header, quality_rows, statistics_figure, benchmark, tuning, renderer, ablations) -> str:
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border-bottom:1px solid #ccc;padding:4px 8px;"
-             "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
-             ".pair{display:grid;grid-template-columns:1fr 1fr;gap:8px}audio{width:100%}")
+def _page(
+    sections,
+    header,
+    comparison,
+    quality_header,
+    quality_rows,
+    statistics_figure,
+    benchmark,
+    tuning,
+    renderer,
+    ablations,
+) -> str:
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
+        "td,th{border-bottom:1px solid #ccc;padding:4px 8px;"
+        "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+        ".pair{display:grid;grid-template-columns:1fr 1fr;gap:8px}audio{width:100%}"
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>musictf report</title><style>{style}</style></head>
 <body>
 <h1>musictf report</h1>
-<p>Generated {time.strftime('%Y-%m-%d %H:%M')} from {len(comparison)} runs. Audio rendered with {html.escape(renderer)}.
-Everything is embedded in this file; PDFs of the figures are in <code>figures/</code>, LaTeX tables in <code>tables/</code>.</p>
+<p>Generated {time.strftime("%Y-%m-%d %H:%M")} from {len(comparison)} runs.
+Audio rendered with {html.escape(renderer)}. Everything is embedded in this file;
+PDFs of the figures are in <code>figures/</code>, LaTeX tables in <code>tables/</code>.</p>
 <h2>Test metrics (common protocol)</h2>
 {_html_table(header, comparison)}
 <h2>Polyphonic benchmarks: musictf beside the published tables</h2>

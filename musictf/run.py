@@ -72,8 +72,10 @@ def open_run(run_dir: str | Path) -> Run:
     try:
         representation = representation_module.from_json(representation)
     except (KeyError, TypeError, ValueError) as error:
-        raise MusicTFError(f"{path / 'representation.json'}: unreadable ({type(error).__name__}: {error}); "
-                           f"{rundir.CONFIG_ADVICE}") from None
+        raise MusicTFError(
+            f"{path / 'representation.json'}: unreadable ({type(error).__name__}: {error}); "
+            f"{rundir.CONFIG_ADVICE}"
+        ) from None
     return Run(path, experiment, saved["preset"], config, representation, manifest.get("data_hash"))
 
 
@@ -85,8 +87,14 @@ def load_model(run: Run, which: str = "best"):
     return model
 
 
-def train_and_evaluate(experiment: Experiment, config, run_dir: str | Path, preset: str = "custom",
-                       strategy_name: str = "default", verbose: str | int = "auto") -> dict:
+def train_and_evaluate(
+    experiment: Experiment,
+    config,
+    run_dir: str | Path,
+    preset: str = "custom",
+    strategy_name: str = "default",
+    verbose: str | int = "auto",
+) -> dict:
     """Trains (resuming an interrupted run; a finished training is not repeated), then evaluates
     the best checkpoint, which writes its samples.
 
@@ -106,7 +114,9 @@ def train_and_evaluate(experiment: Experiment, config, run_dir: str | Path, pres
     return evaluate(run, manifest=manifest) | {"history": history}
 
 
-def evaluate(run: Run, source: str | None = None, checkpoint: str = "best", manifest: dict | None = None) -> dict:
+def evaluate(
+    run: Run, source: str | None = None, checkpoint: str = "best", manifest: dict | None = None
+) -> dict:
     """Scores the run on its evaluation split under the common protocol and writes metrics.json,
     with the statistics of its samples (written first, if the run has none yet).
 
@@ -120,24 +130,37 @@ def evaluate(run: Run, source: str | None = None, checkpoint: str = "best", mani
     with rundir.lock(run.path, f"evaluating {run.experiment.slug}"):
         if source == run.config.source:
             source = None
-        config = run.config if source is None else config_module.replace(run.config, {"source": source}, "--source")
+        config = (
+            run.config
+            if source is None
+            else config_module.replace(run.config, {"source": source}, "--source")
+        )
         data = run.data
         if data is None or source is not None:
-            data = prepare_data(run.experiment, config, representation=run.representation, run_data_hash=run.data_hash)
+            data = prepare_data(
+                run.experiment, config, representation=run.representation, run_data_hash=run.data_hash
+            )
         manifest = manifest or data.manifest()
         label = source
         if source is None and run.data_hash is not None and manifest["data_hash"] != run.data_hash:
             label = f"{config.source} (data {manifest['data_hash']})"
-            print(f"musictf: warning: {config.source} no longer holds the files this run was trained on (data hash "
-                  f"{manifest['data_hash']}, trained on {run.data_hash}); its results are kept, and these are written "
-                  "beside them", flush=True)
+            print(
+                f"musictf: warning: {config.source} no longer holds the files this run was trained on (data "
+                "hash "
+                f"{manifest['data_hash']}, trained on {run.data_hash}); its results are kept, and these are "
+                "written "
+                "beside them",
+                flush=True,
+            )
         set_precision(config.precision)
         model = run.model if run.model is not None and checkpoint == "best" else load_model(run, checkpoint)
         scored = dataclasses.replace(run, config=config, data=data, model=model)
         split = data.evaluation_split()
         test_metrics, baseline = run.experiment.test_metrics(scored, data, model, split)
         written = samples.ensure_samples(run, data, model)
-        measured_dir = run.path / "samples" / ("measured" if label is None else f"measured-{source_label(label)}")
+        measured_dir = (
+            run.path / "samples" / ("measured" if label is None else f"measured-{source_label(label)}")
+        )
         statistics = run.experiment.sample_statistics(scored, data, model, split, written, measured_dir)
         result = {
             "experiment": run.experiment.slug,
@@ -158,9 +181,15 @@ def evaluate(run: Run, source: str | None = None, checkpoint: str = "best", mani
         return result | {"metrics_file": str(path), "sample_files": written.listed}
 
 
-def generate(run: Run, overrides: dict | None = None, out_dir: str | Path | None = None,
-             prime_file: str | None = None, options: dict | None = None, checkpoint: str = "best",
-             flag_names: dict | None = None) -> tuple[Path, list[dict]]:
+def generate(
+    run: Run,
+    overrides: dict | None = None,
+    out_dir: str | Path | None = None,
+    prime_file: str | None = None,
+    options: dict | None = None,
+    checkpoint: str = "best",
+    flag_names: dict | None = None,
+) -> tuple[Path, list[dict]]:
     """Samples from the run's checkpoint into `out_dir` (default: the run's samples/), with config
     fields changed by `overrides` (e.g. {"num_samples": 4, "temperature": 0.8}), each held to the
     config's own checks (`flag_names` names a field's flag in their messages). The new set replaces
@@ -177,10 +206,26 @@ def generate(run: Run, overrides: dict | None = None, out_dir: str | Path | None
     run = dataclasses.replace(run, config=config)
     out_dir = files.require_writable_dir(Path(out_dir) if out_dir else run.path / "samples", "samples")
     with rundir.lock(run.path, f"generating from {run.experiment.slug}"):
-        data = run.data or prepare_data(run.experiment, config, representation=run.representation, progress=False,
-                                        run_data_hash=run.data_hash)
+        data = run.data or prepare_data(
+            run.experiment,
+            config,
+            representation=run.representation,
+            progress=False,
+            run_data_hash=run.data_hash,
+        )
         model = run.model if run.model is not None and checkpoint == "best" else load_model(run, checkpoint)
-        written = samples.replace_samples(out_dir, lambda folder: run.experiment.write_samples(
-            run, data, model, num=config.num_samples, length=config.generate_length, seed=config.seed,
-            out_dir=folder, prime_file=prime_file, options=options))
+        written = samples.replace_samples(
+            out_dir,
+            lambda folder: run.experiment.write_samples(
+                run,
+                data,
+                model,
+                num=config.num_samples,
+                length=config.generate_length,
+                seed=config.seed,
+                out_dir=folder,
+                prime_file=prime_file,
+                options=options,
+            ),
+        )
     return out_dir, written

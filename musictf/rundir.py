@@ -100,15 +100,20 @@ def peak_rss_megabytes() -> dict:
 
 def record_finish(run_dir: Path) -> None:
     """The command's peak memory and end time, in state.json (`make bench` reads the memory)."""
-    write_state(run_dir, peak_rss_mb=peak_rss_megabytes(), finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    write_state(
+        run_dir, peak_rss_mb=peak_rss_megabytes(), finished=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    )
 
 
 def read_state(run_dir: Path) -> dict:
     path = Path(run_dir) / "state.json"
     if not path.exists():
         return {}
-    return read_json(path, "it records how far the run got: delete it, and rerunning the same command resumes "
-                           "from the backup (or trains again)")
+    return read_json(
+        path,
+        "it records how far the run got: delete it, and rerunning the same command resumes "
+        "from the backup (or trains again)",
+    )
 
 
 def write_state(run_dir: Path, **fields) -> None:
@@ -124,7 +129,9 @@ CONFIG_ADVICE = "the run cannot be used without it; start a new run (--fresh, or
 
 def read_config_file(run_dir: Path) -> dict:
     """config.json: {"experiment": slug, "preset": name, "config": fields}."""
-    return read_json(Path(run_dir) / "config.json", CONFIG_ADVICE, required=("experiment", "preset", "config"))
+    return read_json(
+        Path(run_dir) / "config.json", CONFIG_ADVICE, required=("experiment", "preset", "config")
+    )
 
 
 def find_unfinished(slug: str, preset: str, config_fields: dict, root: Path = RUNS_ROOT) -> Path | None:
@@ -143,8 +150,9 @@ def find_unfinished(slug: str, preset: str, config_fields: dict, root: Path = RU
     return None
 
 
-def save_run_files(run_dir: Path, slug: str, preset: str, config_fields: dict, representation_fields: dict,
-                   manifest: dict) -> None:
+def save_run_files(
+    run_dir: Path, slug: str, preset: str, config_fields: dict, representation_fields: dict, manifest: dict
+) -> None:
     write_json(run_dir / "config.json", {"experiment": slug, "preset": preset, "config": config_fields})
     write_json(run_dir / "representation.json", representation_fields)
     write_json(run_dir / "manifest.json", manifest)
@@ -156,11 +164,15 @@ def read_run_files(run_dir: str | Path) -> tuple[dict, dict, dict]:
     if not (path / "config.json").is_file() or not (path / "representation.json").is_file():
         raise MusicTFError(f"{path}: not a run directory (no config.json / representation.json)")
     saved = read_config_file(path)
-    representation = read_json(path / "representation.json", CONFIG_ADVICE.replace("without it", "without its "
-                                                                                   "tokenizer or grid"))
+    representation = read_json(
+        path / "representation.json", CONFIG_ADVICE.replace("without it", "without its tokenizer or grid")
+    )
     manifest_path = path / "manifest.json"
-    manifest = (read_json(manifest_path, "it names the run's data; start a new run (--fresh, or another --run-dir)")
-                if manifest_path.is_file() else {})
+    manifest = (
+        read_json(manifest_path, "it names the run's data; start a new run (--fresh, or another --run-dir)")
+        if manifest_path.is_file()
+        else {}
+    )
     return saved, representation, manifest
 
 
@@ -186,8 +198,12 @@ def read_history(path: str | os.PathLike) -> tuple[list[dict], str | None]:
         try:
             if len(fields) != len(header):
                 raise ValueError(f"{len(fields)} fields, the header has {len(header)}")
-            rows.append({key: int(value) if key == "epoch" else float(value) if value else ""
-                         for key, value in zip(header, fields, strict=True)})
+            rows.append(
+                {
+                    key: int(value) if key == "epoch" else float(value) if value else ""
+                    for key, value in zip(header, fields, strict=True)
+                }
+            )
         except ValueError as error:
             return rows, f"line {number}: {' '.join(str(error).split())[:80]}"
     return rows, ("the last line is cut short" if torn and text else None)
@@ -207,7 +223,9 @@ def load_checkpoint_weights(model, path: Path, features: int) -> None:
     """The checkpoint's weights into `model`; one MusicTFError naming the checkpoint for a missing,
     torn, garbled or mismatched file, or NaN weights (a zip member's CRC is checked as it is read)."""
     if not path.exists():
-        raise MusicTFError(f"{path.parent.parent}: no {path.stem} checkpoint yet ({path}); train the run first")
+        raise MusicTFError(
+            f"{path.parent.parent}: no {path.stem} checkpoint yet ({path}); train the run first"
+        )
     other = "last" if path.stem == "best" else "best"
     try:
         with zipfile.ZipFile(path) as archive:  # every member's CRC: h5py reads only what it needs
@@ -215,25 +233,33 @@ def load_checkpoint_weights(model, path: Path, features: int) -> None:
     except (OSError, zipfile.BadZipFile, EOFError) as error:
         damaged = f"{type(error).__name__}: {' '.join(str(error).split())[:100]}"
     if damaged is not None:
-        raise MusicTFError(f"{path}: unreadable checkpoint ({damaged} is damaged); use --checkpoint {other}, "
-                           "or train again")
+        raise MusicTFError(
+            f"{path}: unreadable checkpoint ({damaged} is damaged); use --checkpoint {other}, or train again"
+        )
     try:
         model.load_weights(path)
     except ValueError as error:
         reason = " ".join(str(error).split())[:120]
         if "zip" in reason.lower() or "file signature" in reason.lower():
-            raise MusicTFError(f"{path}: unreadable checkpoint ({reason}); use --checkpoint last, or train again") from None
+            raise MusicTFError(
+                f"{path}: unreadable checkpoint ({reason}); use --checkpoint last, or train again"
+            ) from None
         raise MusicTFError(
             f"{path}: the checkpoint's weights do not fit a model for the run's representation "
-            f"({features} features per step; {reason}); the checkpoint and representation.json do not belong together"
+            f"({features} features per step; {reason}); the checkpoint and representation.json do not belong "
+            "together"
         ) from None
     except Exception as error:  # zipfile.BadZipFile, a CRC error, h5py's OSError, a truncated member
         reason = " ".join(str(error).split())[:120] or type(error).__name__
-        raise MusicTFError(f"{path}: unreadable checkpoint ({type(error).__name__}: {reason}); "
-                           f"use --checkpoint {other}, or train again") from None
+        raise MusicTFError(
+            f"{path}: unreadable checkpoint ({type(error).__name__}: {reason}); "
+            f"use --checkpoint {other}, or train again"
+        ) from None
     if not weights_are_finite(model):
-        raise MusicTFError(f"{path}: the checkpoint holds NaN or infinite weights (a diverged run); "
-                           "train again with a lower learning_rate")
+        raise MusicTFError(
+            f"{path}: the checkpoint holds NaN or infinite weights (a diverged run); "
+            "train again with a lower learning_rate"
+        )
 
 
 def require_free_space(folder: Path, needed_bytes: int, what: str) -> None:
@@ -243,8 +269,10 @@ def require_free_space(folder: Path, needed_bytes: int, what: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
     if free < needed_bytes:
-        raise MusicTFError(f"{folder}: not enough free space for {what} (about {needed_bytes / 1e6:.1f} MB needed, "
-                           f"{free / 1e6:.1f} MB free); free some space and rerun the same command to resume")
+        raise MusicTFError(
+            f"{folder}: not enough free space for {what} (about {needed_bytes / 1e6:.1f} MB needed, "
+            f"{free / 1e6:.1f} MB free); free some space and rerun the same command to resume"
+        )
 
 
 @contextlib.contextmanager
@@ -255,8 +283,10 @@ def disk_full_explained(folder: Path, what: str) -> Iterator[None]:
     except OSError as error:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT) and "No space left" not in str(error):
             raise
-        raise MusicTFError(f"{folder}: the disk is full while writing {what}; free some space and rerun the "
-                           "same command to resume") from None
+        raise MusicTFError(
+            f"{folder}: the disk is full while writing {what}; free some space and rerun the "
+            "same command to resume"
+        ) from None
 
 
 # -- one process per run directory ------------------------------------------------------------------
@@ -291,7 +321,9 @@ def lock(run_dir: str | Path, command: str) -> Iterator[None]:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise MusicTFError(f"{run_dir}: in use by {holder}; wait for it to finish, or use another --run-dir") from None
+        raise MusicTFError(
+            f"{run_dir}: in use by {holder}; wait for it to finish, or use another --run-dir"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"process {os.getpid()} ({command})\n")

@@ -48,8 +48,12 @@ class WrittenSamples:
 
 def _listed_names(listing: dict) -> set[str]:
     """Every file a samples.json names."""
-    names = {value for item in listing.get("samples", []) for value in item.values() if isinstance(value, str)}
-    return {name for name in names | {listing.get("real_excerpt")} if name and "/" not in name and name != LISTING}
+    names = {
+        value for item in listing.get("samples", []) for value in item.values() if isinstance(value, str)
+    }
+    return {
+        name for name in names | {listing.get("real_excerpt")} if name and "/" not in name and name != LISTING
+    }
 
 
 def replace_samples(out_dir: Path, write: Callable[[Path], list[dict]]) -> list[dict]:
@@ -78,8 +82,11 @@ def replace_samples(out_dir: Path, write: Callable[[Path], list[dict]]) -> list[
 
 
 def read_listing(folder: Path) -> dict:
-    return rundir.read_json(Path(folder) / LISTING, "it lists the run's samples: delete it, and the next "
-                                                    "`musictf evaluate` writes a new set", required=("samples",))
+    return rundir.read_json(
+        Path(folder) / LISTING,
+        "it lists the run's samples: delete it, and the next `musictf evaluate` writes a new set",
+        required=("samples",),
+    )
 
 
 def ensure_samples(run, data, model) -> WrittenSamples:
@@ -88,8 +95,21 @@ def ensure_samples(run, data, model) -> WrittenSamples:
     if (folder / LISTING).exists():
         return WrittenSamples(folder, read_listing(folder)["samples"])
     config = run.config
-    return WrittenSamples(folder, replace_samples(folder, lambda staging: run.experiment.write_samples(
-        run, data, model, num=config.num_samples, length=config.generate_length, seed=config.seed, out_dir=staging)))
+    return WrittenSamples(
+        folder,
+        replace_samples(
+            folder,
+            lambda staging: run.experiment.write_samples(
+                run,
+                data,
+                model,
+                num=config.num_samples,
+                length=config.generate_length,
+                seed=config.seed,
+                out_dir=staging,
+            ),
+        ),
+    )
 
 
 def _refuse(options: dict | None, what: str) -> None:
@@ -109,8 +129,9 @@ def _openings(encoded, seq_len: int, count: int) -> list[tuple[str, np.ndarray]]
     return openings
 
 
-def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None,
-                  only_split: str | None = None) -> tuple[np.ndarray, list[str]]:
+def primer_arrays(
+    data, seq_len: int, count: int, prime_file: str | None = None, only_split: str | None = None
+) -> tuple[np.ndarray, list[str]]:
     """`count` primers of `seq_len` steps: the openings of test pieces (then valid, then train), from
     the arrays already encoded, or the opening of `prime_file`. With `only_split`, the openings of
     that split's pieces alone, each used in turn as often as `count` needs (where none is long
@@ -118,7 +139,9 @@ def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None,
     candidates = []
     if only_split is not None:
         pieces, arrays = data.splits[only_split], data.arrays[only_split]
-        candidates = _openings(zip([piece.piece_id for piece in pieces], arrays, strict=True), seq_len, len(arrays))
+        candidates = _openings(
+            zip([piece.piece_id for piece in pieces], arrays, strict=True), seq_len, len(arrays)
+        )
     if not candidates:
         if prime_file:
             path = Path(prime_file)
@@ -127,9 +150,16 @@ def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None,
         else:
             # the train split's arrays may hold augmented copies, so its pieces are encoded afresh
             encoded = itertools.chain(
-                (pair for split in ("test", "valid")
-                 for pair in zip([piece.piece_id for piece in data.splits[split]], data.arrays[split], strict=True)),
-                ((piece.piece_id, data.representation.encode(piece)) for piece in data.splits["train"]),  # lazily
+                (
+                    pair
+                    for split in ("test", "valid")
+                    for pair in zip(
+                        [piece.piece_id for piece in data.splits[split]], data.arrays[split], strict=True
+                    )
+                ),
+                (
+                    (piece.piece_id, data.representation.encode(piece)) for piece in data.splits["train"]
+                ),  # lazily
             )
         candidates = _openings(encoded, seq_len, count)
     if not candidates:
@@ -139,8 +169,18 @@ def primer_arrays(data, seq_len: int, count: int, prime_file: str | None = None,
     return np.stack([array for _, array in chosen]), [piece_id for piece_id, _ in chosen]
 
 
-def write_midi_samples(run, data, model, *, num: int, length: int, seed: int, out_dir, prime_file=None,
-                       options: dict | None = None) -> list[dict]:
+def write_midi_samples(
+    run,
+    data,
+    model,
+    *,
+    num: int,
+    length: int,
+    seed: int,
+    out_dir,
+    prime_file=None,
+    options: dict | None = None,
+) -> list[dict]:
     """Writes sample_K.mid (the continuation), sample_K_primed.mid and sample_K.png, and
     real_excerpt.png: the opening of a real piece of the evaluation split, as long as sample 1 with
     its primer, to set beside it. Returns the samples' list."""
@@ -158,20 +198,42 @@ def write_midi_samples(run, data, model, *, num: int, length: int, seed: int, ou
         stem = f"sample_{index + 1}"
         write_midi(notes, out_dir / f"{stem}.mid", title=f"{run.experiment.slug} {stem}")
         write_midi(primed, out_dir / f"{stem}_primed.mid", title=f"{run.experiment.slug} {stem} (primed)")
-        save_piano_roll(primed, out_dir / f"{stem}.png", f"{run.experiment.slug} · {stem} · primer from {sources[index]}",
-                        primer_quarters=representation.quarters(prime))
-        written.append({"midi": f"{stem}.mid", "primed_midi": f"{stem}_primed.mid", "png": f"{stem}.png",
-                        "primer": sources[index], "notes": len(notes)})
+        save_piano_roll(
+            primed,
+            out_dir / f"{stem}.png",
+            f"{run.experiment.slug} · {stem} · primer from {sources[index]}",
+            primer_quarters=representation.quarters(prime),
+        )
+        written.append(
+            {
+                "midi": f"{stem}.mid",
+                "primed_midi": f"{stem}_primed.mid",
+                "png": f"{stem}.png",
+                "primer": sources[index],
+                "notes": len(notes),
+            }
+        )
     split = data.evaluation_split()
     real = data.splits[split][0]
     span = representation.quarters(np.concatenate([primes[0], continuations[0]]))
-    save_piano_roll([note for note in real.notes if note.onset < span], out_dir / "real_excerpt.png",
-                    f"real excerpt ({split} split): {real.piece_id}")
-    rundir.write_json(out_dir / "samples.json", {
-        "samples": written, "real_excerpt": "real_excerpt.png", "seed": seed, "length": length,
-        "steps_per_second": num * length / seconds,
-        "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
-    })
+    save_piano_roll(
+        [note for note in real.notes if note.onset < span],
+        out_dir / "real_excerpt.png",
+        f"real excerpt ({split} split): {real.piece_id}",
+    )
+    rundir.write_json(
+        out_dir / "samples.json",
+        {
+            "samples": written,
+            "real_excerpt": "real_excerpt.png",
+            "seed": seed,
+            "length": length,
+            "steps_per_second": num * length / seconds,
+            "temperature": config.temperature,
+            "top_k": config.top_k,
+            "top_p": config.top_p,
+        },
+    )
     return written
 
 
@@ -185,13 +247,20 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
     config, representation = run.config, data.representation
     count, length = config.statistics_samples, config.generate_length
     primes, _ = primer_arrays(data, config.seq_len, count, only_split=split)
-    continuations = run.experiment.sampler(model, config, representation).generate(primes, length, config.seed)
+    continuations = run.experiment.sampler(model, config, representation).generate(
+        primes, length, config.seed
+    )
     measured_dir = Path(measured_dir)
     for stale in measured_dir.glob("sample_*.mid"):  # an earlier evaluation may have measured more
         stale.unlink()
-    paths = [write_midi(representation.decode(row), measured_dir / f"sample_{index + 1}.mid",
-                        title=f"{run.experiment.slug} measured sample {index + 1}")
-             for index, row in enumerate(continuations)]
+    paths = [
+        write_midi(
+            representation.decode(row),
+            measured_dir / f"sample_{index + 1}.mid",
+            title=f"{run.experiment.slug} measured sample {index + 1}",
+        )
+        for index, row in enumerate(continuations)
+    ]
     drawn = run.experiment.baseline_samples(data, primes, length, config.seed)
     return {
         "samples": metrics.sample_quality([read_midi(path) for path in paths]),
@@ -211,8 +280,18 @@ def read_wav_primer(prime_file, sample_rate: int) -> np.ndarray:
     return mu_law_encode(waveform)
 
 
-def write_audio_samples(run, data, model, *, num: int, length: int, seed: int, out_dir, prime_file=None,
-                        options: dict | None = None) -> list[dict]:
+def write_audio_samples(
+    run,
+    data,
+    model,
+    *,
+    num: int,
+    length: int,
+    seed: int,
+    out_dir,
+    prime_file=None,
+    options: dict | None = None,
+) -> list[dict]:
     """WAV samples with a waveform/spectrogram PNG each. The roll comes from `options["roll_file"]`
     (any symbolic file, e.g. a sample of experiment 4) or from test-split pieces;
     `options["program"]` names the timbre (default: the piece's)."""
@@ -227,11 +306,18 @@ def write_audio_samples(run, data, model, *, num: int, length: int, seed: int, o
     else:
         split = data.evaluation_split()
         items, pieces = data.arrays[split], data.splits[split]
-        sources = [(pieces[i % len(items)].piece_id, items[i % len(items)][1], items[i % len(items)][2]) for i in range(num)]
+        sources = [
+            (pieces[i % len(items)].piece_id, items[i % len(items)][1], items[i % len(items)][2])
+            for i in range(num)
+        ]
     programs = [names.index(program) if program is not None else source[2] for source in sources]
-    primer = np.repeat(read_wav_primer(prime_file, config.sample_rate)[None], num, axis=0) if prime_file else None
+    primer = (
+        np.repeat(read_wav_primer(prime_file, config.sample_rate)[None], num, axis=0) if prime_file else None
+    )
     frames = math.ceil((length + 1) / config.hop) + 1
-    rolls = np.stack([np.pad(roll, [(0, max(0, frames - len(roll))), (0, 0)])[:frames] for _, roll, _ in sources])
+    rolls = np.stack(
+        [np.pad(roll, [(0, max(0, frames - len(roll))), (0, 0)])[:frames] for _, roll, _ in sources]
+    )
     sampler = run.experiment.sampler(model, config, representation)
     started = time.perf_counter()
     codes = sampler.generate(rolls, np.asarray(programs), length=length, seed=seed, primer=primer, batch=num)
@@ -241,23 +327,47 @@ def write_audio_samples(run, data, model, *, num: int, length: int, seed: int, o
         waveform = mu_law_decode(row)
         stem = f"sample_{index + 1}"
         write_wav(waveform, out_dir / f"{stem}.wav", config.sample_rate)
-        save_waveform_and_spectrogram(waveform, config.sample_rate, out_dir / f"{stem}.png",
-                                      f"{run.experiment.slug} · {stem} · {names[programs[index]]} · roll of {sources[index][0]}")
-        written.append({"wav": f"{stem}.wav", "png": f"{stem}.png", "roll": sources[index][0], "program": names[programs[index]]})
-    rundir.write_json(out_dir / "samples.json", {
-        "samples": written, "seed": seed, "length": length, "sample_rate": config.sample_rate,
-        "samples_per_second": num * length / seconds, "training_audio_renderer": representation.renderer or "unknown",
-        "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
-    })
+        save_waveform_and_spectrogram(
+            waveform,
+            config.sample_rate,
+            out_dir / f"{stem}.png",
+            f"{run.experiment.slug} · {stem} · {names[programs[index]]} · roll of {sources[index][0]}",
+        )
+        written.append(
+            {
+                "wav": f"{stem}.wav",
+                "png": f"{stem}.png",
+                "roll": sources[index][0],
+                "program": names[programs[index]],
+            }
+        )
+    rundir.write_json(
+        out_dir / "samples.json",
+        {
+            "samples": written,
+            "seed": seed,
+            "length": length,
+            "sample_rate": config.sample_rate,
+            "samples_per_second": num * length / seconds,
+            "training_audio_renderer": representation.renderer or "unknown",
+            "temperature": config.temperature,
+            "top_k": config.top_k,
+            "top_p": config.top_p,
+        },
+    )
     return written
 
 
-def audio_sample_statistics(run, data, model, split: str, written: WrittenSamples, measured_dir: Path) -> dict:
+def audio_sample_statistics(
+    run, data, model, split: str, written: WrittenSamples, measured_dir: Path
+) -> dict:
     """Loudness and silence of the written WAVs, and the same of the split's audio."""
     config = run.config
     return {
-        "samples": metrics.audio_quality([read_wav(written.folder / item["wav"])[0] for item in written.listed],
-                                         config.sample_rate),
-        "test_split_statistics": metrics.audio_quality([mu_law_decode(item[0]) for item in data.arrays[split]],
-                                                       config.sample_rate),
+        "samples": metrics.audio_quality(
+            [read_wav(written.folder / item["wav"])[0] for item in written.listed], config.sample_rate
+        ),
+        "test_split_statistics": metrics.audio_quality(
+            [mu_law_decode(item[0]) for item in data.arrays[split]], config.sample_rate
+        ),
     }

@@ -25,8 +25,13 @@ def lstm_stack_step(layers, inputs, states):
 
 
 def zero_states(layers, batch):
-    return [(tf.zeros([batch, layer.units], layer.compute_dtype), tf.zeros([batch, layer.units], layer.compute_dtype))
-            for layer in layers]
+    return [
+        (
+            tf.zeros([batch, layer.units], layer.compute_dtype),
+            tf.zeros([batch, layer.units], layer.compute_dtype),
+        )
+        for layer in layers
+    ]
 
 
 class StackStepper:
@@ -83,7 +88,9 @@ class Seq2SeqStepper:
         return x, states
 
     def decode_step(self, frame, states, encoder_outputs):
-        x, states = lstm_stack_step(self.decoder_layers, tf.cast(frame, self.decoder_layers[0].compute_dtype), states)
+        x, states = lstm_stack_step(
+            self.decoder_layers, tf.cast(frame, self.decoder_layers[0].compute_dtype), states
+        )
         x = x[:, None]  # the head and attention were built on (batch, time, units)
         if self.attention is not None:
             x = self.attention([x, encoder_outputs], training=False)
@@ -100,9 +107,14 @@ class Seq2SeqStepper:
         length = tf.shape(window)[1]
         # `frame` is the frame drawn at step drawn - 1: it takes its place in the next window
         place = tf.one_hot((drawn - 1) % length, length, dtype=window.dtype)[None, :, None]
-        window = tf.where(drawn > 0, window * (1 - place) + tf.cast(frame, window.dtype)[:, None, :] * place, window)
+        window = tf.where(
+            drawn > 0, window * (1 - place) + tf.cast(frame, window.dtype)[:, None, :] * place, window
+        )
         encoder_outputs, states = tf.cond(
-            (drawn > 0) & (drawn % length == 0), lambda: self.encode(window), lambda: (encoder_outputs, states))
+            (drawn > 0) & (drawn % length == 0),
+            lambda: self.encode(window),
+            lambda: (encoder_outputs, states),
+        )
         logits, states = self.decode_step(frame, states, encoder_outputs)
         return logits, (states, encoder_outputs, window, drawn + 1)
 
@@ -111,6 +123,8 @@ class Seq2SeqStepper:
         encoder_outputs, states = self.encode(tf.convert_to_tensor(window, tf.float32))
         outputs = []
         for t in range(decoder_inputs.shape[1]):
-            logits, states = self.decode_step(tf.convert_to_tensor(decoder_inputs[:, t], tf.float32), states, encoder_outputs)
+            logits, states = self.decode_step(
+                tf.convert_to_tensor(decoder_inputs[:, t], tf.float32), states, encoder_outputs
+            )
             outputs.append(logits)
         return tf.stack(outputs, axis=1).numpy()

@@ -49,7 +49,10 @@ def import_tensorflow(verbose: bool = False) -> None:
             os.dup2(saved, 2)
             os.close(saved)
             captured.seek(0)
-            kept = [line for line in captured.read().decode("utf-8", "replace").splitlines()
-                    if not is_start_up_noise(line)]
+            kept = [
+                line
+                for line in captured.read().decode("utf-8", "replace").splitlines()
+                if not is_start_up_noise(line)
+            ]
             if kept:
                 print("\n".join(kept), file=sys.stderr)

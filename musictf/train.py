@@ -51,16 +51,24 @@ class AtomicCheckpoint(keras.callbacks.Callback):
             return  # a diverged epoch: keep the last finite checkpoints (the NaN stop says why)
         self._save("last.keras")
         if self.monitor not in logs:
-            raise MusicTFError(f"the checkpoint monitor {self.monitor} is not among this run's metrics "
-                               f"({', '.join(sorted(logs))})")
+            raise MusicTFError(
+                f"the checkpoint monitor {self.monitor} is not among this run's metrics "
+                f"({', '.join(sorted(logs))})"
+            )
         value = logs[self.monitor]
         best = math.inf
         if self.record_path.exists():
-            best = rundir.read_json(self.record_path, "it holds the best checkpoint's score: delete it, and the next "
-                                                      "epoch's checkpoint becomes the best", required=("value",))["value"]
+            best = rundir.read_json(
+                self.record_path,
+                "it holds the best checkpoint's score: delete it, and the next "
+                "epoch's checkpoint becomes the best",
+                required=("value",),
+            )["value"]
         if math.isfinite(value) and value < best:
             self._save("best.keras")
-            rundir.write_json(self.record_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)})
+            rundir.write_json(
+                self.record_path, {"epoch": epoch + 1, "monitor": self.monitor, "value": float(value)}
+            )
 
 
 def weight_bytes(model) -> int:
@@ -74,8 +82,9 @@ def random_states(model) -> list:
     return [variable for variable in model.variables if id(variable) not in weights]
 
 
-BACKUP_ADVICE = ("delete {backup} to train this run again from epoch 1, or start a new run (--fresh, or another "
-                 "--run-dir)")
+BACKUP_ADVICE = (
+    "delete {backup} to train this run again from epoch 1, or start a new run (--fresh, or another --run-dir)"
+)
 
 
 class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -102,16 +111,25 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         if not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         weights = self.directory / metadata["weights"]
-        if not weights.is_file() or files.sha256_file(weights) != metadata.get("sha256", files.sha256_file(weights)):
-            raise MusicTFError(f"{weights}: the epoch backup is {'changed since it was written' if weights.is_file() else 'missing'}; "
-                               f"{BACKUP_ADVICE.format(backup=self.directory)}")
+        if not weights.is_file() or files.sha256_file(weights) != metadata.get(
+            "sha256", files.sha256_file(weights)
+        ):
+            raise MusicTFError(
+                f"{weights}: the epoch backup is "
+                f"{'changed since it was written' if weights.is_file() else 'missing'}; "
+                f"{BACKUP_ADVICE.format(backup=self.directory)}"
+            )
         try:
             self.model.load_weights(weights)
         except Exception as error:  # h5py's OSError for a torn file, ValueError for another model's
             reason = " ".join(str(error).split())[:120] or type(error).__name__
-            raise MusicTFError(f"{weights}: unreadable epoch backup ({reason}); "
-                               f"{BACKUP_ADVICE.format(backup=self.directory)}") from None
-        for variable, state in zip(random_states(self.model), metadata.get("random_states", []), strict=False):
+            raise MusicTFError(
+                f"{weights}: unreadable epoch backup ({reason}); "
+                f"{BACKUP_ADVICE.format(backup=self.directory)}"
+            ) from None
+        for variable, state in zip(
+            random_states(self.model), metadata.get("random_states", []), strict=False
+        ):
             variable.assign(np.asarray(state, variable.dtype))
         self.model._initial_epoch = metadata["epoch"]
 
@@ -121,9 +139,13 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         path = Path(backup_dir) / "training_metadata.json"
         if not path.exists():
             return None
-        metadata = rundir.read_json(path, BACKUP_ADVICE.format(backup=backup_dir), required=("epoch", "weights"))
+        metadata = rundir.read_json(
+            path, BACKUP_ADVICE.format(backup=backup_dir), required=("epoch", "weights")
+        )
         if not isinstance(metadata["epoch"], int) or metadata["epoch"] < 0:
-            raise MusicTFError(f"{path}: unreadable (epoch {metadata['epoch']!r}); {BACKUP_ADVICE.format(backup=backup_dir)}")
+            raise MusicTFError(
+                f"{path}: unreadable (epoch {metadata['epoch']!r}); {BACKUP_ADVICE.format(backup=backup_dir)}"
+            )
         return metadata
 
     @classmethod
@@ -139,14 +161,23 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         path = self.directory / name
         self.directory.mkdir(parents=True, exist_ok=True)
         # h5py crashes the process (a segmentation fault) when the disk fills during a save
-        rundir.require_free_space(self.directory, 2 * weight_bytes(self.model) + (1 << 20), "the epoch backup")
+        rundir.require_free_space(
+            self.directory, 2 * weight_bytes(self.model) + (1 << 20), "the epoch backup"
+        )
         with rundir.disk_full_explained(self.directory, "the epoch backup"):
             with files.atomic_path(path, suffix=".weights.h5") as temporary:
                 self.model.save_weights(temporary)
-            rundir.write_json(self.directory / "training_metadata.json", {
-                "epoch": self._current_epoch, "weights": name, "sha256": files.sha256_file(path),
-                "random_states": [np.asarray(variable).tolist() for variable in random_states(self.model)],
-            })
+            rundir.write_json(
+                self.directory / "training_metadata.json",
+                {
+                    "epoch": self._current_epoch,
+                    "weights": name,
+                    "sha256": files.sha256_file(path),
+                    "random_states": [
+                        np.asarray(variable).tolist() for variable in random_states(self.model)
+                    ],
+                },
+            )
         for old in self.directory.glob("epoch-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
@@ -185,9 +216,13 @@ def build_and_compile(experiment: Experiment, config, features: int, strategy):
     """The model, optimizer and metrics, all created inside `strategy.scope()`."""
     with strategy.scope():
         model = experiment.build_model(config, features)
-        optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[config.optimizer]
+        optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[
+            config.optimizer
+        ]
         optimizer = optimizer_class(learning_rate=config.learning_rate, clipnorm=config.clipnorm or None)
-        model.compile(optimizer=optimizer, jit_compile=config.jit_compile, **experiment.compile_arguments(config))
+        model.compile(
+            optimizer=optimizer, jit_compile=config.jit_compile, **experiment.compile_arguments(config)
+        )
     return model
 
 
@@ -202,7 +237,9 @@ class AtomicHistory(keras.callbacks.Callback):
         self.rows = [row for row in rundir.read_history(self.path)[0] if row["epoch"] < completed_epochs]
 
     def on_epoch_end(self, epoch, logs=None):
-        self.rows.append({"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())}})
+        self.rows.append(
+            {"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())}}
+        )
         columns = list(dict.fromkeys(key for row in self.rows for key in row))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", restval="")
@@ -213,8 +250,13 @@ class AtomicHistory(keras.callbacks.Callback):
 
 
 def train(
-    experiment: Experiment, config, run_dir: Path, preset: str, strategy_name: str = "default",
-    data: PreparedData | None = None, verbose: str | int = "auto",
+    experiment: Experiment,
+    config,
+    run_dir: Path,
+    preset: str,
+    strategy_name: str = "default",
+    data: PreparedData | None = None,
+    verbose: str | int = "auto",
 ) -> dict:
     """Trains into `run_dir`, resuming from its backup if an earlier attempt was interrupted; a run
     whose training finished is not trained again (its history is returned).
@@ -224,7 +266,9 @@ def train(
     (and locks), and every worker resumes from the chief's backup (see AtomicBackupAndRestore).
     """
     run_dir = Path(run_dir)
-    strategy = distribute.get_strategy(strategy_name)  # first: a multi-worker strategy must precede other TF work
+    strategy = distribute.get_strategy(
+        strategy_name
+    )  # first: a multi-worker strategy must precede other TF work
     chief = multiworker.is_chief(strategy_name)
     with contextlib.ExitStack() as held:
         if chief:
@@ -234,10 +278,14 @@ def train(
         if (run_dir / "config.json").exists():
             saved = rundir.read_config_file(run_dir)
             if saved["experiment"] != experiment.slug or saved["config"] != config_module.to_dict(config):
-                raise MusicTFError(f"{run_dir}: holds a run with another experiment or config; use a new --run-dir")
+                raise MusicTFError(
+                    f"{run_dir}: holds a run with another experiment or config; use a new --run-dir"
+                )
             if rundir.training_complete(run_dir):
-                print(f"{run_dir}: training already complete ({config.epochs} epochs); not trained again",
-                      file=sys.stderr)
+                print(
+                    f"{run_dir}: training already complete ({config.epochs} epochs); not trained again",
+                    file=sys.stderr,
+                )
                 return rundir.completed_history(run_dir)
         completed_epochs = AtomicBackupAndRestore.completed_epochs(run_dir / "backup")
         data = data or prepare_data(experiment, config)
@@ -247,26 +295,55 @@ def train(
         keras.utils.set_random_seed(config.seed)
         distribute.set_precision(config.precision)
         train_ds, valid_ds, steps_per_epoch = experiment.make_datasets(
-            experiment, config, data, strategy, initial_epoch=completed_epochs)
+            experiment, config, data, strategy, initial_epoch=completed_epochs
+        )
         model = build_and_compile(experiment, config, data.representation.features, strategy)
         if chief:
             held.enter_context(rundir.lock(run_dir, f"training {experiment.slug}"))
             with rundir.disk_full_explained(run_dir, "the run's files"):
-                rundir.save_run_files(run_dir, experiment.slug, preset, config_module.to_dict(config),
-                                      data.representation.to_json(), data.manifest())
+                rundir.save_run_files(
+                    run_dir,
+                    experiment.slug,
+                    preset,
+                    config_module.to_dict(config),
+                    data.representation.to_json(),
+                    data.manifest(),
+                )
                 rundir.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
                 rundir.write_state(run_dir, training="running", strategy=strategy_name)
             for folder in (run_dir / "checkpoints", run_dir / "backup"):
                 remove_stale_temporaries(folder, older_than=0)  # a killed save's; no other writer is running
-        history = _fit(experiment, config, run_dir, preset, strategy, strategy_name, chief, model,
-                       (train_ds, valid_ds, steps_per_epoch), completed_epochs, verbose)
+        history = _fit(
+            experiment,
+            config,
+            run_dir,
+            preset,
+            strategy,
+            strategy_name,
+            chief,
+            model,
+            (train_ds, valid_ds, steps_per_epoch),
+            completed_epochs,
+            verbose,
+        )
         if chief:
             rundir.write_state(run_dir, training="complete", epochs=config.epochs)
         return history
 
 
-def _fit(experiment, config, run_dir, preset, strategy, strategy_name, chief, model, datasets, completed_epochs,
-         verbose) -> dict:
+def _fit(
+    experiment,
+    config,
+    run_dir,
+    preset,
+    strategy,
+    strategy_name,
+    chief,
+    model,
+    datasets,
+    completed_epochs,
+    verbose,
+) -> dict:
     train_ds, valid_ds, steps_per_epoch = datasets
     nan_stop = StopOnNaN()
     callbacks = [nan_stop, *experiment.callbacks(config, model)]
@@ -283,21 +360,29 @@ def _fit(experiment, config, run_dir, preset, strategy, strategy_name, chief, mo
         f"{'resuming' if completed_epochs else 'training'} {experiment.slug} ({preset}) in {run_dir}"
         f"{'' if chief else ' (a worker: only the chief writes there)'}: "
         f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
-        f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} epochs; "
+        f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x "
+        f"{config.epochs} epochs; "
         f"devices: {', '.join(distribute.device_names(strategy))}",
         file=sys.stderr,
     )
     with multiworker.peer_errors_explained(strategy_name):
         history = model.fit(
-            train_ds, epochs=config.epochs, steps_per_epoch=steps_per_epoch, validation_data=valid_ds,
-            callbacks=callbacks, verbose=fit_verbosity(verbose) if chief else 0, shuffle=False,
+            train_ds,
+            epochs=config.epochs,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=valid_ds,
+            callbacks=callbacks,
+            verbose=fit_verbosity(verbose) if chief else 0,
+            shuffle=False,
         )
     if nan_stop.where is not None:
         if chief:
             rundir.write_state(run_dir, training="diverged")
         epoch, batch = nan_stop.where
         raise MusicTFError(
-            f"training diverged: the loss became NaN at epoch {epoch}, batch {batch}; lower the learning rate "
-            f"(now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in {run_dir / 'checkpoints'}"
+            f"training diverged: the loss became NaN at epoch {epoch}, batch {batch}; lower the learning "
+            "rate "
+            f"(now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in "
+            f"{run_dir / 'checkpoints'}"
         )
     return {key: [float(v) for v in values] for key, values in history.history.items()}

@@ -35,7 +35,9 @@ def load_search_space(experiment: Experiment, preset: str) -> dict[str, object]:
     spaces = document.get("search", {})
     space = spaces.get(preset, spaces.get("default"))
     if not space:
-        raise ConfigError(f"{experiment.experiment_file.name}: no [search.{preset}] or [search.default] table")
+        raise ConfigError(
+            f"{experiment.experiment_file.name}: no [search.{preset}] or [search.default] table"
+        )
     types = config_module.field_types(experiment.config_class)
     unknown = sorted(set(space) - set(types))
     if unknown:
@@ -80,23 +82,39 @@ class ConfigHyperModel(kt.HyperModel):
 
     def build(self, hp):
         config = self.trial_config(hp)
-        return build_and_compile(self.experiment, config, self.data.representation.features, tf.distribute.get_strategy())
+        return build_and_compile(
+            self.experiment, config, self.data.representation.features, tf.distribute.get_strategy()
+        )
 
     def fit(self, hp, model, *args, **kwargs):
         config = self.trial_config(hp)
         self.fits += 1
-        train, valid, steps_per_epoch = self.experiment.make_datasets(self.experiment, config, self.data,
-                                                                      tf.distribute.get_strategy())
+        train, valid, steps_per_epoch = self.experiment.make_datasets(
+            self.experiment, config, self.data, tf.distribute.get_strategy()
+        )
         callbacks = list(kwargs.get("callbacks", [])) + self.experiment.callbacks(config, model)
-        return model.fit(train, epochs=kwargs.get("epochs", config.epochs), steps_per_epoch=steps_per_epoch,
-                         validation_data=valid, callbacks=callbacks, verbose=self.verbose, shuffle=False)
+        return model.fit(
+            train,
+            epochs=kwargs.get("epochs", config.epochs),
+            steps_per_epoch=steps_per_epoch,
+            validation_data=valid,
+            callbacks=callbacks,
+            verbose=self.verbose,
+            shuffle=False,
+        )
 
 
-def make_tuner(name: str, hypermodel, objective: str, max_trials: int, directory: Path, seed: int, strategy, epochs: int):
+def make_tuner(
+    name: str, hypermodel, objective: str, max_trials: int, directory: Path, seed: int, strategy, epochs: int
+):
     common = {
         "objective": kt.Objective(objective, OBJECTIVES[objective]),
-        "directory": str(directory), "project_name": "search", "overwrite": False, "seed": seed,
-        "distribution_strategy": strategy, "max_consecutive_failed_trials": 2,
+        "directory": str(directory),
+        "project_name": "search",
+        "overwrite": False,
+        "seed": seed,
+        "distribution_strategy": strategy,
+        "max_consecutive_failed_trials": 2,
     }
     if name == "random":
         return kt.RandomSearch(hypermodel, max_trials=max_trials, **common)
@@ -111,8 +129,11 @@ def results_rows(tuner, space: dict) -> list[dict]:
     rows = []
     for trial in tuner.oracle.trials.values():
         score = trial.score
-        row = {"trial": trial.trial_id, "status": trial.status,
-               "score": float(score) if score is not None and math.isfinite(score) else None}
+        row = {
+            "trial": trial.trial_id,
+            "status": trial.status,
+            "score": float(score) if score is not None and math.isfinite(score) else None,
+        }
         row |= {name: trial.hyperparameters.values.get(name) for name in space}
         rows.append(row)
     direction = OBJECTIVES[tuner.oracle.objective.name]
@@ -133,7 +154,11 @@ def results_markdown(rows: list[dict], objective: str, space: dict, defaults) ->
     lines.append("| default | – | – | " + " | ".join(_cell(getattr(defaults, n)) for n in names) + " | – |")
     for rank, row in enumerate(rows, 1):
         score = f"{row['score']:.4f}" if row["score"] is not None else "–"
-        lines.append(f"| {rank} | {row['trial']} | {score} | " + " | ".join(_cell(row[n]) for n in names) + f" | {row['status']} |")
+        lines.append(
+            f"| {rank} | {row['trial']} | {score} | "
+            + " | ".join(_cell(row[n]) for n in names)
+            + f" | {row['status']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -149,37 +174,66 @@ def preset_toml(name: str, values: dict, comment: str) -> str:
     return f"# {comment}\n[presets.{name}]\n{body}\n"
 
 
-def tune(experiment: Experiment, config, preset: str, run_dir: Path, tuner_name: str = "random",
-         max_trials: int = DEFAULT_MAX_TRIALS, objective: str = "val_loss", strategy_name: str = "default", verbose="auto") -> dict:
+def tune(
+    experiment: Experiment,
+    config,
+    preset: str,
+    run_dir: Path,
+    tuner_name: str = "random",
+    max_trials: int = DEFAULT_MAX_TRIALS,
+    objective: str = "val_loss",
+    strategy_name: str = "default",
+    verbose="auto",
+) -> dict:
     if objective not in OBJECTIVES:
         raise MusicTFError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     if max_trials < 1:
         raise MusicTFError(f"--max-trials must be at least 1, got {max_trials}")
     space = load_search_space(experiment, preset)
-    strategy = distribute.get_strategy(strategy_name)  # first: a multi-worker strategy must precede other TF work
+    strategy = distribute.get_strategy(
+        strategy_name
+    )  # first: a multi-worker strategy must precede other TF work
     # the model's metrics are TF objects, so they are made (to check the objective) only now
     metric_names = {getattr(metric, "name", "") for metric in experiment.compile_arguments(config)["metrics"]}
     if objective != "val_loss" and objective.removeprefix("val_") not in metric_names:
-        raise MusicTFError(f"objective {objective} needs a piano-roll experiment (2-4): "
-                           f"{experiment.slug} reports no {objective.removeprefix('val_')}")
+        raise MusicTFError(
+            f"objective {objective} needs a piano-roll experiment (2-4): "
+            f"{experiment.slug} reports no {objective.removeprefix('val_')}"
+        )
     chief = multiworker.is_chief(strategy_name)
     run_dir = Path(run_dir)
-    search = {"experiment": experiment.slug, "preset": preset, "tuner": tuner_name, "objective": objective,
-              "space": space, "config": config_module.to_dict(config)}
+    search = {
+        "experiment": experiment.slug,
+        "preset": preset,
+        "tuner": tuner_name,
+        "objective": objective,
+        "space": space,
+        "config": config_module.to_dict(config),
+    }
     if chief and (run_dir / "search.json").exists():
         saved = files.read_json(run_dir / "search.json")
         if {k: v for k, v in saved.items() if k != "max_trials"} != search:
-            raise MusicTFError(f"{run_dir}: holds a search with another tuner, objective, space or config; "
-                               "use another --run-dir")
+            raise MusicTFError(
+                f"{run_dir}: holds a search with another tuner, objective, space or config; "
+                "use another --run-dir"
+            )
     data = prepare_data(experiment, config)
     with multiworker.tuner_directory(run_dir, strategy_name, strategy) as tuner_dir:
         if chief:
             files.write_json(run_dir / "search.json", search | {"max_trials": max_trials})
-            rundir.save_run_files(run_dir, experiment.slug, preset, config_module.to_dict(config),
-                                  data.representation.to_json(), data.manifest())
+            rundir.save_run_files(
+                run_dir,
+                experiment.slug,
+                preset,
+                config_module.to_dict(config),
+                data.representation.to_json(),
+                data.manifest(),
+            )
         set_precision(config.precision)
         hypermodel = ConfigHyperModel(experiment, config, space, data, verbose=verbose if chief else 0)
-        tuner = make_tuner(tuner_name, hypermodel, objective, max_trials, tuner_dir, config.seed, strategy, config.epochs)
+        tuner = make_tuner(
+            tuner_name, hypermodel, objective, max_trials, tuner_dir, config.seed, strategy, config.epochs
+        )
         with multiworker.peer_errors_explained(strategy_name):
             tuner.search(verbose=(1 if verbose == "auto" else verbose) if chief else 0)
         rows = results_rows(tuner, space)
@@ -191,15 +245,32 @@ def tune(experiment: Experiment, config, preset: str, run_dir: Path, tuner_name:
     best_config = config_module.replace(config, {name: best[name] for name in space}, origin="best trial")
     defaults = config_module.to_dict(experiment.config_class())
     changed = {k: v for k, v in config_module.to_dict(best_config).items() if defaults[k] != v}
-    files.write_text(run_dir / "best_preset.toml", preset_toml(
-        "best", changed, f"Best of {len(rows)} {tuner_name} trials ({objective} = {best['score']:.4f}) on preset "
-        f"{preset!r}; use: musictf train {experiment.number} --preset-file {run_dir / 'best_preset.toml'} --preset best"))
+    files.write_text(
+        run_dir / "best_preset.toml",
+        preset_toml(
+            "best",
+            changed,
+            f"Best of {len(rows)} {tuner_name} trials ({objective} = {best['score']:.4f}) on preset "
+            f"{preset!r}; use: musictf train {experiment.number} --preset-file "
+            f"{run_dir / 'best_preset.toml'} --preset best",
+        ),
+    )
     table = results_markdown(rows, objective, space, config)
     files.write_text(run_dir / "results.md", table)
-    files.write_text(run_dir / "results.csv", "\n".join(
-        [",".join(rows[0].keys())] + [",".join("" if v is None else str(v) for v in row.values()) for row in rows]) + "\n")
+    files.write_text(
+        run_dir / "results.csv",
+        "\n".join(
+            [",".join(rows[0].keys())]
+            + [",".join("" if v is None else str(v) for v in row.values()) for row in rows]
+        )
+        + "\n",
+    )
     print(table, file=sys.stdout)
-    return {"rows": rows, "best_config": best_config, "trials_run_now": hypermodel.fits,
-            "best_changes": {name: (getattr(config, name), best[name]) for name in space if getattr(config, name) != best[name]}}
-
-
+    return {
+        "rows": rows,
+        "best_config": best_config,
+        "trials_run_now": hypermodel.fits,
+        "best_changes": {
+            name: (getattr(config, name), best[name]) for name in space if getattr(config, name) != best[name]
+        },
+    }

@@ -42,7 +42,10 @@ def read_only():
             mounted = subprocess.run(["mount", "--bind", folder, folder], capture_output=True).returncode == 0
             if mounted:
                 undo.append(lambda: subprocess.run(["umount", folder], capture_output=True))
-            if not mounted or subprocess.run(["mount", "-o", "remount,bind,ro", folder], capture_output=True).returncode:
+            if (
+                not mounted
+                or subprocess.run(["mount", "-o", "remount,bind,ro", folder], capture_output=True).returncode
+            ):
                 pytest.skip("running as root without permission to make a read-only mount")
         else:
             for directory, _, _ in os.walk(folder):
@@ -68,8 +71,13 @@ def small_disk(tmp_path):
     def make(kilobytes: int):
         folder = tmp_path / f"disk{len(mounted)}"
         folder.mkdir()
-        if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)],
-                                               capture_output=True).returncode:
+        if (
+            os.geteuid() != 0
+            or subprocess.run(
+                ["mount", "-t", "tmpfs", "-o", f"size={kilobytes}k", "tmpfs", str(folder)],
+                capture_output=True,
+            ).returncode
+        ):
             pytest.skip("mounting a small tmpfs needs root")
         mounted.append(folder)
         return folder

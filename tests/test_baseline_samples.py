@@ -15,7 +15,9 @@ def test_markov_roll_samples_follow_the_train_split_transitions():
     primes = np.zeros((300, 4, 2), np.float32)
     drawn = sample_markov_rolls([frames], primes, length=6, seed=0, onset_sustain=False)
     assert drawn.shape == (300, 6, 2)
-    assert drawn[:, ::2, 0].mean() > 0.97 and drawn[:, 1::2, 0].mean() < 0.03  # off, on, off, ... after an off primer
+    assert (
+        drawn[:, ::2, 0].mean() > 0.97 and drawn[:, 1::2, 0].mean() < 0.03
+    )  # off, on, off, ... after an off primer
     assert drawn[..., 1].mean() < 0.02
     again = sample_markov_rolls([frames], primes, length=6, seed=0, onset_sustain=False)
     np.testing.assert_array_equal(drawn, again)

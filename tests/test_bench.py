@@ -16,17 +16,25 @@ def _bench(tmp_path, cache_dir, *arguments):
     out = tmp_path / "reports"
     finished = subprocess.run(
         [sys.executable, "-m", "musictf", "bench", "--size", "smoke", "--out", str(out), *arguments],
-        capture_output=True, text=True, timeout=900, env=os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir)},
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
 
 
+@pytest.mark.slow  # keeps `make test` under 10 minutes on 2 cores
 def test_smoke_benchmark_without_training_figures(tmp_path, cache_dir, bach_small):
     """The quick figures (about 20 s); the training figures are in the slow test below."""
-    results, page = _bench(tmp_path, cache_dir, "--only", "corpus", "--only", "generation", "--runs-root", str(tmp_path))
+    results, page = _bench(
+        tmp_path, cache_dir, "--only", "corpus", "--only", "generation", "--runs-root", str(tmp_path)
+    )
     assert set(results["seconds"]) == {"corpus", "generation"}
-    assert results["corpus"]["cache_hit_speedup"]["median"] > 1  # a hit reads array columns; a cold parse runs music21
+    assert (
+        results["corpus"]["cache_hit_speedup"]["median"] > 1
+    )  # a hit reads array columns; a cold parse runs music21
     assert results["generation"]["experiments"]["1"]["speedup"]["median"] > 0
     batched = results["generation"]["experiments"]["1"]
     assert batched["batched_streams"] > 1 and batched["batched_steps_per_second"]["median"] > 0
@@ -40,8 +48,14 @@ def test_smoke_benchmark_without_training_figures(tmp_path, cache_dir, bach_smal
 def test_smoke_benchmark_writes_every_figure(tmp_path, cache_dir, bach_small):
     runs = tmp_path / "runs"
     run = runs / "e4_polyphonic" / "cpu-20260101-000000"
-    files.write_json(run / "state.json", {"training": "complete", "finished": "2026-01-01 00:00 UTC",
-                                          "peak_rss_mb": {"process": 1234.5, "largest_child": 210.0}})
+    files.write_json(
+        run / "state.json",
+        {
+            "training": "complete",
+            "finished": "2026-01-01 00:00 UTC",
+            "peak_rss_mb": {"process": 1234.5, "largest_child": 210.0},
+        },
+    )
     results, page = _bench(tmp_path, cache_dir, "--runs-root", str(runs))
     assert results["machine"]["threads"] >= 1 and results["machine"]["versions"]["tensorflow"]
 
@@ -54,7 +68,11 @@ def test_smoke_benchmark_writes_every_figure(tmp_path, cache_dir, bach_small):
         for mode in ("float32", "mixed_bfloat16", "xla"):
             assert entry["modes"][mode]["samples_per_second"]["median"] > 0
         assert entry["pipeline_over_in_memory"]["median"] > 0
-        assert (entry["hoisted_lstm_speedup"]["median"] > 0) if number != "5" else "hoisted_lstm_speedup" not in entry
+        assert (
+            (entry["hoisted_lstm_speedup"]["median"] > 0)
+            if number != "5"
+            else "hoisted_lstm_speedup" not in entry
+        )
         assert ("unrolled_lstm_speedup" in entry or "unrolled_lstm_failed" in entry) == (number != "5")
         assert entry["double_batch_throughput"]["median"] > 0
     for number in "1234":
@@ -66,7 +84,13 @@ def test_smoke_benchmark_writes_every_figure(tmp_path, cache_dir, bach_small):
     memory = results["memory"]["experiments"]
     assert memory["4"]["peak_rss_mb"]["process"] == 1234.5 and memory["1"]["run"] is None
 
-    for heading in ("## 1. Corpus", "## 2–4. Training", "## 5. Generation", "## 6. WaveNet", "## 7. Peak memory"):
+    for heading in (
+        "## 1. Corpus",
+        "## 2–4. Training",
+        "## 5. Generation",
+        "## 6. WaveNet",
+        "## 7. Peak memory",
+    ):
         assert heading in page
     assert "| 4 | 1234 MB | 210 MB |" in page and "not measured" in page
 
@@ -78,8 +102,10 @@ def test_unknown_figure_is_one_line(capsys):
     assert "no such figure" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not __import__("musictf.bench.pytorch", fromlist=["available"]).available(),
-                    reason="torch is only in the [bench] extra")
+@pytest.mark.skipif(
+    not __import__("musictf.bench.pytorch", fromlist=["available"]).available(),
+    reason="torch is only in the [bench] extra",
+)
 def test_pytorch_models_train_on_musictf_batches(bach_small):
     import numpy as np
 

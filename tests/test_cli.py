@@ -28,13 +28,25 @@ def run_cli(capsys, *argv):
 @pytest.mark.parametrize("experiment", ["1", "2", "3", "4"])
 def test_run_trains_generates_and_evaluates(experiment, tmp_path, capsys, cache_dir):
     run_dir = tmp_path / "run"
-    documented_schedule = (["--set", "teacher_forcing_schedule=quadratic", "--set", "frame_autoregression=false"]
-                           if experiment == "4" else [])
-    status, out, err = run_cli(capsys, "run", experiment, "--preset", "smoke", "--run-dir", str(run_dir),
-                               *documented_schedule)
+    documented_schedule = (
+        ["--set", "teacher_forcing_schedule=quadratic", "--set", "frame_autoregression=false"]
+        if experiment == "4"
+        else []
+    )
+    status, out, err = run_cli(
+        capsys, "run", experiment, "--preset", "smoke", "--run-dir", str(run_dir), *documented_schedule
+    )
     assert status == 0, err
-    for name in ("config.json", "representation.json", "manifest.json", "history.csv", "metrics.json",
-                 "checkpoints/best.keras", "checkpoints/last.keras", "state.json"):
+    for name in (
+        "config.json",
+        "representation.json",
+        "manifest.json",
+        "history.csv",
+        "metrics.json",
+        "checkpoints/best.keras",
+        "checkpoints/last.keras",
+        "state.json",
+    ):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -58,8 +70,25 @@ def test_run_trains_generates_and_evaluates(experiment, tmp_path, capsys, cache_
         assert metrics["test"]["threshold"] in THRESHOLDS  # chosen on the validation split by default
     # generate again with other settings, from a primer file
     primer = write_midi([Note(60 + i % 12, i * 0.25, 0.25, "C4") for i in range(64)], tmp_path / "primer.mid")
-    status, out, err = run_cli(capsys, "generate", str(run_dir), "--num", "1", "--length", "8", "--temperature",
-                               "0.8", "--top-p", "0.9", "--seed", "3", "--prime", str(primer), "--out", str(tmp_path / "g"))
+    status, out, err = run_cli(
+        capsys,
+        "generate",
+        str(run_dir),
+        "--num",
+        "1",
+        "--length",
+        "8",
+        "--temperature",
+        "0.8",
+        "--top-p",
+        "0.9",
+        "--seed",
+        "3",
+        "--prime",
+        str(primer),
+        "--out",
+        str(tmp_path / "g"),
+    )
     assert status == 0, err
     assert (tmp_path / "g" / "sample_1.mid").is_file()
 
@@ -118,14 +147,32 @@ def _history_epochs(path: Path) -> list[int]:
         return [int(row["epoch"]) for row in csv.DictReader(handle)]
 
 
+@pytest.mark.slow  # keeps `make test` under 10 minutes on 2 cores
 def test_killed_training_resumes_from_the_last_epoch(tmp_path, cache_dir):
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "musictf", "train", "2", "--preset", "smoke", "--set", "epochs=4",
-               "--set", "steps_per_epoch=60", "--run-dir", str(run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "musictf",
+        "train",
+        "2",
+        "--preset",
+        "smoke",
+        "--set",
+        "epochs=4",
+        "--set",
+        "steps_per_epoch=60",
+        "--run-dir",
+        str(run_dir),
+    ]
     environment = os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir)}
     process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 240
-    while len(_history_epochs(run_dir / "history.csv")) < 2 and time.time() < deadline and process.poll() is None:
+    while (
+        len(_history_epochs(run_dir / "history.csv")) < 2
+        and time.time() < deadline
+        and process.poll() is None
+    ):
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -171,20 +218,46 @@ def test_wavenet_run_writes_audio_and_renders_a_roll_in_a_chosen_timbre(tmp_path
         assert np.abs(pcm).max() > 100 and len(set(pcm.tolist())) > 20  # neither silent nor stuck
         assert (run_dir / "samples" / item["png"]).read_bytes()[:4] == b"\x89PNG"
     roll = write_midi([Note(60 + 4 * i, i * 0.5, 0.5, "C4") for i in range(4)], tmp_path / "roll.mid")
-    status, out, err = run_cli(capsys, "generate", str(run_dir), "--roll", str(roll), "--program", "organ", "--num", "1",
-                               "--length", "300", "--out", str(tmp_path / "g"))
+    status, out, err = run_cli(
+        capsys,
+        "generate",
+        str(run_dir),
+        "--roll",
+        str(roll),
+        "--program",
+        "organ",
+        "--num",
+        "1",
+        "--length",
+        "300",
+        "--out",
+        str(tmp_path / "g"),
+    )
     assert status == 0, err
     assert json.loads((tmp_path / "g" / "samples.json").read_text())["samples"][0]["program"] == "organ"
     from musictf.data.audio import mu_law_encode, read_wav, write_wav
 
     primer = 0.5 * np.sin(2 * np.pi * 440 * np.arange(300) / 8000)
     write_wav(primer, tmp_path / "primer.wav", 8000)
-    status, _, err = run_cli(capsys, "generate", str(run_dir), "--prime", str(tmp_path / "primer.wav"), "--num", "1",
-                             "--length", "100", "--out", str(tmp_path / "p"))
+    status, _, err = run_cli(
+        capsys,
+        "generate",
+        str(run_dir),
+        "--prime",
+        str(tmp_path / "primer.wav"),
+        "--num",
+        "1",
+        "--length",
+        "100",
+        "--out",
+        str(tmp_path / "p"),
+    )
     assert status == 0, err
     waveform, rate = read_wav(tmp_path / "p" / "sample_1.wav")
     assert rate == 8000 and len(waveform) == 400
-    np.testing.assert_array_equal(mu_law_encode(waveform[:300]), mu_law_encode(read_wav(tmp_path / "primer.wav")[0]))
+    np.testing.assert_array_equal(
+        mu_law_encode(waveform[:300]), mu_law_encode(read_wav(tmp_path / "primer.wav")[0])
+    )
     write_wav(primer, tmp_path / "primer16k.wav", 16000)
     status, _, err = run_cli(capsys, "generate", str(run_dir), "--prime", str(tmp_path / "primer16k.wav"))
     assert status == 2 and "16000 Hz" in err
@@ -210,19 +283,34 @@ def _random_chord_midis(folder, count, seed):
     return folder
 
 
-def test_a_token_run_keeps_its_own_data_even_where_the_test_split_has_unseen_tokens(tmp_path, capsys, cache_dir):
+def test_a_token_run_keeps_its_own_data_even_where_the_test_split_has_unseen_tokens(
+    tmp_path, capsys, cache_dir
+):
     folder = _random_chord_midis(tmp_path / "chords", 12, seed=0)
     run_dir = tmp_path / "run"
     # slice tokens: each random chord-and-length is a token of its own (note tokens would all be known)
-    status, out, err = run_cli(capsys, "run", "1", "--preset", "smoke", "--source", str(folder), "--run-dir", str(run_dir),
-                               "--set", "token_mode=duration")
+    status, out, err = run_cli(
+        capsys,
+        "run",
+        "1",
+        "--preset",
+        "smoke",
+        "--source",
+        str(folder),
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        "token_mode=duration",
+    )
     assert status == 0, err
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test"]["unknown_target_share"] > 0.5  # counted, not refused
     assert (run_dir / "samples" / "samples.json").is_file()
     status, _, err = run_cli(capsys, "evaluate", str(run_dir))
     assert status == 0, err
-    status, _, err = run_cli(capsys, "generate", str(run_dir), "--num", "1", "--length", "4", "--out", str(tmp_path / "g"))
+    status, _, err = run_cli(
+        capsys, "generate", str(run_dir), "--num", "1", "--length", "4", "--out", str(tmp_path / "g")
+    )
     assert status == 0, err
     # Data that really is foreign is still refused.
     foreign = _random_chord_midis(tmp_path / "other", 3, seed=1)
@@ -237,7 +325,10 @@ def test_evaluating_on_another_source_writes_beside_the_runs_own_metrics(tmp_pat
     other = tmp_path / "other"
     other.mkdir()
     for index in range(5):
-        write_midi([Note(60 + (i * (index + 2)) % 12, i * 0.5, 0.5, "C4") for i in range(80)], other / f"tune{index}.mid")
+        write_midi(
+            [Note(60 + (i * (index + 2)) % 12, i * 0.5, 0.5, "C4") for i in range(80)],
+            other / f"tune{index}.mid",
+        )
     status, out, err = run_cli(capsys, "evaluate", str(run_dir), "--source", str(other))
     assert status == 0, err
     written = [path for path in run_dir.glob("metrics-*.json")]
@@ -257,19 +348,26 @@ def test_places_that_cannot_be_written_are_named_before_any_work(tmp_path, capsy
     for command in (["evaluate", str(run_dir)], ["generate", str(run_dir)]):
         status, _, err = run_cli(capsys, *command)
         assert status == 2 and "cannot write" in err and len(err.strip().splitlines()) == 1, err
-    status, _, err = run_cli(capsys, "train", "2", "--preset", "smoke", "--run-dir", str(tmp_path / "runs" / "new"))
+    status, _, err = run_cli(
+        capsys, "train", "2", "--preset", "smoke", "--run-dir", str(tmp_path / "runs" / "new")
+    )
     assert status == 2 and "cannot write the run directory" in err
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--temperature", "nan"], "--temperature: temperature must be a finite number"),
-    (["--temperature", "-1"], "--temperature: temperature must be positive"),
-    (["--top-k", "-5"], "--top-k: top_k must be 0 or more"),
-    (["--top-p", "1.5"], "--top-p: top_p must be in (0, 1]"),
-    (["--num", "0"], "--num: num_samples must be in [1, 1000], got 0"),
-    (["--seed", "-3"], "--seed: seed must be in [0, 2**32 - 1], got -3"),
-])
-def test_generate_options_are_held_to_the_configs_checks(flags, message, tmp_path, capsys, cache_dir, smoke_run_2):
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--temperature", "nan"], "--temperature: temperature must be a finite number"),
+        (["--temperature", "-1"], "--temperature: temperature must be positive"),
+        (["--top-k", "-5"], "--top-k: top_k must be 0 or more"),
+        (["--top-p", "1.5"], "--top-p: top_p must be in (0, 1]"),
+        (["--num", "0"], "--num: num_samples must be in [1, 1000], got 0"),
+        (["--seed", "-3"], "--seed: seed must be in [0, 2**32 - 1], got -3"),
+    ],
+)
+def test_generate_options_are_held_to_the_configs_checks(
+    flags, message, tmp_path, capsys, cache_dir, smoke_run_2
+):
     status, _, err = run_cli(capsys, "generate", str(smoke_run_2), *flags, "--out", str(tmp_path / "g"))
     assert status == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "g").exists()
@@ -289,7 +387,9 @@ def smoke_run_5(tmp_path_factory, cache_dir):
     return run_dir
 
 
-def test_wavenet_primers_that_cannot_be_used_get_one_line_and_24_bit_ones_are_read(tmp_path, capsys, smoke_run_5):
+def test_wavenet_primers_that_cannot_be_used_get_one_line_and_24_bit_ones_are_read(
+    tmp_path, capsys, smoke_run_5
+):
     import struct
 
     import numpy as np
@@ -299,27 +399,77 @@ def test_wavenet_primers_that_cannot_be_used_get_one_line_and_24_bit_ones_are_re
     fmt = struct.pack("<HHIIHH", 1, 1, 8000, 24000, 3, 24)
     body = b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(pcm24)) + pcm24
     (tmp_path / "deep.wav").write_bytes(b"RIFF" + struct.pack("<I", len(body)) + body)
-    status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--prime", str(tmp_path / "deep.wav"), "--num", "1",
-                             "--length", "50", "--out", str(tmp_path / "ok"))
+    status, _, err = run_cli(
+        capsys,
+        "generate",
+        str(smoke_run_5),
+        "--prime",
+        str(tmp_path / "deep.wav"),
+        "--num",
+        "1",
+        "--length",
+        "50",
+        "--out",
+        str(tmp_path / "ok"),
+    )
     assert status == 0, err
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01")
     write_midi([Note(60, 0.0, 1.0, "C4")], tmp_path / "tune.mid")
-    for name, reason in [("missing.wav", "cannot read it"), ("empty.wav", "empty file"),
-                         ("corrupt.wav", "truncated: the fmt chunk ends early"), ("tune.mid", "a MIDI file")]:
-        status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--prime", str(tmp_path / name), "--num", "1",
-                                 "--length", "10", "--out", str(tmp_path / "g"))
+    for name, reason in [
+        ("missing.wav", "cannot read it"),
+        ("empty.wav", "empty file"),
+        ("corrupt.wav", "truncated: the fmt chunk ends early"),
+        ("tune.mid", "a MIDI file"),
+    ]:
+        status, _, err = run_cli(
+            capsys,
+            "generate",
+            str(smoke_run_5),
+            "--prime",
+            str(tmp_path / name),
+            "--num",
+            "1",
+            "--length",
+            "10",
+            "--out",
+            str(tmp_path / "g"),
+        )
         assert status == 2 and f"--prime {tmp_path / name}: {reason}" in err, err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     # experiment 5 draws through the shared categorical sampler, so top-k and top-p apply to it too
-    status, _, err = run_cli(capsys, "generate", str(smoke_run_5), "--top-k", "5", "--top-p", "0.9", "--num", "1",
-                             "--length", "20", "--out", str(tmp_path / "k"))
+    status, _, err = run_cli(
+        capsys,
+        "generate",
+        str(smoke_run_5),
+        "--top-k",
+        "5",
+        "--top-p",
+        "0.9",
+        "--num",
+        "1",
+        "--length",
+        "20",
+        "--out",
+        str(tmp_path / "k"),
+    )
     assert status == 0, err
     assert json.loads((tmp_path / "k" / "samples.json").read_text())["top_k"] == 5
 
 
+@pytest.mark.slow  # keeps `make test` under 10 minutes on 2 cores
 def test_the_start_is_quiet_and_a_log_file_gets_one_line_per_epoch(tmp_path, cache_dir):
-    command = [sys.executable, "-m", "musictf", "train", "2", "--preset", "smoke", "--run-dir", str(tmp_path / "run")]
+    command = [
+        sys.executable,
+        "-m",
+        "musictf",
+        "train",
+        "2",
+        "--preset",
+        "smoke",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
     environment = {key: value for key, value in os.environ.items() if key != "TF_CPP_MIN_LOG_LEVEL"}
     environment["MUSICTF_CACHE_DIR"] = str(cache_dir)
     quiet = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
@@ -330,6 +480,11 @@ def test_the_start_is_quiet_and_a_log_file_gets_one_line_per_epoch(tmp_path, cac
     # stdout is a pipe here, as in a log file: one line per epoch, no progress-bar redraws
     assert "\r" not in quiet.stdout and "\x08" not in quiet.stdout and "━" not in quiet.stdout
     assert len([line for line in quiet.stdout.splitlines() if line.startswith("3/3 - ")]) == 2
-    verbose = subprocess.run([*command[:-2], "--run-dir", str(tmp_path / "run2"), "--verbose"], env=environment,
-                             capture_output=True, text=True, timeout=300)
+    verbose = subprocess.run(
+        [*command[:-2], "--run-dir", str(tmp_path / "run2"), "--verbose"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert verbose.returncode == 0 and "oneDNN" in verbose.stderr

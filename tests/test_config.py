@@ -24,9 +24,21 @@ def test_every_preset_loads_and_paper_is_the_documented_size(module):
 
 def test_paper_presets_match_the_documented_architectures():
     e1 = get_experiment("1").load_config("paper")
-    assert (e1.num_layers, e1.dense_units, e1.dropout_rate, e1.optimizer, e1.seq_len) == (3, 256, 0.3, "rmsprop", 100)
+    assert (e1.num_layers, e1.dense_units, e1.dropout_rate, e1.optimizer, e1.seq_len) == (
+        3,
+        256,
+        0.3,
+        "rmsprop",
+        100,
+    )
     e2 = get_experiment("2").load_config("paper")
-    assert (e2.num_layers, e2.lstm_dropout, e2.dense_units, e2.dense_dropout, e2.output) == (2, 0.2, 256, 0.5, "softmax")
+    assert (e2.num_layers, e2.lstm_dropout, e2.dense_units, e2.dense_dropout, e2.output) == (
+        2,
+        0.2,
+        256,
+        0.5,
+        "softmax",
+    )
     e4 = get_experiment("4").load_config("paper")
     assert (e4.focal_alpha, e4.focal_gamma, e4.teacher_forcing_ratio) == (0.5, 2.0, 0.5)
     assert (e4.teacher_forcing_schedule, e4.tune_threshold) == ("quadratic", False)  # the documented training
@@ -34,13 +46,21 @@ def test_paper_presets_match_the_documented_architectures():
     assert e1_paper.token_mode == "pitch"
     for key in ("2", "3", "4"):
         jsb = get_experiment(key).load_config("jsb")
-        assert (jsb.steps_per_quarter, jsb.roll_encoding, jsb.sampled_frames, jsb.transpose_to_c, jsb.pad_start,
-                jsb.max_eval_windows) == (1, "active", True, True, True, 0)
+        assert (
+            jsb.steps_per_quarter,
+            jsb.roll_encoding,
+            jsb.sampled_frames,
+            jsb.transpose_to_c,
+            jsb.pad_start,
+            jsb.max_eval_windows,
+        ) == (1, "active", True, True, True, 0)
 
 
 def test_scheduled_sampling_cannot_train_a_within_frame_model():
     with pytest.raises(ConfigError, match="scheduled sampling draws keys independently"):
-        get_experiment("4").load_config("cpu", ["frame_autoregression=true", "teacher_forcing_schedule=quadratic"])
+        get_experiment("4").load_config(
+            "cpu", ["frame_autoregression=true", "teacher_forcing_schedule=quadratic"]
+        )
     get_experiment("4").load_config("cpu", ["frame_autoregression=true"])  # plain teacher forcing is fine
 
 
@@ -65,8 +85,11 @@ def test_every_numeric_field_refuses_negative_and_non_finite_values(number):
     from musictf.config import replace
 
     config = get_experiment(number).load_config("cpu")
-    numeric = [field.name for field in dataclasses.fields(config)
-               if type(getattr(config, field.name)) in (int, float)]
+    numeric = [
+        field.name
+        for field in dataclasses.fields(config)
+        if type(getattr(config, field.name)) in (int, float)
+    ]
     assert len(numeric) > 20
     for name in numeric:
         bad_values = ["-1", "nan", "inf"] if isinstance(getattr(config, name), float) else ["-1"]

@@ -48,12 +48,30 @@ def _tf_config(ports: list[int], index: int) -> str:
 
 
 def _train(experiment, run_dir, settings, batch, strategy="default", environment=None):
-    command = [sys.executable, "-m", "musictf", "train", experiment, "--preset", "smoke", "--run-dir", str(run_dir),
-               "--strategy", strategy, "--set", f"batch_size={batch}"]
+    command = [
+        sys.executable,
+        "-m",
+        "musictf",
+        "train",
+        experiment,
+        "--preset",
+        "smoke",
+        "--run-dir",
+        str(run_dir),
+        "--strategy",
+        strategy,
+        "--set",
+        f"batch_size={batch}",
+    ]
     for setting in settings:
         command += ["--set", setting]
-    return subprocess.Popen(command, env=os.environ | (environment or {}), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        command,
+        env=os.environ | (environment or {}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _finish(process, timeout=400):
@@ -76,10 +94,25 @@ def test_mirrored_and_multi_worker_end_with_single_process_weights(experiment, t
     settings = EXACT[experiment]
     ports = _free_ports(2)
     single = _train(experiment, tmp_path / "single", settings, 2 * PER_REPLICA_BATCH)
-    mirrored = _train(experiment, tmp_path / "mirrored", settings, PER_REPLICA_BATCH, "mirrored",
-                      {"MUSICTF_LOGICAL_CPUS": "2"})
-    workers = [_train(experiment, tmp_path / "multiworker", settings, PER_REPLICA_BATCH, "multiworker",
-                      {"TF_CONFIG": _tf_config(ports, index)}) for index in range(2)]
+    mirrored = _train(
+        experiment,
+        tmp_path / "mirrored",
+        settings,
+        PER_REPLICA_BATCH,
+        "mirrored",
+        {"MUSICTF_LOGICAL_CPUS": "2"},
+    )
+    workers = [
+        _train(
+            experiment,
+            tmp_path / "multiworker",
+            settings,
+            PER_REPLICA_BATCH,
+            "multiworker",
+            {"TF_CONFIG": _tf_config(ports, index)},
+        )
+        for index in range(2)
+    ]
     for process in (single, mirrored, *workers):
         _finish(process)
 
@@ -102,7 +135,9 @@ def test_a_dead_worker_stops_its_peer_clearly_and_a_restart_resumes(tmp_path, ba
     settings = ["epochs=4", "steps_per_epoch=40"]
 
     def start(index):
-        return _train("4", run_dir, settings, PER_REPLICA_BATCH, "multiworker", {"TF_CONFIG": _tf_config(ports, index)})
+        return _train(
+            "4", run_dir, settings, PER_REPLICA_BATCH, "multiworker", {"TF_CONFIG": _tf_config(ports, index)}
+        )
 
     chief, worker = start(0), start(1)
     metadata = run_dir / "backup" / "training_metadata.json"
@@ -133,16 +168,38 @@ def test_a_multi_worker_search_runs_in_lockstep_and_only_the_chief_writes(tmp_pa
     run_dir, ports = tmp_path / "search", _free_ports(2)
     processes = []
     for index in range(2):
-        command = [sys.executable, "-m", "musictf", "tune", "4", "--preset", "smoke", "--max-trials", "2",
-                   "--strategy", "multiworker", "--run-dir", str(run_dir)]
-        processes.append(subprocess.Popen(command, env=os.environ | {"TF_CONFIG": _tf_config(ports, index)},
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        command = [
+            sys.executable,
+            "-m",
+            "musictf",
+            "tune",
+            "4",
+            "--preset",
+            "smoke",
+            "--max-trials",
+            "2",
+            "--strategy",
+            "multiworker",
+            "--run-dir",
+            str(run_dir),
+        ]
+        processes.append(
+            subprocess.Popen(
+                command,
+                env=os.environ | {"TF_CONFIG": _tf_config(ports, index)},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     (chief_out, _), (worker_out, _) = [_finish(process) for process in processes]
     assert "2 trials run now" in chief_out
     assert "worker worker-1 finished; the chief writes" in worker_out
     assert len((run_dir / "results.md").read_text().splitlines()) == 3 + 2
     assert sorted(path.name for path in (run_dir / "search").iterdir() if path.name.startswith("trial_")) == [
-        "trial_0", "trial_1"]
+        "trial_0",
+        "trial_1",
+    ]
 
 
 def test_multi_worker_needs_a_cluster_description(monkeypatch):
@@ -179,9 +236,21 @@ def test_tpu_without_a_tpu_is_one_clear_error_and_auto_falls_back():
         get_strategy("gpu-please")
 
 
+@pytest.mark.slow  # keeps `make test` under 10 minutes on 2 cores
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path, cache_dir):
-    command = [sys.executable, "-m", "musictf", "train", "1", "--preset", "smoke", "--strategy", "mirrored",
-               "--run-dir", str(tmp_path / "run")]
+    command = [
+        sys.executable,
+        "-m",
+        "musictf",
+        "train",
+        "1",
+        "--preset",
+        "smoke",
+        "--strategy",
+        "mirrored",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
     environment = os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir), "MUSICTF_LOGICAL_CPUS": "2"}
     finished = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr[-2000:]

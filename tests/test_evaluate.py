@@ -19,8 +19,12 @@ def roll_run(cache_dir):
     experiment = get_experiment("3")
     config = experiment.load_config("smoke", ["max_eval_windows=0"])
     data = prepare_data(experiment, config, progress=False)
-    return experiment, config, data, build_and_compile(experiment, config, data.representation.features,
-                                                       tf.distribute.get_strategy())
+    return (
+        experiment,
+        config,
+        data,
+        build_and_compile(experiment, config, data.representation.features, tf.distribute.get_strategy()),
+    )
 
 
 def test_window_targets_score_every_frame_exactly_once(roll_run):
@@ -29,8 +33,16 @@ def test_window_targets_score_every_frame_exactly_once(roll_run):
     assert evaluation_stride("window", config, arrays) == config.seq_len
     logits, targets, previous = predict_split(model, experiment.target, config, arrays)
     windows = count_windows(arrays, config.seq_len, "window", config.seq_len)
-    assert logits.shape == targets.shape == previous.shape == (windows * config.seq_len, data.representation.features)
-    np.testing.assert_array_equal(previous.reshape(windows, config.seq_len, -1)[:, 1:], targets.reshape(windows, config.seq_len, -1)[:, :-1])
+    assert (
+        logits.shape
+        == targets.shape
+        == previous.shape
+        == (windows * config.seq_len, data.representation.features)
+    )
+    np.testing.assert_array_equal(
+        previous.reshape(windows, config.seq_len, -1)[:, 1:],
+        targets.reshape(windows, config.seq_len, -1)[:, :-1],
+    )
     assert targets.sum() > 0 and set(np.unique(targets)) <= {0.0, 1.0}
 
 
@@ -41,8 +53,12 @@ def test_audio_nll_skips_the_warm_up_of_every_crop(cache_dir):
     model = build_and_compile(experiment, config, 256, tf.distribute.get_strategy())
     run = Run(Path("unused"), experiment, "smoke", config, data.representation)
     result, baseline = audio_test_metrics(run, data, model, "test")
-    crops = min(config.max_eval_windows, count_windows([item[1] for item in data.arrays["test"]], config.crop_frames - 1,
-                                                       "next", config.crop_frames))
+    crops = min(
+        config.max_eval_windows,
+        count_windows(
+            [item[1] for item in data.arrays["test"]], config.crop_frames - 1, "next", config.crop_frames
+        ),
+    )
     per_crop = config.crop_frames * config.hop - (config.receptive_field - 1)
     assert result["samples_scored"] == crops * per_crop
     assert 0 < result["nll_bits_per_sample"] < 9 and 0 < baseline["unigram_nll_bits_per_sample"] <= 8

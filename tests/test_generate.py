@@ -12,18 +12,23 @@ ROWS = 4000
 
 def _draws(top_k=0, top_p=1.0, temperature=1.0, seed=(3, 0)):
     logits = np.tile(np.log(PROBABILITIES), (ROWS, 1)).astype("float32")
-    ids = sample_categorical(tf.constant(logits), tf.constant(seed, tf.int64), temperature, top_k, top_p).numpy()
+    ids = sample_categorical(
+        tf.constant(logits), tf.constant(seed, tf.int64), temperature, top_k, top_p
+    ).numpy()
     return np.bincount(ids, minlength=len(PROBABILITIES)) / ROWS
 
 
-@pytest.mark.parametrize("top_k,top_p,kept", [
-    (0, 1.0, [0, 1, 2, 3]),
-    (2, 1.0, [0, 1]),
-    (1, 1.0, [0]),
-    (0, 0.65, [0, 1]),  # the nucleus: ids whose preceding mass is below p (0, 0.4 < 0.65; 0.7 is not)
-    (0, 0.75, [0, 1, 2]),
-    (3, 0.65, [0, 1]),
-])
+@pytest.mark.parametrize(
+    "top_k,top_p,kept",
+    [
+        (0, 1.0, [0, 1, 2, 3]),
+        (2, 1.0, [0, 1]),
+        (1, 1.0, [0]),
+        (0, 0.65, [0, 1]),  # the nucleus: ids whose preceding mass is below p (0, 0.4 < 0.65; 0.7 is not)
+        (0, 0.75, [0, 1, 2]),
+        (3, 0.65, [0, 1]),
+    ],
+)
 def test_top_k_and_top_p_keep_exactly_the_allowed_ids_in_their_renormalised_proportions(top_k, top_p, kept):
     frequencies = _draws(top_k, top_p)
     assert sorted(np.flatnonzero(frequencies)) == kept
@@ -52,8 +57,11 @@ def test_bernoulli_flags_follow_their_probabilities_and_blocked_tokens_never_app
     rates = sample_bernoulli(logits, tf.constant([1, 2], tf.int64)).numpy().mean(axis=0)
     np.testing.assert_allclose(rates, [0.1, 0.5, 0.9], atol=0.03)
     chooser = FrameChooser("token", blocked=[0, 1])
-    ids = chooser(tf.constant(np.tile(np.log(PROBABILITIES), (ROWS, 1)).astype("float32")), None,
-                  tf.constant([4, 0], tf.int64)).numpy()
+    ids = chooser(
+        tf.constant(np.tile(np.log(PROBABILITIES), (ROWS, 1)).astype("float32")),
+        None,
+        tf.constant([4, 0], tf.int64),
+    ).numpy()
     assert set(ids.tolist()) == {2, 3}
 
 
@@ -65,7 +73,9 @@ def test_flag_by_flag_draws_follow_the_within_frame_conditionals():
     logits = tf.zeros((ROWS, 3))
     seed = tf.constant((5, 1), tf.int64)
     independent = sample_bernoulli(logits, seed).numpy()
-    np.testing.assert_array_equal(sample_bernoulli_autoregressive(logits, tf.zeros((3, 3)), seed).numpy(), independent)
+    np.testing.assert_array_equal(
+        sample_bernoulli_autoregressive(logits, tf.zeros((3, 3)), seed).numpy(), independent
+    )
     kernel = np.zeros((3, 3), np.float32)
     kernel[0, 1] = 4.0
     frames = sample_bernoulli_autoregressive(logits, tf.constant(kernel), seed).numpy()

@@ -23,9 +23,13 @@ def import_graph() -> dict[str, set[str]]:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:  # a submodule, or a name
-                imported |= {f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
-                             for alias in node.names}
+            elif (
+                isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+            ):  # a submodule, or a name
+                imported |= {
+                    f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                    for alias in node.names
+                }
         graph[name] = {target for target in imported if target in modules and target != name}
     return graph
 
@@ -74,8 +78,11 @@ def test_the_data_stage_never_imports_a_later_stage():
     below_the_data_stage = {"musictf.files", "musictf.errors"}
     for module, imported in import_graph().items():
         if module.startswith("musictf.data"):
-            reaching_up = {target for target in imported
-                           if not target.startswith("musictf.data") and target not in below_the_data_stage}
+            reaching_up = {
+                target
+                for target in imported
+                if not target.startswith("musictf.data") and target not in below_the_data_stage
+            }
             assert reaching_up == set(), module
 
 

@@ -16,9 +16,20 @@ def _dry_run(tmp_path, nvidia_smi: str | None, *variables: str) -> subprocess.Co
         fake = bin_dir / "nvidia-smi"
         fake.write_text(f"#!/bin/sh\n{nvidia_smi}\n")
         fake.chmod(0o755)
-    path = os.pathsep.join([str(bin_dir), *(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "nvidia-smi").exists())])
-    return subprocess.run(["make", "-n", "install", f"VENV={tmp_path / 'venv'}", *variables], cwd=ROOT,
-                          env=os.environ | {"PATH": path}, capture_output=True, text=True, timeout=60)
+    path = os.pathsep.join(
+        [
+            str(bin_dir),
+            *(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "nvidia-smi").exists()),
+        ]
+    )
+    return subprocess.run(
+        ["make", "-n", "install", f"VENV={tmp_path / 'venv'}", *variables],
+        cwd=ROOT,
+        env=os.environ | {"PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _install_line(result) -> str:
@@ -39,7 +50,9 @@ def test_accel_overrides_the_detection(tmp_path):
     gpu_machine = 'echo "GPU 0: NVIDIA H100 (UUID: GPU-1234)"'
     assert "-e '.[dev,cpu]'" in _install_line(_dry_run(tmp_path, gpu_machine, "ACCEL=cpu"))
     tpu = _install_line(_dry_run(tmp_path, None, "ACCEL=tpu"))
-    assert "-e '.[dev,tpu]'" in tpu and "--find-links https://storage.googleapis.com/libtpu-tf-releases" in tpu
+    assert (
+        "-e '.[dev,tpu]'" in tpu and "--find-links https://storage.googleapis.com/libtpu-tf-releases" in tpu
+    )
     wrong = _dry_run(tmp_path, None, "ACCEL=quantum")
     assert wrong.returncode != 0 and "ACCEL must be cpu, gpu or tpu" in wrong.stderr
 

@@ -58,16 +58,22 @@ def test_piece_quality_equals_hand_counts():
     # C E G held for a whole note (beat 1-4), then silence for beat 5-8, then D twice (beat 9, 10)
     notes = _notes((60, 0, 4), (64, 0, 4), (67, 0, 4), (62, 8, 1), (62, 9, 1))
     quality = piece_quality(notes)
-    assert quality["polyphony"] == pytest.approx((16 * 3 + 8 * 1) / 24)  # sounding sixteenths: 16 with 3, 8 with 1
+    assert quality["polyphony"] == pytest.approx(
+        (16 * 3 + 8 * 1) / 24
+    )  # sounding sixteenths: 16 with 3, 8 with 1
     assert quality["empty_beat_rate"] == pytest.approx(4 / 10)  # 10 beats, 4 silent
     assert quality["repeated_note_ratio"] == pytest.approx(1 / 2)  # onset groups {C,E,G}, {D}, {D}
     assert quality["note_density_per_quarter"] == pytest.approx(3 / 10)  # 3 onset groups over 10 quarters
     assert quality["scale_consistency"] == 1.0  # C, D, E, G all in C major
     assert quality["mean_note_quarters"] == pytest.approx((4 * 3 + 1 + 1) / 5)
     assert quality["short_note_share"] == 0.0  # no note below an eighth
-    assert piece_quality(_notes((60, 0, 0.25), (62, 0.25, 0.5), (64, 0.75, 0.25)))["short_note_share"] == pytest.approx(2 / 3)
+    assert piece_quality(_notes((60, 0, 0.25), (62, 0.25, 0.5), (64, 0.75, 0.25)))[
+        "short_note_share"
+    ] == pytest.approx(2 / 3)
     pitch_classes = np.array([1, 1, 1, 2]) / 5  # C, E, G once, D twice
-    assert quality["pitch_class_entropy_bits"] == pytest.approx(-(pitch_classes * np.log2(pitch_classes)).sum())
+    assert quality["pitch_class_entropy_bits"] == pytest.approx(
+        -(pitch_classes * np.log2(pitch_classes)).sum()
+    )
 
 
 def test_scale_consistency_by_hand():
@@ -93,8 +99,13 @@ def test_interpolated_bigram_baseline_by_hand():
 
     # train 2 3 2 3 4: unigram (add-one over 5 ids) 1,1,3,3,2 / 10; bigram P(3|2) = 1, P(2|3) = P(4|3) = 1/2.
     # The validation pairs (2,3), (3,4) favour the bigram: the largest weight of the grid, 0.95.
-    result = token_bigram_baseline([np.array([2, 3, 2, 3, 4])], [np.array([2, 3, 4])],
-                                   previous=np.array([2, 4]), targets=np.array([3, 2]), vocabulary_size=5)
+    result = token_bigram_baseline(
+        [np.array([2, 3, 2, 3, 4])],
+        [np.array([2, 3, 4])],
+        previous=np.array([2, 4]),
+        targets=np.array([3, 2]),
+        vocabulary_size=5,
+    )
     assert result["bigram_weight"] == 0.95
     # (2, 3): 0.95 * 1 + 0.05 * 0.3; (4, 2): id 4 never precedes anything in training, so the unigram 0.3
     expected = -(math.log(0.95 + 0.05 * 0.3) + math.log(0.3)) / 2
@@ -105,6 +116,8 @@ def test_the_verdict_says_when_a_model_is_not_below_its_strongest_baseline():
     from musictf.metrics import verdict
 
     assert "has not learned more than that count table yet" in verdict(
-        {"frame_nll_nats": 11.98}, {"independent_bernoulli_nll_nats": 17.3, "markov_nll_nats": 11.95})
-    assert verdict({"cross_entropy_nats": 4.0}, {"unigram_cross_entropy_nats": 6.0, "bigram_cross_entropy_nats": 5.0}
-                   ).startswith("cross_entropy_nats 4: 1 below the interpolated bigram baseline")
+        {"frame_nll_nats": 11.98}, {"independent_bernoulli_nll_nats": 17.3, "markov_nll_nats": 11.95}
+    )
+    assert verdict(
+        {"cross_entropy_nats": 4.0}, {"unigram_cross_entropy_nats": 6.0, "bigram_cross_entropy_nats": 5.0}
+    ).startswith("cross_entropy_nats 4: 1 below the interpolated bigram baseline")

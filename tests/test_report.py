@@ -25,11 +25,42 @@ def report(tmp_path_factory, cache_dir):
     root = tmp_path_factory.mktemp("report")
     e1, e4 = root / "runs" / "e1", root / "runs" / "e4"
     assert main(["run", "1", "--preset", "smoke", "--run-dir", str(e1)]) == 0
-    assert main(["run", "4", "--preset", "smoke", "--set", "steps_per_quarter=1", "--set", "roll_encoding=active",
-                 "--set", "pad_start=true", "--run-dir", str(e4)]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "4",
+                "--preset",
+                "smoke",
+                "--set",
+                "steps_per_quarter=1",
+                "--set",
+                "roll_encoding=active",
+                "--set",
+                "pad_start=true",
+                "--run-dir",
+                str(e4),
+            ]
+        )
+        == 0
+    )
     e5 = root / "runs" / "e5"
     assert main(["run", "5", "--preset", "smoke", "--run-dir", str(e5)]) == 0
-    assert main(["tune", "1", "--preset", "smoke", "--max-trials", "2", "--run-dir", str(root / "tune" / "e1-smoke")]) == 0
+    assert (
+        main(
+            [
+                "tune",
+                "1",
+                "--preset",
+                "smoke",
+                "--max-trials",
+                "2",
+                "--run-dir",
+                str(root / "tune" / "e1-smoke"),
+            ]
+        )
+        == 0
+    )
     from musictf.report import build_report
 
     return build_report([e1, e4, e5], root / "reports", tune_root=root / "tune")
@@ -65,7 +96,12 @@ def test_tables_and_pdf_figures_are_written(report):
     assert not any("musictf e1" in line for line in benchmark), "token runs are not on the frame protocol"
     quality = (out / "tables" / "sample_quality.md").read_text()
     assert quality.count("baseline samples") == 2  # e1's bigram and e4's Markov chain; e5 is audio
-    for stem in ("e1_note_lstm-smoke-curves", "e4_polyphonic-smoke-curves", "tune-e1-smoke", "sample-statistics"):
+    for stem in (
+        "e1_note_lstm-smoke-curves",
+        "e4_polyphonic-smoke-curves",
+        "tune-e1-smoke",
+        "sample-statistics",
+    ):
         assert (out / "figures" / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
         assert (out / "figures" / f"{stem}.png").is_file()
     html = report.read_text()
@@ -81,16 +117,27 @@ def _chromium():
     if not browser or not driver_path:
         if os.environ.get("CI"):
             pytest.fail("CI must have chromium and chromium-driver (.ci/run installs them)")
-        pytest.skip("chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+        pytest.skip(
+            "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+        )
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not look for a browser online
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()
     options.binary_location = browser
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,2000", "--autoplay-policy=no-user-gesture-required"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,2000",
+        "--autoplay-policy=no-user-gesture-required",
+    ):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
 
@@ -105,11 +152,17 @@ def test_the_report_renders_in_a_real_browser(report, tmp_path):
     try:
         driver.get(report.resolve().as_uri())
         images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.getAttribute('alt') || '', i.complete, i.naturalWidth]);")
+            "return Array.from(document.images).map(i => [i.getAttribute('alt') || '', i.complete, "
+            "i.naturalWidth]);"
+        )
         assert len(images) >= 8
         assert all(complete and width > 0 for _, complete, width in images), images
-        audio_state = "return Array.from(document.querySelectorAll('audio')).map(a => [a.readyState, a.duration]);"
-        driver.execute_script("document.querySelectorAll('audio').forEach(a => { a.preload = 'metadata'; a.load(); });")
+        audio_state = (
+            "return Array.from(document.querySelectorAll('audio')).map(a => [a.readyState, a.duration]);"
+        )
+        driver.execute_script(
+            "document.querySelectorAll('audio').forEach(a => { a.preload = 'metadata'; a.load(); });"
+        )
         deadline = time.time() + 30
         while time.time() < deadline:
             audio = driver.execute_script(audio_state)
@@ -117,7 +170,9 @@ def test_the_report_renders_in_a_real_browser(report, tmp_path):
                 break
             time.sleep(0.2)
         assert len(audio) == 3 and all(ready >= 1 and duration > 0 for ready, duration in audio), audio
-        tables = driver.execute_script("return Array.from(document.querySelectorAll('table')).map(t => t.rows.length);")
+        tables = driver.execute_script(
+            "return Array.from(document.querySelectorAll('table')).map(t => t.rows.length);"
+        )
         assert len(tables) >= 3 and all(rows >= 2 for rows in tables), tables
         screenshot = tmp_path / "report.png"
         driver.save_screenshot(str(screenshot))

@@ -18,15 +18,23 @@ def fresh_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("number", ["1", "4"])
-def test_train_and_evaluate_loads_the_corpus_once_and_encodes_each_piece_once(number, tmp_path, fresh_cache, monkeypatch):
+def test_train_and_evaluate_loads_the_corpus_once_and_encodes_each_piece_once(
+    number, tmp_path, fresh_cache, monkeypatch
+):
     experiment = get_experiment(number)
     config = experiment.load_config("smoke", ["transpose_range=0"])
     loads, encodes = [], []
     real_load = corpus.load_corpus
-    monkeypatch.setattr(corpus, "load_corpus", lambda *args, **kwargs: loads.append(args) or real_load(*args, **kwargs))
+    monkeypatch.setattr(
+        corpus, "load_corpus", lambda *args, **kwargs: loads.append(args) or real_load(*args, **kwargs)
+    )
     representation_class = type(experiment.make_representation(config))
     real_encode = representation_class.encode
-    monkeypatch.setattr(representation_class, "encode", lambda self, piece: encodes.append(piece.piece_id) or real_encode(self, piece))
+    monkeypatch.setattr(
+        representation_class,
+        "encode",
+        lambda self, piece: encodes.append(piece.piece_id) or real_encode(self, piece),
+    )
 
     result = train_and_evaluate(experiment, config, tmp_path / "run", preset="smoke", verbose=0)
     assert len(loads) == 1
@@ -42,12 +50,16 @@ def test_train_and_evaluate_loads_the_corpus_once_and_encodes_each_piece_once(nu
     assert again["test"] == result["test"]  # the same seed on the same (cached) arrays
 
 
-def test_experiment_5_renders_each_piece_once_and_a_second_run_renders_nothing(tmp_path, fresh_cache, monkeypatch):
+def test_experiment_5_renders_each_piece_once_and_a_second_run_renders_nothing(
+    tmp_path, fresh_cache, monkeypatch
+):
     experiment = get_experiment("5")
     config = experiment.load_config("smoke")
     renders = []
     real_render = audio.render_notes
-    monkeypatch.setattr(audio, "render_notes", lambda *args, **kwargs: renders.append(1) or real_render(*args, **kwargs))
+    monkeypatch.setattr(
+        audio, "render_notes", lambda *args, **kwargs: renders.append(1) or real_render(*args, **kwargs)
+    )
     first = train_and_evaluate(experiment, config, tmp_path / "run", preset="smoke", verbose=0)
     pieces = json.loads((tmp_path / "run" / "manifest.json").read_text())["pieces"]
     assert len(renders) == sum(pieces.values())
@@ -73,7 +85,9 @@ def test_a_torn_arrays_cache_entry_is_a_miss(tmp_path, fresh_cache):
     assert _read_arrays(entry) is not None  # encoded again and written whole
 
 
-def test_evaluate_reads_nothing_from_disk_that_train_and_evaluate_handed_it(tmp_path, fresh_cache, monkeypatch):
+def test_evaluate_reads_nothing_from_disk_that_train_and_evaluate_handed_it(
+    tmp_path, fresh_cache, monkeypatch
+):
     """Issue 24: `evaluate` re-read config.json, representation.json, manifest.json and the data."""
     from musictf import files, rundir
     from musictf import run as run_module
@@ -87,10 +101,17 @@ def test_evaluate_reads_nothing_from_disk_that_train_and_evaluate_handed_it(tmp_
             if evaluating:
                 reads.append(name)
             return function(*args, **kwargs)
+
         return wrapper
 
-    for module, name in ((rundir, "read_json"), (rundir, "read_run_files"), (rundir, "load_checkpoint_weights"),
-                         (files, "read_json"), (run_module, "prepare_data"), (run_module, "load_model")):
+    for module, name in (
+        (rundir, "read_json"),
+        (rundir, "read_run_files"),
+        (rundir, "load_checkpoint_weights"),
+        (files, "read_json"),
+        (run_module, "prepare_data"),
+        (run_module, "load_model"),
+    ):
         monkeypatch.setattr(module, name, counted(name, getattr(module, name)))
     real_evaluate = run_module.evaluate
 
@@ -113,7 +134,9 @@ def _folder_of_melodies(folder, count=14):
     folder.mkdir(parents=True)
     for index in range(count):
         pitches = [60 + (step * (index + 1)) % 12 for step in range(48)]
-        notes = [Note(p, step * 0.5, 0.5, pitch.Pitch(midi=p).nameWithOctave) for step, p in enumerate(pitches)]
+        notes = [
+            Note(p, step * 0.5, 0.5, pitch.Pitch(midi=p).nameWithOctave) for step, p in enumerate(pitches)
+        ]
         write_midi(notes, folder / f"melody{index:02d}.mid")
     return folder
 
@@ -125,8 +148,23 @@ def test_changed_source_files_never_overwrite_the_runs_own_results(tmp_path, fre
 
     source = _folder_of_melodies(tmp_path / "source")
     run_dir = tmp_path / "run"
-    assert main(["run", "2", "--preset", "smoke", "--source", str(source), "--run-dir", str(run_dir),
-                 "--set", "statistics_samples=2"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "2",
+                "--preset",
+                "smoke",
+                "--source",
+                str(source),
+                "--run-dir",
+                str(run_dir),
+                "--set",
+                "statistics_samples=2",
+            ]
+        )
+        == 0
+    )
     own = (run_dir / "metrics.json").read_bytes()
     measured = {path.name: path.read_bytes() for path in (run_dir / "samples" / "measured").iterdir()}
     manifest = json.loads((run_dir / "manifest.json").read_text())
@@ -160,7 +198,10 @@ def test_an_evaluation_split_no_window_fits_is_refused_before_training(tmp_path,
 
     (root / "test").mkdir()
     for index in range(2):  # 4 quarter notes: 16 steps, short of a 17-step window
-        write_midi([Note(60 + index + step, float(step), 1.0, "C4") for step in range(4)], root / "test" / f"s{index}.mid")
+        write_midi(
+            [Note(60 + index + step, float(step), 1.0, "C4") for step in range(4)],
+            root / "test" / f"s{index}.mid",
+        )
     run_dir = tmp_path / "run"
     assert main(["run", "2", "--preset", "smoke", "--source", str(root), "--run-dir", str(run_dir)]) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("musictf: error")]

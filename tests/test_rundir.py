@@ -74,17 +74,28 @@ def test_a_finished_training_is_not_repeated_and_run_goes_on_to_evaluate(finishe
     assert (run_dir / "checkpoints" / "last.keras").read_bytes() == checkpoint
 
 
-def test_a_second_process_on_a_run_directory_is_refused_and_a_dead_ones_lock_is_taken_over(finished, tmp_path,
-                                                                                            capsys):
+def test_a_second_process_on_a_run_directory_is_refused_and_a_dead_ones_lock_is_taken_over(
+    finished, tmp_path, capsys
+):
     """D7: two `train` processes on one run directory both ran, and history.csv got two headers."""
     import subprocess
     import sys
 
     run_dir = _copy(finished, tmp_path)
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from musictf import rundir\n"
-        "with rundir.lock(sys.argv[1], 'training e2_roll_seq2one'):\n"
-        "    print('held', flush=True); time.sleep(60)"), str(run_dir)], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from musictf import rundir\n"
+                "with rundir.lock(sys.argv[1], 'training e2_roll_seq2one'):\n"
+                "    print('held', flush=True); time.sleep(60)"
+            ),
+            str(run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         for command in (["train", "2", *SMOKE], ["run", "2", *SMOKE]):
@@ -111,8 +122,16 @@ def test_a_history_cut_mid_row_is_repaired_on_resume(interrupted, tmp_path):
     assert [row["epoch"] for row in rows] == [0] and problem == "the last line is cut short"
     assert main(["train", "2", *SMOKE, "--run-dir", str(run_dir)]) == 0
     rows, problem = rundir.read_history(history)
-    assert problem is None and [row["epoch"] for row in rows] == [0, 2]  # epoch 1's row was lost, not invented
-    assert all(isinstance(value, float) and 0 <= value for row in rows for key, value in row.items() if key != "epoch")
+    assert problem is None and [row["epoch"] for row in rows] == [
+        0,
+        2,
+    ]  # epoch 1's row was lost, not invented
+    assert all(
+        isinstance(value, float) and 0 <= value
+        for row in rows
+        for key, value in row.items()
+        if key != "epoch"
+    )
     assert history.read_text().count("epoch") == 1
 
 
@@ -146,7 +165,9 @@ def _truncate(path):
 def _garble(path):
     data = bytearray(path.read_bytes())
     middle = len(data) // 2
-    data[middle : middle + 64] = bytes(byte ^ 0x5A for byte in data[middle : middle + 64])  # every byte changed
+    data[middle : middle + 64] = bytes(
+        byte ^ 0x5A for byte in data[middle : middle + 64]
+    )  # every byte changed
     path.write_bytes(bytes(data))
 
 
@@ -172,9 +193,12 @@ def test_an_unreadable_run_file_is_named_in_one_line(name, breaks, commands, fin
     """D9: each of these gave a traceback."""
     run_dir = _copy(finished, tmp_path)
     breaks(run_dir / name)
-    argv = {"evaluate": ["evaluate", str(run_dir)], "generate": ["generate", str(run_dir), "--num", "1"],
-            "train": ["train", "2", *SMOKE, "--run-dir", str(run_dir)],
-            "report": ["report", str(run_dir), "--out", str(tmp_path / "report")]}
+    argv = {
+        "evaluate": ["evaluate", str(run_dir)],
+        "generate": ["generate", str(run_dir), "--num", "1"],
+        "train": ["train", "2", *SMOKE, "--run-dir", str(run_dir)],
+        "report": ["report", str(run_dir), "--out", str(tmp_path / "report")],
+    }
     for command in commands:
         assert main(argv[command]) == 2, command
         _one_line(capsys, str(run_dir / name))
@@ -197,7 +221,9 @@ BACKUP_CASES = [
 
 
 @pytest.mark.parametrize("name,breaks", BACKUP_CASES)
-def test_an_unreadable_backup_is_named_in_one_line_with_the_way_out(name, breaks, interrupted, tmp_path, capsys):
+def test_an_unreadable_backup_is_named_in_one_line_with_the_way_out(
+    name, breaks, interrupted, tmp_path, capsys
+):
     run_dir = _copy(interrupted, tmp_path)
     if "WEIGHTS" in name:
         name = f"backup/{json.loads((run_dir / 'backup' / 'training_metadata.json').read_text())['weights']}"

@@ -42,7 +42,10 @@ def test_a_new_evaluation_leaves_only_the_continuations_it_measured(smoke_run):
     stale.write_bytes((smoke_run / "samples" / "measured" / "sample_1.mid").read_bytes())
     assert main(["evaluate", str(smoke_run)]) == 0
     measured = sorted((smoke_run / "samples" / "measured").glob("sample_*.mid"))
-    assert not stale.exists() and len(measured) == json.loads((smoke_run / "metrics.json").read_text())["samples"]["pieces"]
+    assert (
+        not stale.exists()
+        and len(measured) == json.loads((smoke_run / "metrics.json").read_text())["samples"]["pieces"]
+    )
 
 
 def test_a_symbolic_writer_refuses_audio_options_in_one_line(smoke_run, tmp_path, capsys):
@@ -50,7 +53,11 @@ def test_a_symbolic_writer_refuses_audio_options_in_one_line(smoke_run, tmp_path
     for flags, flag in ((["--roll", str(roll)], "--roll"), (["--program", "organ"], "--program")):
         status = main(["generate", str(smoke_run), *flags, "--out", str(tmp_path / "g")])
         err = capsys.readouterr().err.strip()
-        assert status == 2 and err.startswith(f"musictf: error: {flag}: only experiment 5") and len(err.splitlines()) == 1
+        assert (
+            status == 2
+            and err.startswith(f"musictf: error: {flag}: only experiment 5")
+            and len(err.splitlines()) == 1
+        )
 
 
 def test_primers_come_from_the_test_split_first(cache_dir):
@@ -71,8 +78,11 @@ def test_the_measured_primers_cycle_through_the_evaluation_split_alone(cache_dir
 
     experiment = get_experiment("2")
     data = prepare_data(experiment, experiment.load_config("smoke"), progress=False)
-    test_ids = [piece.piece_id for piece, array in zip(data.splits["test"], data.arrays["test"], strict=True)
-                if len(array) >= 8]
+    test_ids = [
+        piece.piece_id
+        for piece, array in zip(data.splits["test"], data.arrays["test"], strict=True)
+        if len(array) >= 8
+    ]
     primes, sources = primer_arrays(data, 8, 2 * len(test_ids) + 1, only_split="test")
     assert sources == [test_ids[index % len(test_ids)] for index in range(2 * len(test_ids) + 1)]
     assert (primes[len(test_ids)] == primes[0]).all()

@@ -23,7 +23,9 @@ def _weights(run_dir):
     return keras.saving.load_model(run_dir / "checkpoints" / "last.keras").get_weights()
 
 
-def test_a_kill_during_the_checkpoint_save_resumes_exactly_as_the_uninterrupted_run(tmp_path, cache_dir, monkeypatch):
+def test_a_kill_during_the_checkpoint_save_resumes_exactly_as_the_uninterrupted_run(
+    tmp_path, cache_dir, monkeypatch
+):
     experiment = get_experiment("2")
     config = experiment.load_config("smoke", ["epochs=3", "steps_per_epoch=5"])  # with dropout
     train(experiment, config, tmp_path / "whole", "smoke", verbose=0)
@@ -74,7 +76,13 @@ def test_a_resumed_data_stream_starts_where_the_uninterrupted_one_was(experiment
             digest = []
             for _ in range(steps):
                 inputs, targets = next(batches)
-                parts = list(inputs.values()) if isinstance(inputs, dict) else list(inputs) if isinstance(inputs, tuple) else [inputs]
+                parts = (
+                    list(inputs.values())
+                    if isinstance(inputs, dict)
+                    else list(inputs)
+                    if isinstance(inputs, tuple)
+                    else [inputs]
+                )
                 digest.append(hash(tuple(np.asarray(part).tobytes() for part in [*parts, targets])))
             hashes.append(hash(tuple(digest)))
         return hashes
@@ -88,12 +96,28 @@ def test_a_resumed_data_stream_starts_where_the_uninterrupted_one_was(experiment
 
 def test_a_diverged_run_keeps_no_nan_checkpoint_and_a_nan_checkpoint_is_refused(tmp_path, capsys, cache_dir):
     run_dir = tmp_path / "run"
-    status = main(["train", "2", "--preset", "smoke", "--set", "learning_rate=1e30", "--set", "clipnorm=0",
-                   "--set", "epochs=2", "--run-dir", str(run_dir)])
+    status = main(
+        [
+            "train",
+            "2",
+            "--preset",
+            "smoke",
+            "--set",
+            "learning_rate=1e30",
+            "--set",
+            "clipnorm=0",
+            "--set",
+            "epochs=2",
+            "--run-dir",
+            str(run_dir),
+        ]
+    )
     err = capsys.readouterr().err
     assert status == 2 and "training diverged" in err
     for path in (run_dir / "checkpoints").glob("*.keras"):
-        assert all(np.isfinite(weights).all() for weights in keras.saving.load_model(path).get_weights()), path
+        assert all(np.isfinite(weights).all() for weights in keras.saving.load_model(path).get_weights()), (
+            path
+        )
 
     good = tmp_path / "good"
     assert main(["train", "2", "--preset", "smoke", "--run-dir", str(good)]) == 0
@@ -107,14 +131,18 @@ def test_a_diverged_run_keeps_no_nan_checkpoint_and_a_nan_checkpoint_is_refused(
         assert status == 2 and "NaN or infinite weights" in err and len(err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("experiment,setting,message", [
-    ("2", "seq_len=100000", "no piece is long enough"),
-    ("1", "units=0", "units must be at least 1"),
-    ("1", "learning_rate=-1", "learning_rate must be positive"),
-    ("4", "dense_dropout=nan", "dense_dropout must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "experiment,setting,message",
+    [
+        ("2", "seq_len=100000", "no piece is long enough"),
+        ("1", "units=0", "units must be at least 1"),
+        ("1", "learning_rate=-1", "learning_rate must be positive"),
+        ("4", "dense_dropout=nan", "dense_dropout must be a finite number"),
+    ],
+)
 def test_a_run_that_cannot_start_says_so_in_one_line_and_leaves_no_run_directory(
-        experiment, setting, message, tmp_path, capsys, cache_dir):
+    experiment, setting, message, tmp_path, capsys, cache_dir
+):
     run_dir = tmp_path / "run"
     status = main(["run", experiment, "--preset", "smoke", "--set", setting, "--run-dir", str(run_dir)])
     err = capsys.readouterr().err
@@ -134,9 +162,12 @@ def test_weights_are_finite_sees_nan():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("leave_kilobytes,what", [(700, "the checkpoint last.keras"), (2600, "the epoch backup")])
-def test_a_full_disk_is_one_line_never_a_crash_and_the_rerun_resumes(leave_kilobytes, what, tmp_path, small_disk,
-                                                                      cache_dir):
+@pytest.mark.parametrize(
+    "leave_kilobytes,what", [(700, "the checkpoint last.keras"), (2600, "the epoch backup")]
+)
+def test_a_full_disk_is_one_line_never_a_crash_and_the_rerun_resumes(
+    leave_kilobytes, what, tmp_path, small_disk, cache_dir
+):
     """D1 and D2: a full disk during the epoch backup crashed the process (h5py, a segmentation
     fault), and during a checkpoint gave a traceback."""
     import os
@@ -148,12 +179,28 @@ def test_a_full_disk_is_one_line_never_a_crash_and_the_rerun_resumes(leave_kilob
     disk = small_disk(6 * 1024)
     fill_disk(disk, leave_kilobytes)
     run_dir = disk / "run"
-    command = [sys.executable, "-c", "import sys; from musictf.cli import main; sys.exit(main(sys.argv[1:]))",
-               "train", "2", "--preset", "smoke", "--run-dir", str(run_dir)]
-    failed = subprocess.run(command, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"})
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from musictf.cli import main; sys.exit(main(sys.argv[1:]))",
+        "train",
+        "2",
+        "--preset",
+        "smoke",
+        "--run-dir",
+        str(run_dir),
+    ]
+    failed = subprocess.run(
+        command, capture_output=True, text=True, env=os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     errors = [line for line in failed.stderr.splitlines() if line.startswith("musictf: error")]
     assert failed.returncode == 2, failed.stderr[-2000:]
-    assert len(errors) == 1 and what in errors[0] and "free some space" in errors[0] and "Traceback" not in failed.stderr
+    assert (
+        len(errors) == 1
+        and what in errors[0]
+        and "free some space" in errors[0]
+        and "Traceback" not in failed.stderr
+    )
     assert not [path for path in run_dir.rglob(".*") if path.name != ".lock"], "no temp file is left"
     (disk / "filler").unlink()
     resumed = subprocess.run(command, capture_output=True, text=True)

@@ -10,12 +10,16 @@ from musictf.experiments import get_experiment
 from musictf.tune import load_search_space, tune
 
 
-@pytest.mark.parametrize("key,objective", [("1", "val_loss"), ("4", "val_f1")])
+@pytest.mark.parametrize(
+    "key,objective", [("1", "val_loss"), pytest.param("4", "val_f1", marks=pytest.mark.slow)]
+)
 def test_smoke_search_writes_results_and_a_best_preset_and_resumes(key, objective, tmp_path, cache_dir):
     experiment = get_experiment(key)
     config = experiment.load_config("smoke")
     run_dir = tmp_path / "search"
-    result = tune(experiment, config, "smoke", run_dir, "random", max_trials=2, objective=objective, verbose=0)
+    result = tune(
+        experiment, config, "smoke", run_dir, "random", max_trials=2, objective=objective, verbose=0
+    )
     assert result["trials_run_now"] == 2
     scores = [row["score"] for row in result["rows"]]
     assert len(scores) == 2 and all(score is not None for score in scores)

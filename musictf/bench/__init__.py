@@ -38,14 +38,31 @@ class Sizes:
 
 SIZES = {
     "full": Sizes(),
-    "smoke": Sizes(preset="smoke", corpus_files=4, corpus_repeats=1, training_steps=((1, 3), (2, 3), (3, 3), (4, 3), (5, 2)),
-                   training_repeats=1, generation_steps=8, predict_steps=2, generation_repeats=1, wavenet_layers=(3,),
-                   wavenet_fast_samples=64, wavenet_naive_samples=2, wavenet_repeats=1),
+    "smoke": Sizes(
+        preset="smoke",
+        corpus_files=4,
+        corpus_repeats=1,
+        training_steps=((1, 3), (2, 3), (3, 3), (4, 3), (5, 2)),
+        training_repeats=1,
+        generation_steps=8,
+        predict_steps=2,
+        generation_repeats=1,
+        wavenet_layers=(3,),
+        wavenet_fast_samples=64,
+        wavenet_naive_samples=2,
+        wavenet_repeats=1,
+    ),
 }
 
 
-def run_benchmarks(size: str = "full", figures=FIGURES, out_dir: Path = Path("reports"), threads: int = 2,
-                   runs_root: Path = Path("runs"), source: str = "music21:bach") -> dict:
+def run_benchmarks(
+    size: str = "full",
+    figures=FIGURES,
+    out_dir: Path = Path("reports"),
+    threads: int = 2,
+    runs_root: Path = Path("runs"),
+    source: str = "music21:bach",
+) -> dict:
     """Measures `figures` and writes `out_dir`/bench.json and bench.md; returns the results."""
     from musictf.bench.timing import machine, pin_threads
 
@@ -64,10 +81,16 @@ def run_benchmarks(size: str = "full", figures=FIGURES, out_dir: Path = Path("re
     tasks = {
         "corpus": lambda: corpus_figures(source, sizes.corpus_files, sizes.corpus_repeats),
         "training": lambda: training_figures(prepared, sorted(steps), steps, sizes.training_repeats),
-        "generation": lambda: generation_figures(prepared, [1, 2, 3, 4], sizes.generation_steps, sizes.predict_steps,
-                                                 sizes.generation_repeats),
-        "wavenet": lambda: wavenet_figures(prepared, list(sizes.wavenet_layers), sizes.wavenet_fast_samples,
-                                           sizes.wavenet_naive_samples, sizes.wavenet_repeats),
+        "generation": lambda: generation_figures(
+            prepared, [1, 2, 3, 4], sizes.generation_steps, sizes.predict_steps, sizes.generation_repeats
+        ),
+        "wavenet": lambda: wavenet_figures(
+            prepared,
+            list(sizes.wavenet_layers),
+            sizes.wavenet_fast_samples,
+            sizes.wavenet_naive_samples,
+            sizes.wavenet_repeats,
+        ),
         "memory": lambda: memory_figures(runs_root, "cpu"),
     }
     for name in figures:

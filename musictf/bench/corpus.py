@@ -19,19 +19,33 @@ def corpus_figures(source: str, files: int, repeats: int) -> dict:
     def cold(workers: int, then_hit: bool):
         def measure() -> float:
             with tempfile.TemporaryDirectory(prefix="musictf-bench-cache-") as cache:
-                took = seconds(lambda: load_corpus(source, cache_dir=cache, max_files=files, workers=workers, progress=False))
+                took = seconds(
+                    lambda: load_corpus(
+                        source, cache_dir=cache, max_files=files, workers=workers, progress=False
+                    )
+                )
                 if then_hit:
                     corpus = []
-                    hits.append(seconds(lambda: corpus.append(load_corpus(source, cache_dir=cache, max_files=files,
-                                                                          progress=False))))
+                    hits.append(
+                        seconds(
+                            lambda: corpus.append(
+                                load_corpus(source, cache_dir=cache, max_files=files, progress=False)
+                            )
+                        )
+                    )
                     pieces.append(len(corpus[0].pieces))
             return took
 
         return measure
 
-    times = interleaved({"one_process": cold(1, False), "parallel": cold(processes, True)}, repeats=repeats, warmup=0)
+    times = interleaved(
+        {"one_process": cold(1, False), "parallel": cold(processes, True)}, repeats=repeats, warmup=0
+    )
     return {
-        "source": source, "files": files, "pieces": pieces[-1], "processes": processes,
+        "source": source,
+        "files": files,
+        "pieces": pieces[-1],
+        "processes": processes,
         "cold_files_per_second_1_process": summary([files / t for t in times["one_process"]]),
         "cold_files_per_second_n_processes": summary([files / t for t in times["parallel"]]),
         "parallel_speedup": paired_ratio(times["one_process"], times["parallel"]),

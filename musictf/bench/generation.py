@@ -77,7 +77,10 @@ BATCHED_STREAMS = 64  # pieces generated at once for the batched-generation thro
 
 
 def generation_figures(prepared, numbers: list[int], fast_steps: int, naive_steps: int, repeats: int) -> dict:
-    results = {str(number): _generation_entry(prepared, number, fast_steps, naive_steps, repeats) for number in numbers}
+    results = {
+        str(number): _generation_entry(prepared, number, fast_steps, naive_steps, repeats)
+        for number in numbers
+    }
     return {"experiments": results, "goal": {"speedup": 300.0, "incremental_per_second": 20000.0}}
 
 
@@ -106,23 +109,32 @@ def _generation_entry(prepared, number: int, fast_steps: int, naive_steps: int, 
     def batched():  # seconds per step of all streams together
         return seconds(lambda: sampler.generate(streams, fast_steps, seed=0)) / fast_steps
 
-    times = interleaved({"incremental": incremental, "predict_per_step": naive, "batched": batched},
-                        repeats=repeats, warmup=1)
+    times = interleaved(
+        {"incremental": incremental, "predict_per_step": naive, "batched": batched}, repeats=repeats, warmup=1
+    )
     keras.backend.clear_session()
     return {
-        "unit": "tokens" if token_input else "frames", "preset": prepared.preset, "seq_len": config.seq_len,
-        "incremental_steps": fast_steps, "predict_steps": naive_steps,
+        "unit": "tokens" if token_input else "frames",
+        "preset": prepared.preset,
+        "seq_len": config.seq_len,
+        "incremental_steps": fast_steps,
+        "predict_steps": naive_steps,
         "incremental_per_second": summary([1 / t for t in times["incremental"]]),
         "predict_per_step_per_second": summary([1 / t for t in times["predict_per_step"]]),
         "speedup": paired_ratio(times["predict_per_step"], times["incremental"]),
         "batched_streams": BATCHED_STREAMS,
         "batched_steps_per_second": summary([BATCHED_STREAMS / t for t in times["batched"]]),
-        "batched_over_batch_1": paired_ratio([t / BATCHED_STREAMS for t in times["batched"]], times["incremental"]),
+        "batched_over_batch_1": paired_ratio(
+            [t / BATCHED_STREAMS for t in times["batched"]], times["incremental"]
+        ),
     }
 
 
-def wavenet_figures(prepared, layer_counts: list[int], fast_samples: int, naive_samples: int, repeats: int) -> dict:
-    """`layer_counts`: layers per stack, with the preset's stacks (cpu: 2): receptive field 1 + stacks (2^L - 1)."""
+def wavenet_figures(
+    prepared, layer_counts: list[int], fast_samples: int, naive_samples: int, repeats: int
+) -> dict:
+    """`layer_counts`: layers per stack, with the preset's stacks (cpu: 2): receptive field
+    1 + stacks (2^L - 1)."""
     results = {}
     for layers in layer_counts:
         entry = _wavenet_entry(prepared, layers, fast_samples, naive_samples, repeats)
@@ -145,18 +157,28 @@ def _wavenet_entry(prepared, layers: int, fast_samples: int, naive_samples: int,
     primer = np.random.default_rng(0).integers(0, 256, (1, field)).astype(np.int32)
 
     def fast():
-        return seconds(lambda: sampler.generate(roll=roll, program=0, length=fast_samples, seed=0)) / fast_samples
+        return (
+            seconds(lambda: sampler.generate(roll=roll, program=0, length=fast_samples, seed=0))
+            / fast_samples
+        )
 
     def naive():
-        return seconds(lambda: sampler.generate_naive(roll=roll, program=0, length=naive_samples, primer=primer)) / naive_samples
+        return (
+            seconds(lambda: sampler.generate_naive(roll=roll, program=0, length=naive_samples, primer=primer))
+            / naive_samples
+        )
 
     times = interleaved({"fast": fast, "naive": naive}, repeats=repeats, warmup=1)
     keras.backend.clear_session()
     fast_rate = [1 / t for t in times["fast"]]
     return {
-        "receptive_field": field, "stacks": config.stacks, "layers_per_stack": layers,
-        "residual_channels": config.residual_channels, "sample_rate": config.sample_rate,
-        "fast_samples": fast_samples, "naive_samples": naive_samples,
+        "receptive_field": field,
+        "stacks": config.stacks,
+        "layers_per_stack": layers,
+        "residual_channels": config.residual_channels,
+        "sample_rate": config.sample_rate,
+        "fast_samples": fast_samples,
+        "naive_samples": naive_samples,
         "fast_samples_per_second": summary(fast_rate),
         "naive_samples_per_second": summary([1 / t for t in times["naive"]]),
         "speedup": paired_ratio(times["naive"], times["fast"]),

@@ -26,8 +26,14 @@ class LSTM(keras.layers.LSTM):
     def inner_loop(self, sequences, initial_state, mask, training=False):
         import tensorflow as tf
 
-        plain = (mask is not None or self.cell.dropout or self.cell.recurrent_dropout or self.go_backwards
-                 or not self.cell.use_bias or tf.config.list_logical_devices("GPU"))
+        plain = (
+            mask is not None
+            or self.cell.dropout
+            or self.cell.recurrent_dropout
+            or self.go_backwards
+            or not self.cell.use_bias
+            or tf.config.list_logical_devices("GPU")
+        )
         if plain:
             return super().inner_loop(sequences, initial_state, mask, training=training)
         from keras.src.backend.tensorflow.rnn import rnn
@@ -44,9 +50,18 @@ class LSTM(keras.layers.LSTM):
             hidden, carry = states
             z = inputs + ops.matmul(hidden, recurrent_kernel)
             z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
-            carry = cell.recurrent_activation(z_f) * carry + cell.recurrent_activation(z_i) * cell.activation(z_c)
+            carry = cell.recurrent_activation(z_f) * carry + cell.recurrent_activation(z_i) * cell.activation(
+                z_c
+            )
             hidden = cell.recurrent_activation(z_o) * cell.activation(carry)
             return hidden, [hidden, carry]
 
-        return rnn(step, projected, list(initial_state), unroll=self.unroll, input_length=sequences.shape[1],
-                   zero_output_for_mask=self.zero_output_for_mask, return_all_outputs=self.return_sequences)
+        return rnn(
+            step,
+            projected,
+            list(initial_state),
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )

@@ -18,14 +18,23 @@ def memory_figures(runs_root: Path, preset: str) -> dict:
 
     results = {}
     for number in range(1, 6):
-        candidates = sorted(Path(runs_root, get_experiment(str(number)).slug).glob(f"{preset}-*"), reverse=True)
+        candidates = sorted(
+            Path(runs_root, get_experiment(str(number)).slug).glob(f"{preset}-*"), reverse=True
+        )
         found = None
         for run in candidates:
             state_path = run / "state.json"
             state = files.read_json(state_path) if state_path.exists() else {}
             if state.get("peak_rss_mb"):
-                found = {"run": str(run), "finished": state.get("finished"), "peak_rss_mb": state["peak_rss_mb"]}
+                found = {
+                    "run": str(run),
+                    "finished": state.get("finished"),
+                    "peak_rss_mb": state["peak_rss_mb"],
+                }
                 break
-        results[str(number)] = found or {"run": None, "note": f"no finished `musictf run {number} --preset {preset}` "
-                                                               f"with a recorded peak RSS under {runs_root}"}
+        results[str(number)] = found or {
+            "run": None,
+            "note": f"no finished `musictf run {number} --preset {preset}` "
+            f"with a recorded peak RSS under {runs_root}",
+        }
     return {"preset": preset, "experiments": results}

@@ -52,8 +52,13 @@ def build(number: int, config, features: int):
             return frames @ (self.kernel * self.mask)
 
     def lstm():
-        return nn.LSTM(features, config.units, config.num_layers, batch_first=True,
-                       dropout=config.lstm_dropout if config.num_layers > 1 else 0.0)
+        return nn.LSTM(
+            features,
+            config.units,
+            config.num_layers,
+            batch_first=True,
+            dropout=config.lstm_dropout if config.num_layers > 1 else 0.0,
+        )
 
     within_frame = FrameAutoregression if config.frame_autoregression else None
 
@@ -120,12 +125,16 @@ class Trainer:
         import torch
         import torch.nn.functional as F
 
-        inputs = [torch.from_numpy(array) for array in (inputs if isinstance(inputs, (tuple, list)) else [inputs])]
+        inputs = [
+            torch.from_numpy(array) for array in (inputs if isinstance(inputs, (tuple, list)) else [inputs])
+        ]
         if self.number == 2:
             return F.binary_cross_entropy_with_logits(self.model(*inputs), torch.from_numpy(targets))
         logits = self.model(*inputs)
         c = self.config
-        return bce_plus_focal(logits, torch.from_numpy(targets), c.focal_alpha, c.focal_gamma, c.bce_weight, c.focal_weight)
+        return bce_plus_focal(
+            logits, torch.from_numpy(targets), c.focal_alpha, c.focal_gamma, c.bce_weight, c.focal_weight
+        )
 
     def step(self, inputs, targets) -> float:
         import torch

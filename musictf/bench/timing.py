@@ -14,19 +14,25 @@ def summary(values: list[float]) -> dict:
     """Median, min, max and the relative spread (max - min) / median of repeated measurements."""
     median = statistics.median(values)
     return {
-        "median": median, "min": min(values), "max": max(values), "n": len(values),
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
         "spread": (max(values) - min(values)) / median if median else 0.0,
     }
 
 
 def repeat(measure: Callable[[], float], repeats: int, warmup: int = 1) -> list[float]:
-    """`measure()` (returns one figure, e.g. seconds per step) `warmup` times unrecorded, then `repeats` times."""
+    """`measure()` (returns one figure, e.g. seconds per step) `warmup` times unrecorded, then
+    `repeats` times."""
     for _ in range(warmup):
         measure()
     return [measure() for _ in range(repeats)]
 
 
-def interleaved(measures: dict[str, Callable[[], float]], repeats: int, warmup: int = 1) -> dict[str, list[float]]:
+def interleaved(
+    measures: dict[str, Callable[[], float]], repeats: int, warmup: int = 1
+) -> dict[str, list[float]]:
     """Each measure once per round, round after round, so slow periods of the machine hit all alike."""
     for _ in range(warmup):
         for measure in measures.values():
@@ -69,7 +75,13 @@ def pin_threads(threads: int) -> None:
 
 
 # The CPU features the ratios depend on (oneDNN picks its kernels by them), as /proc/cpuinfo names them.
-CPU_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "VNNI", "avx512_bf16": "BF16", "amx_bf16": "AMX-BF16"}
+CPU_FLAGS = {
+    "avx2": "AVX2",
+    "avx512f": "AVX-512",
+    "avx512_vnni": "VNNI",
+    "avx512_bf16": "BF16",
+    "amx_bf16": "AMX-BF16",
+}
 
 
 def cpu_flags() -> list[str]:
@@ -106,7 +118,13 @@ def machine(threads: int) -> dict:
     except ImportError:
         versions["torch"] = None
     return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "host": platform.node(), "cpu": model, "cpu_flags": cpu_flags(),
-        "cores": os.cpu_count(), "memory_gib": round(memory_gib, 1) if memory_gib else None, "threads": threads,
-        "gpus": len(tf.config.list_physical_devices("GPU")), "versions": versions,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "host": platform.node(),
+        "cpu": model,
+        "cpu_flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory_gib, 1) if memory_gib else None,
+        "threads": threads,
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+        "versions": versions,
     }

@@ -65,8 +65,13 @@ class Prepared:
         return self.cache[number]
 
 
-def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, int], repeats: int,
-                     torch_numbers: tuple[int, ...] = (2, 4)) -> dict:
+def training_figures(
+    prepared: Prepared,
+    numbers: list[int],
+    steps: dict[int, int],
+    repeats: int,
+    torch_numbers: tuple[int, ...] = (2, 4),
+) -> dict:
     """Per experiment, in rounds that alternate: the float32, mixed_bfloat16 and XLA models on the
     real pipeline, the float32 model on the same batches held in memory, and for `torch_numbers`
     the float32 model compiled without metrics and the PyTorch model on those batches. Gives
@@ -100,19 +105,29 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
                 failures[variant] = copy
             elif copy is not None:
                 measures[variant] = _round(copy, train, count)
-        doubled = config_module.replace(base_config, {"batch_size": 2 * base_config.batch_size}, origin="bench batch")
-        measures["double_batch"] = _round(models["float32"], experiment.make_datasets(experiment, doubled, data, strategy)[0],
-                                          count)
+        doubled = config_module.replace(
+            base_config, {"batch_size": 2 * base_config.batch_size}, origin="bench batch"
+        )
+        measures["double_batch"] = _round(
+            models["float32"], experiment.make_datasets(experiment, doubled, data, strategy)[0], count
+        )
         if with_torch:
             measures["loss_only"] = _round(loss_only, train, count)
-            batches = [tf.nest.map_structure(np.array, batch) for batch in train.take(count + 1).as_numpy_iterator()]
+            batches = [
+                tf.nest.map_structure(np.array, batch) for batch in train.take(count + 1).as_numpy_iterator()
+            ]
             trainer = pytorch.Trainer(number, base_config, data.representation.features)
             measures["torch"] = lambda trainer=trainer, batches=batches: trainer.round(batches)
         times = interleaved(measures, repeats=repeats, warmup=1)
 
         batch, frames = base_config.batch_size, frames_per_sample(experiment, base_config)
-        entry = {"preset": prepared.preset, "batch": batch, "frames_per_sample": frames, "steps_per_round": count,
-                 "modes": {}}
+        entry = {
+            "preset": prepared.preset,
+            "batch": batch,
+            "frames_per_sample": frames,
+            "steps_per_round": count,
+            "modes": {},
+        }
         for mode in MODES:
             samples = [batch / t for t in times[mode]]
             entry["modes"][mode] = {
@@ -128,8 +143,9 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
             elif variant in failures:
                 entry[f"{variant}_failed"] = failures[variant]
         # samples/s at twice the per-replica batch over samples/s at the preset's batch
-        entry["double_batch_throughput"] = summary([2 * one / two for one, two in
-                                                    zip(times["float32"], times["double_batch"], strict=True)])
+        entry["double_batch_throughput"] = summary(
+            [2 * one / two for one, two in zip(times["float32"], times["double_batch"], strict=True)]
+        )
         if "torch" in times:
             entry["torch_samples_per_second"] = summary([batch / t for t in times["torch"]])
             entry["musictf_over_torch"] = paired_ratio(times["torch"], times["float32"])
@@ -138,8 +154,11 @@ def training_figures(prepared: Prepared, numbers: list[int], steps: dict[int, in
         results[str(number)] = entry
         models.clear()
         keras.backend.clear_session()
-    return {"experiments": results, "goal": {"pipeline_over_in_memory": 1.05, "musictf_over_torch": 1.0},
-            "torch": pytorch.available()}
+    return {
+        "experiments": results,
+        "goal": {"pipeline_over_in_memory": 1.05, "musictf_over_torch": 1.0},
+        "torch": pytorch.available(),
+    }
 
 
 # The LSTM variants tried (issue #16): the input projection hoisted out of the recurrence

@@ -54,8 +54,9 @@ def fluidsynth_available() -> bool:
     return shutil.which("fluidsynth") is not None and find_soundfont() is not None
 
 
-def numpy_synth(notes: Sequence[Note], sample_rate: int = 16000, tempo_bpm: float = 90.0,
-                program: str = "piano") -> np.ndarray:
+def numpy_synth(
+    notes: Sequence[Note], sample_rate: int = 16000, tempo_bpm: float = 90.0, program: str = "piano"
+) -> np.ndarray:
     """A plain additive synth with a stand-in timbre per program: the labelled fallback."""
     harmonics, decay, attack = _FALLBACK_TIMBRES[program]
     seconds_per_quarter = 60.0 / tempo_bpm
@@ -67,14 +68,24 @@ def numpy_synth(notes: Sequence[Note], sample_rate: int = 16000, tempo_bpm: floa
         count = max(1, int(round(note.duration * seconds_per_quarter * sample_rate)))
         t = np.arange(count) / sample_rate
         frequency = 440.0 * 2 ** ((note.pitch - 69) / 12)
-        tone = sum(a * np.sin(2 * np.pi * frequency * k * t) for k, a in enumerate(harmonics, 1) if a and frequency * k < nyquist)
-        envelope = np.exp(-decay * t) * np.minimum(1.0, t / attack) * np.minimum(1.0, (count - np.arange(count)) / 40)
+        tone = sum(
+            a * np.sin(2 * np.pi * frequency * k * t)
+            for k, a in enumerate(harmonics, 1)
+            if a and frequency * k < nyquist
+        )
+        envelope = (
+            np.exp(-decay * t)
+            * np.minimum(1.0, t / attack)
+            * np.minimum(1.0, (count - np.arange(count)) / 40)
+        )
         audio[start : start + count] += (0.2 * tone * envelope).astype(np.float32)
     peak = np.abs(audio).max()
     return audio / peak * 0.8 if peak > 0 else audio
 
 
-def render_notes(notes: Sequence[Note], sample_rate: int, tempo_bpm: float, program: str = "piano") -> tuple[np.ndarray, str]:
+def render_notes(
+    notes: Sequence[Note], sample_rate: int, tempo_bpm: float, program: str = "piano"
+) -> tuple[np.ndarray, str]:
     """(waveform in [-1, 1], renderer): FluidSynth in the GM `program` where present, else numpy."""
     if fluidsynth_available():
         from musictf.data.pianoroll import write_midi
@@ -88,8 +99,19 @@ def render_notes(notes: Sequence[Note], sample_rate: int, tempo_bpm: float, prog
 
 
 def _fluidsynth(midi_path: Path, wav_path: Path, sample_rate: int) -> bool:
-    command = ["fluidsynth", "-ni", "-q", "-g", "0.8", "-r", str(sample_rate), "-F", str(wav_path),
-               find_soundfont(), str(midi_path)]
+    command = [
+        "fluidsynth",
+        "-ni",
+        "-q",
+        "-g",
+        "0.8",
+        "-r",
+        str(sample_rate),
+        "-F",
+        str(wav_path),
+        find_soundfont(),
+        str(midi_path),
+    ]
     finished = subprocess.run(command, capture_output=True, timeout=120)
     return finished.returncode == 0 and wav_path.exists() and wav_path.stat().st_size > 44
 
@@ -123,15 +145,22 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         raise WAVFormatError(f"{what}: a WAV file is needed here")
     position, fmt, samples = 12, None, None
     while position + 8 <= len(data):
-        chunk_id, length = data[position : position + 4], struct.unpack("<I", data[position + 4 : position + 8])[0]
+        chunk_id, length = (
+            data[position : position + 4],
+            struct.unpack("<I", data[position + 4 : position + 8])[0],
+        )
         body = data[position + 8 : position + 8 + length]
         if chunk_id == b"fmt ":
             if len(body) < 16:
                 raise WAVFormatError("truncated: the fmt chunk ends early")
-            fmt = struct.unpack("<HHIIHH", body[:16]) + ((struct.unpack("<H", body[24:26])[0],) if len(body) >= 26 else (None,))
+            fmt = struct.unpack("<HHIIHH", body[:16]) + (
+                (struct.unpack("<H", body[24:26])[0],) if len(body) >= 26 else (None,)
+            )
         elif chunk_id == b"data":
             if len(body) < length:
-                raise WAVFormatError(f"truncated: the data chunk claims {length:,} bytes, the file ends after {len(body):,}")
+                raise WAVFormatError(
+                    f"truncated: the data chunk claims {length:,} bytes, the file ends after {len(body):,}"
+                )
             samples = body
             break
         position += 8 + length + (length & 1)
@@ -158,7 +187,10 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         dtype = "<f4" if width == 4 else "<f8"
         values = np.frombuffer(samples[: len(samples) // (width * channels) * width * channels], dtype)
     else:
-        raise WAVFormatError(f"unsupported encoding: format tag {tag}, {bits} bits (PCM 8/16/24/32-bit or float 32/64-bit only)")
+        raise WAVFormatError(
+            f"unsupported encoding: format tag {tag}, {bits} bits (PCM 8/16/24/32-bit or float 32/64-bit "
+            "only)"
+        )
     if len(values) == 0:
         raise WAVFormatError("empty: the data chunk holds no samples")
     waveform = values.reshape(-1, channels).mean(axis=1).astype(np.float32)
@@ -234,9 +266,15 @@ class AudioRepresentation:
     def encode_notes(self, notes, program: int) -> tuple[np.ndarray, np.ndarray, int]:
         from musictf.data.pianoroll import SIXTEENTH_GRID, notes_to_roll
 
-        notes = [n._replace(duration=min(n.duration, self.max_quarters - n.onset)) for n in notes if n.onset < self.max_quarters]
+        notes = [
+            n._replace(duration=min(n.duration, self.max_quarters - n.onset))
+            for n in notes
+            if n.onset < self.max_quarters
+        ]
         roll = notes_to_roll(notes, SIXTEENTH_GRID, "active")
-        waveform, self.renderer = render_notes(notes, self.sample_rate, self.tempo_bpm, self.programs[program])
+        waveform, self.renderer = render_notes(
+            notes, self.sample_rate, self.tempo_bpm, self.programs[program]
+        )
         needed = (len(roll) + 1) * self.hop
         waveform = np.pad(waveform, (0, max(0, needed - len(waveform))))[:needed]
         return mu_law_encode(waveform).astype(np.int16), roll, program
@@ -252,8 +290,14 @@ class AudioRepresentation:
         """Any notes can be rendered."""
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "sample_rate": self.sample_rate, "programs": self.programs,
-                "tempo_bpm": self.tempo_bpm, "max_quarters": self.max_quarters, "renderer": self.renderer}
+        return {
+            "kind": self.kind,
+            "sample_rate": self.sample_rate,
+            "programs": self.programs,
+            "tempo_bpm": self.tempo_bpm,
+            "max_quarters": self.max_quarters,
+            "renderer": self.renderer,
+        }
 
     def cache_identity(self, fit: bool) -> dict:
         """Its settings, and what renders its audio here (FluidSynth or the numpy synth)."""
@@ -262,4 +306,10 @@ class AudioRepresentation:
 
 
 def audio_representation_from_json(spec: dict) -> AudioRepresentation:
-    return AudioRepresentation(spec["sample_rate"], spec["programs"], spec["tempo_bpm"], spec["max_quarters"], spec.get("renderer", ""))
+    return AudioRepresentation(
+        spec["sample_rate"],
+        spec["programs"],
+        spec["tempo_bpm"],
+        spec["max_quarters"],
+        spec.get("renderer", ""),
+    )

@@ -82,14 +82,20 @@ def _empty_bytes(*arguments) -> bytes:
 
 _ALLOWED_GLOBALS = {
     ("_codecs", "encode"): _latin1_bytes,
-    ("__builtin__", "bytes"): _empty_bytes, ("builtins", "bytes"): _empty_bytes,
-    **{(f"{package}.{module}", name): function for package in ("numpy.core", "numpy._core")
-       for (module, name), function in _NUMPY_RECONSTRUCTORS.items()},
+    ("__builtin__", "bytes"): _empty_bytes,
+    ("builtins", "bytes"): _empty_bytes,
+    **{
+        (f"{package}.{module}", name): function
+        for package in ("numpy.core", "numpy._core")
+        for (module, name), function in _NUMPY_RECONSTRUCTORS.items()
+    },
     ("numpy", "dtype"): np.dtype,
     ("numpy", "ndarray"): np.ndarray,
     # frames stored as sets: protocol 4 has a set opcode, protocol 2 names the builtin
-    ("__builtin__", "set"): set, ("builtins", "set"): set,
-    ("__builtin__", "frozenset"): frozenset, ("builtins", "frozenset"): frozenset,
+    ("__builtin__", "set"): set,
+    ("builtins", "set"): set,
+    ("__builtin__", "frozenset"): frozenset,
+    ("builtins", "frozenset"): frozenset,
 }
 
 
@@ -102,7 +108,8 @@ class _PlainDataUnpickler(pickle.Unpickler):
         allowed = _ALLOWED_GLOBALS.get((module, name))
         if allowed is None:
             raise pickle.UnpicklingError(
-                f"it names {module}.{name}, and only plain lists, dicts, numbers and numpy arrays are read")
+                f"it names {module}.{name}, and only plain lists, dicts, numbers and numpy arrays are read"
+            )
         return allowed
 
 
@@ -117,13 +124,17 @@ def _short(value) -> str:
 
 def _read_bytes(path: Path, max_megabytes: float) -> bytes:
     if not path.exists():
-        raise MusicTFError(f"{path}: no such file (the run expects a benchmark file here: pickle, JSON or .mat)")
+        raise MusicTFError(
+            f"{path}: no such file (the run expects a benchmark file here: pickle, JSON or .mat)"
+        )
     if not path.is_file():
         raise MusicTFError(f"{path}: not a file (a benchmark source is one pickle, JSON or .mat file)")
     size = path.stat().st_size
     if size > max_megabytes * 1024 * 1024:
-        raise MusicTFError(f"{path}: too large for a benchmark file: {size / 1048576:.1f} MB > "
-                           f"{max_megabytes:g} MB limit (the published ones are at most 5 MB)")
+        raise MusicTFError(
+            f"{path}: too large for a benchmark file: {size / 1048576:.1f} MB > "
+            f"{max_megabytes:g} MB limit (the published ones are at most 5 MB)"
+        )
     try:
         return path.read_bytes()
     except OSError as error:
@@ -139,12 +150,16 @@ def _mat_splits(path: Path, data: bytes) -> dict:
     try:
         loaded = loadmat(io.BytesIO(data))
     except NotImplementedError:
-        raise MusicTFError(f"{path}: a MATLAB v7.3 (HDF5) file; save it with -v7, or convert it to JSON") from None
+        raise MusicTFError(
+            f"{path}: a MATLAB v7.3 (HDF5) file; save it with -v7, or convert it to JSON"
+        ) from None
     missing = [name for name in MAT_SPLITS.values() if name not in loaded]
     if missing:
         found = sorted(key for key in loaded if not key.startswith("__"))
-        raise MusicTFError(f"{path}: a benchmark .mat file holds traindata, validdata and testdata; this one "
-                           f"lacks {', '.join(missing)} (it holds {', '.join(found) or 'nothing'})")
+        raise MusicTFError(
+            f"{path}: a benchmark .mat file holds traindata, validdata and testdata; this one "
+            f"lacks {', '.join(missing)} (it holds {', '.join(found) or 'nothing'})"
+        )
     splits = {}
     for split, name in MAT_SPLITS.items():
         cells = np.asarray(loaded[name], dtype=object).reshape(-1)
@@ -176,7 +191,9 @@ def _load(path: Path, max_megabytes: float) -> object:
 
 
 def _pitch(value, where: str) -> int:
-    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
     if not number or not math.isfinite(value) or value != int(value):
         raise ValueError(f"{where}: {_short(value)} is not a MIDI note number")
     if not LOWEST_PITCH <= int(value) <= HIGHEST_PITCH:
@@ -194,22 +211,39 @@ def _sequence_list(value, where: str) -> list:
 
 
 def _frames(loaded: dict, path: Path, max_frames: int) -> dict[str, list[list[list[int]]]]:
-    sequences = {split: [_sequence_list(sequence, f"{split}[{s}]")
-                         for s, sequence in enumerate(_sequence_list(loaded[split], split))]
-                 for split in BENCHMARK_SPLITS}
+    sequences = {
+        split: [
+            _sequence_list(sequence, f"{split}[{s}]")
+            for s, sequence in enumerate(_sequence_list(loaded[split], split))
+        ]
+        for split in BENCHMARK_SPLITS
+    }
     total = sum(len(sequence) for split in sequences.values() for sequence in split)
     if total > max_frames:  # counted before any frame is converted: references cost nothing until then
-        raise MusicTFError(f"{path}: holds {total:,} frames, more than the {max_frames:,} a benchmark file may "
-                           "(the published ones hold at most 392,296)")
+        raise MusicTFError(
+            f"{path}: holds {total:,} frames, more than the {max_frames:,} a benchmark file may "
+            "(the published ones hold at most 392,296)"
+        )
     return {
-        split: [[sorted({_pitch(value, f"{split}[{s}][{f}]") for value in _sequence_list(frame, f"{split}[{s}][{f}]")})
-                 for f, frame in enumerate(sequence)] for s, sequence in enumerate(split_sequences)]
+        split: [
+            [
+                sorted(
+                    {
+                        _pitch(value, f"{split}[{s}][{f}]")
+                        for value in _sequence_list(frame, f"{split}[{s}][{f}]")
+                    }
+                )
+                for f, frame in enumerate(sequence)
+            ]
+            for s, sequence in enumerate(split_sequences)
+        ]
         for split, split_sequences in sequences.items()
     }
 
 
-def read_benchmark_file(path: str | Path, max_megabytes: float = MAX_BENCHMARK_MEGABYTES,
-                        max_frames: int = MAX_BENCHMARK_FRAMES) -> dict[str, list[list[list[int]]]]:
+def read_benchmark_file(
+    path: str | Path, max_megabytes: float = MAX_BENCHMARK_MEGABYTES, max_frames: int = MAX_BENCHMARK_FRAMES
+) -> dict[str, list[list[list[int]]]]:
     """split -> sequences -> frames -> sorted MIDI note numbers; one MusicTFError naming the file
     and the reason for anything else."""
     path = Path(path).expanduser()
@@ -220,14 +254,28 @@ def read_benchmark_file(path: str | Path, max_megabytes: float = MAX_BENCHMARK_M
     except RecursionError:
         raise MusicTFError(f"{path}: not a readable benchmark file: nested too deeply") from None
     except MemoryError:
-        raise MusicTFError(f"{path}: not a readable benchmark file: it claims more memory than there is") from None
-    except (pickle.UnpicklingError, json.JSONDecodeError, UnicodeDecodeError, EOFError, ValueError, TypeError,
-            AttributeError, IndexError, KeyError, OverflowError) as error:
+        raise MusicTFError(
+            f"{path}: not a readable benchmark file: it claims more memory than there is"
+        ) from None
+    except (
+        pickle.UnpicklingError,
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        OverflowError,
+    ) as error:
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         raise MusicTFError(f"{path}: not a readable benchmark file: {reason}") from None
     if not isinstance(loaded, dict) or not set(BENCHMARK_SPLITS) <= set(loaded):
         keys = sorted(map(str, loaded))[:10] if isinstance(loaded, dict) else type(loaded).__name__
-        raise MusicTFError(f"{path}: a benchmark file holds a dict with train, valid and test; this one holds {keys}")
+        raise MusicTFError(
+            f"{path}: a benchmark file holds a dict with train, valid and test; this one holds {keys}"
+        )
     try:
         splits = _frames(loaded, path, max_frames)
     except RecursionError:
@@ -248,8 +296,14 @@ def frames_to_notes(frames: list[list[int]], frame_quarters: float = FRAME_QUART
         sounding = set(frame)
         for key in [key for key in started if key not in sounding]:
             start = started.pop(key)
-            notes.append(Note(key, start * frame_quarters, (index - start) * frame_quarters,
-                              pitch.Pitch(midi=key).nameWithOctave))
+            notes.append(
+                Note(
+                    key,
+                    start * frame_quarters,
+                    (index - start) * frame_quarters,
+                    pitch.Pitch(midi=key).nameWithOctave,
+                )
+            )
         for key in sounding:
             started.setdefault(key, index)
     return tuple(sorted(notes, key=lambda note: (note.onset, note.pitch)))

@@ -86,7 +86,9 @@ class IngestReport:
         if self.notes_out_of_range:
             lines.append(f"  dropped {self.notes_out_of_range} notes outside A0..C8")
         if self.notes_unreleased:
-            lines.append(f"  dropped {self.notes_unreleased} MIDI notes never released (note-on without note-off)")
+            lines.append(
+                f"  dropped {self.notes_unreleased} MIDI notes never released (note-on without note-off)"
+            )
         if self.truncated:
             lines.append(f"  used {len(self.truncated)} truncated MIDI files in part (keep_truncated_midi)")
             lines.extend(f"    {item['file']}: {item['reason']}" for item in self.truncated)
@@ -149,6 +151,7 @@ def resolve_source(source: str, report: IngestReport) -> list[SourceFile]:
     if root.is_file():
         return [SourceFile(root.name, root)]
     found = []
+
     def unreadable_folder(error: OSError) -> None:
         report.skip(error.filename, f"unreadable folder: {describe_error(error)}")
 
@@ -236,8 +239,14 @@ def _stop_pool(pool) -> None:
         process.terminate()
 
 
-def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool, keep_truncated_midi: bool,
-               on_result: Callable[[str, dict], None]) -> None:
+def _parse_all(
+    paths: list[str],
+    timeout: float,
+    workers: int,
+    progress: bool,
+    keep_truncated_midi: bool,
+    on_result: Callable[[str, dict], None],
+) -> None:
     """Parses every path, in `workers` processes, and hands each result to `on_result` as it
     arrives, so that an interrupt (which stops the parse at once) keeps everything parsed so far."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -247,7 +256,9 @@ def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool, k
 
     jobs = [(path, timeout, keep_truncated_midi) for path in paths]
     done: set[str] = set()
-    with tqdm(total=len(jobs), desc="parsing", unit="file", disable=None if progress else True, file=sys.stderr) as bar:
+    with tqdm(
+        total=len(jobs), desc="parsing", unit="file", disable=None if progress else True, file=sys.stderr
+    ) as bar:
 
         def finish(path: str, result: dict) -> None:
             on_result(path, result)
@@ -256,8 +267,11 @@ def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool, k
 
         if workers > 1 and len(jobs) > 2:
             # spawn, not fork: the parent may already hold TensorFlow's threads.
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_ignore_interrupts_and_exit_with_parent)
+            pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_interrupts_and_exit_with_parent,
+            )
             try:
                 for future in as_completed([pool.submit(parse_with_timeout, job) for job in jobs]):
                     finish(*future.result())
@@ -272,8 +286,9 @@ def _parse_all(paths: list[str], timeout: float, workers: int, progress: bool, k
                 finish(*parse_with_timeout(job))
 
 
-def _hash_usable_files(source_files: list[SourceFile], max_file_megabytes: float,
-                       report: IngestReport) -> dict[SourceFile, str]:
+def _hash_usable_files(
+    source_files: list[SourceFile], max_file_megabytes: float, report: IngestReport
+) -> dict[SourceFile, str]:
     """file -> SHA-256 of its bytes, for every file that can be read and is neither empty nor too
     large; the others go into the report with their reason."""
     max_bytes = max_file_megabytes * 1024 * 1024
@@ -293,7 +308,9 @@ def _hash_usable_files(source_files: list[SourceFile], max_file_megabytes: float
     return hashes
 
 
-def _pieces(hashes: dict[SourceFile, str], results: dict[SourceFile, dict], report: IngestReport) -> list[Piece]:
+def _pieces(
+    hashes: dict[SourceFile, str], results: dict[SourceFile, dict], report: IngestReport
+) -> list[Piece]:
     """The pieces of every parsed file, in file order; a file that failed is skipped with its reason."""
     pieces: list[Piece] = []
     for item in hashes:
@@ -361,7 +378,9 @@ def load_corpus(
             cache.write(write_cache_entry, cache_dir, hashes[item], result)
 
     if to_parse:
-        _parse_all(list(to_parse), timeout, workers or os.cpu_count() or 1, progress, keep_truncated_midi, keep)
+        _parse_all(
+            list(to_parse), timeout, workers or os.cpu_count() or 1, progress, keep_truncated_midi, keep
+        )
 
     pieces = _pieces(hashes, results, report)
     report.pieces = len(pieces)
@@ -373,10 +392,17 @@ def load_corpus(
         reasons = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.skipped_by_reason().items()))
         details = f"; details in {report_path}" if report_path else ""
         raise MusicTFError(
-            f"{source}: no usable pieces in {report.files_seen} files ({reasons or 'no music files found'}){details}"
+            f"{source}: no usable pieces in {report.files_seen} files "
+            f"({reasons or 'no music files found'}){details}"
         )
-    return Corpus(source, pieces, report, report_path, {item.file_id: digest for item, digest in hashes.items()},
-                  folder_split([piece.file_id for piece in pieces]))
+    return Corpus(
+        source,
+        pieces,
+        report,
+        report_path,
+        {item.file_id: digest for item, digest in hashes.items()},
+        folder_split([piece.file_id for piece in pieces]),
+    )
 
 
 def _benchmark_corpus(source: str, started: float) -> Corpus:
@@ -388,11 +414,19 @@ def _benchmark_corpus(source: str, started: float) -> Corpus:
     for split, sequences in splits.items():
         for index, frames in enumerate(sequences):
             file_id = f"{split}/{index:04d}"
-            pieces.append(Piece(file_id, file_id, f"{path.stem} {file_id}", frames_to_notes(frames),
-                                end=len(frames) * FRAME_QUARTERS))
+            pieces.append(
+                Piece(
+                    file_id,
+                    file_id,
+                    f"{path.stem} {file_id}",
+                    frames_to_notes(frames),
+                    end=len(frames) * FRAME_QUARTERS,
+                )
+            )
             own_split[file_id] = split
-    report = IngestReport(source=source, files_seen=1, files_parsed=1, pieces=len(pieces),
-                          seconds=time.perf_counter() - started)
+    report = IngestReport(
+        source=source, files_seen=1, files_parsed=1, pieces=len(pieces), seconds=time.perf_counter() - started
+    )
     return Corpus(source, pieces, report, None, {piece.file_id: digest for piece in pieces}, own_split)
 
 
@@ -431,4 +465,6 @@ def load_wav_folder(source: str, sample_rate: int, hop: int) -> tuple[Corpus, di
     report.pieces = len(pieces)
     if not pieces:
         raise MusicTFError(f"{source}: no usable WAV files ({len(report.skipped)} skipped)")
-    return Corpus(source, pieces, report, None, hashes, folder_split([piece.file_id for piece in pieces])), waveforms
+    return Corpus(
+        source, pieces, report, None, hashes, folder_split([piece.file_id for piece in pieces])
+    ), waveforms

@@ -21,10 +21,38 @@ import numpy as np
 from musictf.data.music import Note, Piece, transpose_notes
 
 # music21.analysis.discrete.AardenEssen weights, C major and C minor (music21's default for "key").
-MAJOR_PROFILE = np.array([17.7661, 0.145624, 14.9265, 0.160186, 19.8049, 11.3587, 0.291248, 22.062, 0.145624,
-                          8.15494, 0.232998, 4.95122])
-MINOR_PROFILE = np.array([18.2648, 0.737619, 14.0499, 16.8599, 0.702494, 14.4362, 0.702494, 18.6161, 4.56621,
-                          1.93186, 7.37619, 1.75623])
+MAJOR_PROFILE = np.array(
+    [
+        17.7661,
+        0.145624,
+        14.9265,
+        0.160186,
+        19.8049,
+        11.3587,
+        0.291248,
+        22.062,
+        0.145624,
+        8.15494,
+        0.232998,
+        4.95122,
+    ]
+)
+MINOR_PROFILE = np.array(
+    [
+        18.2648,
+        0.737619,
+        14.0499,
+        16.8599,
+        0.702494,
+        14.4362,
+        0.702494,
+        18.6161,
+        4.56621,
+        1.93186,
+        7.37619,
+        1.75623,
+    ]
+)
 MODES = ("major", "minor")
 
 

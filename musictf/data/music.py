@@ -42,8 +42,18 @@ class NoteColumns(Sequence):
 
     def notes(self) -> tuple[Note, ...]:
         if self._notes is None:
-            self._notes = tuple(map(Note._make, zip(self.pitch.tolist(), self.onset.tolist(),
-                                                     self.duration.tolist(), self.name.tolist(), strict=True)))
+            self._notes = tuple(
+                map(
+                    Note._make,
+                    zip(
+                        self.pitch.tolist(),
+                        self.onset.tolist(),
+                        self.duration.tolist(),
+                        self.name.tolist(),
+                        strict=True,
+                    ),
+                )
+            )
         return self._notes
 
     def __len__(self) -> int:
@@ -100,5 +110,6 @@ def transpose_notes(notes: Sequence[Note], semitones: int) -> tuple[Note, ...] |
     if any(not LOWEST_PITCH <= note.pitch + semitones <= HIGHEST_PITCH for note in notes):
         return None
     return tuple(
-        note._replace(pitch=note.pitch + semitones, name=transposed_name(note.name, semitones)) for note in notes
+        note._replace(pitch=note.pitch + semitones, name=transposed_name(note.name, semitones))
+        for note in notes
     )

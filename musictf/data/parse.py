@@ -78,7 +78,10 @@ def describe_error(error: BaseException) -> str:
     if isinstance(error, OSError) and error.strerror:
         text = error.strerror
     if not text or (isinstance(error, IndexError) and "out of range" in text):
-        text = next((meaning for kind, meaning in _BARE_ERROR_MEANINGS.items() if isinstance(error, kind)), "no detail")
+        text = next(
+            (meaning for kind, meaning in _BARE_ERROR_MEANINGS.items() if isinstance(error, kind)),
+            "no detail",
+        )
     return f"{type(error).__name__}: {text}"[:200]
 
 
@@ -96,7 +99,9 @@ def notes_from_midi_file(path: Path, keep_truncated: bool = False) -> tuple[list
 
     layout = smf.read_chunks(Path(path).read_bytes())
     if layout.truncated and not keep_truncated:
-        raise smf.MIDIFormatError(f"{layout.truncated} (--set keep_truncated_midi=true uses the part that is there)")
+        raise smf.MIDIFormatError(
+            f"{layout.truncated} (--set keep_truncated_midi=true uses the part that is there)"
+        )
     ticks_per_quarter = layout.ticks_per_quarter
     notes, counts = [], {"out_of_range": 0, "unreleased": 0}
     for index, data in enumerate(layout.tracks):
@@ -124,7 +129,9 @@ def notes_from_midi_file(path: Path, keep_truncated: bool = False) -> tuple[list
                     counts["out_of_range"] += 1
                 elif tick > start:
                     name = pitch.Pitch(midi=event.pitch).nameWithOctave
-                    notes.append(Note(event.pitch, start / ticks_per_quarter, (tick - start) / ticks_per_quarter, name))
+                    notes.append(
+                        Note(event.pitch, start / ticks_per_quarter, (tick - start) / ticks_per_quarter, name)
+                    )
         counts["unreleased"] += sum(len(starts) for starts in sounding.values())
     notes.sort(key=lambda item: (item.onset, item.pitch))
     if layout.truncated:
@@ -165,8 +172,16 @@ def parse_file(path: Path, keep_truncated_midi: bool = False) -> dict:
         title = getattr(metadata, "title", None) if metadata is not None else None
         pieces.append({"index": index, "title": title or "", "notes": [list(note) for note in notes]})
     if not pieces:
-        return {"error": "no notes: the file parsed but holds no pitched notes", "cacheable": "truncated" not in counts}
-    return {"pieces": pieces, "counts": counts, "multi": len(scores) > 1, "cacheable": "truncated" not in counts}
+        return {
+            "error": "no notes: the file parsed but holds no pitched notes",
+            "cacheable": "truncated" not in counts,
+        }
+    return {
+        "pieces": pieces,
+        "counts": counts,
+        "multi": len(scores) > 1,
+        "cacheable": "truncated" not in counts,
+    }
 
 
 def notes_from_rows(rows) -> tuple[Note, ...]:
@@ -194,8 +209,11 @@ def parse_with_timeout(job: tuple[str, float, bool]) -> tuple[str, dict]:
         return path, parse_file(Path(path), keep_truncated_midi)
     except _ParseTimeout:
         # Not a property of the file: never cached, so a larger parse_timeout parses it next time.
-        return path, {"error": f"timeout: parsing took longer than the {timeout:g} s limit "
-                               "(raise it with --set parse_timeout=...)", "cacheable": False}
+        return path, {
+            "error": f"timeout: parsing took longer than the {timeout:g} s limit "
+            "(raise it with --set parse_timeout=...)",
+            "cacheable": False,
+        }
     except Exception as error:
         return path, {"error": f"unreadable: {describe_error(error)}", "cacheable": True}
     finally:

@@ -33,23 +33,33 @@ def columns_from_rows(rows: list) -> NoteColumns:
     if not rows:
         return NoteColumns(np.zeros(0, np.int16), np.zeros(0), np.zeros(0), np.zeros(0, "<U1"))
     pitch, onset, duration, name = zip(*rows, strict=True)
-    return NoteColumns(np.array(pitch, np.int16), np.array(onset, np.float64), np.array(duration, np.float64),
-                       np.array(name, dtype=str))
+    return NoteColumns(
+        np.array(pitch, np.int16),
+        np.array(onset, np.float64),
+        np.array(duration, np.float64),
+        np.array(name, dtype=str),
+    )
 
 
 def with_columns(result: dict) -> dict:
     """A parse_file result whose pieces' notes are rows, with NoteColumns in their place."""
     if "pieces" not in result:
         return result
-    pieces = [{key: value for key, value in piece.items() if key != "notes"} | {"notes": columns_from_rows(piece["notes"])}
-              for piece in result["pieces"]]
+    pieces = [
+        {key: value for key, value in piece.items() if key != "notes"}
+        | {"notes": columns_from_rows(piece["notes"])}
+        for piece in result["pieces"]
+    ]
     return result | {"pieces": pieces}
 
 
 def encode(result: dict, version: int) -> bytes:
     """The payload of an entry for `result`, in with_columns's form."""
     pieces = result.get("pieces", [])
-    arrays = {column: [np.ascontiguousarray(getattr(piece["notes"], column)) for piece in pieces] for column in COLUMNS}
+    arrays = {
+        column: [np.ascontiguousarray(getattr(piece["notes"], column)) for piece in pieces]
+        for column in COLUMNS
+    }
     name_width = max((array.dtype.itemsize // 4 for array in arrays["name"]), default=1) or 1
     name_dtype = np.dtype(f"<U{name_width}")
     layout, chunks, offset = {}, [], 0
@@ -65,8 +75,10 @@ def encode(result: dict, version: int) -> bytes:
     header = {key: value for key, value in result.items() if key != "pieces"}
     header |= {"version": version, "columns": layout}
     if "pieces" in result:
-        header["pieces"] = [{key: value for key, value in piece.items() if key != "notes"} | {"length": len(piece["notes"])}
-                            for piece in pieces]
+        header["pieces"] = [
+            {key: value for key, value in piece.items() if key != "notes"} | {"length": len(piece["notes"])}
+            for piece in pieces
+        ]
     line = json.dumps(header, separators=(",", ":")).encode() + b"\n"
     line += b"\0" * (-len(line) % _ALIGN)
     return line + b"".join(chunks)
@@ -78,7 +90,7 @@ def decode(payload: bytes, version: int) -> dict:
     header = json.loads(payload[:newline])
     if header.pop("version") != version:
         raise ValueError("another version's entry")
-    body = memoryview(payload)[newline + 1 + (-(newline + 1) % _ALIGN):]
+    body = memoryview(payload)[newline + 1 + (-(newline + 1) % _ALIGN) :]
     layout = header.pop("columns")
     total = sum(piece["length"] for piece in header.get("pieces", []))
     columns = {}

@@ -39,8 +39,9 @@ def channels(encoding: str) -> int:
     return 2 if encoding == "onset_sustain" else 1
 
 
-def notes_to_roll(notes: Sequence[Note], steps_per_quarter: int, encoding: str = "onset_sustain",
-                  sampled: bool = False) -> np.ndarray:
+def notes_to_roll(
+    notes: Sequence[Note], steps_per_quarter: int, encoding: str = "onset_sustain", sampled: bool = False
+) -> np.ndarray:
     """A uint8 roll; notes off the keyboard are dropped. Notes are rounded to the grid, and one
     shorter than a step lasts one step; or, `sampled`, a key is on at step t where a note sounds at
     the step's start time t / steps_per_quarter (how the JSB benchmark's quarter-note frames were
@@ -136,8 +137,9 @@ def notes_to_stream(notes: Sequence[Note], title: str = "musictf", tempo_bpm: fl
     return score
 
 
-def write_midi(notes: Sequence[Note], path: str | Path, title: str = "musictf", tempo_bpm: float = 90.0,
-               program: int = 0) -> Path:
+def write_midi(
+    notes: Sequence[Note], path: str | Path, title: str = "musictf", tempo_bpm: float = 90.0, program: int = 0
+) -> Path:
     """Writes a playable standard MIDI file atomically."""
     from music21 import midi
 

@@ -82,7 +82,9 @@ def start_padding(config) -> int:
     return config.seq_len if config.pad_start else 0
 
 
-def scoring_windows(arrays: list[np.ndarray], config, target: str) -> tuple[list[np.ndarray], int, np.ndarray]:
+def scoring_windows(
+    arrays: list[np.ndarray], config, target: str
+) -> tuple[list[np.ndarray], int, np.ndarray]:
     """(arrays to window, stride, scored) for evaluation: every real step of every piece predicted
     once, thinned to max_eval_windows. With `pad_start` the pieces are padded at both ends so that
     windows reach each piece's first and last step, and `scored` (bool, one per predicted step, in
@@ -98,8 +100,9 @@ def scoring_windows(arrays: list[np.ndarray], config, target: str) -> tuple[list
     return windows_of, stride, scored
 
 
-def table_rows(columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_rows: int = 0,
-               start_row: int = 0) -> tf.data.Dataset:
+def table_rows(
+    columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_rows: int = 0, start_row: int = 0
+) -> tf.data.Dataset:
     """The rows of a table of equal-length numpy columns, one pass or repeated, each pass in a fresh
     order when shuffling. A table shorter than `min_rows` is tiled up to it, so that a split smaller
     than one batch still gives one full batch when batches must be static (TPU, multi-worker).
@@ -120,7 +123,9 @@ def table_rows(columns: tuple, *, shuffle: bool, seed: int, repeat: bool, min_ro
     size = tf.shape(columns[0], out_type=tf.int64)[0]
 
     def one_pass(index):
-        order = tf.random.experimental.stateless_shuffle(tf.range(size), seed=tf.stack([tf.cast(seed, tf.int64), index]))
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(size), seed=tf.stack([tf.cast(seed, tf.int64), index])
+        )
         return tf.data.Dataset.from_tensor_slices(tuple(tf.gather(column, order) for column in columns))
 
     passes = tf.data.Dataset.counter(start=first_pass) if repeat else tf.data.Dataset.range(1)
@@ -182,33 +187,53 @@ def make_dataset(
     starts = window_starts([len(array) for array in arrays], span, stride)
     if len(starts) == 0:
         longest = max((len(array) for array in arrays), default=0)
-        raise MusicTFError(f"no piece is long enough for a window of {span} steps (seq_len={seq_len}); "
-                           f"the longest has {longest}: lower seq_len")
+        raise MusicTFError(
+            f"no piece is long enough for a window of {span} steps (seq_len={seq_len}); "
+            f"the longest has {longest}: lower seq_len"
+        )
     is_tokens = arrays[0].ndim == 1
     data = tf.constant(np.concatenate(arrays))
     if key_shifts is not None:
         lows, highs = _key_shift_bounds(arrays, starts, key_shifts)
     else:
         lows = highs = np.zeros(len(starts), np.int32)
-    dataset = table_rows((starts, lows, highs), shuffle=shuffle, seed=seed, repeat=repeat,
-                         min_rows=batch_size if drop_remainder else 0, start_row=start_row)
-    dataset = dataset.enumerate(start=start_row)  # after shuffling: a window gets a fresh key shift each epoch
+    dataset = table_rows(
+        (starts, lows, highs),
+        shuffle=shuffle,
+        seed=seed,
+        repeat=repeat,
+        min_rows=batch_size if drop_remainder else 0,
+        start_row=start_row,
+    )
+    dataset = dataset.enumerate(
+        start=start_row
+    )  # after shuffling: a window gets a fresh key shift each epoch
 
     def draw_shift(position, low, high):  # per window, from (seed, position): the same in every batching
-        return tf.random.stateless_uniform([], seed=tf.stack([tf.cast(seed, tf.int64), position]),
-                                           minval=low, maxval=high + 1, dtype=tf.int32)
+        return tf.random.stateless_uniform(
+            [],
+            seed=tf.stack([tf.cast(seed, tf.int64), position]),
+            minval=low,
+            maxval=high + 1,
+            dtype=tf.int32,
+        )
 
     def make_batch(positions, rows):
         starts, lows, highs = rows
         windows = gather_windows(data, starts, span)  # in the arrays' own dtype: uint8 for rolls
         if key_shifts is not None:
-            shifts = tf.map_fn(lambda row: draw_shift(*row), (positions, lows, highs), fn_output_signature=tf.int32)
+            shifts = tf.map_fn(
+                lambda row: draw_shift(*row), (positions, lows, highs), fn_output_signature=tf.int32
+            )
             windows = key_shifts.apply(windows, shifts)
         windows = tf.cast(windows, tf.int32 if is_tokens else tf.float32)
         if target == "next":
             inputs, following = (windows[:, :seq_len],), windows[:, seq_len]
         else:
-            inputs, following = (windows[:, :seq_len], windows[:, seq_len - 1 : 2 * seq_len - 1]), windows[:, seq_len:]
+            inputs, following = (
+                (windows[:, :seq_len], windows[:, seq_len - 1 : 2 * seq_len - 1]),
+                windows[:, seq_len:],
+            )
         if target_as_input:
             inputs += (following,)
         return (inputs[0] if len(inputs) == 1 else inputs), following
@@ -233,9 +258,11 @@ def require_windows(arrays: list[np.ndarray], windows: int, seq_len: int, target
     could not be validated or scored."""
     if windows == 0:
         longest = max((len(array) for array in arrays), default=0)
-        raise MusicTFError(f"the {split} split has no piece long enough for a window of {window_span(seq_len, target)} "
-                           f"steps (seq_len={seq_len}); its longest has {longest}: lower seq_len, or give the {split} "
-                           "split longer pieces")
+        raise MusicTFError(
+            f"the {split} split has no piece long enough for a window of {window_span(seq_len, target)} "
+            f"steps (seq_len={seq_len}); its longest has {longest}: lower seq_len, or give the {split} "
+            "split longer pieces"
+        )
 
 
 def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
@@ -244,32 +271,67 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     training stream starts where epoch `initial_epoch` of an uninterrupted run starts, so a resumed
     run sees exactly the batches it would have seen."""
     batch = global_batch_size(config.batch_size, strategy)
-    key_shifts = data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
+    key_shifts = (
+        data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
+    )
     left_pad = start_padding(config)  # with pad_start, each piece's first steps are targets too
     train_arrays = padded(data.arrays["train"], left_pad)
     windows = count_windows(train_arrays, config.seq_len, experiment.target)
     steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
     train = make_dataset(
-        train_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=True,
-        seed=config.seed, drop_remainder=True, repeat=True, key_shifts=key_shifts,
-        start_row=initial_epoch * steps_per_epoch * batch, target_as_input=config.target_is_input,
+        train_arrays,
+        seq_len=config.seq_len,
+        target=experiment.target,
+        batch_size=batch,
+        shuffle=True,
+        seed=config.seed,
+        drop_remainder=True,
+        repeat=True,
+        key_shifts=key_shifts,
+        start_row=initial_epoch * steps_per_epoch * batch,
+        target_as_input=config.target_is_input,
     )
     valid_arrays = padded(data.arrays["valid"] or data.arrays["train"], left_pad)
     evaluated = data.evaluation_split()
-    require_windows(valid_arrays, count_windows(valid_arrays, config.seq_len, experiment.target), config.seq_len,
-                    experiment.target, "valid" if data.arrays["valid"] else "train")
-    require_windows(data.arrays[evaluated], scoring_windows(data.arrays[evaluated], config, experiment.target)[2].size,
-                    config.seq_len, experiment.target, evaluated)
+    require_windows(
+        valid_arrays,
+        count_windows(valid_arrays, config.seq_len, experiment.target),
+        config.seq_len,
+        experiment.target,
+        "valid" if data.arrays["valid"] else "train",
+    )
+    require_windows(
+        data.arrays[evaluated],
+        scoring_windows(data.arrays[evaluated], config, experiment.target)[2].size,
+        config.seq_len,
+        experiment.target,
+        evaluated,
+    )
     valid = make_dataset(
-        valid_arrays, seq_len=config.seq_len, target=experiment.target, batch_size=batch, shuffle=False,
-        seed=config.seed, stride=evaluation_stride(experiment.target, config, valid_arrays),
-        drop_remainder=needs_static_batches(strategy), target_as_input=config.target_is_input,
+        valid_arrays,
+        seq_len=config.seq_len,
+        target=experiment.target,
+        batch_size=batch,
+        shuffle=False,
+        seed=config.seed,
+        stride=evaluation_stride(experiment.target, config, valid_arrays),
+        drop_remainder=needs_static_batches(strategy),
+        target_as_input=config.target_is_input,
     )
     return train, valid, steps_per_epoch
 
 
-def audio_dataset(items, config, batch_size: int, shuffle: bool, stride: int = 1, max_windows: int = 0,
-                  repeat: bool = False, drop_remainder: bool = False, start_row: int = 0) -> tf.data.Dataset:
+def audio_dataset(
+    items,
+    config,
+    batch_size: int,
+    shuffle: bool,
+    stride: int = 1,
+    max_windows: int = 0,
+    repeat: bool = False,
+    drop_remainder: bool = False,
+    start_row: int = 0,
+) -> tf.data.Dataset:
     """Crops of `config.crop_frames` roll steps that start on a step, over (codes, roll, program)
     items; the codes are shifted by one sample for targets. The crop table is `window_starts` over
     the rolls, so crops never cross a piece boundary."""
@@ -280,7 +342,9 @@ def audio_dataset(items, config, batch_size: int, shuffle: bool, stride: int = 1
         raise MusicTFError(f"no piece is long enough for a training crop of {frames} roll steps")
     piece = np.searchsorted(np.cumsum([len(roll) for roll in rolls]), roll_starts, side="right")
     # each piece's codes are one hop longer than its roll, so piece p's codes start p hops later
-    table = np.stack([(roll_starts + piece) * hop, roll_starts, np.asarray([item[2] for item in items])[piece]], axis=1)
+    table = np.stack(
+        [(roll_starts + piece) * hop, roll_starts, np.asarray([item[2] for item in items])[piece]], axis=1
+    )
     if max_windows and len(table) > max_windows:
         table = table[np.linspace(0, len(table) - 1, max_windows).astype(int)]
     codes = tf.constant(np.concatenate([item[0] for item in items]).astype(np.int32))
@@ -297,8 +361,14 @@ def audio_dataset(items, config, batch_size: int, shuffle: bool, stride: int = 1
         return inputs, windows[:, 1:]
 
     drop_remainder = drop_remainder or repeat
-    dataset = table_rows((table.astype(np.int64),), shuffle=shuffle, seed=config.seed, repeat=repeat,
-                         min_rows=batch_size if drop_remainder else 0, start_row=start_row)
+    dataset = table_rows(
+        (table.astype(np.int64),),
+        shuffle=shuffle,
+        seed=config.seed,
+        repeat=repeat,
+        min_rows=batch_size if drop_remainder else 0,
+        start_row=start_row,
+    )
     return batched(dataset, batch_size, drop_remainder, crops)
 
 
@@ -309,11 +379,25 @@ def audio_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     steps_per_epoch = config.steps_per_epoch
     split = data.evaluation_split()
     if not window_starts([len(item[1]) for item in data.arrays[split]], config.crop_frames, 1).size:
-        raise MusicTFError(f"the {split} split has no piece long enough for a crop of {config.crop_frames} roll steps: "
-                           "lower crop_frames, or give it longer pieces")
-    train = audio_dataset(data.arrays["train"], config, batch, shuffle=True, repeat=True,
-                          start_row=initial_epoch * steps_per_epoch * batch)
-    valid = audio_dataset(data.arrays["valid"] or data.arrays["train"], config, batch, shuffle=False,
-                          stride=config.crop_frames, max_windows=config.max_eval_windows,
-                          drop_remainder=needs_static_batches(strategy))
+        raise MusicTFError(
+            f"the {split} split has no piece long enough for a crop of {config.crop_frames} roll steps: "
+            "lower crop_frames, or give it longer pieces"
+        )
+    train = audio_dataset(
+        data.arrays["train"],
+        config,
+        batch,
+        shuffle=True,
+        repeat=True,
+        start_row=initial_epoch * steps_per_epoch * batch,
+    )
+    valid = audio_dataset(
+        data.arrays["valid"] or data.arrays["train"],
+        config,
+        batch,
+        shuffle=False,
+        stride=config.crop_frames,
+        max_windows=config.max_eval_windows,
+        drop_remainder=needs_static_batches(strategy),
+    )
     return train, valid, steps_per_epoch

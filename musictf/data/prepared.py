@@ -56,8 +56,10 @@ class PreparedData:
             "source": self.corpus.source,
             "data_hash": data_hash(by_file),
             "pieces": {split: len(pieces) for split, pieces in self.splits.items()},
-            "steps": {split: int(sum(self.representation.steps(item) for item in items))
-                      for split, items in self.arrays.items()},
+            "steps": {
+                split: int(sum(self.representation.steps(item) for item in items))
+                for split, items in self.arrays.items()
+            },
             "files": by_file,
             "skipped": self.corpus.report.skipped,
         }
@@ -65,8 +67,11 @@ class PreparedData:
 
 def split_files_with_hashes(splits: dict[str, list], file_hashes: dict[str, str]) -> dict[str, dict]:
     """file id -> {"split", "sha256"}: what a run's manifest records of its data."""
-    return {piece.file_id: {"split": split, "sha256": file_hashes.get(piece.file_id)}
-            for split, pieces in splits.items() for piece in pieces}
+    return {
+        piece.file_id: {"split": split, "sha256": file_hashes.get(piece.file_id)}
+        for split, pieces in splits.items()
+        for piece in pieces
+    }
 
 
 def data_hash(by_file: dict[str, dict]) -> str:
@@ -74,7 +79,9 @@ def data_hash(by_file: dict[str, dict]) -> str:
     return files.sha256_text("".join(f"{k}{v['sha256']}" for k, v in sorted(by_file.items())))[:16]
 
 
-def load_split_corpus(config, progress: bool = True, workers: int | None = None) -> tuple[corpus_module.Corpus, dict[str, list]]:
+def load_split_corpus(
+    config, progress: bool = True, workers: int | None = None
+) -> tuple[corpus_module.Corpus, dict[str, list]]:
     """The config's source, parsed (cached; `workers` processes, default one per core) and split by file."""
     corpus = corpus_module.load_corpus(
         config.source,
@@ -85,8 +92,9 @@ def load_split_corpus(config, progress: bool = True, workers: int | None = None)
         keep_truncated_midi=config.keep_truncated_midi,
         progress=progress,
     )
-    splits = split_by_source(corpus.pieces, corpus.own_split, config.split_seed, config.valid_fraction,
-                             config.test_fraction)
+    splits = split_by_source(
+        corpus.pieces, corpus.own_split, config.split_seed, config.valid_fraction, config.test_fraction
+    )
     if config.transpose_to_c:
         splits = {split: [keys.transpose_to_c(piece) for piece in pieces] for split, pieces in splits.items()}
     if not splits["train"]:
@@ -101,9 +109,15 @@ def _cache_key(representation, fit: bool, data: str, transposition: dict) -> str
     """The encoded arrays' identity: the data (files, contents, split, parser version), the
     representation's own (`cache_identity`: its settings, its vocabulary when trained, and what it
     renders with), and the augmentation."""
-    identity = {"version": ARRAYS_VERSION, "parser": corpus_module.PARSE_VERSION, "data": data, "fit": fit,
-                "class": type(representation).__name__, "transposition": transposition,
-                **representation.cache_identity(fit)}
+    identity = {
+        "version": ARRAYS_VERSION,
+        "parser": corpus_module.PARSE_VERSION,
+        "data": data,
+        "fit": fit,
+        "class": type(representation).__name__,
+        "transposition": transposition,
+        **representation.cache_identity(fit),
+    }
     return files.sha256_text(json.dumps(identity, sort_keys=True, default=str))
 
 
@@ -139,8 +153,15 @@ def _write_arrays(path: Path, representation, arrays: dict[str, list]) -> None:
             np.savez(handle, **entries)
 
 
-def prepare_symbolic_data(representation, config, *, fit: bool = True, progress: bool = True,
-                          run_data_hash: str | None = None, cache_dir: Path | None = None) -> PreparedData:
+def prepare_symbolic_data(
+    representation,
+    config,
+    *,
+    fit: bool = True,
+    progress: bool = True,
+    run_data_hash: str | None = None,
+    cache_dir: Path | None = None,
+) -> PreparedData:
     """Every split encoded with `representation`, fitted on the train split when `fit`.
 
     A trained representation (`fit=False`: sampling or evaluating a run) must fit data other than
@@ -179,15 +200,19 @@ def describe_corpus(config, representation, workers: int | None = None) -> str:
     corpus, splits = load_split_corpus(config, workers=workers)
     representation.fit(splits["train"])
     unit = representation.unit
-    sizes = {split: sum(representation.steps(representation.encode(piece)) for piece in pieces)
-             for split, pieces in splits.items()}
+    sizes = {
+        split: sum(representation.steps(representation.encode(piece)) for piece in pieces)
+        for split, pieces in splits.items()
+    }
     pitches = [note.pitch for piece in corpus.pieces for note in piece.notes]
     lines = [corpus.report.summary(), f"pieces: {len(corpus.pieces)}; {unit}: {sum(sizes.values())}"]
     if hasattr(representation, "vocabulary"):
         lines.append(f"vocabulary (train split, with <pad> and <unk>): {representation.features}")
     if pitches:
         low, high = pitch.Pitch(midi=min(pitches)), pitch.Pitch(midi=max(pitches))
-        lines.append(f"pitch range: {low.nameWithOctave} (MIDI {low.midi}) to {high.nameWithOctave} (MIDI {high.midi})")
+        lines.append(
+            f"pitch range: {low.nameWithOctave} (MIDI {low.midi}) to {high.nameWithOctave} (MIDI {high.midi})"
+        )
     else:
         lines.append("pitch range: none (no notes: every piece is silent)")
     lines += [f"{split}: {len(pieces)} pieces, {sizes[split]} {unit}" for split, pieces in splits.items()]
@@ -196,21 +221,35 @@ def describe_corpus(config, representation, workers: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def prepare_audio_data(representation, config, *, fit: bool = True, progress: bool = True,
-                       run_data_hash: str | None = None) -> PreparedData:
+def prepare_audio_data(
+    representation, config, *, fit: bool = True, progress: bool = True, run_data_hash: str | None = None
+) -> PreparedData:
     """Experiment 5's data (its `prepare` slot): the symbolic source rendered to audio, or a folder
     of WAV files (`corpus.load_wav_folder`), whose pieces have no piano roll (so local conditioning
     must be off). Any other source is parsed and split by the corpus stage and every piece rendered
     (`AudioRepresentation.encode`)."""
     if not corpus_module.wav_files(config.source):
-        return prepare_symbolic_data(representation, config, fit=fit, progress=progress, run_data_hash=run_data_hash)
+        return prepare_symbolic_data(
+            representation, config, fit=fit, progress=progress, run_data_hash=run_data_hash
+        )
     if config.local_conditioning:
-        raise ConfigError(f"{config.source}: WAV files have no piano roll; add --set local_conditioning=false")
+        raise ConfigError(
+            f"{config.source}: WAV files have no piano roll; add --set local_conditioning=false"
+        )
     corpus, waveforms = corpus_module.load_wav_folder(config.source, config.sample_rate, representation.hop)
-    splits = split_by_source(corpus.pieces, corpus.own_split, config.split_seed, config.valid_fraction,
-                             config.test_fraction)
+    splits = split_by_source(
+        corpus.pieces, corpus.own_split, config.split_seed, config.valid_fraction, config.test_fraction
+    )
     representation.renderer = "WAV files"
-    arrays = {split: [(mu_law_encode(waveforms[piece.file_id]).astype(np.int16),
-                       np.zeros((len(waveforms[piece.file_id]) // representation.hop - 1, NUM_KEYS), np.uint8), 0)
-                      for piece in chosen] for split, chosen in splits.items()}
+    arrays = {
+        split: [
+            (
+                mu_law_encode(waveforms[piece.file_id]).astype(np.int16),
+                np.zeros((len(waveforms[piece.file_id]) // representation.hop - 1, NUM_KEYS), np.uint8),
+                0,
+            )
+            for piece in chosen
+        ]
+        for split, chosen in splits.items()
+    }
     return PreparedData(corpus, splits, representation, arrays)

@@ -25,7 +25,9 @@ def transposed_pieces(pieces: Sequence[Piece], transpose_range: int) -> list[Pie
         for semitones in range(-transpose_range, transpose_range + 1):
             notes = piece.notes if semitones == 0 else transpose_notes(piece.notes, semitones)
             if notes is not None:
-                result.append(dataclasses.replace(piece, piece_id=f"{piece.piece_id}@{semitones:+d}", notes=notes))
+                result.append(
+                    dataclasses.replace(piece, piece_id=f"{piece.piece_id}@{semitones:+d}", notes=notes)
+                )
     return result
 
 
@@ -84,7 +86,8 @@ class TokenRepresentation:
         rate = self.vocabulary.unknown_rate(tokens.encode(piece.notes, self.mode) for piece in pieces)
         if rate > self.max_unknown_rate:
             raise MusicTFError(
-                f"{source}: {rate:.0%} of its tokens are not in this run's vocabulary of {len(self.vocabulary)} "
+                f"{source}: {rate:.0%} of its tokens are not in this run's vocabulary of "
+                f"{len(self.vocabulary)} "
                 f"{self.mode!r} tokens; train a new run on this data instead"
             )
 
@@ -152,8 +155,12 @@ class RollRepresentation:
         """Any notes fit a roll; the grid and encoding are checked against the config instead."""
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "steps_per_quarter": self.steps_per_quarter, "encoding": self.encoding,
-                "sampled": self.sampled}
+        return {
+            "kind": self.kind,
+            "steps_per_quarter": self.steps_per_quarter,
+            "encoding": self.encoding,
+            "sampled": self.sampled,
+        }
 
     def cache_identity(self, fit: bool) -> dict:
         return {"representation": settings(self, fit)}
@@ -174,7 +181,9 @@ class RollKeyShifts:
         """The lowest and highest shift that keep every sounding key of `frames` on the keyboard."""
         keys = np.nonzero(frames.reshape(len(frames), pianoroll.NUM_KEYS, self.channels).any(axis=(0, 2)))[0]
         low_key, high_key = (keys.min(), keys.max()) if len(keys) else (0, pianoroll.NUM_KEYS - 1)
-        return -min(self.transpose_range, int(low_key)), min(self.transpose_range, pianoroll.NUM_KEYS - 1 - int(high_key))
+        return -min(self.transpose_range, int(low_key)), min(
+            self.transpose_range, pianoroll.NUM_KEYS - 1 - int(high_key)
+        )
 
     def apply(self, windows, shifts):
         """(batch, steps, features) windows, each rolled by its shift along the keys, by one gather."""
@@ -196,10 +205,21 @@ class TokenKeyShifts:
         vocabulary = representation.vocabulary
         self.transpose_range = transpose_range
         shifts = range(-transpose_range, transpose_range + 1)
-        self.table = np.asarray([[vocabulary.index.get(self._shifted(token, shift, representation.mode),
-                                                       vocabulary.index[tokens.UNK]) for token in vocabulary.tokens]
-                                 for shift in shifts], np.int32)
-        self.pitches = np.asarray([self._pitch(token, representation.mode) for token in vocabulary.tokens], np.int32)
+        self.table = np.asarray(
+            [
+                [
+                    vocabulary.index.get(
+                        self._shifted(token, shift, representation.mode), vocabulary.index[tokens.UNK]
+                    )
+                    for token in vocabulary.tokens
+                ]
+                for shift in shifts
+            ],
+            np.int32,
+        )
+        self.pitches = np.asarray(
+            [self._pitch(token, representation.mode) for token in vocabulary.tokens], np.int32
+        )
 
     @staticmethod
     def _split(token: str, mode: str) -> tuple[str, str]:
@@ -229,7 +249,9 @@ class TokenKeyShifts:
         """The lowest and highest shift that keep every single-note token of `ids` on the keyboard."""
         pitches = self.pitches[ids]
         pitches = pitches[pitches >= 0]
-        low, high = (int(pitches.min()), int(pitches.max())) if len(pitches) else (LOWEST_PITCH, HIGHEST_PITCH)
+        low, high = (
+            (int(pitches.min()), int(pitches.max())) if len(pitches) else (LOWEST_PITCH, HIGHEST_PITCH)
+        )
         return -min(self.transpose_range, low - LOWEST_PITCH), min(self.transpose_range, HIGHEST_PITCH - high)
 
     def apply(self, windows, shifts):
@@ -244,8 +266,11 @@ def settings(representation, fit: bool) -> dict:
     """What a representation's encoded arrays depend on: its settings, with what it learned from the
     train split when it was trained already (`fit` False); never its record of how audio was rendered."""
     if fit:
-        return {field.name: getattr(representation, field.name) for field in dataclasses.fields(representation)
-                if field.name not in ("vocabulary", "renderer")}
+        return {
+            field.name: getattr(representation, field.name)
+            for field in dataclasses.fields(representation)
+            if field.name not in ("vocabulary", "renderer")
+        }
     return {key: value for key, value in representation.to_json().items() if key != "renderer"}
 
 

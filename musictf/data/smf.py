@@ -56,10 +56,15 @@ class MIDILayout:
 def _unwrap_riff(data: bytes) -> bytes:
     """The SMF inside a RIFF RMID file, found by walking the RIFF chunks to the `data` chunk."""
     if data[8:12] != b"RMID":
-        raise MIDIFormatError("not a MIDI file: a RIFF file, but of form " + repr(data[8:12].decode("latin-1")))
+        raise MIDIFormatError(
+            "not a MIDI file: a RIFF file, but of form " + repr(data[8:12].decode("latin-1"))
+        )
     position = 12
     while position + 8 <= len(data):
-        kind, length = data[position : position + 4], struct.unpack("<I", data[position + 4 : position + 8])[0]
+        kind, length = (
+            data[position : position + 4],
+            struct.unpack("<I", data[position + 4 : position + 8])[0],
+        )
         if kind == b"data":
             return data[position + 8 : position + 8 + length]
         position += 8 + length + (length & 1)  # RIFF chunks are padded to even lengths
@@ -72,18 +77,26 @@ def read_chunks(data: bytes) -> MIDILayout:
         data = _unwrap_riff(data)
     if len(data) < 4 or data[:4] != b"MThd":
         if b"MThd".startswith(data[:4]) and len(data) < 4:
-            raise MIDIFormatError(f"truncated: the file ends inside its MIDI header ({len(data)} of {HEADER_BYTES} bytes)")
+            raise MIDIFormatError(
+                f"truncated: the file ends inside its MIDI header ({len(data)} of {HEADER_BYTES} bytes)"
+            )
         raise MIDIFormatError("not a MIDI file: it does not start with MThd")
     if len(data) < HEADER_BYTES:
-        raise MIDIFormatError(f"truncated: the file ends inside its MIDI header ({len(data)} of {HEADER_BYTES} bytes)")
+        raise MIDIFormatError(
+            f"truncated: the file ends inside its MIDI header ({len(data)} of {HEADER_BYTES} bytes)"
+        )
     header_length = struct.unpack(">I", data[4:8])[0]
     if header_length < 6:
-        raise MIDIFormatError(f"corrupt MIDI header: its length field says {header_length} bytes, at least 6 are needed")
+        raise MIDIFormatError(
+            f"corrupt MIDI header: its length field says {header_length} bytes, at least 6 are needed"
+        )
     midi_format, announced, division = struct.unpack(">HHH", data[8:14])
     if midi_format == 2:
         raise MIDIFormatError("unsupported: MIDI format 2 (independent sequences, not one piece)")
     if midi_format > 2:
-        raise MIDIFormatError(f"corrupt MIDI header: format {midi_format} (the specification defines 0, 1 and 2)")
+        raise MIDIFormatError(
+            f"corrupt MIDI header: format {midi_format} (the specification defines 0, 1 and 2)"
+        )
     if division & 0x8000:
         frames_per_second = 256 - (division >> 8)
         frames_per_second = 29.97 if frames_per_second == 29 else frames_per_second
@@ -101,15 +114,22 @@ def read_chunks(data: bytes) -> MIDILayout:
         if position + 8 > len(data):
             truncated = f"truncated: {len(tracks)} of the {announced} track chunks the header announces"
             break
-        kind, length = data[position : position + 4], struct.unpack(">I", data[position + 4 : position + 8])[0]
+        kind, length = (
+            data[position : position + 4],
+            struct.unpack(">I", data[position + 4 : position + 8])[0],
+        )
         body = data[position + 8 : position + 8 + length]
         if len(body) < length:
-            truncated = (f"truncated: chunk {len(tracks) + alien + 1} claims {length:,} bytes, "
-                         f"the file ends after {len(body):,}")
+            truncated = (
+                f"truncated: chunk {len(tracks) + alien + 1} claims {length:,} bytes, "
+                f"the file ends after {len(body):,}"
+            )
         if kind == b"MTrk":
             tracks.append(body)
         elif not all(32 < byte < 127 for byte in kind):
-            raise MIDIFormatError(f"corrupt: bytes {position}-{position + 3} should start a chunk, got {kind!r}")
+            raise MIDIFormatError(
+                f"corrupt: bytes {position}-{position + 3} should start a chunk, got {kind!r}"
+            )
         else:
             alien += 1
         position += 8 + length

@@ -58,8 +58,13 @@ def folder_split(file_ids: list[str]) -> dict[str, str] | None:
     return folders if set(folders.values()) <= set(SPLITS) and "train" in folders.values() else None
 
 
-def split_by_source(pieces: list[Piece], own_split: dict[str, str] | None, seed: int, valid_fraction: float,
-                    test_fraction: float) -> dict[str, list[Piece]]:
+def split_by_source(
+    pieces: list[Piece],
+    own_split: dict[str, str] | None,
+    seed: int,
+    valid_fraction: float,
+    test_fraction: float,
+) -> dict[str, list[Piece]]:
     """The source's own split where it has one (file id -> split), else `split_pieces`."""
     if own_split is None:
         return split_pieces(pieces, seed, valid_fraction, test_fraction)

@@ -90,7 +90,9 @@ class Experiment:
 
     def load_config(self, preset: str, overrides=(), preset_file: str | Path | None = None):
         """`preset` from experiments/eN_*.toml, or from `preset_file` (e.g. a tuner's best_preset.toml)."""
-        return config_module.load_config(self.config_class, preset_file or self.experiment_file, preset, overrides)
+        return config_module.load_config(
+            self.config_class, preset_file or self.experiment_file, preset, overrides
+        )
 
 
 def get_experiment(key: str | int) -> Experiment:
@@ -103,8 +105,13 @@ def get_experiment(key: str | int) -> Experiment:
     raise ConfigError(f"unknown experiment {key!r}; choose 1-5 (or: {', '.join(MODULES)})")
 
 
-def prepare_data(experiment: Experiment, config, representation=None, progress: bool = True,
-                 run_data_hash: str | None = None) -> PreparedData:
+def prepare_data(
+    experiment: Experiment,
+    config,
+    representation=None,
+    progress: bool = True,
+    run_data_hash: str | None = None,
+) -> PreparedData:
     """The experiment's data: a fresh representation fitted on the train split, or a run's trained
     one (`representation`) with the run's data hash, which then refuses data it does not fit."""
     fit = representation is None

@@ -78,14 +78,20 @@ class NoteLSTMConfig(ExperimentConfig):
         if self.input_encoding not in ("embedding", "scalar"):
             raise ConfigError(f"input_encoding must be embedding or scalar, got {self.input_encoding!r}")
         require(
-            (self.rhythm_temperature >= 0, f"rhythm_temperature must be 0 or more, got {self.rhythm_temperature}"),
+            (
+                self.rhythm_temperature >= 0,
+                f"rhythm_temperature must be 0 or more, got {self.rhythm_temperature}",
+            ),
             (self.embedding_dim >= 1, f"embedding_dim must be at least 1, got {self.embedding_dim}"),
             (self.units >= 1, f"units must be at least 1, got {self.units}"),
             (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),
             (self.dense_units >= 1, f"dense_units must be at least 1, got {self.dense_units}"),
             (0 <= self.dropout_rate < 1, f"dropout_rate must be in [0, 1), got {self.dropout_rate}"),
-            (self.dense_activation in DENSE_ACTIVATIONS,
-             f"dense_activation must be one of {', '.join(DENSE_ACTIVATIONS)}, got {self.dense_activation!r}"),
+            (
+                self.dense_activation in DENSE_ACTIVATIONS,
+                f"dense_activation must be one of {', '.join(DENSE_ACTIVATIONS)}, got "
+                f"{self.dense_activation!r}",
+            ),
         )
 
 
@@ -125,14 +131,24 @@ def token_temperatures(config: NoteLSTMConfig, vocabulary) -> float | np.ndarray
     """`temperature`, or one per token id: `rhythm_temperature` for the time shifts and lengths."""
     if not config.rhythm_temperature:
         return config.temperature
-    return np.asarray([config.rhythm_temperature if token.startswith(FACTOR_PREFIXES) else config.temperature
-                       for token in vocabulary.tokens], np.float32)
+    return np.asarray(
+        [
+            config.rhythm_temperature if token.startswith(FACTOR_PREFIXES) else config.temperature
+            for token in vocabulary.tokens
+        ],
+        np.float32,
+    )
 
 
 def sampler(model, config: NoteLSTMConfig, representation) -> Sampler:
     temperature = token_temperatures(config, representation.vocabulary)
-    chooser = FrameChooser("token", temperature=temperature, top_k=config.top_k, top_p=config.top_p,
-                           blocked=blocked_token_ids(representation.vocabulary))
+    chooser = FrameChooser(
+        "token",
+        temperature=temperature,
+        top_k=config.top_k,
+        top_p=config.top_p,
+        blocked=blocked_token_ids(representation.vocabulary),
+    )
     return Sampler(model.stepper, chooser, token_input=True)
 
 

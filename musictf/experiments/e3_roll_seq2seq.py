@@ -53,12 +53,16 @@ class Seq2SeqConfig(RollConfig):
     temperature: float = 1.0
 
 
-def build_seq2seq(config: Seq2SeqConfig, features: int, scheduled_sampling=None, name="roll_seq2seq") -> keras.Model:
+def build_seq2seq(
+    config: Seq2SeqConfig, features: int, scheduled_sampling=None, name="roll_seq2seq"
+) -> keras.Model:
     """Encoder-decoder over roll frames; with `scheduled_sampling` the decoder runs twice with
     shared weights (parallel scheduled sampling), otherwise once on the teacher inputs."""
     # Layers
     encoder_lstms = [
-        keras.layers.LSTM(config.units, return_sequences=True, return_state=True, name=f"encoder_lstm_{index}")
+        keras.layers.LSTM(
+            config.units, return_sequences=True, return_state=True, name=f"encoder_lstm_{index}"
+        )
         for index in range(config.num_layers)
     ]
     decoder_lstms = [
@@ -66,7 +70,8 @@ def build_seq2seq(config: Seq2SeqConfig, features: int, scheduled_sampling=None,
         for index in range(config.num_layers)
     ]
     decoder_dropouts = [
-        keras.layers.Dropout(config.lstm_dropout, name=f"decoder_dropout_{index}") for index in range(config.num_layers - 1)
+        keras.layers.Dropout(config.lstm_dropout, name=f"decoder_dropout_{index}")
+        for index in range(config.num_layers - 1)
     ]
     attention = LuongAttention(config.units, name="attention") if config.attention else None
     head = rolls.classifier_head(config, features)

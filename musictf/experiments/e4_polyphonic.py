@@ -78,13 +78,17 @@ class PolyphonicConfig(Seq2SeqConfig):
     def validate(self) -> None:
         super().validate()
         if self.teacher_forcing_schedule not in TEACHER_FORCING_SCHEDULES:
-            raise ConfigError(f"teacher_forcing_schedule must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}, "
-                              f"got {self.teacher_forcing_schedule!r}")
+            raise ConfigError(
+                f"teacher_forcing_schedule must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}, "
+                f"got {self.teacher_forcing_schedule!r}"
+            )
         if self.output != "sigmoid":
             raise ConfigError("experiment 4 is multi-label: output must be sigmoid")
         if self.frame_autoregression and self.samples_own_frames:
-            raise ConfigError("scheduled sampling draws keys independently, so it cannot train frame_autoregression: "
-                              "set teacher_forcing_schedule=constant and teacher_forcing_ratio=1.0")
+            raise ConfigError(
+                "scheduled sampling draws keys independently, so it cannot train frame_autoregression: "
+                "set teacher_forcing_schedule=constant and teacher_forcing_ratio=1.0"
+            )
         if not 0 <= self.teacher_forcing_ratio <= 1:
             raise ConfigError(f"teacher_forcing_ratio must be in [0, 1], got {self.teacher_forcing_ratio}")
         if not 0 <= self.focal_alpha <= 1:
@@ -97,7 +101,9 @@ class PolyphonicConfig(Seq2SeqConfig):
         )
 
 
-def teacher_forcing_ratio(initial_ratio: float, epoch: int, epochs: int, schedule: str = "quadratic") -> float:
+def teacher_forcing_ratio(
+    initial_ratio: float, epoch: int, epochs: int, schedule: str = "quadratic"
+) -> float:
     """The documented schedule: initial_ratio * (1 - epoch / epochs)^2, epoch counted from 0; or the
     initial ratio throughout (`constant`)."""
     if schedule == "constant":
@@ -129,7 +135,9 @@ def build_model(config: PolyphonicConfig, features: int) -> keras.Model:
     the second pass repeat the first: 1.5x the cost for the same logits)."""
     scheduled = None
     if config.samples_own_frames:
-        scheduled = ScheduledSampling(config.teacher_forcing_ratio, seed=config.seed, name="scheduled_sampling")
+        scheduled = ScheduledSampling(
+            config.teacher_forcing_ratio, seed=config.seed, name="scheduled_sampling"
+        )
     model = build_seq2seq(config, features, scheduled_sampling=scheduled, name="polyphonic_seq2seq")
     model.scheduled_sampling = scheduled  # the schedule's callback sets its ratio; None without it
     return model
@@ -143,7 +151,11 @@ def compile_arguments(config: PolyphonicConfig) -> dict:
 def callbacks(config: PolyphonicConfig, model) -> list:
     if not config.samples_own_frames:
         return []
-    return [TeacherForcingSchedule(config.teacher_forcing_ratio, config.epochs, schedule=config.teacher_forcing_schedule)]
+    return [
+        TeacherForcingSchedule(
+            config.teacher_forcing_ratio, config.epochs, schedule=config.teacher_forcing_schedule
+        )
+    ]
 
 
 EXPERIMENT = Experiment(

@@ -21,8 +21,8 @@ compiled with XLA: at receptive field 2,047 on 2 CPU cores (`make bench`), 11.6k
 AVX2 EPYC and 37k on the AVX-512 one, about 600x the naive method (rerun the stack over the
 receptive field per sample), which is kept for the equality test and the benchmark. Training runs
 each block's dilated causal convolution over the whole crop (`WaveNetBlock.causal_convolution`);
-generation steps the same weights one sample at a time. Without XLA the loop ran at about 450 samples/s, bound by the
-dispatch of its ~240 small ops per sample.
+generation steps the same weights one sample at a time. Without XLA the loop ran at about 450
+samples/s, bound by the dispatch of its ~240 small ops per sample.
 
 What the defaults change: the `cpu` preset is 8 kHz, 2 stacks x 10 layers (receptive field
 2,047 samples), 32 residual channels, and trains on 40 pieces' first 16 quarters for minutes.
@@ -70,7 +70,9 @@ class WaveNetConfig(ExperimentConfig):
     global_conditioning: bool = True  # Condition on the program (timbre) id.
     conditioning_channels: int = 16  # Size of the projected roll and of the program embedding.
     segment_frames: int = 4  # Training crop beyond the receptive field, in roll steps (1 step = hop samples).
-    batch_size: int = 4  # Crops per replica and step; a crop is receptive field + segment_frames steps of audio.
+    batch_size: int = (
+        4  # Crops per replica and step; a crop is receptive field + segment_frames steps of audio.
+    )
     epochs: int = 4  # Checkpoint intervals of steps_per_epoch steps (an audio epoch is not a pass).
     steps_per_epoch: int = 60  # Steps per checkpoint interval (at least 1); minutes in all on 2 cores.
     max_eval_windows: int = 64
@@ -101,19 +103,38 @@ class WaveNetConfig(ExperimentConfig):
             (self.sample_rate >= 1, f"sample_rate must be at least 1, got {self.sample_rate}"),
             (self.tempo_bpm > 0, f"tempo_bpm must be positive, got {self.tempo_bpm}"),
             # a pass over every crop start of the audio would be millions of steps
-            (self.steps_per_epoch >= 1, f"steps_per_epoch must be at least 1 for audio (an epoch is a checkpoint "
-                                        f"interval, not a pass), got {self.steps_per_epoch}"),
+            (
+                self.steps_per_epoch >= 1,
+                f"steps_per_epoch must be at least 1 for audio (an epoch is a checkpoint "
+                f"interval, not a pass), got {self.steps_per_epoch}",
+            ),
         )
         if not audio.hop_samples(self.sample_rate, self.tempo_bpm).is_integer():
-            raise ConfigError(f"sample_rate * 15 / tempo_bpm must be a whole number, got {self.sample_rate} Hz at {self.tempo_bpm} bpm")
+            raise ConfigError(
+                f"sample_rate * 15 / tempo_bpm must be a whole number, got {self.sample_rate} Hz at "
+                f"{self.tempo_bpm} bpm"
+            )
         unknown = [name for name in self.program_names if name not in audio.PROGRAMS]
         if unknown or not self.program_names:
-            raise ConfigError(f"programs must name some of {', '.join(audio.PROGRAMS)}, got {self.programs!r}")
+            raise ConfigError(
+                f"programs must name some of {', '.join(audio.PROGRAMS)}, got {self.programs!r}"
+            )
         require(
-            *[(getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
-              for name in ("residual_channels", "skip_channels", "layers_per_stack", "stacks", "segment_frames")],
+            *[
+                (getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
+                for name in (
+                    "residual_channels",
+                    "skip_channels",
+                    "layers_per_stack",
+                    "stacks",
+                    "segment_frames",
+                )
+            ],
             (self.max_quarters > 0, f"max_quarters must be positive, got {self.max_quarters}"),
-            (self.conditioning_channels >= 1, f"conditioning_channels must be at least 1, got {self.conditioning_channels}"),
+            (
+                self.conditioning_channels >= 1,
+                f"conditioning_channels must be at least 1, got {self.conditioning_channels}",
+            ),
         )
 
 
@@ -129,15 +150,26 @@ def build_model(config: WaveNetConfig, features: int = MU_LAW_CLASSES) -> keras.
     global_ = config.conditioning_channels if config.global_conditioning else 0
     last = (config.stacks - 1, config.layers_per_stack - 1)
     blocks = [
-        WaveNetBlock(config.residual_channels, config.skip_channels, 2**layer, local, global_,
-                     residual=(stack, layer) != last, name=f"block_{stack}_{layer}")
+        WaveNetBlock(
+            config.residual_channels,
+            config.skip_channels,
+            2**layer,
+            local,
+            global_,
+            residual=(stack, layer) != last,
+            name=f"block_{stack}_{layer}",
+        )
         for stack in range(config.stacks)
         for layer in range(config.layers_per_stack)
     ]
     post = keras.layers.Dense(config.skip_channels, activation="relu", name="post")
     logits_layer = keras.layers.Dense(features, dtype="float32", name="logits")
     local_projection = keras.layers.Dense(local, name="local_projection") if local else None
-    program_embedding = keras.layers.Embedding(len(config.program_names), global_, name="program_embedding") if global_ else None
+    program_embedding = (
+        keras.layers.Embedding(len(config.program_names), global_, name="program_embedding")
+        if global_
+        else None
+    )
     # Functional graph
     codes = keras.Input((None,), dtype="int32", name="codes")
     inputs, conditioning = {"codes": codes}, []
@@ -155,7 +187,9 @@ def build_model(config: WaveNetConfig, features: int = MU_LAW_CLASSES) -> keras.
     model = keras.Model(inputs, logits_layer(hidden), name="wavenet")
     # Not a stepper (steppers.py): the layers themselves, which WaveNetSampler steps one sample at a
     # time with a queue per block
-    model.wavenet_parts = WaveNetParts(embedding, blocks, post, logits_layer, local_projection, program_embedding)
+    model.wavenet_parts = WaveNetParts(
+        embedding, blocks, post, logits_layer, local_projection, program_embedding
+    )
     return model
 
 
@@ -176,7 +210,9 @@ class WaveNetParts:
 
 
 def make_representation(config: WaveNetConfig) -> AudioRepresentation:
-    return AudioRepresentation(config.sample_rate, config.program_names, config.tempo_bpm, config.max_quarters)
+    return AudioRepresentation(
+        config.sample_rate, config.program_names, config.tempo_bpm, config.max_quarters
+    )
 
 
 # -- generation -----------------------------------------------------------------------------------
@@ -197,30 +233,56 @@ class WaveNetSampler:
     # Generated lengths are padded up to a multiple of this, so XLA compiles once per bucket, not per length.
     LENGTH_BUCKET = 4096
 
-    def __init__(self, model, config: WaveNetConfig, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                 jit_compile: bool = True):
+    def __init__(
+        self,
+        model,
+        config: WaveNetConfig,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        jit_compile: bool = True,
+    ):
         self.model, self.config = model, config
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         parts = model.wavenet_parts
-        self.embedding, self.blocks, self.post, self.logits = parts.embedding, parts.blocks, parts.post, parts.logits
+        self.embedding, self.blocks, self.post, self.logits = (
+            parts.embedding,
+            parts.blocks,
+            parts.post,
+            parts.logits,
+        )
         self.local_projection, self.program_embedding = parts.local_projection, parts.program_embedding
         self._fast = tf.function(self._fast_loop, jit_compile=jit_compile, reduce_retracing=True)
         self._forward = tf.function(lambda inputs: model(inputs, training=False), reduce_retracing=True)
         self._queues, self._queues_batch = [], None  # one queue per block, made for a batch size
 
     def _conditioning(self, roll, program):
-        local = self.local_projection(tf.convert_to_tensor(roll, tf.float32)) if self.local_projection is not None else None
-        global_ = self.program_embedding(tf.convert_to_tensor(program, tf.int32)) if self.program_embedding is not None else None
+        local = (
+            self.local_projection(tf.convert_to_tensor(roll, tf.float32))
+            if self.local_projection is not None
+            else None
+        )
+        global_ = (
+            self.program_embedding(tf.convert_to_tensor(program, tf.int32))
+            if self.program_embedding is not None
+            else None
+        )
         return local, global_
 
     def _sample(self, logits, seed, t):
         """The shared categorical draw (temperature, top-k, top-p; hash_uniform numbers, so the XLA
         loop and the naive reference draw the same samples)."""
-        return sample_categorical(logits, tf.stack([tf.cast(seed, tf.int64), tf.cast(t, tf.int64)]),
-                                  self.temperature, self.top_k, self.top_p)
+        return sample_categorical(
+            logits,
+            tf.stack([tf.cast(seed, tf.int64), tf.cast(t, tf.int64)]),
+            self.temperature,
+            self.top_k,
+            self.top_p,
+        )
 
     def _fast_loop(self, padded_primer, primer_length, total, roll, program, seed, queues):
-        """`padded_primer` (B, bucket): the primer then zeros; only shapes, never `total`, set what XLA compiles."""
+        """`padded_primer` (B, bucket): the primer then zeros; only shapes, never `total`, set what
+        XLA compiles."""
         batch = tf.shape(padded_primer)[0]
         for queue in queues:
             queue.assign(tf.zeros_like(queue))
@@ -246,18 +308,30 @@ class WaveNetSampler:
         _, _, outputs = tf.while_loop(lambda t, *_: t < total - 1, body, (tf.constant(0), padded[0], outputs))
         return tf.transpose(outputs.stack())
 
-    def generate(self, roll=None, program=None, length: int = 8000, seed: int = 0, primer=None, batch: int = 1):
+    def generate(
+        self, roll=None, program=None, length: int = 8000, seed: int = 0, primer=None, batch: int = 1
+    ):
         """Codes (B, primer + length): the primer (default: one silent sample) and `length` new ones."""
         primer = np.full((batch, 1), SILENCE, np.int32) if primer is None else np.asarray(primer, np.int32)
         total = primer.shape[1] + length
         bucket = math.ceil(total / self.LENGTH_BUCKET) * self.LENGTH_BUCKET
         roll, program = self._conditioning_inputs(roll, program, primer.shape[0], bucket)
         if self._queues_batch != primer.shape[0]:
-            self._queues = [tf.Variable(tf.zeros([primer.shape[0], b.dilation, b.channels]), trainable=False) for b in self.blocks]
+            self._queues = [
+                tf.Variable(tf.zeros([primer.shape[0], b.dilation, b.channels]), trainable=False)
+                for b in self.blocks
+            ]
             self._queues_batch = primer.shape[0]
         padded = np.pad(primer, [(0, 0), (0, bucket - primer.shape[1])])
-        result = self._fast(tf.constant(padded), tf.constant(primer.shape[1]), tf.constant(total), roll, program,
-                            tf.constant(seed, tf.int64), self._queues)
+        result = self._fast(
+            tf.constant(padded),
+            tf.constant(primer.shape[1]),
+            tf.constant(total),
+            roll,
+            program,
+            tf.constant(seed, tf.int64),
+            self._queues,
+        )
         return result.numpy()[:, :total]
 
     def _conditioning_inputs(self, roll, program, batch, total):
@@ -273,10 +347,16 @@ class WaveNetSampler:
             roll = np.pad(roll, [(0, 0), (0, max(0, frames - roll.shape[1])), (0, 0)])[:, :frames]
         else:
             roll = np.zeros((batch, frames, NUM_KEYS), np.float32)
-        program = np.zeros((batch,), np.int32) if program is None else np.broadcast_to(np.asarray(program, np.int32), (batch,))
+        program = (
+            np.zeros((batch,), np.int32)
+            if program is None
+            else np.broadcast_to(np.asarray(program, np.int32), (batch,))
+        )
         return tf.constant(roll), tf.constant(program)
 
-    def generate_naive(self, roll=None, program=None, length: int = 100, seed: int = 0, primer=None, batch: int = 1):
+    def generate_naive(
+        self, roll=None, program=None, length: int = 100, seed: int = 0, primer=None, batch: int = 1
+    ):
         """The slow reference: the whole stack rerun over the receptive field for every sample."""
         primer = np.full((batch, 1), SILENCE, np.int32) if primer is None else np.asarray(primer, np.int32)
         roll, program = self._conditioning_inputs(roll, program, primer.shape[0], primer.shape[1] + length)
@@ -298,7 +378,9 @@ class WaveNetSampler:
 
 
 def sampler(model, config: WaveNetConfig, representation=None) -> WaveNetSampler:
-    return WaveNetSampler(model, config, temperature=config.temperature, top_k=config.top_k, top_p=config.top_p)
+    return WaveNetSampler(
+        model, config, temperature=config.temperature, top_k=config.top_k, top_p=config.top_p
+    )
 
 
 EXPERIMENT = Experiment(

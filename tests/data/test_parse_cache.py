@@ -6,7 +6,11 @@ from musictf.data.music import Note, NoteColumns, Piece
 
 RESULT = {
     "pieces": [
-        {"index": 0, "title": "Wachet auf", "notes": [[60, 0.0, 1.0, "C4"], [63, 0.5, 0.25, "E-4"], [66, 1.0, 2.0, "F#4"]]},
+        {
+            "index": 0,
+            "title": "Wachet auf",
+            "notes": [[60, 0.0, 1.0, "C4"], [63, 0.5, 0.25, "E-4"], [66, 1.0, 2.0, "F#4"]],
+        },
         {"index": 2, "title": "", "notes": [[21, 0.0, 1 / 3, "A0"], [108, 1 / 3, 1 / 3, "C8"]]},
     ],
     "counts": {"out_of_range": 1, "unreleased": 0},
@@ -59,7 +63,9 @@ def test_a_hit_builds_no_notes_until_they_are_read(tmp_path):
     assert piece.length_quarters == 3.0 and columns._notes is None
     assert np.array_equal(columns.pitch, [60, 63, 66])
     assert columns[1] == Note(63, 0.5, 0.25, "E-4") and columns._notes is not None
-    assert piece == Piece("a", "a", "A", tuple(columns)) and hash(piece) == hash(Piece("a", "a", "A", tuple(columns)))
+    assert piece == Piece("a", "a", "A", tuple(columns)) and hash(piece) == hash(
+        Piece("a", "a", "A", tuple(columns))
+    )
 
 
 def test_columns_refuse_ragged_lengths():

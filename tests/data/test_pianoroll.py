@@ -8,12 +8,19 @@ from musictf.data.music import Note
 @pytest.mark.parametrize("steps_per_quarter", [1, 2, 4])
 def test_notes_roll_notes_is_exact_on_the_grid(steps_per_quarter):
     step = 1 / steps_per_quarter
-    notes = [Note(60, 0.0, 2 * step, "C4"), Note(60, 2 * step, step, "C4"), Note(64, 0.0, 3 * step, "E4"),
-             Note(21, step, step, "A0"), Note(108, 4 * step, 2 * step, "C8")]
+    notes = [
+        Note(60, 0.0, 2 * step, "C4"),
+        Note(60, 2 * step, step, "C4"),
+        Note(64, 0.0, 3 * step, "E4"),
+        Note(21, step, step, "A0"),
+        Note(108, 4 * step, 2 * step, "C8"),
+    ]
     roll = pianoroll.notes_to_roll(notes, steps_per_quarter)
     assert roll.shape == (6, 88, 2) and roll.dtype == np.uint8
     decoded = pianoroll.roll_to_notes(roll, steps_per_quarter)
-    assert sorted((n.pitch, n.onset, n.duration) for n in decoded) == sorted((n.pitch, n.onset, n.duration) for n in notes)
+    assert sorted((n.pitch, n.onset, n.duration) for n in decoded) == sorted(
+        (n.pitch, n.onset, n.duration) for n in notes
+    )
 
 
 @pytest.mark.parametrize("steps_per_quarter", [1, 2, 4])
@@ -39,7 +46,12 @@ def test_notes_off_the_keyboard_are_dropped():
 
 
 def test_sampled_frames_hold_what_sounds_at_each_step_start():
-    notes = [Note(60, 0.0, 2.0, "C4"), Note(62, 0.5, 0.5, "D4"), Note(64, 0.75, 0.5, "E4"), Note(67, 2.0, 1.0, "G4")]
+    notes = [
+        Note(60, 0.0, 2.0, "C4"),
+        Note(62, 0.5, 0.5, "D4"),
+        Note(64, 0.75, 0.5, "E4"),
+        Note(67, 2.0, 1.0, "G4"),
+    ]
     sampled = pianoroll.notes_to_roll(notes, 1, "active", sampled=True)
     assert sampled.shape == (3, pianoroll.NUM_KEYS)
     on = {step: sorted(np.flatnonzero(row) + pianoroll.LOWEST_PITCH) for step, row in enumerate(sampled)}

@@ -21,7 +21,9 @@ def test_next_token_windows_are_shifted_by_one_and_stay_in_one_piece():
 
 def test_window_targets_give_teacher_forced_decoder_inputs():
     frames = np.arange(12 * 176, dtype=np.uint8).reshape(12, 176) % 2
-    dataset = make_dataset([frames], seq_len=4, target="window", batch_size=2, shuffle=True, seed=3, drop_remainder=True)
+    dataset = make_dataset(
+        [frames], seq_len=4, target="window", batch_size=2, shuffle=True, seed=3, drop_remainder=True
+    )
     (encoder_input, decoder_input), target = next(iter(dataset))
     assert encoder_input.shape == decoder_input.shape == target.shape == (2, 4, 176)
     assert encoder_input.dtype == tf.float32
@@ -32,8 +34,15 @@ def test_window_targets_give_teacher_forced_decoder_inputs():
 def test_transposition_keeps_notes_on_the_keyboard_and_changes_keys():
     roll = np.zeros((40, NUM_KEYS, 2), np.uint8)
     roll[:, 2, :] = 1  # a key near the bottom: shifts down are limited to 2
-    dataset = make_dataset([roll.reshape(40, -1)], seq_len=8, target="next", batch_size=64, shuffle=True,
-                           seed=5, key_shifts=RollKeyShifts(transpose_range=6, channels=2))
+    dataset = make_dataset(
+        [roll.reshape(40, -1)],
+        seq_len=8,
+        target="next",
+        batch_size=64,
+        shuffle=True,
+        seed=5,
+        key_shifts=RollKeyShifts(transpose_range=6, channels=2),
+    )
     x, _ = next(iter(dataset))
     keys = x.numpy().reshape(-1, 8, NUM_KEYS, 2).any(axis=(1, 3)).argmax(axis=1)
     assert keys.min() >= 0 and keys.max() <= 8 and len(set(keys)) > 3
@@ -63,7 +72,9 @@ def test_shuffled_passes_are_seeded_permutations_that_differ_between_passes():
 
 
 def test_a_table_smaller_than_one_static_batch_is_tiled_to_fill_it():
-    rows = [int(row[0]) for row in table_rows((np.arange(3),), shuffle=False, seed=0, repeat=False, min_rows=8)]
+    rows = [
+        int(row[0]) for row in table_rows((np.arange(3),), shuffle=False, seed=0, repeat=False, min_rows=8)
+    ]
     assert rows == [0, 1, 2, 0, 1, 2, 0, 1]
 
 
@@ -79,7 +90,9 @@ def test_with_pad_start_every_frame_is_scored_once_from_each_piece_first(target)
     pieces = [rng.integers(0, 2, (length, 6)).astype(np.uint8) for length in (7, 3, 12)]
     config = types.SimpleNamespace(seq_len=4, pad_start=True, max_eval_windows=0)
     windows_of, stride, scored = scoring_windows(pieces, config, target)
-    dataset = make_dataset(windows_of, seq_len=4, target=target, batch_size=8, shuffle=False, seed=0, stride=stride)
+    dataset = make_dataset(
+        windows_of, seq_len=4, target=target, batch_size=8, shuffle=False, seed=0, stride=stride
+    )
     batches = list(dataset)
     targets = np.concatenate([y.numpy().reshape(-1, 6) for _, y in batches])
     np.testing.assert_array_equal(targets[scored], np.concatenate(pieces))
@@ -111,8 +124,12 @@ def test_a_seeded_stream_gives_the_batches_the_per_window_pipeline_gave():
     make_batches = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(make_batches)
     expected = np.load(golden / "batches.npz")
-    produced = {f"{name}/{batch}/{part}": array for name, batches in make_batches.streams().items()
-                for batch, parts in enumerate(batches) for part, array in enumerate(parts)}
+    produced = {
+        f"{name}/{batch}/{part}": array
+        for name, batches in make_batches.streams().items()
+        for batch, parts in enumerate(batches)
+        for part, array in enumerate(parts)
+    }
     assert sorted(produced) == sorted(expected.files)
     for key, array in produced.items():
         assert array.dtype == expected[key].dtype, key

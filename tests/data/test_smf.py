@@ -94,7 +94,12 @@ def test_rmid_alien_chunks_and_a_longer_header_are_read_as_the_specification_say
     variants = {
         "alien.mid": _header(1) + alien + _scale(),
         "long_header.mid": _header(1, extra=b"\x00\x00\x00\x00") + _scale(),
-        "wrapped.mid": b"RIFF" + struct.pack("<I", 12 + len(plain)) + b"RMID" + b"data" + struct.pack("<I", len(plain)) + plain,
+        "wrapped.mid": b"RIFF"
+        + struct.pack("<I", 12 + len(plain))
+        + b"RMID"
+        + b"data"
+        + struct.pack("<I", len(plain))
+        + plain,
     }
     for name, data in variants.items():
         notes, counts = notes_from_midi_file(_write(tmp_path / name, data))
@@ -111,13 +116,17 @@ def test_smpte_division_is_converted_at_the_default_tempo():
 
 def test_format_2_and_non_midi_files_get_their_own_reasons(tmp_path):
     assert parse_file(_write(tmp_path / "f2.mid", _header(1, midi_format=2) + _scale()))["error"].startswith(
-        "unsupported: MIDI format 2")
+        "unsupported: MIDI format 2"
+    )
     assert parse_file(_write(tmp_path / "text.mid", b"hello, this is not MIDI at all"))["error"].startswith(
-        "not a MIDI file")
+        "not a MIDI file"
+    )
 
 
 def test_note_ons_never_released_are_counted_in_the_ingest_report(tmp_path, cache_dir):
-    stuck = _track([(0, b"\x90\x3c\x50"), (QUARTER, b"\x80\x3c\x00"), (0, b"\x90\x40\x50"), (0, b"\x90\x43\x50")])
+    stuck = _track(
+        [(0, b"\x90\x3c\x50"), (QUARTER, b"\x80\x3c\x00"), (0, b"\x90\x40\x50"), (0, b"\x90\x43\x50")]
+    )
     folder = tmp_path / "stuck"
     folder.mkdir()
     _write(folder / "stuck.mid", _header(1) + stuck)

@@ -23,8 +23,14 @@ def test_duration_tokens_keep_rhythm_rests_and_pitches():
 
 
 def test_pitch_tokens_are_the_originals_names_and_normal_orders():
-    notes = [Note(60, 0, 1, "C4"), Note(64, 0, 1, "E4"), Note(67, 0, 1, "G4"), Note(66, 1, 1, "F#4"),
-             Note(48, 2, 1, "C3"), Note(60, 2, 1, "C4")]
+    notes = [
+        Note(60, 0, 1, "C4"),
+        Note(64, 0, 1, "E4"),
+        Note(67, 0, 1, "G4"),
+        Note(66, 1, 1, "F#4"),
+        Note(48, 2, 1, "C3"),
+        Note(60, 2, 1, "C4"),
+    ]
     assert tokens.encode(notes, "pitch") == ["0.4.7", "F#4", "C3"]
 
 
@@ -66,14 +72,37 @@ def test_shifting_token_ids_equals_transposing_the_notes_then_encoding(bach_smal
             if notes is None:  # off the keyboard: the pipeline never draws such a shift for this piece
                 continue
             expected = representation.encode(dataclasses.replace(piece, notes=notes))
-            np.testing.assert_array_equal(shifts.apply(ids[None], np.array([shift], np.int32)).numpy()[0], expected)
+            np.testing.assert_array_equal(
+                shifts.apply(ids[None], np.array([shift], np.int32)).numpy()[0], expected
+            )
 
 
 def test_note_tokens_keep_voicing_lengths_and_onsets():
-    notes = [Note(48, 0.0, 2.0, "C3"), Note(64, 0.0, 1.0, "E4"), Note(67, 0.0, 1.0, "G4"), Note(65, 1.0, 0.5, "F4"),
-             Note(72, 3.0, 1.0, "C5")]
+    notes = [
+        Note(48, 0.0, 2.0, "C3"),
+        Note(64, 0.0, 1.0, "E4"),
+        Note(67, 0.0, 1.0, "G4"),
+        Note(65, 1.0, 0.5, "F4"),
+        Note(72, 3.0, 1.0, "C5"),
+    ]
     encoded = tokens.encode(notes, "notes")
-    assert encoded == ["C3", "dur_2", "E4", "dur_1", "G4", "dur_1", "shift_1", "F4", "dur_1/2", "shift_2", "C5", "dur_1"]
+    assert encoded == [
+        "C3",
+        "dur_2",
+        "E4",
+        "dur_1",
+        "G4",
+        "dur_1",
+        "shift_1",
+        "F4",
+        "dur_1/2",
+        "shift_2",
+        "C5",
+        "dur_1",
+    ]
     assert tokens.decode(encoded, "notes") == notes
     # a sampled pitch without its length lasts a quarter; a lone length is ignored
-    assert tokens.decode(["C4", "shift_1", "dur_1/2", "D4"], "notes") == [Note(60, 0.0, 1.0, "C4"), Note(62, 1.0, 1.0, "D4")]
+    assert tokens.decode(["C4", "shift_1", "dur_1/2", "D4"], "notes") == [
+        Note(60, 0.0, 1.0, "C4"),
+        Note(62, 1.0, 1.0, "D4"),
+    ]

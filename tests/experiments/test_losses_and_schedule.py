@@ -22,12 +22,16 @@ def test_focal_loss_with_gamma_zero_is_bce():
 def test_bce_plus_focal_is_the_weighted_sum():
     bce = float(keras.losses.BinaryCrossentropy(from_logits=True)(TARGETS, LOGITS))
     focal = float(FocalLoss(0.75, 2.0)(TARGETS, LOGITS))
-    np.testing.assert_allclose(float(BCEPlusFocal(0.75, 2.0, 1.0, 2.0)(TARGETS, LOGITS)), bce + 2 * focal, rtol=1e-5)
+    np.testing.assert_allclose(
+        float(BCEPlusFocal(0.75, 2.0, 1.0, 2.0)(TARGETS, LOGITS)), bce + 2 * focal, rtol=1e-5
+    )
 
 
 def test_teacher_forcing_schedule_takes_the_documented_values():
     # the documented schedule initial * (1 - epoch / epochs)^2, worked out by hand for 4 epochs
-    assert [teacher_forcing_ratio(0.5, epoch, 4) for epoch in range(4)] == pytest.approx([0.5, 0.28125, 0.125, 0.03125])
+    assert [teacher_forcing_ratio(0.5, epoch, 4) for epoch in range(4)] == pytest.approx(
+        [0.5, 0.28125, 0.125, 0.03125]
+    )
     assert teacher_forcing_ratio(1.0, 0, 1) == 1.0
 
 
@@ -49,7 +53,9 @@ def test_baselines_score_train_frequencies():
     assert result["unigram_accuracy"] == 0.5
     frames = [np.array([[1, 0], [0, 0]], "float32")]
     expected = -(np.log(0.5) + np.log1p(-1e-6))
-    assert roll_baseline(frames, np.array([[1, 0]], "float32"))["independent_bernoulli_nll_nats"] == pytest.approx(expected)
+    assert roll_baseline(frames, np.array([[1, 0]], "float32"))[
+        "independent_bernoulli_nll_nats"
+    ] == pytest.approx(expected)
 
 
 def test_roll_metrics_against_hand_counts():

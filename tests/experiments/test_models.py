@@ -35,8 +35,11 @@ def check_model(experiment, config, data, tmp_path):
     dataset = train.unbatch().batch(batch, drop_remainder=True).take(2)
     model = build_and_compile(experiment, config, features, tf.distribute.get_strategy())
     inputs, targets = next(iter(dataset))
-    expected = {"next": (batch, features), "window": (batch, config.seq_len, features),
-                "audio": (batch, getattr(config, "crop_frames", 0) * getattr(config, "hop", 0), features)}[experiment.target]
+    expected = {
+        "next": (batch, features),
+        "window": (batch, config.seq_len, features),
+        "audio": (batch, getattr(config, "crop_frames", 0) * getattr(config, "hop", 0), features),
+    }[experiment.target]
     assert tuple(model(inputs).shape) == expected
     assert model.predict(dataset, verbose=0).shape == (2 * batch, *expected[1:])
     before = [weight.numpy().copy() for weight in model.trainable_weights]
@@ -64,7 +67,10 @@ def checked(prepared, tmp_path_factory):
             experiment, config, data = prepared[key]
             if attention:
                 config = dataclasses.replace(config, attention=True)
-            cache[key, attention] = (config, *check_model(experiment, config, data, tmp_path_factory.mktemp("model")))
+            cache[key, attention] = (
+                config,
+                *check_model(experiment, config, data, tmp_path_factory.mktemp("model")),
+            )
         return cache[key, attention]
 
     return get
@@ -119,7 +125,9 @@ def test_every_preset_keeps_keras_on_the_cudnn_lstm_path(key):
     presets = tomllib.loads(experiment.experiment_file.read_text())["presets"]
     for preset in presets:
         config = experiment.load_config(preset)
-        features = 40 if experiment.kind == "tokens" else experiment.make_representation(config).features  # 40: any vocabulary
+        features = (
+            40 if experiment.kind == "tokens" else experiment.make_representation(config).features
+        )  # 40: any vocabulary
         model = experiment.build_model(config, features)
         lstms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.LSTM)]
         assert lstms, preset
@@ -142,7 +150,9 @@ def test_frame_autoregression_models_read_their_target_fit_reload_and_sample(pre
     targets = inputs[-1]
     layer = model.get_layer("frame_autoregression")
     layer.kernel.assign(np.full(layer.kernel.shape, 0.5, np.float32))
-    changed = tf.concat([targets[..., :1] * 0 + 1 - targets[..., :1], targets[..., 1:]], axis=-1)  # flip flag 0
+    changed = tf.concat(
+        [targets[..., :1] * 0 + 1 - targets[..., :1], targets[..., 1:]], axis=-1
+    )  # flip flag 0
     difference = (model([*inputs[:-1], changed]) - model(inputs)).numpy()
     np.testing.assert_array_equal(difference[..., 0], 0.0)  # flag 0 never reads itself
     assert np.abs(difference[..., 1:]).min() > 0.4  # every flag above it does (by W[0, k] = 0.5)
@@ -161,7 +171,9 @@ def test_the_hoisted_lstm_equals_keras_lstm_and_shares_its_weights(tmp_path):
 
     def build(layer_class):
         inputs = keras.Input((None, 6))
-        sequence, hidden, carry = layer_class(5, return_sequences=True, return_state=True, name="lstm_a")(inputs)
+        sequence, hidden, carry = layer_class(5, return_sequences=True, return_state=True, name="lstm_a")(
+            inputs
+        )
         last = layer_class(3, name="lstm_b")(sequence)
         return keras.Model(inputs, [sequence, hidden, carry, last])
 

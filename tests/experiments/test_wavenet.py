@@ -16,20 +16,29 @@ from musictf.experiments.e5_wavenet import WaveNetConfig, WaveNetSampler, build_
 from musictf.layers import WaveNetBlock
 from musictf.train import build_and_compile
 
-TINY = WaveNetConfig(layers_per_stack=3, stacks=2, residual_channels=8, skip_channels=8, conditioning_channels=4)
+TINY = WaveNetConfig(
+    layers_per_stack=3, stacks=2, residual_channels=8, skip_channels=8, conditioning_channels=4
+)
 
 
 def test_mu_law_round_trips_exactly_on_the_256_levels():
     codes = np.arange(256)
     np.testing.assert_array_equal(mu_law_encode(mu_law_decode(codes)), codes)
-    assert mu_law_encode(np.array([0.0]))[0] == 128 and mu_law_encode(np.array([-1.0, 1.0])).tolist() == [0, 255]
+    assert mu_law_encode(np.array([0.0]))[0] == 128 and mu_law_encode(np.array([-1.0, 1.0])).tolist() == [
+        0,
+        255,
+    ]
 
 
 def test_changing_the_input_at_t_never_changes_an_earlier_output():
     model = build_model(TINY)
     rng = np.random.default_rng(0)
     codes = rng.integers(0, 256, (1, 3000)).astype("int32")
-    inputs = {"codes": codes, "roll": (rng.random((1, 3, 88)) < 0.1).astype("float32"), "program": np.array([1])}
+    inputs = {
+        "codes": codes,
+        "roll": (rng.random((1, 3, 88)) < 0.1).astype("float32"),
+        "program": np.array([1]),
+    }
     before = model(inputs).numpy()
     changed = codes.copy()
     changed[:, 1234:] = rng.integers(0, 256, (1, 3000 - 1234))
@@ -73,14 +82,25 @@ def test_fast_generation_equals_naive_sample_for_sample(local, global_):
     naive = sampler.generate_naive(roll, np.array([0, 2]), length=80, seed=7, primer=primer, batch=2)
     np.testing.assert_array_equal(fast, naive)
     assert fast.shape == (2, 83) and len(set(fast[0, 3:].tolist())) > 5
-    assert not np.array_equal(fast, sampler.generate(roll, np.array([0, 2]), length=80, seed=8, primer=primer, batch=2))
+    assert not np.array_equal(
+        fast, sampler.generate(roll, np.array([0, 2]), length=80, seed=8, primer=primer, batch=2)
+    )
 
 
 @pytest.mark.slow
 def test_conditioning_on_a_roll_puts_the_dominant_frequency_on_its_notes():
     """Overfit a tiny WaveNet on two held notes, then generate from each note's roll alone."""
-    config = WaveNetConfig(layers_per_stack=7, stacks=1, residual_channels=24, skip_channels=32, conditioning_channels=8,
-                           global_conditioning=False, programs="flute", segment_frames=2, learning_rate=0.01)
+    config = WaveNetConfig(
+        layers_per_stack=7,
+        stacks=1,
+        residual_channels=24,
+        skip_channels=32,
+        conditioning_channels=8,
+        global_conditioning=False,
+        programs="flute",
+        segment_frames=2,
+        learning_rate=0.01,
+    )
     representation = AudioRepresentation(config.sample_rate, ["flute"], config.tempo_bpm, 8.0)
     notes = {69: Note(69, 0.0, 4.0, "A4"), 76: Note(76, 0.0, 4.0, "E5")}
     items = [representation.encode_notes([note], 0) for note in notes.values()]

@@ -38,7 +38,9 @@ def token_setup():
     pieces = []
     for index, length in enumerate((28, 35, 22)):
         names = [NAMES[(index + 3 * step) % len(NAMES)] for step in range(length)]
-        notes = tuple(Note(int(60 + NAMES.index(name) * 1.5), float(step), 1.0, name) for step, name in enumerate(names))
+        notes = tuple(
+            Note(int(60 + NAMES.index(name) * 1.5), float(step), 1.0, name) for step, name in enumerate(names)
+        )
         pieces.append(Piece(f"p{index}", f"p{index}", "", notes))
     representation = TokenRepresentation("pitch").fit(pieces, transpose_range=2)
     return [representation.encode(piece) for piece in pieces], representation.key_shifts(2)
@@ -59,18 +61,62 @@ def streams() -> dict[str, list]:
     ids, token_shifts = token_setup()
     roll_shifts = RollKeyShifts(transpose_range=6, channels=2)
     cases = {
-        "roll_next_train": dict(arrays=rolls, seq_len=6, target="next", batch_size=8, shuffle=True, seed=11,
-                                drop_remainder=True, repeat=True, key_shifts=roll_shifts, start_row=16, take=12),
-        "roll_window_train": dict(arrays=rolls, seq_len=5, target="window", batch_size=4, shuffle=True, seed=5,
-                                  drop_remainder=True, repeat=True, key_shifts=roll_shifts, take=6),
-        "roll_window_self": dict(arrays=rolls, seq_len=4, target="window", batch_size=5, shuffle=True, seed=2,
-                                 drop_remainder=True, repeat=True, target_as_input=True, take=3),
-        "roll_next_eval": dict(arrays=rolls, seq_len=6, target="next", batch_size=16, shuffle=False, seed=0,
-                               stride=2, take=100),
-        "token_next_train": dict(arrays=ids, seq_len=5, target="next", batch_size=8, shuffle=True, seed=7,
-                                 drop_remainder=True, repeat=True, key_shifts=token_shifts, start_row=8, take=10),
-        "token_window_eval": dict(arrays=ids, seq_len=4, target="window", batch_size=3, shuffle=False, seed=0,
-                                  stride=4, take=100),
+        "roll_next_train": dict(
+            arrays=rolls,
+            seq_len=6,
+            target="next",
+            batch_size=8,
+            shuffle=True,
+            seed=11,
+            drop_remainder=True,
+            repeat=True,
+            key_shifts=roll_shifts,
+            start_row=16,
+            take=12,
+        ),
+        "roll_window_train": dict(
+            arrays=rolls,
+            seq_len=5,
+            target="window",
+            batch_size=4,
+            shuffle=True,
+            seed=5,
+            drop_remainder=True,
+            repeat=True,
+            key_shifts=roll_shifts,
+            take=6,
+        ),
+        "roll_window_self": dict(
+            arrays=rolls,
+            seq_len=4,
+            target="window",
+            batch_size=5,
+            shuffle=True,
+            seed=2,
+            drop_remainder=True,
+            repeat=True,
+            target_as_input=True,
+            take=3,
+        ),
+        "roll_next_eval": dict(
+            arrays=rolls, seq_len=6, target="next", batch_size=16, shuffle=False, seed=0, stride=2, take=100
+        ),
+        "token_next_train": dict(
+            arrays=ids,
+            seq_len=5,
+            target="next",
+            batch_size=8,
+            shuffle=True,
+            seed=7,
+            drop_remainder=True,
+            repeat=True,
+            key_shifts=token_shifts,
+            start_row=8,
+            take=10,
+        ),
+        "token_window_eval": dict(
+            arrays=ids, seq_len=4, target="window", batch_size=3, shuffle=False, seed=0, stride=4, take=100
+        ),
     }
     from musictf.experiments.e5_wavenet import WaveNetConfig
 
@@ -82,8 +128,10 @@ def streams() -> dict[str, list]:
     result = {}
     for name, case in audio_cases.items():
         take = case.pop("take")
-        result[name] = [[inputs["codes"].numpy(), inputs["roll"].numpy(), inputs["program"].numpy(), target.numpy()]
-                        for inputs, target in audio_dataset(audio_items(audio), audio, **case).take(take)]
+        result[name] = [
+            [inputs["codes"].numpy(), inputs["roll"].numpy(), inputs["program"].numpy(), target.numpy()]
+            for inputs, target in audio_dataset(audio_items(audio), audio, **case).take(take)
+        ]
     for name, case in cases.items():
         take = case.pop("take")
         batches = []
@@ -95,8 +143,12 @@ def streams() -> dict[str, list]:
 
 
 def main() -> None:
-    arrays = {f"{name}/{batch}/{part}": array for name, batches in streams().items()
-              for batch, parts in enumerate(batches) for part, array in enumerate(parts)}
+    arrays = {
+        f"{name}/{batch}/{part}": array
+        for name, batches in streams().items()
+        for batch, parts in enumerate(batches)
+        for part, array in enumerate(parts)
+    }
     path = Path(__file__).with_name("batches.npz")
     np.savez_compressed(path, **arrays)
     print(f"{path}: {len(arrays)} arrays")
