@@ -46,23 +46,19 @@ FRAME_QUARTERS = 1.0  # one frame, one quarter note: the JSB grid (the files the
 MAX_BENCHMARK_MEGABYTES = 256.0
 MAX_BENCHMARK_FRAMES = 2_000_000
 
-# The reconstructors numpy's pickles name: a scalar, a dtype, an array (and, for protocols 0-2,
-# the bytes they hold). Each builds only a numpy
-# value; the module names differ between numpy 1 (numpy.core) and numpy 2 (numpy._core).
-_NUMPY_RECONSTRUCTORS = {
-    ("multiarray", "scalar"): np.int64(0).__reduce__()[0],
-    ("multiarray", "_reconstruct"): lambda subtype, shape, dtype: _array_shell(subtype, shape, dtype),
-    ("numeric", "_frombuffer"): np.zeros(1).__reduce_ex__(5)[0],  # protocol 5's arrays
-}
+
+class _ArrayClass:
+    """What a pickle gets for `numpy.ndarray`: only an argument of `_array_shell`. Not callable, so
+    a pickle cannot construct an array of any shape with it (that would allocate)."""
 
 
 def _array_shell(subtype, shape, dtype):
     """numpy's `_reconstruct` as its pickles call it: an empty ndarray whose state (shape, dtype,
     data) comes next and is checked by numpy. Any other class or a non-empty shape would allocate
     before that check, so it is refused."""
-    if subtype is not np.ndarray or tuple(shape) != (0,):
+    if not isinstance(subtype, _ArrayClass) or tuple(shape) != (0,):
         raise pickle.UnpicklingError("it builds a numpy array in a way numpy's own pickles never do")
-    return np.zeros(0).__reduce__()[0](subtype, shape, dtype)
+    return np.zeros(0).__reduce__()[0](np.ndarray, shape, dtype)
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
@@ -80,6 +76,15 @@ def _empty_bytes(*arguments) -> bytes:
     return b""
 
 
+# The reconstructors numpy's pickles name: a scalar, an array (and a dtype, and for protocols 0-2
+# the bytes they hold). Each builds only a numpy value; the module names differ between numpy 1
+# (numpy.core) and numpy 2 (numpy._core).
+_NUMPY_RECONSTRUCTORS = {
+    ("multiarray", "scalar"): np.int64(0).__reduce__()[0],
+    ("multiarray", "_reconstruct"): _array_shell,
+    ("numeric", "_frombuffer"): np.zeros(1).__reduce_ex__(5)[0],  # protocol 5's arrays
+}
+
 _ALLOWED_GLOBALS = {
     ("_codecs", "encode"): _latin1_bytes,
     ("__builtin__", "bytes"): _empty_bytes,
@@ -90,7 +95,7 @@ _ALLOWED_GLOBALS = {
         for (module, name), function in _NUMPY_RECONSTRUCTORS.items()
     },
     ("numpy", "dtype"): np.dtype,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _ArrayClass(),
     # frames stored as sets: protocol 4 has a set opcode, protocol 2 names the builtin
     ("__builtin__", "set"): set,
     ("builtins", "set"): set,

@@ -121,6 +121,10 @@ def test_a_numpy_pickle_that_names_anything_else_is_refused_and_never_run(tmp_pa
     )
     assert main(["data", "--source", str(shell)]) == 2
     assert "never do" in capsys.readouterr().err
+    allocating = tmp_path / "allocating.pickle"  # numpy.ndarray((100000000,)) called directly: 800 MB
+    allocating.write_bytes(b"\x80\x02cnumpy\nndarray\nJ\x00\xe1\xf5\x05\x85\x85R.")
+    assert main(["data", "--source", str(allocating)]) == 2
+    assert "not a readable benchmark file" in capsys.readouterr().err
 
 
 def test_a_mat_file_without_the_published_cells_gets_its_reason(tmp_path, capsys):
