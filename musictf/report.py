@@ -248,6 +248,11 @@ def build_report(
     ablation_files = sorted(Path(ablation_root).glob("*/ablation.json"))
     if not run_dirs and not ablation_files:
         raise MusicTFError("no evaluated runs found under runs/; run `make experiment-N` first")
+    for run_dir in run_dirs:
+        if not run_dir.is_dir():
+            raise MusicTFError(f"{run_dir}: no such run directory")
+        if not (run_dir / "metrics.json").exists():
+            raise MusicTFError(f"{run_dir}: no metrics.json; run `musictf evaluate {run_dir}` first")
     figures, tables, audio = out_dir / "figures", out_dir / "tables", out_dir / "audio"
     with rundir.lock(out_dir, "building a report"):
         # the temp files of a report that was killed (the lock keeps any other report out)
@@ -259,8 +264,6 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
     renderer = "FluidSynth" if fluidsynth_available() else "the numpy synth (FluidSynth was not found)"
     sections, comparison, quality_rows, benchmark_rows, statistics_rows = [], [], [], [], []
     for run_dir in run_dirs:
-        if not (run_dir / "metrics.json").exists():
-            raise MusicTFError(f"{run_dir}: no metrics.json; run `musictf evaluate {run_dir}` first")
         run = open_run(run_dir)
         metrics = rundir.read_json(
             run_dir / "metrics.json",
