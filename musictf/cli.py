@@ -52,8 +52,8 @@ def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
         default=STRATEGIES[0],
         choices=STRATEGIES,
         help="tf.distribute strategy: mirrored = all local GPUs; multiworker = the cluster in "
-        "TF_CONFIG (same command and --run-dir on every worker); auto = TPU, else GPUs, "
-        "else default (default: default)",
+        "TF_CONFIG (same command and --run-dir on every worker); auto = TPU, else GPUs, else default "
+        "(default: default)",
     )
     parser.add_argument(
         "--precision",
@@ -197,8 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         "ablation",
         help="train the [[ablation]] steps of an experiment, each adding one thing (make ablation-4)",
         description="Run the experiment's ablation from its TOML file: each step switches on one more of its "
-        "documented additions, on the same preset, split and seed; results in runs/ablation/. "
-        "Rerunning resumes: finished steps are not trained again.",
+        "documented additions, on the same preset, split and seed; results in runs/ablation/. Rerunning "
+        "resumes: finished steps are not trained again.",
     )
     ablation.add_argument("experiment", help="experiment number 1-5 (or its name)")
     ablation.add_argument("--preset", default="cpu", help="preset every step starts from (default: cpu)")
@@ -225,8 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="measure speed and memory; write reports/bench.json and bench.md (what `make bench` does)",
         description="Performance figures, each a ratio of two things measured side by side in this run: "
-        "corpus "
-        "parsing vs the cache, pipeline vs in-memory batches, training throughput (float32, "
+        "corpus parsing vs the cache, pipeline vs in-memory batches, training throughput (float32, "
         "mixed_bfloat16, XLA), musictf vs PyTorch (if installed), incremental vs predict-per-step "
         "generation, fast vs naive WaveNet generation, and peak memory of the latest runs.",
     )
@@ -377,8 +376,8 @@ def _command_train(args) -> int:
     if and_evaluate:
         _print_metrics(result)
         print(
-            f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\n"
-            f"metrics: {result['metrics_file']}\nsamples: {_describe_samples(result['sample_files'])} in "
+            f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\nmetrics: "
+            f"{result['metrics_file']}\nsamples: {_describe_samples(result['sample_files'])} in "
             f"{run_dir / 'samples'}"
         )
     rundir.record_finish(run_dir)
@@ -426,8 +425,8 @@ def _command_tune(args) -> int:
     changes = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in result["best_changes"].items()) or "nothing"
     print(f"{result['trials_run_now']} trials run now; the best trial changed {changes}")
     print(
-        f"results: {run_dir / 'results.md'}\nbest preset: {run_dir / 'best_preset.toml'} "
-        f"(musictf train {experiment.number} --preset-file {run_dir / 'best_preset.toml'} --preset best)"
+        f"results: {run_dir / 'results.md'}\nbest preset: {run_dir / 'best_preset.toml'} (musictf train "
+        f"{experiment.number} --preset-file {run_dir / 'best_preset.toml'} --preset best)"
     )
     return 0
 

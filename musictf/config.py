@@ -193,8 +193,8 @@ def replace(config, values: dict[str, object], origin: str):
     unknown = sorted(set(values) - set(types))
     if unknown:
         raise ConfigError(
-            f"{origin}: unknown key {unknown[0]!r} for {type(config).__name__}; "
-            f"known keys: {', '.join(sorted(types))}"
+            f"{origin}: unknown key {unknown[0]!r} for {type(config).__name__}; known keys: "
+            f"{', '.join(sorted(types))}"
         )
     coerced = {key: _coerce(key, value, types[key], origin) for key, value in values.items()}
     updated = dataclasses.replace(config, **coerced)

@@ -89,8 +89,8 @@ class CacheFolder:
         except OSError as error:
             self.writable = False
             print(
-                f"musictf: the cache {self.folder} cannot be written ({error.strerror or error}); "
-                "going on without caching",
+                f"musictf: the cache {self.folder} cannot be written ({error.strerror or error}); going on "
+                "without caching",
                 file=sys.stderr,
             )
             return False

@@ -253,8 +253,8 @@ def require_memory(needed_bytes: int, what: str) -> None:
     available = available_memory_bytes()
     if needed_bytes > available // 2:
         raise MusicTFError(
-            f"{what} need about {needed_bytes / 1e9:.1f} GB, more than half of the "
-            f"{available / 1e9:.1f} GB available: draw fewer or shorter samples (--num, --length)"
+            f"{what} need about {needed_bytes / 1e9:.1f} GB, more than half of the {available / 1e9:.1f} GB "
+            "available: draw fewer or shorter samples (--num, --length)"
         )
 
 

@@ -134,8 +134,7 @@ def peer_failure(error: Exception) -> MusicTFError:
     first_line = (str(error).strip().splitlines() or [""])[0][:160]
     return MusicTFError(
         f"multi-worker training stopped: a peer worker died or is unreachable ({type(error).__name__}: "
-        f"{first_line}); "
-        "restart every worker with the same command to resume from the last finished epoch"
+        f"{first_line}); restart every worker with the same command to resume from the last finished epoch"
     )
 
 

@@ -231,8 +231,8 @@ def ablation_section(path: Path, tables: Path, figures: Path) -> str:
         steps, figures / stem, f"{ablation['experiment']} ({ablation['preset']}): ablation"
     )
     return (
-        f"<h3>{html.escape(ablation['experiment'])} ({html.escape(ablation['preset'])})</h3>"
-        f"{_html_table(ABLATION_HEADER, rows)}"
+        f"<h3>{html.escape(ablation['experiment'])} "
+        f"({html.escape(ablation['preset'])})</h3>{_html_table(ABLATION_HEADER, rows)}"
         f'<img src="{_data_uri(png, "image/png")}" alt="ablation of {html.escape(ablation["experiment"])}">'
     )
 
@@ -318,8 +318,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             plain = ", ".join(f"{k} {_format(v)}" for k, v in metrics["samples"].items())
             parts.append(
                 f"<p>Generated audio ({html.escape(first['program'])}, roll of "
-                f"{html.escape(first['roll'])}): "
-                f"{html.escape(plain)}</p>"
+                f"{html.escape(first['roll'])}): {html.escape(plain)}</p>"
                 f'<audio controls src="{_data_uri(run_dir / "samples" / first["wav"], "audio/wav")}"></audio>'
             )
         elif samples:  # generated MIDI: its piano roll beside a real excerpt, rendered to audio
@@ -403,8 +402,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         )
         top = [[row["trial"], row["score"], *[row[name] for name in names]] for row in rows[:10]]
         tuning.append(
-            f"<h3>{html.escape(results.parent.name)}</h3>"
-            f"{_html_table(['trial', 'score', *names], top)}"
+            f"<h3>{html.escape(results.parent.name)}</h3>{_html_table(['trial', 'score', *names], top)}"
             f'<img src="{_data_uri(png, "image/png")}" alt="hyperparameters against the objective">'
         )
 
@@ -459,8 +457,8 @@ def _page(
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
-        "td,th{border-bottom:1px solid #ccc;padding:4px 8px;"
-        "text-align:right}td:first-child,th:first-child{text-align:left}img{max-width:100%}"
+        "td,th{border-bottom:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
         ".pair{display:grid;grid-template-columns:1fr 1fr;gap:8px}audio{width:100%}"
     )
     return f"""<!doctype html>

@@ -140,16 +140,15 @@ def evaluate(
             data = prepare_data(
                 run.experiment, config, representation=run.representation, run_data_hash=run.data_hash
             )
-        manifest = manifest or data.manifest()
+        if manifest is None or data is not run.data:  # the caller's manifest describes the caller's data
+            manifest = data.manifest()
         label = source
         if source is None and run.data_hash is not None and manifest["data_hash"] != run.data_hash:
             label = f"{config.source} (data {manifest['data_hash']})"
             print(
                 f"musictf: warning: {config.source} no longer holds the files this run was trained on (data "
-                "hash "
-                f"{manifest['data_hash']}, trained on {run.data_hash}); its results are kept, and these are "
-                "written "
-                "beside them",
+                f"hash {manifest['data_hash']}, trained on {run.data_hash}); its results are kept, and these "
+                "are written beside them",
                 flush=True,
             )
         set_precision(config.precision)

@@ -111,8 +111,8 @@ def read_state(run_dir: Path) -> dict:
         return {}
     return read_json(
         path,
-        "it records how far the run got: delete it, and rerunning the same command resumes "
-        "from the backup (or trains again)",
+        "it records how far the run got: delete it, and rerunning the same command resumes from the backup "
+        "(or trains again)",
     )
 
 
@@ -245,20 +245,19 @@ def load_checkpoint_weights(model, path: Path, features: int) -> None:
                 f"{path}: unreadable checkpoint ({reason}); use --checkpoint last, or train again"
             ) from None
         raise MusicTFError(
-            f"{path}: the checkpoint's weights do not fit a model for the run's representation "
-            f"({features} features per step; {reason}); the checkpoint and representation.json do not belong "
-            "together"
+            f"{path}: the checkpoint's weights do not fit a model for the run's representation ({features} "
+            f"features per step; {reason}); the checkpoint and representation.json do not belong together"
         ) from None
     except Exception as error:  # zipfile.BadZipFile, a CRC error, h5py's OSError, a truncated member
         reason = " ".join(str(error).split())[:120] or type(error).__name__
         raise MusicTFError(
-            f"{path}: unreadable checkpoint ({type(error).__name__}: {reason}); "
-            f"use --checkpoint {other}, or train again"
+            f"{path}: unreadable checkpoint ({type(error).__name__}: {reason}); use --checkpoint {other}, or "
+            "train again"
         ) from None
     if not weights_are_finite(model):
         raise MusicTFError(
-            f"{path}: the checkpoint holds NaN or infinite weights (a diverged run); "
-            "train again with a lower learning_rate"
+            f"{path}: the checkpoint holds NaN or infinite weights (a diverged run); train again with a "
+            "lower learning_rate"
         )
 
 
@@ -284,8 +283,8 @@ def disk_full_explained(folder: Path, what: str) -> Iterator[None]:
         if error.errno not in (errno.ENOSPC, errno.EDQUOT) and "No space left" not in str(error):
             raise
         raise MusicTFError(
-            f"{folder}: the disk is full while writing {what}; free some space and rerun the "
-            "same command to resume"
+            f"{folder}: the disk is full while writing {what}; free some space and rerun the same command to "
+            "resume"
         ) from None
 
 

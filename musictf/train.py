@@ -60,8 +60,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         if self.record_path.exists():
             best = rundir.read_json(
                 self.record_path,
-                "it holds the best checkpoint's score: delete it, and the next "
-                "epoch's checkpoint becomes the best",
+                "it holds the best checkpoint's score: delete it, and the next epoch's checkpoint becomes "
+                "the best",
                 required=("value",),
             )["value"]
         if math.isfinite(value) and value < best:
@@ -357,12 +357,11 @@ def _fit(
     # and checkpoints; a kill before it makes the resumed run redo the whole epoch.
     callbacks.append(AtomicBackupAndRestore(run_dir / "backup", writer=chief))
     print(
-        f"{'resuming' if completed_epochs else 'training'} {experiment.slug} ({preset}) in {run_dir}"
-        f"{'' if chief else ' (a worker: only the chief writes there)'}: "
-        f"{model.count_params():,} parameters, {strategy.num_replicas_in_sync} replica(s), "
-        f"global batch {global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x "
-        f"{config.epochs} epochs; "
-        f"devices: {', '.join(distribute.device_names(strategy))}",
+        f"{'resuming' if completed_epochs else 'training'} {experiment.slug} ({preset}) in "
+        f"{run_dir}{'' if chief else ' (a worker: only the chief writes there)'}: {model.count_params():,} "
+        f"parameters, {strategy.num_replicas_in_sync} replica(s), global batch "
+        f"{global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} "
+        f"epochs; devices: {', '.join(distribute.device_names(strategy))}",
         file=sys.stderr,
     )
     with multiworker.peer_errors_explained(strategy_name):
@@ -381,8 +380,7 @@ def _fit(
         epoch, batch = nan_stop.where
         raise MusicTFError(
             f"training diverged: the loss became NaN at epoch {epoch}, batch {batch}; lower the learning "
-            "rate "
-            f"(now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in "
+            f"rate (now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in "
             f"{run_dir / 'checkpoints'}"
         )
     return {key: [float(v) for v in values] for key, values in history.history.items()}

@@ -197,8 +197,8 @@ def tune(
     metric_names = {getattr(metric, "name", "") for metric in experiment.compile_arguments(config)["metrics"]}
     if objective != "val_loss" and objective.removeprefix("val_") not in metric_names:
         raise MusicTFError(
-            f"objective {objective} needs a piano-roll experiment (2-4): "
-            f"{experiment.slug} reports no {objective.removeprefix('val_')}"
+            f"objective {objective} needs a piano-roll experiment (2-4): {experiment.slug} reports no "
+            f"{objective.removeprefix('val_')}"
         )
     chief = multiworker.is_chief(strategy_name)
     run_dir = Path(run_dir)
@@ -214,8 +214,8 @@ def tune(
         saved = files.read_json(run_dir / "search.json")
         if {k: v for k, v in saved.items() if k != "max_trials"} != search:
             raise MusicTFError(
-                f"{run_dir}: holds a search with another tuner, objective, space or config; "
-                "use another --run-dir"
+                f"{run_dir}: holds a search with another tuner, objective, space or config; use another "
+                "--run-dir"
             )
     data = prepare_data(experiment, config)
     with multiworker.tuner_directory(run_dir, strategy_name, strategy) as tuner_dir:

@@ -87,9 +87,8 @@ def test_a_second_process_on_a_run_directory_is_refused_and_a_dead_ones_lock_is_
             sys.executable,
             "-c",
             (
-                "import sys, time; from musictf import rundir\n"
-                "with rundir.lock(sys.argv[1], 'training e2_roll_seq2one'):\n"
-                "    print('held', flush=True); time.sleep(60)"
+                "import sys, time; from musictf import rundir\nwith rundir.lock(sys.argv[1], 'training "
+                "e2_roll_seq2one'):\n    print('held', flush=True); time.sleep(60)"
             ),
             str(run_dir),
         ],

@@ -35,20 +35,16 @@ def markdown(results: dict) -> str:
         "# musictf benchmarks",
         "",
         f"Measured {machine['date']} on {machine['cpu']} ({machine['cores']} cores, {machine['memory_gib']} "
-        "GiB, "
-        f"{machine['gpus']} GPUs), threads pinned to {machine['threads']}; {versions}. Size: "
+        f"GiB, {machine['gpus']} GPUs), threads pinned to {machine['threads']}; {versions}. Size: "
         f"`{results['size']}`.",
         "",
         f"CPU features: {', '.join(machine.get('cpu_flags') or ['none of AVX2, AVX-512, VNNI, BF16'])}. The "
-        "ratios "
-        "depend on them (oneDNN chooses its kernels by them): compare figures only between machines with the "
-        "same.",
+        "ratios depend on them (oneDNN chooses its kernels by them): compare figures only between machines "
+        "with the same.",
         "",
         "Each figure is the median over rounds after a warm-up round; ± is half the spread (max − min) / "
-        "median. "
-        "Two things compared are measured in alternating rounds of this one run, and their ratio is taken "
-        "round by round; "
-        "absolute rates are context only.",
+        "median. Two things compared are measured in alternating rounds of this one run, and their ratio is "
+        "taken round by round; absolute rates are context only.",
         "",
     ]
     if "corpus" in results:
@@ -64,8 +60,7 @@ def markdown(results: dict) -> str:
             f"| {c['processes']} processes over 1 | {_value(c['parallel_speedup'], 3, '×')} | |",
             f"| cache hit | {_value(c['cache_hit_seconds'], 3, ' s')} | |",
             f"| cache hit over cold parse ({c['processes']} processes) | "
-            f"{_value(c['cache_hit_speedup'], 3, '×')} | "
-            f"≥ {c['goal']['cache_hit_speedup']:.0f}×: "
+            f"{_value(c['cache_hit_speedup'], 3, '×')} | ≥ {c['goal']['cache_hit_speedup']:.0f}×: "
             f"{_verdict(c['cache_hit_speedup']['median'], c['goal']['cache_hit_speedup'])} |",
             "",
         ]
@@ -76,18 +71,14 @@ def markdown(results: dict) -> str:
             "## 2–4. Training: pipeline, throughput, precision, PyTorch",
             "",
             "Frames are the time steps a training example holds: tokens (1), roll steps (2–4, encoder plus "
-            "decoder "
-            "for 3–4), audio samples (5). bf16 and XLA columns are speed-ups over float32, same pipeline. "
-            "The PyTorch loop computes only the loss; musictf's `fit` also updates its metrics, so the "
-            "PyTorch column "
-            "also gives musictf compiled without metrics.",
+            "decoder for 3–4), audio samples (5). bf16 and XLA columns are speed-ups over float32, same "
+            "pipeline. The PyTorch loop computes only the loss; musictf's `fit` also updates its metrics, "
+            "so the PyTorch column also gives musictf compiled without metrics.",
             "",
             "| exp | preset, batch | float32 samples/s | float32 frames/s | mixed_bfloat16 | XLA | pipeline "
-            "/ in-memory step "
-            f"(goal ≤ {goal['pipeline_over_in_memory']}) | musictf / PyTorch samples/s (goal ≥ "
-            f"{goal['musictf_over_torch']}) "
-            "| hoisted LSTM (`musictf.bench.lstm.LSTM`) over Keras LSTM | unrolled LSTM over Keras LSTM "
-            "| samples/s at 2× batch over 1× |",
+            f"/ in-memory step (goal ≤ {goal['pipeline_over_in_memory']}) | musictf / PyTorch samples/s "
+            f"(goal ≥ {goal['musictf_over_torch']}) | hoisted LSTM (`musictf.bench.lstm.LSTM`) over Keras "
+            "LSTM | unrolled LSTM over Keras LSTM | samples/s at 2× batch over 1× |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for number, e in t["experiments"].items():
@@ -97,10 +88,8 @@ def markdown(results: dict) -> str:
             if "musictf_over_torch" in e:
                 ratio, bare = e["musictf_over_torch"], e["musictf_loss_only_over_torch"]
                 torch_cell = (
-                    f"{_against(ratio, goal['musictf_over_torch'], '×')}; "
-                    f"without metrics {_value(bare, 3, '×')} (PyTorch: "
-                    f"{_value(e['torch_samples_per_second'])} "
-                    "samples/s)"
+                    f"{_against(ratio, goal['musictf_over_torch'], '×')}; without metrics "
+                    f"{_value(bare, 3, '×')} (PyTorch: {_value(e['torch_samples_per_second'])} samples/s)"
                 )
             lines.append(
                 f"| {number} | {e['preset']}, {e['batch']} | "
@@ -108,8 +97,8 @@ def markdown(results: dict) -> str:
                 f"{_value(modes['float32']['frames_per_second'])} | "
                 f"{_value(modes['mixed_bfloat16']['speedup_over_float32'], 3, '×')} | "
                 f"{_value(modes['xla']['speedup_over_float32'], 3, '×')} | "
-                f"{_against(pipeline, goal['pipeline_over_in_memory'], at_most=True)} | "
-                f"{torch_cell} | {_variant(e, 'hoisted_lstm')} | {_variant(e, 'unrolled_lstm')} | "
+                f"{_against(pipeline, goal['pipeline_over_in_memory'], at_most=True)} | {torch_cell} | "
+                f"{_variant(e, 'hoisted_lstm')} | {_variant(e, 'unrolled_lstm')} | "
                 f"{_value(e['double_batch_throughput'], 3, '×') if 'double_batch_throughput' in e else '–'} |"
             )
         if not t.get("torch"):
@@ -125,9 +114,8 @@ def markdown(results: dict) -> str:
             "## 5. Generation: incremental compiled loop against `model.predict` per step (batch 1)",
             "",
             f"| exp | unit | incremental /s (goal ≥ {g['goal']['incremental_per_second']:.0f}) | predict per "
-            "step /s | "
-            f"speed-up (goal ≥ {g['goal']['speedup']:.0f}×) | batched /s (all streams) | batched over batch "
-            "1 |",
+            f"step /s | speed-up (goal ≥ {g['goal']['speedup']:.0f}×) | batched /s (all streams) | batched "
+            "over batch 1 |",
             "|---|---|---|---|---|---|---|",
         ]
         for number, e in g["experiments"].items():
@@ -141,8 +129,7 @@ def markdown(results: dict) -> str:
             lines.append(
                 f"| {number} | {e['unit']} | {_against(rate, g['goal']['incremental_per_second'])} | "
                 f"{_value(e['predict_per_step_per_second'])} | "
-                f"{_against(speedup, g['goal']['speedup'], '×')} | "
-                f"{batched} |"
+                f"{_against(speedup, g['goal']['speedup'], '×')} | {batched} |"
             )
         lines.append("")
     if "wavenet" in results:
@@ -160,10 +147,9 @@ def markdown(results: dict) -> str:
                 speedup_cell = _against(speedup, w["goal"]["speedup_at_2047"], "×") + " (goal ≥ 20×)"
             lines.append(
                 f"| {e['receptive_field']} | {e['stacks']}×{e['layers_per_stack']}, {e['residual_channels']} "
-                "ch | "
-                f"{_against(rate, w['goal']['fast_samples_per_second'])} (goal ≥ 2000) | "
-                f"{_value(e['naive_samples_per_second'])} | {speedup_cell} | "
-                f"{_value(e['real_time_factor'])} at {e['sample_rate']} Hz |"
+                f"ch | {_against(rate, w['goal']['fast_samples_per_second'])} (goal ≥ 2000) | "
+                f"{_value(e['naive_samples_per_second'])} | {speedup_cell} | {_value(e['real_time_factor'])} "
+                f"at {e['sample_rate']} Hz |"
             )
         lines.append("")
     if "memory" in results:
@@ -178,16 +164,16 @@ def markdown(results: dict) -> str:
             if e.get("run"):
                 rss = e["peak_rss_mb"]
                 lines.append(
-                    f"| {number} | {rss['process']:.0f} MB | {rss['largest_child']:.0f} MB | "
-                    f"`{e['run']}`, finished {e['finished']} |"
+                    f"| {number} | {rss['process']:.0f} MB | {rss['largest_child']:.0f} MB | `{e['run']}`, "
+                    f"finished {e['finished']} |"
                 )
             else:
                 lines.append(f"| {number} | not measured | | {e['note']} |")
         lines += [
             "",
             "¹ The largest finished child's peak: the music21 parser processes (spawned, one per core) when "
-            "the corpus was not cached yet. A forked child, such as the FluidSynth renderer of experiment 5, "
-            "also counts the parent's pages it shares, so it is not memory on top of the process's.",
+            "the corpus was not cached yet. A forked child, such as the FluidSynth renderer of experiment "
+            "5, also counts the parent's pages it shares, so it is not memory on top of the process's.",
             "",
         ]
     order = ("corpus", "training", "generation", "wavenet", "memory")  # bench.json's keys come back sorted

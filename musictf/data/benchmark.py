@@ -137,8 +137,8 @@ def _read_bytes(path: Path, max_megabytes: float) -> bytes:
     size = path.stat().st_size
     if size > max_megabytes * 1024 * 1024:
         raise MusicTFError(
-            f"{path}: too large for a benchmark file: {size / 1048576:.1f} MB > "
-            f"{max_megabytes:g} MB limit (the published ones are at most 5 MB)"
+            f"{path}: too large for a benchmark file: {size / 1048576:.1f} MB > {max_megabytes:g} MB limit "
+            "(the published ones are at most 5 MB)"
         )
     try:
         return path.read_bytes()
@@ -162,8 +162,8 @@ def _mat_splits(path: Path, data: bytes) -> dict:
     if missing:
         found = sorted(key for key in loaded if not key.startswith("__"))
         raise MusicTFError(
-            f"{path}: a benchmark .mat file holds traindata, validdata and testdata; this one "
-            f"lacks {', '.join(missing)} (it holds {', '.join(found) or 'nothing'})"
+            f"{path}: a benchmark .mat file holds traindata, validdata and testdata; this one lacks "
+            f"{', '.join(missing)} (it holds {', '.join(found) or 'nothing'})"
         )
     splits = {}
     for split, name in MAT_SPLITS.items():
@@ -226,8 +226,8 @@ def _frames(loaded: dict, path: Path, max_frames: int) -> dict[str, list[list[li
     total = sum(len(sequence) for split in sequences.values() for sequence in split)
     if total > max_frames:  # counted before any frame is converted: references cost nothing until then
         raise MusicTFError(
-            f"{path}: holds {total:,} frames, more than the {max_frames:,} a benchmark file may "
-            "(the published ones hold at most 392,296)"
+            f"{path}: holds {total:,} frames, more than the {max_frames:,} a benchmark file may (the "
+            "published ones hold at most 392,296)"
         )
     return {
         split: [

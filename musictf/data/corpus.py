@@ -78,8 +78,8 @@ class IngestReport:
     def summary(self) -> str:
         lines = [
             f"{self.source}: {self.pieces} pieces from {self.files_seen - len(self.skipped)} of "
-            f"{self.files_seen} files ({self.files_parsed} parsed, {self.files_from_cache} from cache) "
-            f"in {self.seconds:.1f} s"
+            f"{self.files_seen} files ({self.files_parsed} parsed, {self.files_from_cache} from cache) in "
+            f"{self.seconds:.1f} s"
         ]
         if self.corrupt_cache_entries:
             lines.append(f"  rebuilt {self.corrupt_cache_entries} corrupt cache entries")
@@ -131,8 +131,8 @@ def _music21_files(name: str) -> tuple[Path, list[Path]]:
         paths = [Path(path) for path in corpus.getCorePaths() if target in Path(path).as_posix()]
     if not paths:
         raise MusicTFError(
-            f"{MUSIC21_PREFIX}{name}: no such composer or path in music21's corpus "
-            "(try music21:bach, music21:essenFolksong or music21:mozart)"
+            f"{MUSIC21_PREFIX}{name}: no such composer or path in music21's corpus (try music21:bach, "
+            "music21:essenFolksong or music21:mozart)"
         )
     return root, paths
 

@@ -188,8 +188,8 @@ def make_dataset(
     if len(starts) == 0:
         longest = max((len(array) for array in arrays), default=0)
         raise MusicTFError(
-            f"no piece is long enough for a window of {span} steps (seq_len={seq_len}); "
-            f"the longest has {longest}: lower seq_len"
+            f"no piece is long enough for a window of {span} steps (seq_len={seq_len}); the longest has "
+            f"{longest}: lower seq_len"
         )
     is_tokens = arrays[0].ndim == 1
     data = tf.constant(np.concatenate(arrays))
@@ -260,8 +260,8 @@ def require_windows(arrays: list[np.ndarray], windows: int, seq_len: int, target
         longest = max((len(array) for array in arrays), default=0)
         raise MusicTFError(
             f"the {split} split has no piece long enough for a window of {window_span(seq_len, target)} "
-            f"steps (seq_len={seq_len}); its longest has {longest}: lower seq_len, or give the {split} "
-            "split longer pieces"
+            f"steps (seq_len={seq_len}); its longest has {longest}: lower seq_len, or give the {split} split "
+            "longer pieces"
         )
 
 

@@ -87,8 +87,7 @@ class TokenRepresentation:
         if rate > self.max_unknown_rate:
             raise MusicTFError(
                 f"{source}: {rate:.0%} of its tokens are not in this run's vocabulary of "
-                f"{len(self.vocabulary)} "
-                f"{self.mode!r} tokens; train a new run on this data instead"
+                f"{len(self.vocabulary)} {self.mode!r} tokens; train a new run on this data instead"
             )
 
     def to_json(self) -> dict:

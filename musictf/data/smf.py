@@ -121,8 +121,8 @@ def read_chunks(data: bytes) -> MIDILayout:
         body = data[position + 8 : position + 8 + length]
         if len(body) < length:
             truncated = (
-                f"truncated: chunk {len(tracks) + alien + 1} claims {length:,} bytes, "
-                f"the file ends after {len(body):,}"
+                f"truncated: chunk {len(tracks) + alien + 1} claims {length:,} bytes, the file ends after "
+                f"{len(body):,}"
             )
         if kind == b"MTrk":
             tracks.append(body)

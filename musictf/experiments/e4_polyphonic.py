@@ -79,15 +79,15 @@ class PolyphonicConfig(Seq2SeqConfig):
         super().validate()
         if self.teacher_forcing_schedule not in TEACHER_FORCING_SCHEDULES:
             raise ConfigError(
-                f"teacher_forcing_schedule must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}, "
-                f"got {self.teacher_forcing_schedule!r}"
+                f"teacher_forcing_schedule must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}, got "
+                f"{self.teacher_forcing_schedule!r}"
             )
         if self.output != "sigmoid":
             raise ConfigError("experiment 4 is multi-label: output must be sigmoid")
         if self.frame_autoregression and self.samples_own_frames:
             raise ConfigError(
-                "scheduled sampling draws keys independently, so it cannot train frame_autoregression: "
-                "set teacher_forcing_schedule=constant and teacher_forcing_ratio=1.0"
+                "scheduled sampling draws keys independently, so it cannot train frame_autoregression: set "
+                "teacher_forcing_schedule=constant and teacher_forcing_ratio=1.0"
             )
         if not 0 <= self.teacher_forcing_ratio <= 1:
             raise ConfigError(f"teacher_forcing_ratio must be in [0, 1], got {self.teacher_forcing_ratio}")

@@ -105,8 +105,8 @@ class WaveNetConfig(ExperimentConfig):
             # a pass over every crop start of the audio would be millions of steps
             (
                 self.steps_per_epoch >= 1,
-                f"steps_per_epoch must be at least 1 for audio (an epoch is a checkpoint "
-                f"interval, not a pass), got {self.steps_per_epoch}",
+                "steps_per_epoch must be at least 1 for audio (an epoch is a checkpoint interval, not a "
+                f"pass), got {self.steps_per_epoch}",
             ),
         )
         if not audio.hop_samples(self.sample_rate, self.tempo_bpm).is_integer():

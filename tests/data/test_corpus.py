@@ -252,8 +252,8 @@ def test_parser_processes_exit_when_their_parent_is_killed(tmp_path):
     for name in ("a.abc", "b.abc", "c.abc"):  # more than 2 files: 2 or fewer are parsed in-process
         (folder / name).write_text("".join(tune.format(i=i) for i in range(1, 201)))
     script = (
-        "import sys; from musictf.data.corpus import load_corpus; "
-        "load_corpus(sys.argv[1], cache_dir=sys.argv[2], workers=2, progress=False)"
+        "import sys; from musictf.data.corpus import load_corpus; load_corpus(sys.argv[1], "
+        "cache_dir=sys.argv[2], workers=2, progress=False)"
     )
     parent = subprocess.Popen([sys.executable, "-c", script, str(folder), str(tmp_path / "cache")])
     children: set[int] = set()
