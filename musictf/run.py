@@ -213,18 +213,5 @@ def generate(
             run_data_hash=run.data_hash,
         )
         model = run.model if run.model is not None and checkpoint == "best" else load_model(run, checkpoint)
-        written = samples.replace_samples(
-            out_dir,
-            lambda folder: run.experiment.write_samples(
-                run,
-                data,
-                model,
-                num=config.num_samples,
-                length=config.generate_length,
-                seed=config.seed,
-                out_dir=folder,
-                prime_file=prime_file,
-                options=options,
-            ),
-        )
+        written = samples.write_sample_set(run, data, model, out_dir, prime_file, options)
     return out_dir, written

@@ -94,22 +94,30 @@ def ensure_samples(run, data, model) -> WrittenSamples:
     folder = run.path / "samples"
     if (folder / LISTING).exists():
         return WrittenSamples(folder, read_listing(folder)["samples"])
+    return WrittenSamples(folder, write_sample_set(run, data, model, folder))
+
+
+def write_sample_set(
+    run, data, model, folder: Path, prime_file=None, options: dict | None = None
+) -> list[dict]:
+    """The run's config's number of samples, written by its experiment's writer into `folder`, which
+    they replace whole (`replace_samples`)."""
     config = run.config
-    return WrittenSamples(
-        folder,
-        replace_samples(
-            folder,
-            lambda staging: run.experiment.write_samples(
-                run,
-                data,
-                model,
-                num=config.num_samples,
-                length=config.generate_length,
-                seed=config.seed,
-                out_dir=staging,
-            ),
-        ),
-    )
+
+    def write(staging: Path) -> list[dict]:
+        return run.experiment.write_samples(
+            run,
+            data,
+            model,
+            num=config.num_samples,
+            length=config.generate_length,
+            seed=config.seed,
+            out_dir=staging,
+            prime_file=prime_file,
+            options=options,
+        )
+
+    return replace_samples(folder, write)
 
 
 def _refuse(options: dict | None, what: str) -> None:
