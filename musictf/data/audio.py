@@ -83,6 +83,11 @@ def numpy_synth(
     return audio / peak * 0.8 if peak > 0 else audio
 
 
+def current_renderer() -> str:
+    """What `render_notes` renders with on this machine."""
+    return "fluidsynth" if fluidsynth_available() else "numpy synth"
+
+
 def render_notes(
     notes: Sequence[Note], sample_rate: int, tempo_bpm: float, program: str = "piano"
 ) -> tuple[np.ndarray, str]:
@@ -242,7 +247,9 @@ class AudioRepresentation:
     """A piece -> (mu-law codes, aligned piano roll, program id), rendered at `sample_rate`.
 
     The roll has one sixteenth-note step per `hop` samples; codes hold one hop more than the roll
-    covers, so every roll step has its next-sample targets.
+    covers, so every roll step has its next-sample targets. `renderer` records what made the audio
+    it was trained on ("fluidsynth", "numpy synth" or "WAV files"); the data stage sets it when it
+    prepares the data (`prepared.prepare_audio_data`), never the encoding.
     """
 
     sample_rate: int
@@ -272,9 +279,7 @@ class AudioRepresentation:
             if n.onset < self.max_quarters
         ]
         roll = notes_to_roll(notes, SIXTEENTH_GRID, "active")
-        waveform, self.renderer = render_notes(
-            notes, self.sample_rate, self.tempo_bpm, self.programs[program]
-        )
+        waveform, _ = render_notes(notes, self.sample_rate, self.tempo_bpm, self.programs[program])
         needed = (len(roll) + 1) * self.hop
         waveform = np.pad(waveform, (0, max(0, needed - len(waveform))))[:needed]
         return mu_law_encode(waveform).astype(np.int16), roll, program

@@ -21,7 +21,7 @@ import numpy as np
 from musictf import files
 from musictf.data import corpus as corpus_module
 from musictf.data import keys
-from musictf.data.audio import mu_law_encode
+from musictf.data.audio import current_renderer, mu_law_encode
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.representation import from_json
 from musictf.data.split import SPLITS, split_by_source
@@ -229,6 +229,8 @@ def prepare_audio_data(
     must be off). Any other source is parsed and split by the corpus stage and every piece rendered
     (`AudioRepresentation.encode`)."""
     if not corpus_module.wav_files(config.source):
+        if fit:  # a trained representation keeps the renderer its training audio was made with
+            representation = dataclasses.replace(representation, renderer=current_renderer())
         return prepare_symbolic_data(
             representation, config, fit=fit, progress=progress, run_data_hash=run_data_hash
         )
@@ -240,7 +242,7 @@ def prepare_audio_data(
     splits = split_by_source(
         corpus.pieces, corpus.own_split, config.split_seed, config.valid_fraction, config.test_fraction
     )
-    representation.renderer = "WAV files"
+    representation = dataclasses.replace(representation, renderer="WAV files")
     arrays = {
         split: [
             (
