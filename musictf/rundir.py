@@ -295,9 +295,9 @@ _held: dict[Path, list] = {}  # run directory -> [open lock file, depth]: this p
 
 @contextlib.contextmanager
 def lock(run_dir: str | Path, command: str) -> Iterator[None]:
-    """Holds `run_dir` for this process (an exclusive `flock` on its `.lock`), or refuses in one line
-    naming the process that holds it. The kernel drops the lock when its holder dies, so a killed
-    run's lock is taken over at once. Re-entrant within a process."""
+    """Holds `run_dir` for this process (an exclusive `flock` on its `.lock`, removed when released),
+    or refuses in one line naming the process that holds it. The kernel drops the lock when its
+    holder dies, so a killed run's lock is taken over at once. Re-entrant within a process."""
     path = Path(run_dir).absolute()
     if path in _held:
         _held[path][1] += 1
@@ -307,22 +307,30 @@ def lock(run_dir: str | Path, command: str) -> Iterator[None]:
             _held[path][1] -= 1
         return
     path.mkdir(parents=True, exist_ok=True)
-    try:
-        handle = open(path / LOCK_NAME, "a+")
-    except OSError as error:
-        if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
-            raise
-        yield  # a folder no process can write to needs no lock; its writes are refused by name
-        return
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
+    lock_file = path / LOCK_NAME
+    while True:
+        try:
+            handle = open(lock_file, "a+")
+        except OSError as error:
+            if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            yield  # a folder no process can write to needs no lock; its writes are refused by name
+            return
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise MusicTFError(
+                f"{run_dir}: in use by {holder}; wait for it to finish, or use another --run-dir"
+            ) from None
+        try:  # the holder before us may have removed the file it locked: lock the one in place
+            if os.stat(lock_file).st_ino == os.fstat(handle.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
         handle.close()
-        raise MusicTFError(
-            f"{run_dir}: in use by {holder}; wait for it to finish, or use another --run-dir"
-        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"process {os.getpid()} ({command})\n")
@@ -332,4 +340,5 @@ def lock(run_dir: str | Path, command: str) -> Iterator[None]:
         yield
     finally:
         del _held[path]
+        lock_file.unlink(missing_ok=True)  # while still locked: no other process holds this file
         handle.close()

@@ -108,6 +108,8 @@ def test_a_second_process_on_a_run_directory_is_refused_and_a_dead_ones_lock_is_
     with rundir.lock(run_dir, "a test"):  # the dead holder's lock is free at once
         with rundir.lock(run_dir, "the same process again"):
             pass
+        assert (run_dir / rundir.LOCK_NAME).exists()
+    assert not (run_dir / rundir.LOCK_NAME).exists()  # released: the run directory is as it was
 
 
 def test_a_history_cut_mid_row_is_repaired_on_resume(interrupted, tmp_path):
