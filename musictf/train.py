@@ -266,9 +266,8 @@ def train(
     (and locks), and every worker resumes from the chief's backup (see AtomicBackupAndRestore).
     """
     run_dir = Path(run_dir)
-    strategy = distribute.get_strategy(
-        strategy_name
-    )  # first: a multi-worker strategy must precede other TF work
+    # first: a multi-worker strategy must precede other TF work
+    strategy = distribute.get_strategy(strategy_name)
     chief = multiworker.is_chief(strategy_name)
     with contextlib.ExitStack() as held:
         if chief:

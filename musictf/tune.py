@@ -190,9 +190,8 @@ def tune(
     if max_trials < 1:
         raise MusicTFError(f"--max-trials must be at least 1, got {max_trials}")
     space = load_search_space(experiment, preset)
-    strategy = distribute.get_strategy(
-        strategy_name
-    )  # first: a multi-worker strategy must precede other TF work
+    # first: a multi-worker strategy must precede other TF work
+    strategy = distribute.get_strategy(strategy_name)
     # the model's metrics are TF objects, so they are made (to check the objective) only now
     metric_names = {getattr(metric, "name", "") for metric in experiment.compile_arguments(config)["metrics"]}
     if objective != "val_loss" and objective.removeprefix("val_") not in metric_names:

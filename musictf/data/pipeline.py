@@ -205,9 +205,8 @@ def make_dataset(
         min_rows=batch_size if drop_remainder else 0,
         start_row=start_row,
     )
-    dataset = dataset.enumerate(
-        start=start_row
-    )  # after shuffling: a window gets a fresh key shift each epoch
+    # after shuffling: a window gets a fresh key shift each epoch
+    dataset = dataset.enumerate(start=start_row)
 
     def draw_shift(position, low, high):  # per window, from (seed, position): the same in every batching
         return tf.random.stateless_uniform(
