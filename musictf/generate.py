@@ -171,14 +171,7 @@ class Sampler:
         return logits.numpy()
 
     def _loop_python(self, primes, length, seed):
-        outputs, _, _ = self._steps(
-            tf.cast(primes[:, -1], self._dtype(primes)),
-            self.stepper.initial_state(primes),
-            tf.constant(0),
-            length,
-            seed,
-        )
-        return outputs
+        return self._first_chunk_python(primes, length, seed)[0]
 
     def _first_chunk_python(self, primes, length, seed):
         return self._steps(

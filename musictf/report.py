@@ -140,8 +140,7 @@ def _read_history(path: Path) -> dict[str, list[float]]:
             "before it",
             file=sys.stderr,
         )
-    columns = [key for key in (rows[0] if rows else {})]
-    return {key: [float(row[key]) for row in rows if row.get(key) != ""] for key in columns} if rows else {}
+    return rundir.history_columns(rows)
 
 
 def _format(value) -> str:

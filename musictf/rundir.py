@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from musictf import config as config_module
 from musictf import files
 from musictf.errors import MusicTFError
 
@@ -150,11 +151,13 @@ def find_unfinished(slug: str, preset: str, config_fields: dict, root: Path = RU
     return None
 
 
-def save_run_files(
-    run_dir: Path, slug: str, preset: str, config_fields: dict, representation_fields: dict, manifest: dict
-) -> None:
-    write_json(run_dir / "config.json", {"experiment": slug, "preset": preset, "config": config_fields})
-    write_json(run_dir / "representation.json", representation_fields)
+def save_run_files(run_dir: Path, slug: str, preset: str, config, representation, manifest: dict) -> None:
+    """config.json, representation.json and manifest.json of a run (`slug`: its experiment's)."""
+    write_json(
+        run_dir / "config.json",
+        {"experiment": slug, "preset": preset, "config": config_module.to_dict(config)},
+    )
+    write_json(run_dir / "representation.json", representation.to_json())
     write_json(run_dir / "manifest.json", manifest)
 
 
@@ -209,11 +212,15 @@ def read_history(path: str | os.PathLike) -> tuple[list[dict], str | None]:
     return rows, ("the last line is cut short" if torn and text else None)
 
 
+def history_columns(rows: list[dict], skip: tuple[str, ...] = ()) -> dict[str, list[float]]:
+    """`read_history`'s rows as one list per column (empty fields left out)."""
+    keys = [key for key in (rows[0] if rows else {}) if key not in skip]
+    return {key: [float(row[key]) for row in rows if row.get(key) != ""] for key in keys}
+
+
 def completed_history(run_dir: Path) -> dict:
     """A finished run's history, as `model.fit` returns it, from its history.csv."""
-    rows, _ = read_history(Path(run_dir) / "history.csv")
-    keys = [key for key in (rows[0] if rows else {}) if key != "epoch"]
-    return {key: [float(row[key]) for row in rows if row.get(key) != ""] for key in keys}
+    return history_columns(read_history(Path(run_dir) / "history.csv")[0], skip=("epoch",))
 
 
 # -- checkpoints ------------------------------------------------------------------------------------

@@ -301,12 +301,7 @@ def train(
             held.enter_context(rundir.lock(run_dir, f"training {experiment.slug}"))
             with rundir.disk_full_explained(run_dir, "the run's files"):
                 rundir.save_run_files(
-                    run_dir,
-                    experiment.slug,
-                    preset,
-                    config_module.to_dict(config),
-                    data.representation.to_json(),
-                    data.manifest(),
+                    run_dir, experiment.slug, preset, config, data.representation, data.manifest()
                 )
                 rundir.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
                 rundir.write_state(run_dir, training="running", strategy=strategy_name)

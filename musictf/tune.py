@@ -221,12 +221,7 @@ def tune(
         if chief:
             files.write_json(run_dir / "search.json", search | {"max_trials": max_trials})
             rundir.save_run_files(
-                run_dir,
-                experiment.slug,
-                preset,
-                config_module.to_dict(config),
-                data.representation.to_json(),
-                data.manifest(),
+                run_dir, experiment.slug, preset, config, data.representation, data.manifest()
             )
         set_precision(config.precision)
         hypermodel = ConfigHyperModel(experiment, config, space, data, verbose=verbose if chief else 0)
