@@ -12,7 +12,7 @@ endif
 PIP_INDEX_tpu := --find-links https://storage.googleapis.com/libtpu-tf-releases/index.html
 STAMP  := $(VENV)/.installed-$(ACCEL)
 
-.PHONY: install test test-slow lint clean report bench benchmark-jsb ablation-4 help
+.PHONY: install test test-slow lint clean report bench benchmark-jsb benchmarks ablation-4 help
 .DEFAULT_GOAL := help
 
 help:  ## List the targets
@@ -47,6 +47,12 @@ benchmark-jsb: $(STAMP)  ## Experiments 2-4 on the JSB protocol, then the report
 	  $(BIN)/musictf run $$n --preset jsb $(if $(FILE),--source "$(FILE)") || exit $$?; \
 	done
 	$(BIN)/musictf report
+
+DATA ?=
+EXPERIMENTS ?= 3
+benchmarks: $(STAMP)  ## The polyphonic benchmark presets on the published files in DATA=folder (10-30 min each on 2 cores; EXPERIMENTS="2 3"), then the report
+	@test -n "$(DATA)" || { echo "make benchmarks: name the folder holding the published files: make benchmarks DATA=folder" >&2; exit 2; }
+	$(BIN)/musictf benchmarks "$(DATA)" $(foreach n,$(EXPERIMENTS),--experiment $(n))
 
 report: $(STAMP)  ## Build reports/ (figures, tables, index.html) from the latest runs
 	$(BIN)/musictf report

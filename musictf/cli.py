@@ -221,6 +221,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", default="reports", help="output folder (default: reports)")
 
+    benchmarks = commands.add_parser(
+        "benchmarks",
+        help="run the polyphonic benchmark presets on the published files in a folder, then the report",
+        description="For each published file found in FOLDER (jsb-chorales-quarter, nottingham, musedata, "
+        "piano-midi; .json, .pkl or .mat, named as published), train and evaluate the data set's presets "
+        "(PRESET: keys conditioned within the frame; PRESET-independent: the 88 keys independent), then "
+        "build reports/ with one benchmark block per data set. Each run takes 10-30 minutes on 2 cores; "
+        "rerunning resumes an unfinished run and does not train a finished one again.",
+    )
+    benchmarks.add_argument("folder", help="folder holding the published files")
+    benchmarks.add_argument(
+        "--experiment",
+        dest="experiments",
+        action="append",
+        choices=["2", "3"],
+        help="experiment to run the presets of; repeatable (default: 3, the stronger family)",
+    )
+    benchmarks.add_argument(
+        "--family",
+        dest="families",
+        action="append",
+        choices=["within", "independent"],
+        help="within: keys conditioned within the frame; independent: as the published LSTM/GRU/TCN; "
+        "repeatable (default: both)",
+    )
+    benchmarks.add_argument("--list", action="store_true", help="print the runs it would make, and stop")
+    benchmarks.add_argument("--out", default="reports", help="report folder (default: reports)")
+
     bench = commands.add_parser(
         "bench",
         help="measure speed and memory; write reports/bench.json and bench.md (what `make bench` does)",
@@ -483,6 +511,48 @@ def _command_generate(args) -> int:
     return 0
 
 
+def _command_benchmarks(args) -> int:
+    from musictf.benchmarks import benchmark_plan
+
+    if not Path(args.folder).is_dir():
+        raise MusicTFError(f"{args.folder}: not a folder (the folder holding the published files)")
+    plan = benchmark_plan(
+        Path(args.folder), args.experiments or ["3"], args.families or ["within", "independent"]
+    )
+    if args.list:
+        for number, preset, path in plan:
+            print(f"musictf run {number} --preset {preset} --source {path}")
+        return 0
+    print(_run_benchmarks(plan, Path(args.out)))
+    return 0
+
+
+def _run_benchmarks(plan: list[tuple[str, str, Path]], report_dir: Path) -> Path:
+    """Trains and evaluates each planned run (an unfinished one resumes, a finished one is not trained
+    again), then builds the report from the latest runs."""
+    from musictf import config as config_module
+    from musictf import rundir
+    from musictf.experiments import get_experiment
+    from musictf.report import build_report
+    from musictf.run import train_and_evaluate
+
+    for index, (number, preset, path) in enumerate(plan, start=1):
+        experiment = get_experiment(number)
+        config = experiment.load_config(preset, [f"source={path}"])
+        fields = config_module.to_dict(config)
+        run_dir = rundir.find_unfinished(experiment.slug, preset, fields, evaluated_too=True)
+        where = f"benchmark {index}/{len(plan)}: {experiment.slug} --preset {preset} --source {path}"
+        if run_dir is not None and (run_dir / "metrics.json").is_file():
+            print(f"{where}: evaluated already in {run_dir}", file=sys.stderr)
+            continue
+        run_dir = run_dir or rundir.new_run_dir(experiment.slug, preset)
+        print(where, file=sys.stderr)
+        result = train_and_evaluate(experiment, config, run_dir, preset)
+        rundir.record_finish(run_dir)
+        print(f"{run_dir}: test NLL {result['test']['frame_nll_nats']:.3f} nats per frame", file=sys.stderr)
+    return build_report(None, report_dir)
+
+
 def _command_bench(args) -> int:
     from musictf.bench import FIGURES, run_benchmarks
 
@@ -500,7 +570,7 @@ def _command_bench(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "data":  # the one command that never needs TensorFlow
+    if args.command != "data" and not getattr(args, "list", False):  # data and plans never need TensorFlow
         import_tensorflow(verbose=args.verbose)
     commands = {
         "data": _command_data,
@@ -509,6 +579,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": _command_report,
         "tune": _command_tune,
         "bench": _command_bench,
+        "benchmarks": _command_benchmarks,
         "evaluate": _command_evaluate,
         "generate": _command_generate,
         "ablation": _command_ablation,

@@ -65,6 +65,11 @@ class ExperimentConfig:
     jit_compile: bool = (
         False  # XLA; faster for LSTMs on CPU, slower combined with bfloat16 (reports/bench.md).
     )
+    # Halve the learning rate after this many epochs without a better validation loss; 0 keeps it.
+    reduce_lr_patience: int = 0
+    # Stop after this many epochs without a better validation loss; 0 trains every epoch. Either way
+    # the best checkpoint (by validation loss) is the one evaluated. A resumed run counts afresh.
+    early_stopping_patience: int = 0
     max_eval_windows: int = 4096  # Validation and test windows scored per evaluation; 0 scores all.
     # -- generation ------------------------------------------------------------------------------
     num_samples: int = 3  # Pieces written by `generate` and scored by `evaluate`.
@@ -108,6 +113,14 @@ class ExperimentConfig:
             (self.steps_per_epoch >= 0, f"steps_per_epoch must be 0 or more, got {self.steps_per_epoch}"),
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
             (self.clipnorm >= 0, f"clipnorm must be 0 or more, got {self.clipnorm}"),
+            (
+                self.reduce_lr_patience >= 0,
+                f"reduce_lr_patience must be 0 or more, got {self.reduce_lr_patience}",
+            ),
+            (
+                self.early_stopping_patience >= 0,
+                f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}",
+            ),
             (self.max_eval_windows >= 0, f"max_eval_windows must be 0 or more, got {self.max_eval_windows}"),
             (
                 1 <= self.num_samples <= MAX_SAMPLES,
@@ -228,12 +241,27 @@ def load_config(config_class: type, experiment_file: Path, preset: str, override
     experiment_file = Path(experiment_file)
     document = read_experiment_file(experiment_file)
     presets = document.get("presets", {})
-    if preset not in presets:
-        raise ConfigError(
-            f"{experiment_file.name}: no preset {preset!r}; available: {', '.join(sorted(presets))}"
-        )
-    config = replace(config_class(), presets[preset], origin=f"{experiment_file.name} [presets.{preset}]")
+    values = preset_values(presets, preset, experiment_file.name)
+    config = replace(config_class(), values, origin=f"{experiment_file.name} [presets.{preset}]")
     return replace(config, parse_overrides(list(overrides)), origin="--set")
+
+
+def preset_values(presets: dict, preset: str, file_name: str, chain: tuple[str, ...] = ()) -> dict:
+    """A preset's values: those of the preset it names in `extends` (recursively), then its own.
+    `[presets.nottingham] extends = "jsb"` keeps the JSB protocol and changes what it lists."""
+    if preset not in presets:
+        raise ConfigError(f"{file_name}: no preset {preset!r}; available: {', '.join(sorted(presets))}")
+    if preset in chain:
+        raise ConfigError(
+            f"{file_name}: presets extend each other in a loop: {' -> '.join((*chain, preset))}"
+        )
+    values = dict(presets[preset])
+    parent = values.pop("extends", None)
+    if parent is None:
+        return values
+    if not isinstance(parent, str):
+        raise ConfigError(f"{file_name} [presets.{preset}]: extends must name a preset, got {parent!r}")
+    return preset_values(presets, parent, file_name, (*chain, preset)) | values
 
 
 def to_dict(config) -> dict:
@@ -277,6 +305,10 @@ class RollConfig(ExperimentConfig):
     # chords as chords, several nats better (README, "Results"). The model then reads the target
     # frame too, and sampling draws flag by flag. `paper` keeps the documented independent flags.
     frame_autoregression: bool = True
+    # The within-frame term's form: 0 keeps it linear (a fully visible sigmoid belief net over the
+    # frame); N > 0 makes it a NADE with N hidden units whose biases come from the recurrent state,
+    # as in RNN-NADE (layers.FrameNADE). Measured against each other in the README's benchmark table.
+    nade_units: int = 0
 
     @property
     def target_is_input(self) -> bool:
@@ -292,6 +324,8 @@ class RollConfig(ExperimentConfig):
             raise ConfigError(f"steps_per_quarter must be at least 1, got {self.steps_per_quarter}")
         if not 0 < self.threshold < 1:
             raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
+        if self.nade_units and not self.frame_autoregression:
+            raise ConfigError("nade_units sizes the within-frame term: it needs frame_autoregression = true")
         if self.frame_autoregression and self.output != "sigmoid":
             raise ConfigError("frame_autoregression conditions independent flags: it needs output = sigmoid")
         if not 0 < self.initial_flag_probability < 1:
@@ -301,6 +335,7 @@ class RollConfig(ExperimentConfig):
         require(
             (self.units >= 1, f"units must be at least 1, got {self.units}"),
             (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),
+            (self.nade_units >= 0, f"nade_units must be 0 or more, got {self.nade_units}"),
             (self.dense_units >= 1, f"dense_units must be at least 1, got {self.dense_units}"),
             (0 <= self.lstm_dropout < 1, f"lstm_dropout must be in [0, 1), got {self.lstm_dropout}"),
             (0 <= self.dense_dropout < 1, f"dense_dropout must be in [0, 1), got {self.dense_dropout}"),

@@ -21,6 +21,7 @@ import tensorflow as tf
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.tokens import PAD, UNK
 from musictf.errors import MusicTFError
+from musictf.layers import FrameAutoregression, FrameNADE
 
 _MASK = 0xFFFFFFFF
 
@@ -87,6 +88,27 @@ def sample_bernoulli_autoregressive(logits, kernel, seed, temperature: float = 1
     return frame
 
 
+def sample_bernoulli_nade(parameters, input_kernel, output_kernel, seed, temperature: float = 1.0):
+    """Flags drawn one at a time, lowest first, from a `layers.FrameNADE`: `parameters` (B, F + H)
+    are the visible and hidden biases; flag k is on with probability
+    sigmoid((b_k + V[k] . sigmoid(c + sum_{j<k} x_j W[j])) / temperature)."""
+    parameters = tf.cast(parameters, tf.float32)
+    features = input_kernel.shape[0]
+    visible_bias, hidden_bias = parameters[:, :features], parameters[:, features:]
+    uniform = hash_uniform(tf.shape(visible_bias), seed[0], seed[1])
+
+    def body(k, activation, frame):
+        logit = visible_bias[:, k] + tf.linalg.matvec(tf.sigmoid(activation), output_kernel[k])
+        flag = tf.cast(uniform[:, k] < tf.sigmoid(logit / temperature), tf.float32)
+        activation = activation + flag[:, None] * input_kernel[k][None, :]
+        return k + 1, activation, frame + flag[:, None] * tf.one_hot(k, features, dtype=tf.float32)[None, :]
+
+    _, _, frame = tf.while_loop(
+        lambda k, *_: k < features, body, (tf.constant(0), hidden_bias, tf.zeros_like(visible_bias))
+    )
+    return frame
+
+
 def consistent_onsets(frame, previous):
     """Flattened onset/sustain frames that respect note structure: an onset starts a note, and a
     sustain holds one only where the key sounded in the previous frame. A sustain drawn for a silent
@@ -107,8 +129,9 @@ class FrameChooser:
             (one flag per frame from a softmax: the original experiments 2-3).
         blocked: ids never sampled (padding, unknown).
         onset_sustain: keep drawn onset/sustain frames consistent.
-        autoregression: for "bernoulli", the masked kernel of a `layers.FrameAutoregression`: flags
-            are then drawn one at a time, each given those below it.
+        autoregression: for "bernoulli", a draw of one frame flag by flag, each given those below it,
+            `(logits, seed, temperature) -> frame` (`within_frame_draw` of a model's within-frame
+            layer); the logits are then the head's, before the within-frame term.
     """
 
     def __init__(
@@ -122,7 +145,7 @@ class FrameChooser:
     def __call__(self, logits, previous, seed):
         if self.kind == "bernoulli":
             if self.autoregression is not None:
-                frame = sample_bernoulli_autoregressive(logits, self.autoregression, seed, self.temperature)
+                frame = self.autoregression(logits, seed, self.temperature)
             else:
                 frame = sample_bernoulli(logits, seed, self.temperature)
             return consistent_onsets(frame, previous) if self.onset_sustain else frame
@@ -223,6 +246,22 @@ class Sampler:
             )
             chunks.append(outputs.numpy())
         return np.concatenate(chunks, axis=1)[:, :length]
+
+
+def within_frame_draw(layer):
+    """`(logits, seed, temperature) -> frame` for a model's within-frame layer: flag by flag through
+    a `layers.FrameAutoregression` (its masked kernel) or a `layers.FrameNADE` (its two kernels)."""
+    if isinstance(layer, FrameAutoregression):
+        kernel = layer.masked_kernel()
+        return lambda logits, seed, temperature: sample_bernoulli_autoregressive(
+            logits, kernel, seed, temperature
+        )
+    if not isinstance(layer, FrameNADE):
+        raise TypeError(f"no flag-by-flag draw for {type(layer).__name__}")
+    input_kernel, output_kernel = layer.kernels()
+    return lambda parameters, seed, temperature: sample_bernoulli_nade(
+        parameters, input_kernel, output_kernel, seed, temperature
+    )
 
 
 CHUNK_STEPS = 4096  # steps per compiled call for long samples: an interrupt waits at most one chunk

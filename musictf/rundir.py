@@ -135,8 +135,11 @@ def read_config_file(run_dir: Path) -> dict:
     )
 
 
-def find_unfinished(slug: str, preset: str, config_fields: dict, root: Path = RUNS_ROOT) -> Path | None:
-    """The newest run of this experiment and preset, with the same config, whose training did not finish."""
+def find_unfinished(
+    slug: str, preset: str, config_fields: dict, root: Path = RUNS_ROOT, evaluated_too: bool = False
+) -> Path | None:
+    """The newest run of this experiment and preset, with the same config, whose training did not
+    finish; with `evaluated_too`, also one that finished and was evaluated (metrics.json)."""
     folder = Path(root) / slug
     if not folder.is_dir():
         return None
@@ -146,7 +149,9 @@ def find_unfinished(slug: str, preset: str, config_fields: dict, root: Path = RU
             finished = training_complete(candidate)
         except MusicTFError:
             continue
-        if saved["config"] == config_fields and not finished:
+        if saved["config"] == config_fields and (
+            not finished or (evaluated_too and (candidate / "metrics.json").is_file())
+        ):
             return candidate
     return None
 

@@ -12,13 +12,14 @@ import csv
 import io
 import math
 import sys
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from musictf import config as config_module
-from musictf import distribute, files, keras_internals, multiworker, rundir
+from musictf import distribute, files, host, keras_internals, multiworker, rundir
 from musictf.data.pipeline import global_batch_size
 from musictf.data.prepared import PreparedData
 from musictf.errors import MusicTFError
@@ -227,7 +228,8 @@ def build_and_compile(experiment: Experiment, config, features: int, strategy):
 
 
 class AtomicHistory(keras.callbacks.Callback):
-    """history.csv, one row per finished epoch, rewritten whole and atomically after each epoch: a
+    """history.csv, one row per finished epoch (its metrics and its wall seconds, validation included),
+    rewritten whole and atomically after each epoch: a
     kill or a full disk leaves the previous file, never a torn row. A resumed run keeps the rows of
     the epochs its backup holds and drops any later ones (an epoch that was cut short)."""
 
@@ -236,9 +238,17 @@ class AtomicHistory(keras.callbacks.Callback):
         self.path = Path(path)
         self.rows = [row for row in rundir.read_history(self.path)[0] if row["epoch"] < completed_epochs]
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
+        seconds = round(time.perf_counter() - self.epoch_started, 2)  # training and validation
         self.rows.append(
-            {"epoch": epoch, **{key: float(value) for key, value in sorted((logs or {}).items())}}
+            {
+                "epoch": epoch,
+                **{key: float(value) for key, value in sorted((logs or {}).items())},
+                "seconds": seconds,
+            }
         )
         columns = list(dict.fromkeys(key for row in self.rows for key in row))
         buffer = io.StringIO()
@@ -304,7 +314,7 @@ def train(
                     run_dir, experiment.slug, preset, config, data.representation, data.manifest()
                 )
                 rundir.write_json(run_dir / "ingest.json", data.corpus.report.to_dict())
-                rundir.write_state(run_dir, training="running", strategy=strategy_name)
+                rundir.write_state(run_dir, training="running", strategy=strategy_name, machine=host.cpu())
             for folder in (run_dir / "checkpoints", run_dir / "backup"):
                 remove_stale_temporaries(folder, older_than=0)  # a killed save's; no other writer is running
         history = _fit(
@@ -325,6 +335,21 @@ def train(
         return history
 
 
+def validation_schedule(config) -> list:
+    """The learning-rate halving and early stop that `reduce_lr_patience` and
+    `early_stopping_patience` ask for, both watching the validation loss."""
+    callbacks = []
+    if config.reduce_lr_patience:
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                "val_loss", factor=0.5, patience=config.reduce_lr_patience, min_lr=config.learning_rate / 64
+            )
+        )
+    if config.early_stopping_patience:
+        callbacks.append(keras.callbacks.EarlyStopping("val_loss", patience=config.early_stopping_patience))
+    return callbacks
+
+
 def _fit(
     experiment,
     config,
@@ -340,7 +365,7 @@ def _fit(
 ) -> dict:
     train_ds, valid_ds, steps_per_epoch = datasets
     nan_stop = StopOnNaN()
-    callbacks = [nan_stop, *experiment.callbacks(config, model)]
+    callbacks = [nan_stop, *experiment.callbacks(config, model), *validation_schedule(config)]
     if chief:
         callbacks += [
             AtomicCheckpoint(run_dir / "checkpoints"),

@@ -110,3 +110,48 @@ def test_seeds_beyond_what_keras_and_numpy_accept_are_refused_in_one_line(capsys
     assert main(["train", "2", "--preset", "smoke", "--set", "seed=99999999999999999999"]) == 2
     err = capsys.readouterr().err.strip()
     assert "seed must be in [0, 2**32 - 1]" in err and len(err.splitlines()) == 1
+
+
+def test_a_preset_extends_another_and_a_loop_or_a_missing_parent_is_one_error(tmp_path):
+    """`extends` takes the named preset's values, then the preset's own, recursively."""
+    from musictf.config import RollConfig
+
+    path = tmp_path / "e.toml"
+    path.write_text(
+        '[presets.base]\nunits = 64\nseq_len = 8\n[presets.child]\nextends = "base"\nseq_len = 16\n'
+        '[presets.grandchild]\nextends = "child"\nepochs = 3\n'
+        '[presets.a]\nextends = "b"\n[presets.b]\nextends = "a"\n[presets.orphan]\nextends = "nowhere"\n'
+    )
+    config = load_config(RollConfig, path, "grandchild")
+    assert (config.units, config.seq_len, config.epochs) == (64, 16, 3)
+    with pytest.raises(ConfigError, match="loop: a -> b -> a"):
+        load_config(RollConfig, path, "a")
+    with pytest.raises(ConfigError, match="no preset 'nowhere'"):
+        load_config(RollConfig, path, "orphan")
+
+
+BENCHMARK_PRESETS = ("jsb", "nottingham", "musedata", "piano-midi")
+
+
+@pytest.mark.parametrize("number", ["2", "3"])
+def test_each_benchmark_has_a_within_frame_and_an_independent_preset_on_its_protocol(number):
+    """Both families for each published data set: 88-key active rolls, every frame scored from the
+    first; `-independent` predicts the 88 keys independently (as the published LSTM/GRU/TCN)."""
+    experiment = get_experiment(number)
+    for name in BENCHMARK_PRESETS:
+        within, independent = experiment.load_config(name), experiment.load_config(f"{name}-independent")
+        for config in (within, independent):
+            assert (config.roll_encoding, config.pad_start, config.max_eval_windows) == ("active", True, 0)
+            assert config.source == (
+                "music21:bach" if name == "jsb" else f"benchmark:{name}"
+            )  # only JSB has a music21 stand-in
+        assert within.frame_autoregression and not independent.frame_autoregression
+
+
+def test_a_benchmark_preset_without_its_file_says_which_file_to_pass(capsys, tmp_path):
+    from musictf.cli import main
+
+    assert main(["train", "3", "--preset", "nottingham", "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "benchmark:nottingham" in err and "--source PATH/nottingham.json" in err

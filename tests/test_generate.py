@@ -98,6 +98,50 @@ def test_the_within_frame_term_reads_only_lower_flags_of_the_same_frame():
     np.testing.assert_array_equal(logits[3:], [14.0, 15.0])  # W[2, 3], W[2, 4]
 
 
+def _nade_logits_by_loop(parameters, frames, input_kernel, output_kernel):
+    """RNN-NADE's conditionals written as the loop of Larochelle and Murray (2011), in numpy."""
+    features = input_kernel.shape[0]
+    visible, activation = parameters[:, :features], parameters[:, features:].copy()
+    logits = np.zeros_like(visible)
+    for k in range(features):
+        logits[:, k] = visible[:, k] + (1 / (1 + np.exp(-activation))) @ output_kernel[k]
+        activation += frames[:, k : k + 1] * input_kernel[k][None, :]
+    return logits
+
+
+def test_the_nade_scores_each_flag_given_the_flags_below_it_and_draws_from_the_same_conditionals():
+    """FrameNADE's logits equal the per-key loop's, flag k never reads flags k and above, and a
+    frame drawn by sample_bernoulli_nade is exactly the one its own conditionals give: flag k is on
+    where the draw's uniform number is below sigmoid(logit_k of the drawn flags below k)."""
+    from musictf.generate import hash_uniform, sample_bernoulli_nade
+    from musictf.layers import FrameNADE
+
+    rng = np.random.default_rng(0)
+    features, units, rows = 6, 4, 2000
+    parameters = rng.normal(size=(rows, features + units)).astype(np.float32)
+    frames = (rng.random((rows, features)) < 0.4).astype(np.float32)
+    layer = FrameNADE(units)
+    layer.build([(None, features + units), (None, features)])
+    layer.output_kernel.assign(rng.normal(size=(features, units)).astype(np.float32) * 2)
+    input_kernel, output_kernel = (np.asarray(kernel) for kernel in layer.kernels())
+    logits = np.asarray(layer([parameters, frames]))
+    np.testing.assert_allclose(
+        logits, _nade_logits_by_loop(parameters, frames, input_kernel, output_kernel), atol=1e-5
+    )
+    flipped = frames.copy()
+    flipped[:, 3] = 1 - flipped[:, 3]
+    difference = np.asarray(layer([parameters, flipped])) - logits
+    np.testing.assert_array_equal(difference[:, :4], 0.0)
+    assert np.abs(difference[:, 4:]).max() > 0.1
+
+    seed = tf.constant((7, 2), tf.int64)
+    drawn = sample_bernoulli_nade(parameters, *layer.kernels(), seed).numpy()
+    uniform = hash_uniform(tf.constant((rows, features)), seed[0], seed[1]).numpy()
+    expected = uniform < 1 / (1 + np.exp(-np.asarray(layer([parameters, drawn]))))
+    np.testing.assert_array_equal(drawn, expected.astype(np.float32))
+    assert 0.1 < drawn.mean() < 0.9
+
+
 def test_a_drawn_sustain_holds_a_sounding_key_and_never_starts_a_note():
     from musictf.data.pianoroll import NUM_KEYS
     from musictf.generate import consistent_onsets

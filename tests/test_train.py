@@ -206,3 +206,24 @@ def test_a_full_disk_is_one_line_never_a_crash_and_the_rerun_resumes(
     resumed = subprocess.run(command, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert json.loads((run_dir / "state.json").read_text())["training"] == "complete"
+
+
+def test_the_validation_schedule_halves_the_learning_rate_and_stops_when_validation_stalls(
+    tmp_path, cache_dir
+):
+    """`reduce_lr_patience` and `early_stopping_patience` on a smoke run whose validation loss can
+    only stall (a learning rate of 1e-9): the rate is halved after each stalled pair of epochs, training
+    stops after three, and history.csv records each epoch's rate and wall seconds."""
+    config = get_experiment("2").load_config(
+        "smoke",
+        ["epochs=8", "learning_rate=1e-9", "reduce_lr_patience=1", "early_stopping_patience=2"],
+    )
+    run_dir = tmp_path / "run"
+    train(get_experiment("2"), config, run_dir, preset="smoke", verbose=0)
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    assert len(rows) < 8  # stopped early
+    rates = [float(row["learning_rate"]) for row in rows]
+    assert rates[-1] < rates[0] and min(rates) >= 1e-9 / 64 * 0.999
+    assert all(float(row["seconds"]) > 0 for row in rows)
+    machine = json.loads((run_dir / "state.json").read_text())["machine"]
+    assert machine["cores"] >= 1 and machine["cpu"]

@@ -9,6 +9,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from musictf import host
+
 
 def summary(values: list[float]) -> dict:
     """Median, min, max and the relative spread (max - min) / median of repeated measurements."""
@@ -74,37 +76,11 @@ def pin_threads(threads: int) -> None:
     torch.set_num_interop_threads(1)
 
 
-# The CPU features the ratios depend on (oneDNN picks its kernels by them), as /proc/cpuinfo names them.
-CPU_FLAGS = {
-    "avx2": "AVX2",
-    "avx512f": "AVX-512",
-    "avx512_vnni": "VNNI",
-    "avx512_bf16": "BF16",
-    "amx_bf16": "AMX-BF16",
-}
-
-
-def cpu_flags() -> list[str]:
-    """The CPU_FLAGS this machine has, by their usual names ([] where /proc/cpuinfo is missing)."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            present = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
-    except OSError:
-        return []
-    return [name for flag, name in CPU_FLAGS.items() if flag in present]
-
-
 def machine(threads: int) -> dict:
     """What the figures were measured on."""
     import keras
     import tensorflow as tf
 
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     try:
         with open("/proc/meminfo") as handle:
             memory_gib = int(handle.readline().split()[1]) / 1024**2
@@ -120,9 +96,7 @@ def machine(threads: int) -> dict:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "host": platform.node(),
-        "cpu": model,
-        "cpu_flags": cpu_flags(),
-        "cores": os.cpu_count(),
+        **host.cpu(),
         "memory_gib": round(memory_gib, 1) if memory_gib else None,
         "threads": threads,
         "gpus": len(tf.config.list_physical_devices("GPU")),

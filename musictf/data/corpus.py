@@ -39,6 +39,9 @@ from musictf.files import remove_stale_temporaries
 PARSE_VERSION = 5  # Bump when the cached note lists or the cache entry format change.
 SUPPORTED_EXTENSIONS = (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".krn", ".abc")
 MUSIC21_PREFIX = "music21:"
+# `benchmark:<name>`: a preset made for a published benchmark file (the `nottingham` presets), whose
+# file the user must name with --source.
+BENCHMARK_PREFIX = "benchmark:"
 PARSE_TIMEOUT = 60.0  # seconds one file may take to parse (ExperimentConfig.parse_timeout)
 MAX_FILE_MEGABYTES = 20.0  # larger files are skipped (ExperimentConfig.max_file_megabytes)
 
@@ -139,6 +142,12 @@ def _music21_files(name: str) -> tuple[Path, list[Path]]:
 
 def resolve_source(source: str, report: IngestReport) -> list[SourceFile]:
     """The files of a source, sorted by file id; unusable entries go into `report.skipped`."""
+    if source.startswith(BENCHMARK_PREFIX):
+        name = source[len(BENCHMARK_PREFIX) :]
+        raise MusicTFError(
+            f"{source}: this preset runs on the published {name} file, which musictf does not ship: pass "
+            f"--source PATH/{name}.json (or its .pkl or .mat form; README, 'The polyphonic benchmarks')"
+        )
     if source.startswith(MUSIC21_PREFIX):
         root, paths = _music21_files(source[len(MUSIC21_PREFIX) :])
         wanted = [path for path in paths if path.suffix.lower() in SUPPORTED_EXTENSIONS]

@@ -73,7 +73,7 @@ def build_model(config: Seq2OneConfig, features: int) -> keras.Model:
     inputs, logits, autoregression = frames, head(x), None
     if config.frame_autoregression:  # the next frame itself, for the within-frame term
         inputs = [frames, keras.Input((features,), name="next_frame")]
-        logits, autoregression = rolls.frame_logits(logits, inputs[1])
+        logits, autoregression = rolls.frame_logits(config, logits, inputs[1])
     model = keras.Model(inputs, logits, name="roll_seq2one")
     model.frame_autoregression = autoregression
     # Incremental form, on the same layers

@@ -103,7 +103,7 @@ def build_seq2seq(
     inputs, autoregression = [encoder_input, decoder_input], None
     if config.frame_autoregression:  # the target frames themselves, for the within-frame term
         inputs.append(keras.Input((None, features), name="target_frames"))
-        logits, autoregression = rolls.frame_logits(logits, inputs[-1])
+        logits, autoregression = rolls.frame_logits(config, logits, inputs[-1])
     model = keras.Model(inputs, logits, name=name)
     model.frame_autoregression = autoregression
     # Incremental form, on the same layers

@@ -4,6 +4,7 @@ losses, metrics, the chooser, and the slots every roll experiment fills the same
 from __future__ import annotations
 
 import keras
+import numpy as np
 
 from musictf.baseline_samples import roll_markov_samples
 from musictf.config import RollConfig
@@ -11,8 +12,8 @@ from musictf.data.pipeline import window_datasets
 from musictf.data.prepared import prepare_symbolic_data
 from musictf.data.representation import RollRepresentation
 from musictf.evaluate import roll_test_metrics
-from musictf.generate import FrameChooser
-from musictf.layers import FrameAutoregression
+from musictf.generate import FrameChooser, within_frame_draw
+from musictf.layers import FrameAutoregression, FrameNADE
 from musictf.losses import ArgmaxCrossEntropy
 from musictf.metrics import FrameNLL, ThresholdMetric, argmax_accuracy, logit
 from musictf.samples import midi_sample_statistics, write_midi_samples
@@ -20,15 +21,20 @@ from musictf.samples import midi_sample_statistics, write_midi_samples
 
 def classifier_head(config: RollConfig, features: int) -> keras.Sequential:
     """Dense(dense_units) -> ReLU -> Dropout -> Dense(features) logits, as documented; sigmoid
-    outputs start at `initial_flag_probability`."""
+    outputs start at `initial_flag_probability`. With a NADE within the frame (`nade_units`), the
+    last layer gives the NADE's hidden biases too: features + nade_units values per step."""
     bias = logit(config.initial_flag_probability) if config.output == "sigmoid" else 0.0
+    bias = np.concatenate([np.full(features, bias, np.float32), np.zeros(config.nade_units, np.float32)])
     return keras.Sequential(
         [
             keras.layers.Dense(config.dense_units, name="dense_hidden"),
             keras.layers.ReLU(),
             keras.layers.Dropout(config.dense_dropout),
             keras.layers.Dense(
-                features, dtype="float32", bias_initializer=keras.initializers.Constant(bias), name="logits"
+                features + config.nade_units,
+                dtype="float32",
+                bias_initializer=keras.initializers.Constant(bias),
+                name="logits",
             ),
         ],
         name="head",
@@ -54,9 +60,13 @@ def compile_arguments(config: RollConfig) -> dict:
     return {"loss": keras.losses.BinaryCrossentropy(from_logits=True), "metrics": threshold_metrics(config)}
 
 
-def frame_logits(logits, target_frames) -> tuple:
-    """(the head's logits plus the within-frame term on the target frames, the FrameAutoregression
-    layer): a builder with `frame_autoregression` attaches the layer to its model, for sampling."""
+def frame_logits(config: RollConfig, logits, target_frames) -> tuple:
+    """(the head's logits with the within-frame term on the target frames, the within-frame layer):
+    linear (`FrameAutoregression`) or a NADE (`FrameNADE`, with `nade_units`). A builder with
+    `frame_autoregression` attaches the layer to its model, for sampling."""
+    if config.nade_units:
+        layer = FrameNADE(config.nade_units, name="frame_autoregression")
+        return layer([logits, target_frames]), layer
     layer = FrameAutoregression(name="frame_autoregression")
     return keras.layers.Add(name="frame_logits")([logits, layer(target_frames)]), layer
 
@@ -65,7 +75,7 @@ def chooser(config: RollConfig, model) -> FrameChooser:
     """Draws for a roll model; flag by flag through `model.frame_autoregression` where it has one."""
     autoregression = None
     if config.frame_autoregression:
-        autoregression = model.frame_autoregression.masked_kernel()
+        autoregression = within_frame_draw(model.frame_autoregression)
     return FrameChooser(
         "bernoulli" if config.output == "sigmoid" else "onehot",
         temperature=config.temperature,

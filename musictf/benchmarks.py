@@ -1,0 +1,201 @@
+"""The polyphonic benchmark table: one block per data set of Boulanger-Lewandowski, Bengio and Vincent
+(ICML 2012), each holding musictf's best run of each model family (chosen on the valid split), the
+two count baselines on the same test frames, and the published rows that name a source.
+
+Test NLL is in nats per frame, summed over the 88 keys, every frame of every test sequence scored from
+its first. A run is on the protocol when it used 88-key active rolls at one frame per grid step with
+`pad_start`; runs on a published file are grouped by the data set its file name names.
+
+`benchmark_plan(folder, ...)` lists the runs `musictf benchmarks` (`make benchmarks DATA=folder`)
+makes: the presets of whichever published files the folder holds.
+
+Example:
+    rows = benchmark_table([benchmark_entry(label, metrics, run_dir) for ...])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+from musictf import host, rundir
+from musictf.data.benchmark import BENCHMARK_EXTENSIONS
+from musictf.errors import MusicTFError
+
+TCN_PAPER = "Bai, Kolter and Koltun 2018 (TCN paper), Table 1"
+BL2012 = "Boulanger-Lewandowski, Bengio and Vincent, ICML 2012"
+SECOND_HAND = "; quoted second-hand, not checked against the paper here"
+# (data set, model, test NLL, citation). Only rows whose number we could read in a source that names
+# the paper; BL2012's rows for Nottingham, MuseData and Piano-midi.de could not be checked here, so
+# they are left out rather than quoted from memory.
+LITERATURE = [
+    ("JSB Chorales", "RNN", 8.71, BL2012 + SECOND_HAND),
+    ("JSB Chorales", "RNN-NADE (Hessian-free)", 5.56, BL2012 + SECOND_HAND),
+    ("JSB Chorales", "RNN", 8.91, TCN_PAPER),
+    ("JSB Chorales", "LSTM", 8.45, TCN_PAPER),
+    ("JSB Chorales", "GRU", 8.43, TCN_PAPER),
+    ("JSB Chorales", "TCN", 8.10, TCN_PAPER),
+    ("Nottingham", "RNN", 4.05, TCN_PAPER),
+    ("Nottingham", "LSTM", 3.29, TCN_PAPER),
+    ("Nottingham", "GRU", 3.46, TCN_PAPER),
+    ("Nottingham", "TCN", 3.07, TCN_PAPER),
+]
+# A published file's data set, by a word of its file name (jsb-chorales-quarter.json, JSB_Chorales.mat,
+# Nottingham.mat, musedata.json, Piano_midi.pkl, ...), in the table's order.
+DATASETS = {"jsb": "JSB Chorales", "nottingham": "Nottingham", "muse": "MuseData", "piano": "Piano-midi.de"}
+# Each data set's presets in experiments/e2_*.toml and e3_*.toml: PRESET (within the frame) and
+# PRESET-independent.
+PRESETS = {
+    "JSB Chorales": "jsb",
+    "Nottingham": "nottingham",
+    "MuseData": "musedata",
+    "Piano-midi.de": "piano-midi",
+}
+FAMILIES = ("within the frame", "independent keys")
+HEADER = ["data set", "model", "test NLL", "valid NLL", "test − Markov", "train time", "machine", "source"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkEntry:
+    """One evaluated run on the frame protocol."""
+
+    dataset: str
+    family: str
+    label: str
+    test_nll: float
+    valid_nll: float  # the best epoch's validation NLL: what chooses a family's best run
+    independent_bernoulli: float | None
+    markov: float | None
+    train_seconds: float | None
+    machine: str
+    canonical: bool  # the file's own split, as published
+
+
+def dataset_name(source: str, transpose_to_c: bool) -> tuple[str, bool]:
+    """(the data set's name in the table, whether it is a published file with its own split)."""
+    if source.lower().endswith(BENCHMARK_EXTENSIONS):
+        stem = Path(source).stem.lower()
+        name = next((label for word, label in DATASETS.items() if word in stem), Path(source).stem)
+        return name, True
+    return f"{source} ({'in C, ' if transpose_to_c else ''}frames sampled at grid steps; our split)", False
+
+
+def benchmark_entry(label: str, metrics: dict, run_dir: Path) -> BenchmarkEntry | None:
+    """A run's entry, or None for a run off the protocol (tokens, onset/sustain rolls, or scoring that
+    does not start at each sequence's first frame)."""
+    representation, config = metrics["representation"], metrics["config"]
+    if not (representation.get("encoding") == "active" and config.get("pad_start")):
+        return None
+    dataset, canonical = dataset_name(metrics["source"], config.get("transpose_to_c", False))
+    rows, _ = rundir.read_history(Path(run_dir) / "history.csv")
+    valid = [row["val_frame_nll"] for row in rows if isinstance(row.get("val_frame_nll"), float)]
+    seconds = [row["seconds"] for row in rows if isinstance(row.get("seconds"), float)]
+    machine = rundir.read_state(run_dir).get("machine")
+    return BenchmarkEntry(
+        dataset=dataset,
+        family=FAMILIES[0] if config.get("frame_autoregression") else FAMILIES[1],
+        label=label
+        + (f", NADE({config['nade_units']})" if config.get("nade_units") else "")
+        + (", linear" if config.get("frame_autoregression") and not config.get("nade_units") else ""),
+        test_nll=metrics["test"]["frame_nll_nats"],
+        valid_nll=min(valid) if valid else math.inf,
+        independent_bernoulli=metrics["baseline"].get("independent_bernoulli_nll_nats"),
+        markov=metrics["baseline"].get("markov_nll_nats"),
+        train_seconds=sum(seconds) if len(seconds) == len(rows) and rows else None,
+        machine=host.describe(machine) if machine else "not recorded",
+        canonical=canonical,
+    )
+
+
+def _minutes(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def best_of_each_family(entries: list[BenchmarkEntry]) -> list[BenchmarkEntry]:
+    """The run of each (data set, family) with the lowest validation NLL (never chosen on test)."""
+    best: dict[tuple[str, str], BenchmarkEntry] = {}
+    for entry in entries:
+        key = (entry.dataset, entry.family)
+        if key not in best or entry.valid_nll < best[key].valid_nll:
+            best[key] = entry
+    return list(best.values())
+
+
+def benchmark_table(entries: list[BenchmarkEntry]) -> list[list]:
+    """Rows under `HEADER`, one block per data set: musictf's best run of each family, the two
+    baselines on that run's test frames, then the published rows with their citations."""
+    chosen = best_of_each_family(entries)
+    order = list(DATASETS.values())
+    datasets = order + sorted({entry.dataset for entry in chosen} - set(order))
+    rows = []
+    for dataset in datasets:
+        ours = sorted((entry for entry in chosen if entry.dataset == dataset), key=lambda e: e.family)
+        published = [row for row in LITERATURE if row[0] == dataset]
+        if not ours and not published:
+            continue
+        for entry in ours:
+            margin = entry.test_nll - entry.markov if entry.markov is not None else "–"
+            rows.append(
+                [
+                    dataset,
+                    f"musictf {entry.label}: {entry.family}",
+                    entry.test_nll,
+                    entry.valid_nll if math.isfinite(entry.valid_nll) else "–",
+                    margin,
+                    _minutes(entry.train_seconds),
+                    entry.machine,
+                    "this run"
+                    + ("" if entry.canonical else ", our split: not comparable with published rows"),
+                ]
+            )
+        if ours:  # the baselines of the first run; every run of a data set has the same test frames
+            reference = ours[0]
+            for name, value in (
+                ("independent Bernoulli per key (count baseline)", reference.independent_bernoulli),
+                ("first-order Markov per key (count baseline)", reference.markov),
+            ):
+                rows.append(
+                    [
+                        dataset,
+                        name,
+                        value if value is not None else "–",
+                        "–",
+                        "–",
+                        "–",
+                        "–",
+                        "same test frames",
+                    ]
+                )
+        for _, model, nll, citation in published:
+            rows.append([dataset, model, nll, "–", "–", "–", "–", citation])
+    return rows
+
+
+def benchmark_files(folder: Path) -> dict[str, Path]:
+    """{data set: its file} for the published files in `folder`, in the table's order (top level; the
+    first by name where a data set has several forms)."""
+    found: dict[str, Path] = {}
+    for path in sorted(Path(folder).iterdir()):
+        if path.is_file() and path.name.lower().endswith(BENCHMARK_EXTENSIONS):
+            name, _ = dataset_name(str(path), False)
+            if name in PRESETS and name not in found:
+                found[name] = path
+    return {name: found[name] for name in PRESETS if name in found}  # in the table's order
+
+
+def benchmark_plan(folder: Path, experiments: list[str], families: list[str]) -> list[tuple[str, str, Path]]:
+    """(experiment, preset, file) for every run `musictf benchmarks` makes, in the table's order."""
+    files = benchmark_files(folder)
+    if not files:
+        raise MusicTFError(
+            f"{folder}: none of the published files (jsb-chorales-quarter, nottingham, musedata, piano-midi; "
+            f".json, .pkl or .mat) is there"
+        )
+    suffixes = {"within": "", "independent": "-independent"}
+    return [
+        (number, PRESETS[dataset] + suffixes[family], path)
+        for dataset, path in files.items()
+        for number in experiments
+        for family in families
+    ]

@@ -1,0 +1,97 @@
+"""The benchmark table: blocks per data set, each family's best run chosen on validation, baselines
+and published rows beside them."""
+
+import csv
+
+import pytest
+
+from musictf import rundir
+from musictf.benchmarks import HEADER, BenchmarkEntry, benchmark_entry, benchmark_table, dataset_name
+
+
+def _entry(dataset, family, label, test, valid, markov=10.0):
+    return BenchmarkEntry(dataset, family, label, test, valid, 11.0, markov, 600.0, "a CPU, 2 cores", True)
+
+
+@pytest.mark.parametrize(
+    "file, name",
+    [
+        ("x/jsb-chorales-quarter.json", "JSB Chorales"),
+        ("JSB_Chorales.mat", "JSB Chorales"),
+        ("Nottingham.mat", "Nottingham"),
+        ("musedata.pkl", "MuseData"),
+        ("Piano_midi.pickle", "Piano-midi.de"),
+    ],
+)
+def test_a_published_file_is_named_by_its_data_set(file, name):
+    assert dataset_name(file, False) == (name, True)
+    assert dataset_name("music21:bach", True)[1] is False
+
+
+def test_each_block_holds_each_familys_best_run_by_validation_with_baselines_and_citations():
+    entries = [
+        _entry("Nottingham", "within the frame", "a", test=2.0, valid=2.5),
+        _entry("Nottingham", "within the frame", "b", test=1.9, valid=2.6),  # better on test only
+        _entry("Nottingham", "independent keys", "c", test=3.0, valid=3.1, markov=5.17),
+        _entry("JSB Chorales", "independent keys", "d", test=8.2, valid=8.3),
+    ]
+    rows = benchmark_table(entries)
+    assert all(len(row) == len(HEADER) for row in rows)
+    assert [row[0] for row in rows].index("JSB Chorales") < [row[0] for row in rows].index("Nottingham")
+    nottingham = [row for row in rows if row[0] == "Nottingham"]
+    ours = [row for row in nottingham if row[1].startswith("musictf")]
+    assert [row[1].split(":")[0] for row in ours] == ["musictf c", "musictf a"]  # b lost on validation
+    assert ours[0][4] == pytest.approx(3.0 - 5.17)  # test - Markov: below zero beats the baseline
+    assert [row[2] for row in nottingham if "count baseline" in row[1]] == [11.0, 5.17]
+    assert {row[2] for row in nottingham if "TCN paper" in row[7]} == {4.05, 3.29, 3.46, 3.07}
+    assert not [row for row in rows if row[0] == "MuseData"], "no runs and no published rows: no block"
+
+
+def test_a_runs_entry_carries_its_best_validation_training_time_and_machine(tmp_path):
+    run_dir = tmp_path
+    with open(run_dir / "history.csv", "w") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["epoch", "val_frame_nll", "seconds"])
+        writer.writerows([[0, 9.0, 100.0], [1, 8.5, 110.0], [2, 8.7, 90.0]])
+    rundir.write_state(run_dir, machine={"cpu": "Test CPU", "cpu_flags": ["AVX2"], "cores": 2})
+    metrics = {
+        "representation": {"encoding": "active"},
+        "config": {"pad_start": True, "frame_autoregression": True, "nade_units": 32},
+        "source": "/data/nottingham.json",
+        "test": {"frame_nll_nats": 2.2},
+        "baseline": {"independent_bernoulli_nll_nats": 10.25, "markov_nll_nats": 5.17},
+    }
+    entry = benchmark_entry("e3 (nottingham)", metrics, run_dir)
+    assert (entry.dataset, entry.family, entry.valid_nll, entry.train_seconds) == (
+        "Nottingham",
+        "within the frame",
+        8.5,
+        300.0,
+    )
+    assert "NADE(32)" in entry.label and entry.machine == "Test CPU, 2 cores, AVX2"
+    metrics["representation"]["encoding"] = "onset_sustain"
+    assert benchmark_entry("e2", metrics, run_dir) is None
+
+
+def test_musictf_benchmarks_plans_each_found_files_presets_and_refuses_a_folder_without_any(tmp_path, capsys):
+    from musictf.cli import main
+    from tests.data.test_benchmark import write_benchmark
+
+    folder = tmp_path / "published"
+    folder.mkdir()
+    write_benchmark(folder / "Nottingham.mat", "mat")
+    write_benchmark(folder / "jsb-chorales-quarter.json", "json")
+    (folder / "notes.txt").write_text("not a benchmark")
+    assert main(["benchmarks", str(folder), "--list", "--experiment", "2", "--experiment", "3"]) == 0
+    planned = capsys.readouterr().out.splitlines()
+    assert planned == [
+        f"musictf run {n} --preset {preset} --source {folder / name}"
+        for name, base in (("jsb-chorales-quarter.json", "jsb"), ("Nottingham.mat", "nottingham"))
+        for n in ("2", "3")
+        for preset in (base, f"{base}-independent")
+    ]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["benchmarks", str(empty)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "none of the published files" in err
