@@ -12,7 +12,7 @@ endif
 PIP_INDEX_tpu := --find-links https://storage.googleapis.com/libtpu-tf-releases/index.html
 STAMP  := $(VENV)/.installed-$(ACCEL)
 
-.PHONY: install test test-slow lint clean report bench benchmark-jsb benchmarks ablation-4 help
+.PHONY: install test test-slow lint clean report bench benchmark-jsb benchmarks gpu-check ablation-4 help
 .DEFAULT_GOAL := help
 
 help:  ## List the targets
@@ -65,6 +65,9 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)  ## Measure speed and memory (about 16 min): reports/bench.json and reports/bench.md
 	$(BIN)/musictf bench --size full
+
+gpu-check: $(STAMP)  ## On a GPU machine (at most 10 min): paper presets, cuDNN, mixed precision, XLA, generation; writes reports/gpu.md
+	$(BIN)/musictf gpu-check
 
 test: $(STAMP)  ## Run the fast test suite
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -249,6 +249,29 @@ def build_parser() -> argparse.ArgumentParser:
     benchmarks.add_argument("--list", action="store_true", help="print the runs it would make, and stop")
     benchmarks.add_argument("--out", default="reports", help="report folder (default: reports)")
 
+    gpu_check = commands.add_parser(
+        "gpu-check",
+        help="check the GPU path in at most 10 minutes: paper presets, cuDNN, mixed precision, XLA, "
+        "generation (make gpu-check)",
+        description="On one GPU: train experiments 2 and 4 at --preset paper for two short epochs, confirm "
+        "their LSTMs run cuDNN's kernel, time float32 against mixed_float16, mixed_bfloat16 and XLA, and run "
+        "the generation and WaveNet benchmarks; writes reports/gpu.md and gpu.json with the device named. "
+        "Without a GPU it refuses in one line.",
+    )
+    gpu_check.add_argument(
+        "--size", choices=["full", "smoke"], default="full", help="smoke: tiny (default: full)"
+    )
+    gpu_check.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help="run the checks even without a GPU (with --size smoke, to test the harness); its figures say "
+        "nothing about a GPU",
+    )
+    gpu_check.add_argument("--out", default="reports", help="output folder (default: reports)")
+    gpu_check.add_argument(
+        "--runs-root", default="runs/gpu-check", help="where its training runs go (default: runs/gpu-check)"
+    )
+
     bench = commands.add_parser(
         "bench",
         help="measure speed and memory; write reports/bench.json and bench.md (what `make bench` does)",
@@ -553,6 +576,14 @@ def _run_benchmarks(plan: list[tuple[str, str, Path]], report_dir: Path) -> Path
     return build_report(None, report_dir)
 
 
+def _command_gpu_check(args) -> int:
+    from musictf.bench.gpu import run_gpu_check
+
+    results = run_gpu_check(Path(args.out), args.size, args.allow_cpu, Path(args.runs_root))
+    print(f"{results['device']}: {Path(args.out) / 'gpu.md'}")
+    return 0
+
+
 def _command_bench(args) -> int:
     from musictf.bench import FIGURES, run_benchmarks
 
@@ -580,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
         "tune": _command_tune,
         "bench": _command_bench,
         "benchmarks": _command_benchmarks,
+        "gpu-check": _command_gpu_check,
         "evaluate": _command_evaluate,
         "generate": _command_generate,
         "ablation": _command_ablation,

@@ -124,3 +124,35 @@ def test_pytorch_models_train_on_musictf_batches(bach_small):
         assert losses[-1] < losses[0]
         if config.frame_autoregression:  # the within-frame weights learn too
             assert float(trainer.model.within_frame.kernel.abs().sum()) > 0
+
+
+def test_gpu_check_refuses_in_one_line_without_a_gpu(capsys, tmp_path):
+    import tensorflow as tf
+
+    from musictf.cli import main
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU: make gpu-check runs for real here")
+    assert main(["gpu-check", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sees no GPU" in err
+    assert not list(tmp_path.iterdir()), "nothing written"
+
+
+@pytest.mark.slow
+def test_the_gpu_check_harness_runs_every_check_at_smoke_size_on_the_cpu(tmp_path, cache_dir):
+    """What `make gpu-check` does on a GPU, tiny and on the CPU: the page names the device (here: none),
+    and the cuDNN count is 0 on the CPU, where Keras runs its generic LSTM loop."""
+    from musictf.bench.gpu import run_gpu_check
+
+    results = run_gpu_check(tmp_path / "reports", "smoke", allow_cpu=True, runs_root=tmp_path / "runs")
+    page = (tmp_path / "reports" / "gpu.md").read_text()
+    assert "none: the CPU" in page and "e2_roll_seq2one" in page and "e4_polyphonic" in page
+    assert [entry["cudnn_lstm_ops"] for entry in results["training"]] == [0, 0]
+    assert set(results["precision"]["modes"]) | set(results["precision"]["failed"]) == {
+        "float32",
+        "mixed_float16",
+        "mixed_bfloat16",
+        "xla",
+    }
+    assert results["generation"]["experiments"]["2"]["speedup"]["median"] > 1
