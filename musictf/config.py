@@ -286,6 +286,9 @@ class RollConfig(ExperimentConfig):
     )
     num_layers: int = 2  # Stacked LSTM layers (encoder and decoder each, for seq2seq).
     lstm_dropout: float = 0.2  # Dropout between stacked LSTM layers.
+    # Dropout on the frames the LSTMs read (never on the target frame the within-frame term reads):
+    # the model learns to continue from a partly hidden past. 0 disables it.
+    input_dropout: float = 0.0
     dense_units: int = 256  # The classifier's hidden Dense layer.
     dense_dropout: float = 0.5  # Dropout after the classifier's ReLU.
     # sigmoid: independent flags with BCE (default). softmax: the original's cross-entropy against
@@ -338,5 +341,6 @@ class RollConfig(ExperimentConfig):
             (self.nade_units >= 0, f"nade_units must be 0 or more, got {self.nade_units}"),
             (self.dense_units >= 1, f"dense_units must be at least 1, got {self.dense_units}"),
             (0 <= self.lstm_dropout < 1, f"lstm_dropout must be in [0, 1), got {self.lstm_dropout}"),
+            (0 <= self.input_dropout < 1, f"input_dropout must be in [0, 1), got {self.input_dropout}"),
             (0 <= self.dense_dropout < 1, f"dense_dropout must be in [0, 1), got {self.dense_dropout}"),
         )

@@ -65,7 +65,7 @@ def build_model(config: Seq2OneConfig, features: int) -> keras.Model:
     head = rolls.classifier_head(config, features)
     # Functional graph
     frames = keras.Input((None, features), name="frames")
-    x = frames
+    x = keras.layers.Dropout(config.input_dropout, name="input_dropout")(frames)
     for index, lstm in enumerate(lstms):
         x = lstm(x)
         if index < config.num_layers - 1:

@@ -78,7 +78,8 @@ def build_seq2seq(
     # Functional graph
     encoder_input = keras.Input((None, features), name="encoder_input")
     decoder_input = keras.Input((None, features), name="decoder_input")
-    x, states = encoder_input, []
+    input_dropout = keras.layers.Dropout(config.input_dropout, name="input_dropout")
+    x, states = input_dropout(encoder_input), []
     for index, lstm in enumerate(encoder_lstms):
         x, hidden, carry = lstm(x)
         states.append([hidden, carry])
@@ -87,7 +88,7 @@ def build_seq2seq(
     encoder_outputs = x
 
     def decode(inputs):
-        y = inputs
+        y = input_dropout(inputs)
         for index, lstm in enumerate(decoder_lstms):
             y = lstm(y, initial_state=states[index])
             if index < config.num_layers - 1:

@@ -98,6 +98,29 @@ def test_step_by_step_decoder_gives_the_full_window_logits(prepared, checked, ke
     np.testing.assert_allclose(stepped, model((encoder_input, decoder_input)).numpy(), atol=1e-4)
 
 
+@pytest.mark.parametrize("key", ["2", "3"])
+def test_input_dropout_hides_input_frames_in_training_only(prepared, key):
+    """`input_dropout` drops frames the LSTMs read while training; at inference it is the identity,
+    so the stepped logits still equal the full model's."""
+    experiment, config, data = prepared[key]
+    config = dataclasses.replace(
+        config, input_dropout=0.5, lstm_dropout=0.0, dense_dropout=0.0
+    )  # the only dropout
+    model = experiment.build_model(config, data.representation.features)
+    rng = np.random.default_rng(0)
+    shape = (2, config.seq_len, data.representation.features)
+    inputs = tuple((rng.random(shape) < 0.3).astype(np.float32) for _ in range(1 if key == "2" else 2))
+    inputs = inputs[0] if key == "2" else inputs
+    inference = model(inputs, training=False).numpy()
+    assert not np.allclose(model(inputs, training=True).numpy(), inference)
+    sampler = experiment.sampler(model, config, data.representation)
+    if key == "2":
+        stepped = sampler.final_logits(inputs)
+    else:
+        stepped = sampler.stepper.teacher_forced_logits(inputs[0], inputs[1])
+    np.testing.assert_allclose(stepped, inference, atol=1e-4)
+
+
 def test_generation_feeds_the_decoder_its_own_frames(prepared, checked):
     experiment, _, data = prepared["3"]
     config, model, (encoder_input, _) = checked("3")
