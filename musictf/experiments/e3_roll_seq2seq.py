@@ -19,13 +19,15 @@ What the defaults change, and why:
   in the same 30 s; samples closer to the chorales than the Markov chain's on 6 of 8 statistics
   (128 samples; 6 with another sampling seed too).
 - Smaller sizes in the `cpu` preset so that `make experiment-3` takes minutes on 2 cores.
-- The `jsb` preset follows the published polyphonic protocol (Boulanger-Lewandowski et al. 2012):
-  music21's chorales moved to C major / C minor (`transpose_to_c`), 88-key active rolls sampled at
-  quarter notes (`sampled_frames`), every frame of every test chorale scored from the first
-  (`pad_start`), BCE only. Measured on 2 cores (AVX-512 EPYC, 2026-11-24): test NLL 6.93 nats
-  per frame in 4.5 minutes with `frame_autoregression` (each key also given the keys below it in
-  the same frame); 9.05 with independent keys (units 192, 14 x 200 steps), against 10.79 for the
-  first-order Markov baseline on the same frames.
+- The benchmark presets follow the published polyphonic protocol (Boulanger-Lewandowski et al.
+  2012): 88-key active rolls at the file's frames (music21's chorales, the `jsb` stand-in, are
+  moved to C major / C minor and sampled at quarter notes), every frame of every test sequence
+  scored from the first (`pad_start`), BCE only. A preset per data set and model family:
+  `jsb`, `nottingham`, `musedata`, `piano-midi` put a NADE within the frame (`nade_units`,
+  layers.FrameNADE: per key, a hidden layer over the keys below it, its biases from the decoder,
+  as RNN-NADE does); their `-independent` twins predict the 88 keys independently, as the
+  published LSTM, GRU and TCN do; `jsb-linear` keeps the linear within-frame term. Settings and
+  measurements (valid and test NLL on the published files): README, "The polyphonic benchmarks".
 """
 
 from __future__ import annotations
