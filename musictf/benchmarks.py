@@ -65,6 +65,7 @@ class BenchmarkEntry:
     label: str
     test_nll: float
     valid_nll: float  # the best epoch's validation NLL: what chooses a family's best run
+    valid_curve: tuple  # the validation NLL of every epoch
     independent_bernoulli: float | None
     markov: float | None
     train_seconds: float | None
@@ -100,6 +101,7 @@ def benchmark_entry(label: str, metrics: dict, run_dir: Path) -> BenchmarkEntry 
         + (", linear" if config.get("frame_autoregression") and not config.get("nade_units") else ""),
         test_nll=metrics["test"]["frame_nll_nats"],
         valid_nll=min(valid) if valid else math.inf,
+        valid_curve=tuple(valid),
         independent_bernoulli=metrics["baseline"].get("independent_bernoulli_nll_nats"),
         markov=metrics["baseline"].get("markov_nll_nats"),
         train_seconds=sum(seconds) if len(seconds) == len(rows) and rows else None,

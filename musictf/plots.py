@@ -220,3 +220,28 @@ def save_waveform_and_spectrogram(
     save_figure(figure, path)
     plt.close(figure)
     return path
+
+
+def save_benchmark_curves(entries, path_stem: Path) -> list[Path]:
+    """One panel per benchmark data set: each run's validation NLL per epoch (`valid_curve`), with
+    its first-order Markov baseline (dashed; measured on test frames, as the table's) for scale.
+    `entries` are `benchmarks.BenchmarkEntry`s. Returns the PNG and PDF paths."""
+    plt = _pyplot()
+    datasets = list(dict.fromkeys(entry.dataset for entry in entries))
+    figure, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 2.8), squeeze=False)
+    for axis, dataset in zip(axes[0], datasets, strict=True):
+        for entry in (entry for entry in entries if entry.dataset == dataset):
+            epochs = np.arange(1, len(entry.valid_curve) + 1)
+            style = "-" if entry.family.startswith("within") else "--"
+            axis.plot(epochs, entry.valid_curve, style, marker="o", markersize=3, label=entry.label)
+        markov = next((entry.markov for entry in entries if entry.dataset == dataset and entry.markov), None)
+        if markov:
+            axis.axhline(markov, color="0.5", linestyle=":", linewidth=1, label="Markov (test)")
+        axis.set_title(dataset)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("validation NLL (nats/frame)")
+        axis.legend(frameon=False, fontsize=6)
+    figure.tight_layout()
+    paths = [save_figure(figure, Path(f"{path_stem}.{suffix}")) for suffix in ("png", "pdf")]
+    plt.close(figure)
+    return paths

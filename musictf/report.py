@@ -317,6 +317,12 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             f'its baseline, relative to the test split">'
         )
     benchmark = benchmarks.benchmark_table(benchmark_entries)
+    benchmark_figure = ""
+    if benchmark_entries:
+        png, _ = plots.save_benchmark_curves(benchmark_entries, figures / "benchmark-curves")
+        benchmark_figure = (
+            f'<img src="{_data_uri(png, "image/png")}" alt="validation NLL per epoch of each benchmark run">'
+        )
     files.write_text(tables / "benchmark.md", markdown_table(benchmarks.HEADER, benchmark))
     files.write_text(
         tables / "benchmark.tex",
@@ -351,6 +357,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         quality_rows,
         statistics_figure,
         benchmark,
+        benchmark_figure,
         tuning,
         renderer,
         ablations,
@@ -386,6 +393,7 @@ def _page(
     quality_rows,
     statistics_figure,
     benchmark,
+    benchmark_figure,
     tuning,
     renderer,
     ablations,
@@ -415,6 +423,7 @@ Markov" below zero is a model that beats its first-order Markov baseline; above 
 learned yet. A musictf row says which split it used: the file's own (canonical), or music21's chorales
 with our file-level split, whose numbers are not comparable with the published ones.</p>
 {_html_table(benchmarks.HEADER, benchmark)}
+{benchmark_figure}
 <h2>Sample quality against the test split</h2>
 <p>Each run's samples beside the test split and beside continuations of the same primers drawn from
 the run's strongest count baseline (first-order Markov per flag for rolls, interpolated bigram for

@@ -10,7 +10,9 @@ from musictf.benchmarks import HEADER, BenchmarkEntry, benchmark_entry, benchmar
 
 
 def _entry(dataset, family, label, test, valid, markov=10.0):
-    return BenchmarkEntry(dataset, family, label, test, valid, 11.0, markov, 600.0, "a CPU, 2 cores", True)
+    return BenchmarkEntry(
+        dataset, family, label, test, valid, (valid + 1, valid), 11.0, markov, 600.0, "a CPU, 2 cores", True
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,3 +97,14 @@ def test_musictf_benchmarks_plans_each_found_files_presets_and_refuses_a_folder_
     assert main(["benchmarks", str(empty)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "none of the published files" in err
+
+
+def test_the_benchmark_figure_draws_one_panel_per_data_set(tmp_path):
+    from musictf.plots import save_benchmark_curves
+
+    entries = [
+        _entry("JSB Chorales", "within the frame", "a", test=5.7, valid=5.8),
+        _entry("Nottingham", "independent keys", "b", test=3.1, valid=3.2),
+    ]
+    png, pdf = save_benchmark_curves(entries, tmp_path / "curves")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:4] == b"%PDF"

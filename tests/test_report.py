@@ -104,6 +104,7 @@ def test_tables_and_pdf_figures_are_written(report):
         "e4_polyphonic-smoke-curves",
         "tune-e1-smoke",
         "sample-statistics",
+        "benchmark-curves",
     ):
         assert (out / "figures" / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
         assert (out / "figures" / f"{stem}.png").is_file()
