@@ -208,6 +208,7 @@ def test_a_full_disk_is_one_line_never_a_crash_and_the_rerun_resumes(
     assert json.loads((run_dir / "state.json").read_text())["training"] == "complete"
 
 
+@pytest.mark.slow
 def test_the_validation_schedule_halves_the_learning_rate_and_stops_when_validation_stalls(
     tmp_path, cache_dir
 ):
