@@ -248,7 +248,7 @@ def load_config(config_class: type, experiment_file: Path, preset: str, override
 
 def preset_values(presets: dict, preset: str, file_name: str, chain: tuple[str, ...] = ()) -> dict:
     """A preset's values: those of the preset it names in `extends` (recursively), then its own.
-    `[presets.nottingham] extends = "jsb"` keeps the JSB protocol and changes what it lists."""
+    `[presets.nottingham] extends = "jsb-linear"` keeps the JSB protocol and changes what it lists."""
     if preset not in presets:
         raise ConfigError(f"{file_name}: no preset {preset!r}; available: {', '.join(sorted(presets))}")
     if preset in chain:
