@@ -32,6 +32,9 @@ PRECISION_MODES = {
 
 @dataclasses.dataclass(frozen=True)
 class GpuCheckSize:
+    """How much the training and precision checks run; the generation and WaveNet figures take
+    `make bench`'s sizes of the same name (`bench.SIZES`), at one WaveNet depth."""
+
     preset: str = "paper"  # the documented models
     epochs: int = 2
     steps_per_epoch: int = 50
@@ -39,12 +42,7 @@ class GpuCheckSize:
     max_files: int = 0
     mode_steps: int = 20
     mode_repeats: int = 3
-    bench_preset: str = "cpu"  # the generation and WaveNet figures, as `make bench` measures them
-    generation_steps: int = 512
-    predict_steps: int = 12
-    wavenet_layers: tuple = (10,)
-    wavenet_fast_samples: int = 4000
-    wavenet_naive_samples: int = 12
+    wavenet_layers: int = 10  # 2 stacks: receptive field 2047
 
 
 SIZES = {
@@ -57,12 +55,7 @@ SIZES = {
         max_files=12,
         mode_steps=2,
         mode_repeats=1,
-        bench_preset="smoke",
-        generation_steps=8,
-        predict_steps=2,
-        wavenet_layers=(3,),
-        wavenet_fast_samples=64,
-        wavenet_naive_samples=2,
+        wavenet_layers=3,
     ),
 }
 
@@ -85,7 +78,7 @@ def require_gpu() -> str:
     if name is None:
         raise MusicTFError(
             "gpu-check: TensorFlow sees no GPU on this machine; run it where nvidia-smi lists one, after "
-            "`make install ACCEL=gpu` (the GPU path stays untested until then: README, 'GPUs and TPUs')"
+            "`make install ACCEL=gpu` (the GPU path stays untested until then: README, 'Install')"
         )
     return name
 
@@ -199,13 +192,12 @@ def run_gpu_check(
 ) -> dict:
     """Every check in turn; writes `out_dir`/gpu.json and gpu.md and returns the results."""
     from musictf import files, host, rundir
+    from musictf.bench import SIZES as BENCH_SIZES
     from musictf.bench.generation import generation_figures, wavenet_figures
     from musictf.bench.training import Prepared
 
-    device = gpu_name()
-    if device is None and not allow_cpu:
-        require_gpu()
-    sizes = SIZES[size]
+    device = gpu_name() if allow_cpu else require_gpu()
+    sizes, bench = SIZES[size], BENCH_SIZES[size]
     runs_root = Path(runs_root) if runs_root is not None else rundir.RUNS_ROOT / "gpu-check"
     started = time.perf_counter()
     results = {
@@ -216,12 +208,12 @@ def run_gpu_check(
         "training": [_train_check(number, sizes, runs_root) for number in (2, 4)],
         "precision": _precision_check(sizes),
     }
-    prepared = Prepared(sizes.bench_preset)
+    prepared = Prepared(bench.preset)
     results["generation"] = generation_figures(
-        prepared, [2, 4], sizes.generation_steps, sizes.predict_steps, 1
+        prepared, [2, 4], bench.generation_steps, bench.predict_steps, 1
     )
     results["wavenet"] = wavenet_figures(
-        prepared, list(sizes.wavenet_layers), sizes.wavenet_fast_samples, sizes.wavenet_naive_samples, 1
+        prepared, [sizes.wavenet_layers], bench.wavenet_fast_samples, bench.wavenet_naive_samples, 1
     )
     results["seconds"] = round(time.perf_counter() - started, 1)
     files.write_json(Path(out_dir) / "gpu.json", results)
