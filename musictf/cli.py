@@ -67,6 +67,13 @@ def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fresh", action="store_true", help="start a new run even if an unfinished one matches"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes that parse files the cache does not hold yet (default: one per core; also "
+        "MUSICTF_WORKERS)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -342,6 +349,14 @@ def _experiment_and_config(args):
 
     distribute.configure_from_environment()
     from musictf.experiments import get_experiment
+
+    workers = getattr(args, "workers", 0)
+    if workers < 0:
+        raise MusicTFError(f"--workers must be 0 (one per core) or more, got {workers}")
+    if workers:
+        from musictf.data.corpus import WORKERS_VARIABLE
+
+        os.environ[WORKERS_VARIABLE] = str(workers)
 
     experiment = get_experiment(args.experiment)
     overrides = list(args.overrides) + ([f"source={args.source}"] if args.source else [])

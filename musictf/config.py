@@ -52,6 +52,13 @@ class ExperimentConfig:
     # Each piece is preceded by `seq_len` empty steps (silent frames, <pad> tokens), so that its first
     # step is a target too: the published polyphonic tables score every frame from the first.
     pad_start: bool = False
+    # Training reads encoded arrays larger than this many MB from their shards on disk, a few shards
+    # at a time (musictf.data.streamed), so memory stays flat as the corpus grows; smaller ones are
+    # held in memory, with one table of every window shuffled per epoch. 0 always streams.
+    stream_above_megabytes: float = 256.0
+    # Pieces are stored in shards of about this many MB (a piece is never cut): the unit a
+    # multi-worker run hands out (each worker reads its own) and the stream reads four at a time.
+    shard_megabytes: float = 16.0
     seq_len: int = 32  # Input window, in tokens or time steps.
     # -- training --------------------------------------------------------------------------------
     seed: int = 42  # Weights, shuffling, augmentation and sampling all derive from it.
@@ -97,6 +104,11 @@ class ExperimentConfig:
         require_finite_numbers(self)
         require(
             (self.max_files >= 0, f"max_files must be 0 or more, got {self.max_files}"),
+            (self.shard_megabytes > 0, f"shard_megabytes must be positive, got {self.shard_megabytes}"),
+            (
+                self.stream_above_megabytes >= 0,
+                f"stream_above_megabytes must be 0 or more, got {self.stream_above_megabytes}",
+            ),
             (self.parse_timeout > 0, f"parse_timeout must be positive, got {self.parse_timeout}"),
             (
                 self.max_file_megabytes > 0,

@@ -245,3 +245,36 @@ def save_benchmark_curves(entries, path_stem: Path) -> list[Path]:
     paths = [save_figure(figure, Path(f"{path_stem}.{suffix}")) for suffix in ("png", "pdf")]
     plt.close(figure)
     return paths
+
+
+def save_scaling(rows: list[dict], path_stem: Path) -> list[Path]:
+    """`make bench`'s scaling figure (bench/scaling.py): peak memory, ingest time per file and training
+    speed against the number of files in the corpus. Returns the PNG and PDF paths."""
+    plt = _pyplot()
+    counts = [row["files"] for row in rows]
+    panels = (
+        (
+            "peak memory (MB)",
+            (("train_peak_rss_mb", "musictf train 2"), ("data_peak_rss_mb", "musictf data")),
+        ),
+        ("ingest (ms per file)", (("cold_ingest_ms_per_file", "cold"), ("warm_ingest_ms_per_file", "warm"))),
+        ("training steps per second", (("train_steps_per_second", "musictf train 2"),)),
+    )
+    figure, axes = plt.subplots(1, len(panels), figsize=(10.2, 2.8))
+    for axis, (label, series) in zip(axes, panels, strict=True):
+        for key, name in series:
+            axis.plot(counts, [row[key] for row in rows], marker="o", label=name)
+        axis.set_xscale("log")
+        axis.minorticks_off()
+        axis.set_xticks(counts, [f"{count:,}" for count in counts])
+        axis.set_xlabel("files in the corpus")
+        axis.set_ylabel(label)
+        if label.startswith("ingest"):  # cold and warm differ by orders of magnitude
+            axis.set_yscale("log")
+        else:
+            axis.set_ylim(bottom=0)
+        axis.legend(frameon=False, fontsize=7)
+    figure.tight_layout()
+    paths = [save_figure(figure, Path(f"{path_stem}.{suffix}")) for suffix in ("png", "pdf")]
+    plt.close(figure)
+    return paths

@@ -130,6 +130,42 @@ def test_mirrored_and_multi_worker_end_with_single_process_weights(experiment, t
 
 
 @pytest.mark.slow
+def test_two_workers_streaming_from_shards_each_read_only_their_own(tmp_path, bach_small):
+    """Issue 26: on the sharded path each worker streams its own training shards (every other one),
+    counted from the shard read log each process keeps; validation reads every shard on both."""
+    ports = _free_ports(2)
+    settings = ["stream_above_megabytes=0", "shard_megabytes=0.05", "epochs=2", "steps_per_epoch=3"]
+    logs = [tmp_path / f"reads-{index}" for index in range(2)]
+    workers = [
+        _train(
+            "2",
+            tmp_path / "run",
+            settings,
+            PER_REPLICA_BATCH,
+            "multiworker",
+            {"TF_CONFIG": _tf_config(ports, index), "MUSICTF_SHARD_READ_LOG": str(logs[index])},
+        )
+        for index in range(2)
+    ]
+    for process in workers:
+        _finish(process)
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["arrays"] == "streamed from shards"
+    index = json.loads(
+        next(
+            (Path(os.environ["MUSICTF_CACHE_DIR"]) / "arrays").glob("*-0.05MB.shards/index.json")
+        ).read_text()
+    )
+    train_shards = [shard["file"] for shard in index["splits"]["train"]["shards"]]
+    assert len(train_shards) >= 4
+    read = [{line.split()[1] for line in log.read_text().splitlines()} for log in logs]
+    for worker, names in enumerate(read):
+        own = set(train_shards[worker::2])
+        assert {name for name in names if name.startswith("train-")} == own, f"worker {worker} read {names}"
+        assert any(name.startswith("valid-") for name in names)
+    assert read[0] & read[1] & set(train_shards) == set()
+
+
+@pytest.mark.slow
 def test_a_dead_worker_stops_its_peer_clearly_and_a_restart_resumes(tmp_path, bach_small):
     run_dir, ports = tmp_path / "run", _free_ports(2)
     settings = ["epochs=4", "steps_per_epoch=40"]

@@ -4,6 +4,7 @@ renders nothing (the encoded arrays are cached beside the parse cache)."""
 
 import json
 
+import numpy as np
 import pytest
 
 from musictf.data import audio, corpus
@@ -71,18 +72,46 @@ def test_experiment_5_renders_each_piece_once_and_a_second_run_renders_nothing(
 
 
 def test_a_torn_arrays_cache_entry_is_a_miss(tmp_path, fresh_cache):
+    """Token and roll arrays are a shard store: a torn shard, or a store whose index never got
+    written (a killed writer leaves only its temporary folder), is encoded again and written whole."""
     experiment = get_experiment("2")
     config = experiment.load_config("smoke")
+    from musictf.data import shards
     from musictf.experiments.base import prepare_data
 
     first = prepare_data(experiment, config, progress=False)
-    entry = next((fresh_cache / "arrays").glob("*.npz"))
-    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    store = next((fresh_cache / "arrays").glob("*.shards"))
+    shard = next(store.glob("train-*.npy"))
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    assert shards.open_store(store) is None
     second = prepare_data(experiment, config, progress=False)
     assert [a.tobytes() for a in second.arrays["train"]] == [a.tobytes() for a in first.arrays["train"]]
-    from musictf.data.prepared import _read_arrays
+    assert shards.open_store(store) is not None  # encoded again and written whole
+    flipped = bytearray(shard.read_bytes())
+    flipped[-1] ^= 1  # same size, other content: the checksum catches it
+    shard.write_bytes(bytes(flipped))
+    assert shards.open_store(store) is None
+    (store / "index.json").unlink()
+    third = prepare_data(experiment, config, progress=False)
+    assert [a.tobytes() for a in third.arrays["train"]] == [a.tobytes() for a in first.arrays["train"]]
 
-    assert _read_arrays(entry) is not None  # encoded again and written whole
+
+def test_arrays_above_the_threshold_stay_on_disk_and_train_streams_them(tmp_path, fresh_cache):
+    experiment = get_experiment("2")
+    config = experiment.load_config("smoke", ["stream_above_megabytes=0"])
+    from musictf.data import shards
+    from musictf.experiments.base import prepare_data
+
+    streamed = prepare_data(experiment, config, progress=False)
+    in_memory = prepare_data(experiment, experiment.load_config("smoke"), progress=False)
+    assert isinstance(streamed.arrays["train"], shards.ShardedSplit)
+    assert isinstance(in_memory.arrays["train"], list)
+    for split, items in in_memory.arrays.items():  # the same pieces, in the split's order
+        assert [a.tobytes() for a in streamed.arrays[split]] == [a.tobytes() for a in items]
+    assert streamed.manifest()["steps"] == in_memory.manifest()["steps"]
+    assert streamed.manifest()["arrays"] == "streamed from shards"
+    history = train_and_evaluate(experiment, config, tmp_path / "run", preset="smoke", verbose=0)["history"]
+    assert len(history["loss"]) == config.epochs and all(np.isfinite(history["loss"]))
 
 
 def test_evaluate_reads_nothing_from_disk_that_train_and_evaluate_handed_it(

@@ -23,11 +23,13 @@ def _weights(run_dir):
     return keras.saving.load_model(run_dir / "checkpoints" / "last.keras").get_weights()
 
 
+@pytest.mark.parametrize("arrays", ["in memory", "streamed from shards"])
 def test_a_kill_during_the_checkpoint_save_resumes_exactly_as_the_uninterrupted_run(
-    tmp_path, cache_dir, monkeypatch
+    arrays, tmp_path, cache_dir, monkeypatch
 ):
     experiment = get_experiment("2")
-    config = experiment.load_config("smoke", ["epochs=3", "steps_per_epoch=5"])  # with dropout
+    streamed = ["stream_above_megabytes=0", "shard_megabytes=0.05"] if arrays != "in memory" else []
+    config = experiment.load_config("smoke", ["epochs=3", "steps_per_epoch=5", *streamed])  # with dropout
     train(experiment, config, tmp_path / "whole", "smoke", verbose=0)
 
     saves = []
@@ -51,20 +53,23 @@ def test_a_kill_during_the_checkpoint_save_resumes_exactly_as_the_uninterrupted_
 
     monkeypatch.setattr(AtomicCheckpoint, "_save", real_save)
     train(experiment, config, interrupted, "smoke", verbose=0)
+    assert json.loads((interrupted / "manifest.json").read_text())["arrays"] == arrays
     assert _history_epochs(interrupted) == [0, 1, 2]
     assert not stale.exists()
     for resumed, whole in zip(_weights(interrupted), _weights(tmp_path / "whole"), strict=True):
         np.testing.assert_array_equal(resumed, whole)  # the same batches, dropout masks and optimizer steps
 
 
-@pytest.mark.parametrize("experiment_number", ["2", "5"])
-def test_a_resumed_data_stream_starts_where_the_uninterrupted_one_was(experiment_number, cache_dir):
+@pytest.mark.parametrize(
+    "experiment_number,settings", [("2", []), ("2", ["stream_above_megabytes=0"]), ("5", [])]
+)
+def test_a_resumed_data_stream_starts_where_the_uninterrupted_one_was(experiment_number, settings, cache_dir):
     import tensorflow as tf
 
     from musictf.experiments.base import prepare_data
 
     experiment = get_experiment(experiment_number)
-    config = experiment.load_config("smoke", ["steps_per_epoch=3"])
+    config = experiment.load_config("smoke", ["steps_per_epoch=3", *settings])
     data = prepare_data(experiment, config, progress=False)
     strategy = tf.distribute.get_strategy()
     datasets = experiment.make_datasets

@@ -4,7 +4,7 @@ side in one run (the machines are shared and noisy), written to reports/bench.js
 Figures: 1 corpus parsing and the cache, 2 input pipeline against in-memory batches, 3 training
 throughput in float32 / mixed_bfloat16 / XLA, 4 musictf against the same models in PyTorch,
 5 incremental generation against `model.predict` per step, 6 fast against naive WaveNet generation,
-7 peak memory of each `make experiment-N`.
+7 peak memory of each `make experiment-N`, 8 ingest and training as the corpus grows (scaling.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-FIGURES = ("corpus", "training", "generation", "wavenet", "memory")
+FIGURES = ("corpus", "training", "generation", "wavenet", "memory", "scaling")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Sizes:
     wavenet_fast_samples: int = 4000
     wavenet_naive_samples: int = 12
     wavenet_repeats: int = 3
+    scaling_files: tuple = (1000, 4000, 16000)  # about 6 minutes (corpora written once, then cached)
+    scaling_train_steps: int = 20
 
 
 SIZES = {
@@ -51,6 +53,8 @@ SIZES = {
         wavenet_fast_samples=64,
         wavenet_naive_samples=2,
         wavenet_repeats=1,
+        scaling_files=(6, 12),
+        scaling_train_steps=2,
     ),
 }
 
@@ -72,6 +76,7 @@ def run_benchmarks(
     from musictf.bench.corpus import corpus_figures
     from musictf.bench.generation import generation_figures, wavenet_figures
     from musictf.bench.memory import memory_figures
+    from musictf.bench.scaling import scaling_figures
     from musictf.bench.training import Prepared, training_figures
 
     sizes = SIZES[size]
@@ -92,6 +97,7 @@ def run_benchmarks(
             sizes.wavenet_repeats,
         ),
         "memory": lambda: memory_figures(runs_root, "cpu"),
+        "scaling": lambda: scaling_figures(sizes.scaling_files, sizes.scaling_train_steps, threads),
     }
     for name in figures:
         started = time.perf_counter()
@@ -99,6 +105,10 @@ def run_benchmarks(
         results[name] = tasks[name]()
         results["seconds"][name] = round(time.perf_counter() - started, 1)
         print(f"bench: {name} took {results['seconds'][name]:.0f} s", file=sys.stderr, flush=True)
+    if "scaling" in results:
+        from musictf.plots import save_scaling
+
+        save_scaling(results["scaling"]["rows"], Path(out_dir) / "figures" / "scaling")
     files.write_json(Path(out_dir) / "bench.json", results)
     files.write_text(Path(out_dir) / "bench.md", report.markdown(results))
     return results

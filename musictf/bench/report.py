@@ -176,9 +176,57 @@ def markdown(results: dict) -> str:
             "5, also counts the parent's pages it shares, so it is not memory on top of the process's.",
             "",
         ]
-    order = ("corpus", "training", "generation", "wavenet", "memory")  # bench.json's keys come back sorted
+    if "scaling" in results:
+        lines += scaling_section(results["scaling"])
+    order = (
+        "corpus",
+        "training",
+        "generation",
+        "wavenet",
+        "memory",
+        "scaling",
+    )  # bench.json's keys come back sorted
     seconds = sorted(
         results["seconds"].items(), key=lambda item: order.index(item[0]) if item[0] in order else len(order)
     )
     lines.append("Time per figure: " + ", ".join(f"{name} {value:.0f} s" for name, value in seconds) + ".")
     return "\n".join(lines) + "\n"
+
+
+def scaling_section(scaling: dict) -> list[str]:
+    """Figure 8: ingest and training as the corpus grows, with the two goals of issue 26."""
+    rows, goal = scaling["rows"], scaling["goal"]
+    sizes = ", ".join(f"{row['files']:,}" for row in rows)
+    lines = [
+        f"## 8. Scaling: {sizes} MIDI files",
+        "",
+        "Synthetic corpora of real music (music21's Bach, transposed and stretched in time; "
+        "bench/scaling.py), each command in a fresh process. Ingest per file is the ingest report's own "
+        "time; peak memory is the process's peak RSS; training is `musictf train 2 --preset smoke --set "
+        f"max_files=0` for {scaling['train_steps']} steps per epoch on the whole corpus, its second run (the "
+        "arrays cached), steps per second from its second epoch.",
+        "",
+        "| files | cold ingest | warm ingest | `musictf data` peak | `musictf train 2` peak (first run) | "
+        "train steps/s | arrays |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['files']:,} | {row['cold_ingest_ms_per_file']:.2f} ms/file | "
+            f"{row['warm_ingest_ms_per_file']:.2f} ms/file | {row['data_peak_rss_mb']} MB | "
+            f"{row['train_peak_rss_mb']} MB ({row['train_first_peak_rss_mb']} MB) | "
+            f"{row['train_steps_per_second']:.1f} | {row['train_data_path']} |"
+        )
+    growth, warm = scaling["train_memory_growth"], rows[-1]["warm_ingest_ms_per_file"]
+    warm_goal = goal["warm_ingest_ms_per_file"]
+    lines += [
+        "",
+        f"Training memory from the smallest to the largest corpus: {growth:.2f}× (goal ≤ "
+        f"{goal['train_memory_growth']}×: {_verdict(growth, goal['train_memory_growth'], at_most=True)}); "
+        f"warm ingest at {rows[-1]['files']:,} files: {warm:.2f} ms/file (goal ≤ "
+        f"{warm_goal:g}: {_verdict(warm, warm_goal, at_most=True)}).",
+        "",
+        "![scaling](figures/scaling.png)",
+        "",
+    ]
+    return lines

@@ -258,6 +258,7 @@ class AudioRepresentation:
     max_quarters: float
     kind = "audio"
     features = 256  # mu-law classes
+    stored_in_shards = False  # (codes, roll, program) per piece: the arrays cache is one .npz
     renderer: str = ""
 
     @property

@@ -114,6 +114,15 @@ class Corpus:
     own_split: dict[str, str] | None = None
 
 
+WORKERS_VARIABLE = "MUSICTF_WORKERS"  # parser processes; the commands' --workers sets it
+
+
+def parser_processes(workers: int | None = None) -> int:
+    """`workers`, else MUSICTF_WORKERS, else one per core."""
+    configured = os.environ.get(WORKERS_VARIABLE, "")
+    return workers or (int(configured) if configured.isdigit() else 0) or os.cpu_count() or 1
+
+
 def default_cache_dir() -> Path:
     configured = os.environ.get("MUSICTF_CACHE_DIR")
     if configured:
@@ -387,9 +396,7 @@ def load_corpus(
             cache.write(write_cache_entry, cache_dir, hashes[item], result)
 
     if to_parse:
-        _parse_all(
-            list(to_parse), timeout, workers or os.cpu_count() or 1, progress, keep_truncated_midi, keep
-        )
+        _parse_all(list(to_parse), timeout, parser_processes(workers), progress, keep_truncated_midi, keep)
 
     pieces = _pieces(hashes, results, report)
     report.pieces = len(pieces)

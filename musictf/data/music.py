@@ -56,6 +56,11 @@ class NoteColumns(Sequence):
             )
         return self._notes
 
+    def release(self) -> None:
+        """Drops the `Note` tuples built from the columns (rebuilt when next used): encoding a large
+        corpus piece by piece then holds one piece's tuples at a time."""
+        self._notes = None
+
     def __len__(self) -> int:
         return len(self.pitch)
 

@@ -60,8 +60,16 @@ def window_starts(lengths: list[int], span: int, stride: int) -> np.ndarray:
     return np.concatenate(starts) if starts else np.zeros((0,), np.int64)
 
 
-def count_windows(arrays: list[np.ndarray], seq_len: int, target: str, stride: int = 1) -> int:
-    return len(window_starts([len(array) for array in arrays], window_span(seq_len, target), stride))
+def lengths_of(arrays) -> list[int]:
+    """Each piece's length in steps: a sharded split (shards.ShardedSplit) knows them without reading."""
+    stored = getattr(arrays, "lengths", None)
+    return [int(length) for length in stored] if stored is not None else [len(array) for array in arrays]
+
+
+def count_windows(arrays, seq_len: int, target: str, stride: int = 1, before: int = 0) -> int:
+    """Windows over `arrays` (each preceded by `before` padding steps), counted from the lengths."""
+    lengths = [length + before for length in lengths_of(arrays)]
+    return len(window_starts(lengths, window_span(seq_len, target), stride))
 
 
 def padded(arrays: list[np.ndarray], before: int, after_multiple_of: int = 1) -> list[np.ndarray]:
@@ -191,7 +199,6 @@ def make_dataset(
             f"no piece is long enough for a window of {span} steps (seq_len={seq_len}); the longest has "
             f"{longest}: lower seq_len"
         )
-    is_tokens = arrays[0].ndim == 1
     data = tf.constant(np.concatenate(arrays))
     if key_shifts is not None:
         lows, highs = _key_shift_bounds(arrays, starts, key_shifts)
@@ -208,7 +215,24 @@ def make_dataset(
     # after shuffling: a window gets a fresh key shift each epoch
     dataset = dataset.enumerate(start=start_row)
 
-    def draw_shift(position, low, high):  # per window, from (seed, position): the same in every batching
+    def make_batch(positions, rows):
+        starts, lows, highs = rows
+        windows = gather_windows(data, starts, span)  # in the arrays' own dtype: uint8 for rolls
+        return shape_batch(
+            windows, positions, lows, highs, seq_len=seq_len, target=target, seed=seed,
+            key_shifts=key_shifts, target_as_input=target_as_input,
+        )  # fmt: skip
+
+    return batched(dataset, batch_size, drop_remainder, make_batch)
+
+
+def shape_batch(windows, positions, lows, highs, *, seq_len, target, seed, key_shifts, target_as_input):
+    """A batch of windows (batch, span, ...) made model inputs and targets: each window shifted by its
+    own key (drawn from (seed, position): the same in every batching), cast, split into inputs and
+    targets as `target` says."""
+    is_tokens = windows.shape.rank == 2
+
+    def draw_shift(position, low, high):
         return tf.random.stateless_uniform(
             [],
             seed=tf.stack([tf.cast(seed, tf.int64), position]),
@@ -217,36 +241,32 @@ def make_dataset(
             dtype=tf.int32,
         )
 
-    def make_batch(positions, rows):
-        starts, lows, highs = rows
-        windows = gather_windows(data, starts, span)  # in the arrays' own dtype: uint8 for rolls
-        if key_shifts is not None:
-            shifts = tf.map_fn(
-                lambda row: draw_shift(*row), (positions, lows, highs), fn_output_signature=tf.int32
-            )
-            windows = key_shifts.apply(windows, shifts)
-        windows = tf.cast(windows, tf.int32 if is_tokens else tf.float32)
-        if target == "next":
-            inputs, following = (windows[:, :seq_len],), windows[:, seq_len]
-        else:
-            inputs, following = (
-                (windows[:, :seq_len], windows[:, seq_len - 1 : 2 * seq_len - 1]),
-                windows[:, seq_len:],
-            )
-        if target_as_input:
-            inputs += (following,)
-        return (inputs[0] if len(inputs) == 1 else inputs), following
-
-    return batched(dataset, batch_size, drop_remainder, make_batch)
+    if key_shifts is not None:
+        shifts = tf.map_fn(
+            lambda row: draw_shift(*row), (positions, lows, highs), fn_output_signature=tf.int32
+        )
+        windows = key_shifts.apply(windows, shifts)
+    windows = tf.cast(windows, tf.int32 if is_tokens else tf.float32)
+    if target == "next":
+        inputs, following = (windows[:, :seq_len],), windows[:, seq_len]
+    else:
+        inputs, following = (
+            (windows[:, :seq_len], windows[:, seq_len - 1 : 2 * seq_len - 1]),
+            windows[:, seq_len:],
+        )
+    if target_as_input:
+        inputs += (following,)
+    return (inputs[0] if len(inputs) == 1 else inputs), following
 
 
 # -- the datasets of a run ------------------------------------------------------------------------
 
 
-def evaluation_stride(target: str, config, arrays: list[np.ndarray]) -> int:
-    """Every frame predicted once (window targets step by a window), thinned to max_eval_windows."""
+def evaluation_stride(target: str, config, arrays, before: int = 0) -> int:
+    """Every frame predicted once (window targets step by a window), thinned to max_eval_windows;
+    `before`: padding steps each piece will get."""
     stride = config.seq_len if target == "window" else 1
-    windows = count_windows(arrays, config.seq_len, target, stride)
+    windows = count_windows(arrays, config.seq_len, target, stride, before)
     if config.max_eval_windows and windows > config.max_eval_windows:
         stride *= math.ceil(windows / config.max_eval_windows)
     return stride
@@ -256,7 +276,7 @@ def require_windows(arrays: list[np.ndarray], windows: int, seq_len: int, target
     """One MusicTFError, before any training, when `split` has no window (`windows` == 0): it
     could not be validated or scored."""
     if windows == 0:
-        longest = max((len(array) for array in arrays), default=0)
+        longest = max(lengths_of(arrays), default=0)
         raise MusicTFError(
             f"the {split} split has no piece long enough for a window of {window_span(seq_len, target)} "
             f"steps (seq_len={seq_len}); its longest has {longest}: lower seq_len, or give the {split} split "
@@ -268,7 +288,12 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     """(train, valid, steps_per_epoch) of windows over token ids or roll frames, each training window
     transposed by a random key within `transpose_range` (the representation's `key_shifts`). The
     training stream starts where epoch `initial_epoch` of an uninterrupted run starts, so a resumed
-    run sees exactly the batches it would have seen."""
+    run sees exactly the batches it would have seen. Arrays on disk (a `ShardedSplit`) are streamed
+    (`streamed.streamed_window_datasets`)."""
+    if not isinstance(data.arrays["train"], list):
+        from musictf.data.streamed import streamed_window_datasets
+
+        return streamed_window_datasets(experiment, config, data, strategy, initial_epoch)
     batch = global_batch_size(config.batch_size, strategy)
     key_shifts = (
         data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None

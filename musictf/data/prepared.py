@@ -20,8 +20,9 @@ import numpy as np
 
 from musictf import files
 from musictf.data import corpus as corpus_module
-from musictf.data import keys
+from musictf.data import keys, shards
 from musictf.data.audio import current_renderer, mu_law_encode
+from musictf.data.music import NoteColumns
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.representation import from_json
 from musictf.data.split import SPLITS, split_by_source
@@ -38,13 +39,19 @@ class PreparedData:
         representation: fitted on the train split (or the run's own, when evaluating or sampling).
         arrays: split -> one encoded item per piece, in the order of `splits`, as the
             representation makes them (token ids, roll frames, or audio (codes, roll, program));
-            augmentation happens later, in the pipeline.
+            augmentation happens later, in the pipeline. Each split is a list in memory, or a
+            `shards.ShardedSplit` read from disk when the arrays are larger than
+            `stream_above_megabytes` (training then streams them: data/streamed.py).
     """
 
     corpus: corpus_module.Corpus
     splits: dict[str, list]
     representation: object
     arrays: dict[str, list]
+
+    @property
+    def streamed(self) -> bool:
+        return any(isinstance(items, shards.ShardedSplit) for items in self.arrays.values())
 
     def evaluation_split(self) -> str:
         """The split scored and primed from: test, else valid, else train (a tiny corpus)."""
@@ -56,13 +63,18 @@ class PreparedData:
             "source": self.corpus.source,
             "data_hash": data_hash(by_file),
             "pieces": {split: len(pieces) for split, pieces in self.splits.items()},
-            "steps": {
-                split: int(sum(self.representation.steps(item) for item in items))
-                for split, items in self.arrays.items()
-            },
+            "steps": {split: steps_of(self.representation, items) for split, items in self.arrays.items()},
+            "arrays": "streamed from shards" if self.streamed else "in memory",
             "files": by_file,
             "skipped": self.corpus.report.skipped,
         }
+
+
+def steps_of(representation, items) -> int:
+    """A split's steps, from a sharded split's index without reading it; other items one at a time."""
+    if isinstance(items, shards.ShardedSplit):
+        return items.steps
+    return int(sum(representation.steps(items[index]) for index in range(len(items))))
 
 
 def split_files_with_hashes(splits: dict[str, list], file_hashes: dict[str, str]) -> dict[str, dict]:
@@ -102,7 +114,9 @@ def load_split_corpus(
     return corpus, splits
 
 
-ARRAYS_VERSION = 2  # Bump when an encoding changes what it makes of the same notes.
+ARRAYS_VERSION = (
+    3  # 3: shard stores for tokens and rolls. Bump when an encoding changes what it makes of the same notes.
+)
 
 
 def _cache_key(representation, fit: bool, data: str, transposition: dict) -> str:
@@ -172,7 +186,8 @@ def prepare_symbolic_data(
     itself happens in the pipeline (`pipeline.make_dataset`'s `key_shifts`).
 
     The encoded arrays are cached beside the parse cache (nanoGPT's prepare-once), keyed by
-    `_cache_key`: a second run on the same data encodes, and renders, nothing.
+    `_cache_key`: a second run on the same data encodes, and renders, nothing. Token and roll
+    arrays are a shard store (data/shards.py), audio one .npz.
     """
     corpus, splits = load_split_corpus(config, progress)
     own_hash = data_hash(split_files_with_hashes(splits, corpus.file_hashes))
@@ -180,7 +195,11 @@ def prepare_symbolic_data(
         representation.check_fits(splits["test"] or splits["train"], config.source)
     transposition = {"range": config.transpose_range, "to_c": config.transpose_to_c}
     cache_dir = Path(cache_dir) if cache_dir is not None else corpus_module.default_cache_dir()
-    path = cache_dir / "arrays" / f"{_cache_key(representation, fit, own_hash, transposition)}.npz"
+    key = _cache_key(representation, fit, own_hash, transposition)
+    if representation.stored_in_shards:
+        store = cache_dir / "arrays" / f"{key[:48]}-{config.shard_megabytes:g}MB.shards"
+        return _prepare_from_store(store, representation, config, fit, corpus, splits)
+    path = cache_dir / "arrays" / f"{key}.npz"
     cached = _read_arrays(path)
     if cached is not None:
         spec, arrays = cached
@@ -192,6 +211,53 @@ def prepare_symbolic_data(
     return PreparedData(corpus, splits, representation, arrays)
 
 
+class _Encoded:
+    """A split's pieces, each encoded when asked for (a store is written without holding them all)."""
+
+    def __init__(self, representation, pieces: list):
+        self.representation, self.pieces = representation, pieces
+
+    def __len__(self) -> int:
+        return len(self.pieces)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        notes = self.pieces[index].notes
+        encoded = self.representation.encode(self.pieces[index])
+        if isinstance(notes, NoteColumns):
+            notes.release()
+        return encoded
+
+
+def _prepare_from_store(store: Path, representation, config, fit: bool, corpus, splits) -> PreparedData:
+    """The arrays from their shard store, encoded and written first on a miss. Held in memory up to
+    `config.stream_above_megabytes`, else left on disk for training to stream. A cache folder that
+    cannot be written keeps them in memory."""
+    opened = shards.open_store(store)
+    if opened is None:
+        if fit:
+            representation.fit(splits["train"], config.transpose_range)
+        encoded = {split: _Encoded(representation, splits[split]) for split in SPLITS}
+        shifts = representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
+        written = files.CacheFolder(store.parent).write(
+            shards.write_store,
+            store,
+            representation.to_json(),
+            encoded,
+            shifts.bounds if shifts is not None else (lambda array: (0, 0)),
+            config.split_seed,
+            int(config.shard_megabytes * 2**20),
+        )
+        opened = shards.open_store(store, verify=False) if written else None
+        if opened is None:
+            arrays = {split: [encoded[split][i] for i in range(len(encoded[split]))] for split in SPLITS}
+            return PreparedData(corpus, splits, representation, arrays)
+    spec, stored = opened
+    megabytes = sum(split.nbytes for split in stored.values()) / 2**20
+    if megabytes <= config.stream_above_megabytes and config.stream_above_megabytes > 0:
+        stored = {split: items.load() for split, items in stored.items()}
+    return PreparedData(corpus, splits, from_json(spec), stored)
+
+
 def describe_corpus(config, representation, workers: int | None = None) -> str:
     """What `musictf data` prints: the ingest summary, then the corpus in `representation`'s units
     (the representation fitted on the train split) and per split."""
@@ -201,10 +267,15 @@ def describe_corpus(config, representation, workers: int | None = None) -> str:
     representation.fit(splits["train"])
     unit = representation.unit
     sizes = {
-        split: sum(representation.steps(representation.encode(piece)) for piece in pieces)
-        for split, pieces in splits.items()
+        split: steps_of(representation, _Encoded(representation, pieces)) for split, pieces in splits.items()
     }
-    pitches = [note.pitch for piece in corpus.pieces for note in piece.notes]
+    pitches = [
+        int(pitch)
+        for piece in corpus.pieces
+        for pitch in _extremes(
+            piece.notes.pitch if isinstance(piece.notes, NoteColumns) else [n.pitch for n in piece.notes]
+        )
+    ]
     lines = [corpus.report.summary(), f"pieces: {len(corpus.pieces)}; {unit}: {sum(sizes.values())}"]
     if hasattr(representation, "vocabulary"):
         lines.append(f"vocabulary (train split, with <pad> and <unk>): {representation.features}")
@@ -219,6 +290,10 @@ def describe_corpus(config, representation, workers: int | None = None) -> str:
     if corpus.report_path is not None:
         lines.append(f"ingest report: {corpus.report_path}")
     return "\n".join(lines)
+
+
+def _extremes(pitches) -> list:
+    return [min(pitches), max(pitches)] if len(pitches) else []
 
 
 def prepare_audio_data(

@@ -45,6 +45,7 @@ class TokenRepresentation:
     mode: str = tokens.DEFAULT_TOKEN_MODE
     vocabulary: tokens.Vocabulary | None = None
     kind = "tokens"
+    stored_in_shards = True  # one array per piece: the arrays cache is a shard store (data/shards.py)
     max_unknown_rate = 0.5  # refuse data where more than half the tokens are unknown to the model
 
     def fit(self, pieces: Sequence[Piece], transpose_range: int = 0) -> TokenRepresentation:
@@ -110,6 +111,7 @@ class RollRepresentation:
     encoding: str = "onset_sustain"
     sampled: bool = False  # keys sounding at each step's start only (see pianoroll.notes_to_roll)
     kind = "pianoroll"
+    stored_in_shards = True
 
     def __post_init__(self):
         pianoroll.channels(self.encoding)

@@ -1,0 +1,132 @@
+"""The shard store and the stream over it: the same pieces as in memory, every window once per pass,
+the key shifts and padding of the in-memory pipeline, resume from any row, one worker's shards only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musictf.data import shards
+from musictf.data.pipeline import count_windows, make_dataset, padded
+from musictf.data.representation import RollRepresentation
+from musictf.data.streamed import streamed_dataset
+
+
+def _pieces(count=40, seed=0):
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for _ in range(count):  # keys 30 to 59 only: room to shift both ways
+        frames = np.zeros((int(rng.integers(12, 60)), 88, 2), np.uint8)
+        frames[:, 30:60] = rng.random((len(frames), 30, 2)) < 0.1
+        pieces.append(frames.reshape(len(frames), 176))
+    return pieces
+
+
+@pytest.fixture
+def store(tmp_path):
+    pieces = _pieces()
+    shifts = RollRepresentation().key_shifts(3)
+    shards.write_store(
+        tmp_path / "store",
+        {"kind": "test"},
+        {"train": pieces, "valid": pieces[:3]},
+        shifts.bounds,
+        shard_bytes=40_000,
+    )
+    spec, splits = shards.open_store(tmp_path / "store")
+    return pieces, splits["train"], shifts
+
+
+def _rows(dataset, batches=None):
+    rows = []
+    for x, y in dataset.take(batches) if batches else dataset:
+        parts = [*(x if isinstance(x, tuple) else (x,)), y]
+        rows.append(np.concatenate([part.numpy().reshape(len(y), -1) for part in parts], axis=1))
+    return np.concatenate(rows)
+
+
+def test_the_store_gives_back_every_piece_in_the_split_order_from_several_shards(store):
+    pieces, split, _ = store
+    assert len(split.shards) > 3
+    assert [a.tobytes() for a in split] == [a.tobytes() for a in pieces]
+    assert [a.tobytes() for a in split.load()] == [a.tobytes() for a in pieces]
+    assert split.lengths.tolist() == [len(a) for a in pieces] and split.steps == sum(map(len, pieces))
+    assert sorted(split.order.tolist()) == list(range(len(pieces)))
+    assert split.order.tolist() != list(range(len(pieces)))  # stored shuffled: each shard samples the split
+
+
+def test_one_pass_of_the_stream_is_every_window_of_the_in_memory_pipeline_once(store):
+    pieces, split, _ = store
+    windows = count_windows(pieces, 8, "next", before=2)
+    streamed = _rows(
+        streamed_dataset(split, seq_len=8, target="next", batch_size=1, shuffle=True, seed=3, before=2)
+    )
+    in_memory = _rows(
+        make_dataset(padded(pieces, 2), seq_len=8, target="next", batch_size=1, shuffle=True, seed=3)
+    )
+    assert len(streamed) == len(in_memory) == windows
+    key = lambda rows: sorted(map(bytes, rows))  # noqa: E731
+    assert key(streamed) == key(in_memory)
+    assert not np.array_equal(streamed, in_memory)  # a different order: shard by shard
+
+
+def test_passes_differ_and_a_resumed_stream_goes_on_with_the_same_batches(store):
+    _, split, shifts = store
+
+    def stream(start_row=0):
+        return streamed_dataset(
+            split, seq_len=8, target="window", batch_size=16, shuffle=True, seed=5, repeat=True,
+            drop_remainder=True, key_shifts=shifts, start_row=start_row,
+        )  # fmt: skip
+
+    windows = count_windows(split, 8, "window")
+    whole = _rows(stream(), batches=2 * windows // 16 + 4)
+    assert not np.array_equal(whole[:windows], whole[windows : 2 * windows])
+    for start in (16 * 3, 16 * (windows // 16 + 2)):  # inside the first pass, and in the second
+        resumed = _rows(stream(start), batches=2)
+        np.testing.assert_array_equal(resumed, whole[start : start + 32])
+
+
+def test_each_window_is_shifted_within_the_range_and_never_off_the_keyboard(store):
+    _, split, shifts = store
+
+    def first_batch(key_shifts):
+        x, _ = next(iter(streamed_dataset(
+            split, seq_len=8, target="next", batch_size=256, shuffle=True, seed=1, key_shifts=key_shifts
+        )))  # fmt: skip
+        return x.numpy().reshape(len(x), 8, 88, 2)
+
+    shifted, original = first_batch(shifts), first_batch(None)
+
+    def moved(frames, shift):  # along the keys, zero-filled: nothing wraps around
+        out = np.zeros_like(frames)
+        if shift >= 0:
+            out[:, shift:] = frames[:, : 88 - shift]
+        else:
+            out[:, :shift] = frames[:, -shift:]
+        return out
+
+    used = []
+    for after, before in zip(shifted, original, strict=True):
+        matches = [s for s in range(-3, 4) if np.array_equal(after, moved(before, s))]
+        assert matches, "a window was shifted off the keyboard or beyond the range"
+        used.append(matches[0])
+    assert len(set(used)) > 3
+
+
+def test_workers_read_disjoint_shards_that_cover_the_split(store, tmp_path, monkeypatch):
+    _, split, _ = store
+    log = tmp_path / "reads"
+    monkeypatch.setenv(shards.READ_LOG, str(log))
+    seen = []
+    for worker in range(2):
+        log.write_text("")
+        rows = _rows(
+            streamed_dataset(
+                split, seq_len=8, target="next", batch_size=4, shuffle=True, seed=1, worker=(worker, 2)
+            )
+        )
+        read = {line.split()[1] for line in log.read_text().splitlines()}
+        assert read == {split.shards[number]["file"] for number in split.shards_of(worker, 2)}
+        seen.append(rows)
+    assert len(seen[0]) + len(seen[1]) == count_windows(split, 8, "next")
