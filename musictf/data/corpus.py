@@ -229,9 +229,11 @@ def _cache_entry_path(cache_dir: Path, sha256: str) -> Path:
     return cache_dir / "parsed" / sha256[:2] / f"{sha256}-v{PARSE_VERSION}.notes"
 
 
-def read_cache_entry(cache_dir: Path, sha256: str) -> tuple[dict | None, bool]:
+def read_cache_entry(
+    cache_dir: Path, sha256: str, notes_stay_on_disk: bool = False
+) -> tuple[dict | None, bool]:
     """(result, corrupt): result is None when there is no usable entry (parse_cache.read_entry)."""
-    return parse_cache.read_entry(_cache_entry_path(cache_dir, sha256), PARSE_VERSION)
+    return parse_cache.read_entry(_cache_entry_path(cache_dir, sha256), PARSE_VERSION, notes_stay_on_disk)
 
 
 def write_cache_entry(cache_dir: Path, sha256: str, result: dict) -> None:
@@ -363,8 +365,9 @@ def load_corpus(
 
     A cache folder that cannot be written (a read-only or full disk) is still read; what was parsed
     is then not cached, and the run goes on. Each parsed file is cached as it arrives, so an
-    interrupted ingest keeps its work. Raises MusicTFError when the source does not exist or not
-    one piece could be used.
+    interrupted ingest keeps its work. The pieces' notes stay in the parse cache until a piece is
+    used (`NoteColumns.stored`), so a corpus costs little memory until it is encoded. Raises
+    MusicTFError when the source does not exist or not one piece could be used.
     """
     started = time.perf_counter()
     if Path(source).suffix.lower() in BENCHMARK_EXTENSIONS:
@@ -380,7 +383,7 @@ def load_corpus(
     hashes = _hash_usable_files(source_files, max_file_megabytes, report)
     results: dict[SourceFile, dict] = {}
     for item, digest in hashes.items():
-        cached, corrupt = read_cache_entry(cache_dir, digest)
+        cached, corrupt = read_cache_entry(cache_dir, digest, notes_stay_on_disk=True)
         report.corrupt_cache_entries += corrupt
         if cached is not None:
             results[item] = cached
@@ -392,8 +395,9 @@ def load_corpus(
         item = to_parse[path]
         result = results[item] = parse_cache.with_columns(parsed)
         report.files_parsed += 1
-        if result.pop("cacheable", True):
-            cache.write(write_cache_entry, cache_dir, hashes[item], result)
+        if result.pop("cacheable", True) and cache.write(write_cache_entry, cache_dir, hashes[item], result):
+            stored, _ = read_cache_entry(cache_dir, hashes[item], notes_stay_on_disk=True)
+            results[item] = stored or result  # its notes on disk until used, as a cache hit's
 
     if to_parse:
         _parse_all(list(to_parse), timeout, parser_processes(workers), progress, keep_truncated_midi, keep)

@@ -30,15 +30,49 @@ class NoteColumns(Sequence):
     The parse cache stores notes this way, so a cache hit costs a few array views rather than
     building a tuple per note. The `Note` tuples are built once, on first access by index or
     iteration; code that can work on the columns reads `pitch`, `onset`, `duration` and `name`.
+
+    `NoteColumns.stored(length, load)` holds no notes at all until they are used: `load()` reads
+    the four columns (from the parse cache entry), and `release()` lets them go again, so a corpus
+    of any size costs a small object per piece until its pieces are encoded, one at a time.
     """
 
-    __slots__ = ("pitch", "onset", "duration", "name", "_notes")
+    __slots__ = ("_columns", "_load", "_length", "_notes")
 
     def __init__(self, pitch: np.ndarray, onset: np.ndarray, duration: np.ndarray, name: np.ndarray):
         if not len(pitch) == len(onset) == len(duration) == len(name):
             raise ValueError("note columns must have one length")
-        self.pitch, self.onset, self.duration, self.name = pitch, onset, duration, name
+        self._columns: tuple | None = (pitch, onset, duration, name)
+        self._load = None
+        self._length = len(pitch)
         self._notes: tuple[Note, ...] | None = None
+
+    @classmethod
+    def stored(cls, length: int, load) -> NoteColumns:
+        """`length` notes whose columns `load()` returns (pitch, onset, duration, name) when first used."""
+        columns = cls.__new__(cls)
+        columns._columns, columns._load, columns._length, columns._notes = None, load, length, None
+        return columns
+
+    def _loaded(self) -> tuple:
+        if self._columns is None:
+            self._columns = self._load()
+        return self._columns
+
+    @property
+    def pitch(self) -> np.ndarray:
+        return self._loaded()[0]
+
+    @property
+    def onset(self) -> np.ndarray:
+        return self._loaded()[1]
+
+    @property
+    def duration(self) -> np.ndarray:
+        return self._loaded()[2]
+
+    @property
+    def name(self) -> np.ndarray:
+        return self._loaded()[3]
 
     def notes(self) -> tuple[Note, ...]:
         if self._notes is None:
@@ -57,12 +91,14 @@ class NoteColumns(Sequence):
         return self._notes
 
     def release(self) -> None:
-        """Drops the `Note` tuples built from the columns (rebuilt when next used): encoding a large
-        corpus piece by piece then holds one piece's tuples at a time."""
+        """Drops the `Note` tuples built from the columns, and a stored piece's columns (both
+        rebuilt when next used): encoding a large corpus piece by piece then holds one at a time."""
         self._notes = None
+        if self._load is not None:
+            self._columns = None
 
     def __len__(self) -> int:
-        return len(self.pitch)
+        return self._length
 
     def __getitem__(self, index):
         return self.notes()[index]

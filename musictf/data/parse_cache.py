@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 
 from musictf import files
 from musictf.data.music import NoteColumns
+from musictf.errors import MusicTFError
 
 COLUMNS = ("pitch", "onset", "duration", "name")
 _DTYPES = {"pitch": np.dtype("<i2"), "onset": np.dtype("<f8"), "duration": np.dtype("<f8")}
@@ -84,27 +86,62 @@ def encode(result: dict, version: int) -> bytes:
     return line + b"".join(chunks)
 
 
-def decode(payload: bytes, version: int) -> dict:
-    """A result from `encode`'s payload; raises ValueError (or KeyError, TypeError) when it is not one."""
+def decode(payload: bytes, version: int, stored_at: Path | None = None) -> dict:
+    """A result from `encode`'s payload; raises ValueError (or KeyError, TypeError) when it is not one.
+    With `stored_at` (the entry's path) the notes stay in the file until used (`NoteColumns.stored`)."""
     newline = payload.index(b"\n")
     header = json.loads(payload[:newline])
     if header.pop("version") != version:
         raise ValueError("another version's entry")
-    body = memoryview(payload)[newline + 1 + (-(newline + 1) % _ALIGN) :]
+    body_start = newline + 1 + (-(newline + 1) % _ALIGN)
+    body = memoryview(payload)[body_start:]
     layout = header.pop("columns")
     total = sum(piece["length"] for piece in header.get("pieces", []))
-    columns = {}
+    dtypes = {}
     for column in COLUMNS:
         dtype, offset = np.dtype(layout[column][0]), layout[column][1]
         if dtype.kind != ("U" if column == "name" else _DTYPES[column].kind):
             raise ValueError(f"column {column} has dtype {dtype}")
-        columns[column] = np.frombuffer(body, dtype=dtype, count=total, offset=offset)
+        if offset + total * dtype.itemsize > len(body):
+            raise ValueError(f"column {column} runs past the entry")
+        dtypes[column] = (dtype, offset)
     start = 0
     for piece in header.get("pieces", []):
         stop = start + piece.pop("length")
-        piece["notes"] = NoteColumns(*(columns[column][start:stop] for column in COLUMNS))
+        if stored_at is None:
+            piece["notes"] = NoteColumns(
+                *(
+                    np.frombuffer(body, dtype=d, count=stop - start, offset=o + start * d.itemsize)
+                    for d, o in dtypes.values()
+                )
+            )
+        else:
+            where = (stored_at, _HASH_LINE + body_start, dtypes, start, stop)
+            piece["notes"] = NoteColumns.stored(stop - start, functools.partial(_read_columns, *where))
         start = stop
     return header
+
+
+_HASH_LINE = 65  # the SHA-256 in hex and its newline
+
+
+def _read_columns(path: Path, body_start: int, dtypes: dict, start: int, stop: int) -> tuple:
+    """One piece's four columns, read from its (already verified) entry."""
+    columns = []
+    try:
+        with open(path, "rb") as handle:
+            for dtype, offset in dtypes.values():
+                handle.seek(body_start + offset + start * dtype.itemsize)
+                data = handle.read((stop - start) * dtype.itemsize)
+                if len(data) != (stop - start) * dtype.itemsize:
+                    raise OSError("the entry is shorter than when it was checked")
+                columns.append(np.frombuffer(data, dtype=dtype))
+    except OSError as error:
+        raise MusicTFError(
+            f"{path}: this parse cache entry changed or went away while the run was using it ({error}); "
+            "run the command again"
+        ) from None
+    return tuple(columns)
 
 
 def write_entry(path: Path, result: dict, version: int) -> None:
@@ -113,9 +150,10 @@ def write_entry(path: Path, result: dict, version: int) -> None:
     files.write_bytes(path, hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
 
 
-def read_entry(path: Path, version: int) -> tuple[dict | None, bool]:
+def read_entry(path: Path, version: int, notes_stay_on_disk: bool = False) -> tuple[dict | None, bool]:
     """(result, corrupt): result is None when there is no usable entry; corrupt says one was
-    there but failed its checksum or could not be decoded (it is parsed again)."""
+    there but failed its checksum or could not be decoded (it is parsed again). With
+    `notes_stay_on_disk` the checked entry's notes are read again from it when first used."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -126,6 +164,6 @@ def read_entry(path: Path, version: int) -> tuple[dict | None, bool]:
     if data[64:65] != b"\n" or hashlib.sha256(payload).hexdigest().encode() != data[:64]:
         return None, True
     try:
-        return decode(payload, version), False
+        return decode(payload, version, path if notes_stay_on_disk else None), False
     except (ValueError, KeyError, TypeError, IndexError):
         return None, True

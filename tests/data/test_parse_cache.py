@@ -68,6 +68,28 @@ def test_a_hit_builds_no_notes_until_they_are_read(tmp_path):
     )
 
 
+def test_notes_left_on_disk_are_read_when_used_and_let_go_by_release(tmp_path):
+    """A large corpus costs a small object per piece until its notes are used (issue 26)."""
+    from musictf.errors import MusicTFError
+
+    path = tmp_path / "entry.notes"
+    parse_cache.write_entry(path, parse_cache.with_columns(RESULT), version=7)
+    result, corrupt = parse_cache.read_entry(path, version=7, notes_stay_on_disk=True)
+    assert not corrupt and [len(piece["notes"]) for piece in result["pieces"]] == [3, 2]
+    second = result["pieces"][1]["notes"]
+    assert [list(note) for note in second] == RESULT["pieces"][1]["notes"]  # the second piece's own rows
+    second.release()
+    first = result["pieces"][0]["notes"]
+    assert [list(note) for note in first] == RESULT["pieces"][0]["notes"]
+    path.unlink()
+    assert first.pitch.tolist() == [60, 63, 66]  # held until released
+    first.release()
+    with pytest.raises(MusicTFError, match="went away"):
+        first.pitch  # noqa: B018 - released, so read from the entry again, which is gone
+    with pytest.raises(MusicTFError, match="went away"):
+        list(second)
+
+
 def test_columns_refuse_ragged_lengths():
     with pytest.raises(ValueError, match="one length"):
         NoteColumns(np.zeros(2, np.int16), np.zeros(2), np.zeros(1), np.array(["C4", "D4"]))
