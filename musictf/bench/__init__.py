@@ -35,7 +35,7 @@ class Sizes:
     wavenet_naive_samples: int = 12
     wavenet_repeats: int = 3
     scaling_files: tuple = (1000, 4000, 16000)  # about 6 minutes (corpora written once, then cached)
-    scaling_train_steps: int = 20
+    scaling_train_steps: int = 200  # per epoch, so that the epoch's validation pass weighs little
 
 
 SIZES = {

@@ -71,8 +71,11 @@ def write_store(
             }
         files.write_json(building / "index.json", index)
         _fsync_folder(building)
-        if folder.exists():  # a torn entry from before: replaced whole
-            shutil.rmtree(folder)
+        if folder.exists():
+            if open_store(folder) is not None:  # another process (a peer worker) wrote it meanwhile
+                shutil.rmtree(building)
+                return
+            shutil.rmtree(folder)  # a torn store from before: replaced whole
         os.replace(building, folder)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
