@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from musictf import files, metrics
-from musictf.data.pipeline import audio_dataset, make_dataset, padded, scoring_windows
+from musictf.data.pipeline import audio_dataset, make_dataset, scoring_windows
+from musictf.data.windows import padded
 
 
 def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -349,6 +349,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         )
 
     ablations = [ablation_section(path, tables, figures) for path in ablation_files]
+    scaling = scaling_section(out_dir / "bench.json", figures)
     page = _page(
         sections,
         header,
@@ -361,11 +362,48 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         tuning,
         renderer,
         ablations,
+        scaling,
     )
     index = out_dir / "index.html"
     files.write_text(index, page)
     print(f"report: {index} ({len(run_dirs)} runs, {time.perf_counter() - started:.1f} s)", file=sys.stderr)
     return index
+
+
+def scaling_section(bench_json: Path, figures: Path) -> str:
+    """`make bench`'s scaling figure (bench/scaling.py), from bench.json beside the report."""
+    if not bench_json.exists():
+        return ""
+    scaling = files.read_json(bench_json).get("scaling")
+    if not scaling:
+        return ""
+    png, _ = plots.save_scaling(scaling["rows"], figures / "scaling")
+    header = [
+        "files",
+        "cold ingest ms/file",
+        "warm ingest ms/file",
+        "data peak MB",
+        "train peak MB",
+        "steps/s",
+    ]
+    rows = [
+        [
+            row["files"],
+            row["cold_ingest_ms_per_file"],
+            row["warm_ingest_ms_per_file"],
+            row["data_peak_rss_mb"],
+            row["train_peak_rss_mb"],
+            row["train_steps_per_second"],
+        ]
+        for row in scaling["rows"]
+    ]
+    return (
+        f"<p>Ingest, peak memory and training speed as the corpus grows (synthetic MIDI corpora; "
+        f"<code>musictf train 2 --preset smoke</code>, {scaling['train_steps']} steps per epoch). Training "
+        f"memory grew {scaling['train_memory_growth']:.2f}× from the smallest corpus to the largest.</p>"
+        f"{_html_table(header, rows)}"
+        f'<img src="{_data_uri(png, "image/png")}" alt="memory, ingest and speed by corpus size">'
+    )
 
 
 def _number(text: str):
@@ -397,6 +435,7 @@ def _page(
     tuning,
     renderer,
     ablations,
+    scaling,
 ) -> str:
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
@@ -435,5 +474,7 @@ tokens). Samples nearer the test split than the baseline's are the result.</p>
 {"".join(ablations) or "<p>No ablations under runs/ablation/ yet (make ablation-4).</p>"}
 <h2>Hyperparameter searches</h2>
 {"".join(tuning) or "<p>No searches under runs/tune/ yet (make tune-N).</p>"}
+<h2>Scaling with the corpus</h2>
+{scaling or "<p>No scaling figure in bench.json yet (make bench).</p>"}
 </body></html>
 """

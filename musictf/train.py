@@ -20,8 +20,8 @@ import numpy as np
 
 from musictf import config as config_module
 from musictf import distribute, files, host, keras_internals, multiworker, rundir
-from musictf.data.pipeline import global_batch_size
 from musictf.data.prepared import PreparedData
+from musictf.data.windows import global_batch_size
 from musictf.errors import MusicTFError
 from musictf.experiments.base import Experiment, prepare_data
 from musictf.files import remove_stale_temporaries

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musictf.data.pipeline import count_windows, evaluation_stride
+from musictf.data.windows import count_windows, evaluation_stride
 from musictf.evaluate import audio_test_metrics, metrics_path, predict_split
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data

@@ -198,3 +198,28 @@ def test_a_killed_reports_temp_files_are_removed_by_the_next(report, tmp_path):
     build_report(runs, out, tune_root=out.parent / "tune")
     assert not any(path.exists() for path in stale)
     assert not [path for path in out.rglob(".*") if path.name != ".lock"]
+
+
+def test_the_scaling_figure_of_bench_json_goes_into_the_report(tmp_path):
+    from musictf import files
+    from musictf.report import scaling_section
+
+    assert scaling_section(tmp_path / "bench.json", tmp_path / "figures") == ""  # no bench yet
+    rows = [
+        {
+            "files": count,
+            "cold_ingest_ms_per_file": 3.5,
+            "warm_ingest_ms_per_file": 0.09,
+            "data_peak_rss_mb": 80 + count // 100,
+            "train_peak_rss_mb": peak,
+            "train_steps_per_second": 120.0,
+        }
+        for count, peak in ((1000, 756), (16000, 844))
+    ]
+    files.write_json(
+        tmp_path / "bench.json",
+        {"scaling": {"rows": rows, "train_steps": 200, "train_memory_growth": 844 / 756}},
+    )
+    section = scaling_section(tmp_path / "bench.json", tmp_path / "figures")
+    assert "1.12×" in section and "<img" in section and "16000" in section
+    assert (tmp_path / "figures" / "scaling.png").stat().st_size > 1000

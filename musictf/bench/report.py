@@ -197,9 +197,19 @@ def scaling_section(scaling: dict) -> list[str]:
     """Figure 8: ingest and training as the corpus grows, with the two goals of issue 26."""
     rows, goal = scaling["rows"], scaling["goal"]
     sizes = ", ".join(f"{row['files']:,}" for row in rows)
+    measured = scaling.get("machine")  # set where the figure was measured apart from the others
     lines = [
         f"## 8. Scaling: {sizes} MIDI files",
         "",
+        *(
+            [
+                f"Measured {measured['date']} on {measured['cpu']} ({measured['cores']} cores, CPU features "
+                f"{', '.join(measured.get('cpu_flags') or ['none listed'])}), not on the machine above.",
+                "",
+            ]
+            if measured
+            else []
+        ),
         "Synthetic corpora of real music (music21's Bach, transposed and stretched in time; "
         "bench/scaling.py), each command in a fresh process. Ingest per file is the ingest report's own "
         "time; peak memory is the process's peak RSS; training is `musictf train 2 --preset smoke --set "

@@ -2,13 +2,13 @@
 
 The in-memory pipeline (`pipeline.make_dataset`) shuffles one table of every window start. Here
 the order is two-level, as with sharded TFRecords: each pass visits this worker's shards in a
-stateless random order of (seed, pass), and reads `cycle` of them at a time, taking one window
-from each in turn; within a shard the windows come in a stateless random order of (seed, pass,
-shard). A shard is a random sample of its split's pieces (the store writes them so), so a batch
-mixes pieces from across the corpus. Memory holds `cycle` shards, whatever the corpus size.
+stateless random order of (seed, pass), and reads `CYCLE` (4) of them at a time, taking one
+window from each in turn; within a shard the windows come in a stateless random order of (seed,
+pass, shard). A shard is a random sample of its split's pieces (the store writes them so), so a
+batch mixes pieces from across the corpus. Memory holds `CYCLE` shards, whatever the corpus size.
 
 Everything else is the in-memory pipeline's: windows inside one piece, `pad_start` zero steps,
-the key shift of each window drawn from (seed, position) (`pipeline.shape_batch`), and a resumed
+the key shift of each window drawn from (seed, position) (`windows.shape_batch`), and a resumed
 stream that starts where an uninterrupted one would be after `start_row` windows (it skips within
 the pass it starts in; the windows it skips are read, not trained on).
 
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from musictf.data import shards as shards_module
-from musictf.data.pipeline import (
+from musictf.data.windows import (
     count_windows,
     evaluation_stride,
     global_batch_size,

@@ -3,8 +3,9 @@ import pytest
 import tensorflow as tf
 
 from musictf.data.pianoroll import NUM_KEYS
-from musictf.data.pipeline import count_windows, global_batch_size, make_dataset, table_rows
+from musictf.data.pipeline import make_dataset, table_rows
 from musictf.data.representation import RollKeyShifts
+from musictf.data.windows import count_windows, global_batch_size
 from musictf.errors import MusicTFError
 
 
@@ -104,7 +105,7 @@ def test_with_pad_start_every_frame_is_scored_once_from_each_piece_first(target)
 
 
 def test_training_windows_with_left_padding_start_at_each_piece_beginning():
-    from musictf.data.pipeline import padded
+    from musictf.data.windows import padded
 
     arrays = [np.arange(1, 6, dtype=np.int32)]
     dataset = make_dataset(padded(arrays, 3), seq_len=3, target="next", batch_size=100, shuffle=False, seed=0)

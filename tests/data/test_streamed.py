@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from musictf.data import shards
-from musictf.data.pipeline import count_windows, make_dataset, padded
+from musictf.data.pipeline import make_dataset
 from musictf.data.representation import RollRepresentation
 from musictf.data.streamed import streamed_dataset
+from musictf.data.windows import count_windows, padded
 
 
 def _pieces(count=40, seed=0):
