@@ -156,3 +156,18 @@ def test_the_gpu_check_harness_runs_every_check_at_smoke_size_on_the_cpu(tmp_pat
         "xla",
     }
     assert results["generation"]["experiments"]["2"]["speedup"]["median"] > 1
+
+
+def test_the_scaling_corpus_is_real_midi_that_reads_back_as_written(tmp_path):
+    from musictf.bench.scaling import midi_bytes
+    from musictf.data.parse import notes_from_midi_file
+
+    path = tmp_path / "variant.mid"
+    path.write_bytes(midi_bytes([60, 64, 67, 72], [0.0, 0.0, 1.0, 1.5], [1.0, 2.0, 0.5, 0.25], bpm=135))
+    notes, counts = notes_from_midi_file(path)
+    assert [(n.pitch, n.onset, n.duration) for n in notes] == [
+        (60, 0.0, 1.0),
+        (64, 0.0, 2.0),
+        (67, 1.0, 0.5),
+        (72, 1.5, 0.25),
+    ]

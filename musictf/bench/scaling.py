@@ -28,19 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from musictf import files
+from musictf.data.smf import variable_length_quantity
 
 TRANSPOSITIONS = tuple(range(-5, 7))
 STRETCHES = (1.0, 0.5, 2.0, 0.75, 1.5)
 TICKS_PER_QUARTER = 480
-
-
-def _variable_length(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
 
 
 def midi_bytes(pitches, onsets, durations, bpm: float) -> bytes:
@@ -55,7 +47,7 @@ def midi_bytes(pitches, onsets, durations, bpm: float) -> bytes:
     track, now = bytearray(), 0
     track += b"\x00\xff\x51\x03" + round(60_000_000 / bpm).to_bytes(3, "big")
     for tick, _, message in events:
-        track += _variable_length(tick - now) + message
+        track += variable_length_quantity(tick - now) + message
         now = tick
     track += b"\x00\xff\x2f\x00"
     header = b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_QUARTER)

@@ -152,15 +152,6 @@ def open_store(folder: Path, verify: bool = True) -> tuple[dict, dict[str, Shard
         return None
 
 
-def store_bytes(folder: Path) -> int:
-    """The bytes of every shard of a store, from its index (0 for none)."""
-    try:
-        index = json.loads((Path(folder) / "index.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    return sum(shard["bytes"] for split in index["splits"].values() for shard in split["shards"])
-
-
 def read_shard(path: str | os.PathLike) -> np.ndarray:
     """One shard's arrays, concatenated (appends to the read log when MUSICTF_SHARD_READ_LOG is set)."""
     log = os.environ.get(READ_LOG)

@@ -134,3 +134,14 @@ def read_chunks(data: bytes) -> MIDILayout:
             alien += 1
         position += 8 + length
     return MIDILayout(midi_format, ticks_per_quarter, tuple(tracks), truncated, alien)
+
+
+def variable_length_quantity(value: int) -> bytes:
+    """`value` as the specification's variable-length quantity: 7 bits per byte, most significant
+    first, the top bit set on every byte but the last (delta times, meta event lengths)."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))

@@ -13,18 +13,11 @@ from musictf.data.pianoroll import write_midi
 QUARTER = 480
 
 
-def _variable_length(value: int) -> bytes:
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
-
-
 def _track(events: list[tuple[int, bytes]]) -> bytes:
     """An MTrk chunk from (delta ticks, event bytes) pairs, ended by End of Track."""
-    body = b"".join(_variable_length(delta) + event for delta, event in events) + b"\x00\xff\x2f\x00"
+    body = (
+        b"".join(smf.variable_length_quantity(delta) + event for delta, event in events) + b"\x00\xff\x2f\x00"
+    )
     return b"MTrk" + struct.pack(">I", len(body)) + body
 
 
