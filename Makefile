@@ -63,7 +63,7 @@ $(BENCH_STAMP): $(STAMP)
 	  || echo "bench: torch==2.13.0 could not be installed; the PyTorch comparison is left out"
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)  ## Measure speed and memory (about 16 min): reports/bench.json and reports/bench.md
+bench: $(BENCH_STAMP)  ## Measure speed, memory and scaling (10-20 min on 2 cores): reports/bench.json and reports/bench.md
 	$(BIN)/musictf bench --size full
 
 gpu-check: $(STAMP)  ## On a GPU machine (at most 10 min): paper presets, cuDNN, mixed precision, XLA, generation; writes reports/gpu.md

@@ -121,6 +121,15 @@ def test_checkpoint_refuses_data_that_does_not_fit(tmp_path, capsys, cache_dir):
         (["train", "1", "--preset", "smoke", "--set", "units=many"], "units must be int"),
         (["train", "1", "--preset", "smoke", "--set", "temperature=0"], "temperature must be positive"),
         (["train", "1", "--preset", "smoke", "--strategy", "multiworker"], "needs TF_CONFIG"),
+        (["train", "1", "--preset", "smoke", "--workers", "-2"], "--workers must be 0"),
+        (
+            ["train", "1", "--preset", "smoke", "--set", "stream_above_megabytes=-1"],
+            "stream_above_megabytes must",
+        ),
+        (
+            ["train", "1", "--preset", "smoke", "--set", "shard_megabytes=0"],
+            "shard_megabytes must be positive",
+        ),
         (["train", "1", "--precision", "float8"], "invalid choice: 'float8'"),
         (["evaluate", "/no/such/run"], "not a run directory"),
         (["report", "/no/such/run"], "/no/such/run: no such run directory"),
@@ -489,3 +498,14 @@ def test_the_start_is_quiet_and_a_log_file_gets_one_line_per_epoch(tmp_path, cac
         timeout=300,
     )
     assert verbose.returncode == 0 and "oneDNN" in verbose.stderr
+
+
+def test_workers_sets_the_parser_processes_of_the_command(monkeypatch):
+    from musictf.data.corpus import WORKERS_VARIABLE, parser_processes
+
+    monkeypatch.delenv(WORKERS_VARIABLE, raising=False)
+    assert parser_processes() == (os.cpu_count() or 1) and parser_processes(3) == 3
+    monkeypatch.setenv(WORKERS_VARIABLE, "5")
+    assert parser_processes() == 5 and parser_processes(2) == 2
+    monkeypatch.setenv(WORKERS_VARIABLE, "lots")
+    assert parser_processes() == (os.cpu_count() or 1)
