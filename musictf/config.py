@@ -69,6 +69,9 @@ class ExperimentConfig:
     steps_per_epoch: int = 0  # 0 makes an epoch one pass over the training windows.
     learning_rate: float = 1e-3  # Scale it with the global batch when adding replicas.
     optimizer: str = "adam"  # adam | rmsprop
+    # Decoupled weight decay (AdamW's): each step every weight shrinks by weight_decay x the
+    # learning rate, apart from the gradient. 0 disables it.
+    weight_decay: float = 0.0
     clipnorm: float = 1.0  # Gradient-norm clipping; 0 disables it.
     precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (speed: reports/bench.md)
     jit_compile: bool = (
@@ -127,6 +130,7 @@ class ExperimentConfig:
             (self.steps_per_epoch >= 0, f"steps_per_epoch must be 0 or more, got {self.steps_per_epoch}"),
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
             (self.clipnorm >= 0, f"clipnorm must be 0 or more, got {self.clipnorm}"),
+            (self.weight_decay >= 0, f"weight_decay must be 0 or more, got {self.weight_decay}"),
             (
                 self.reduce_lr_patience >= 0,
                 f"reduce_lr_patience must be 0 or more, got {self.reduce_lr_patience}",

@@ -220,7 +220,11 @@ def build_and_compile(experiment: Experiment, config, features: int, strategy):
         optimizer_class = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[
             config.optimizer
         ]
-        optimizer = optimizer_class(learning_rate=config.learning_rate, clipnorm=config.clipnorm or None)
+        optimizer = optimizer_class(
+            learning_rate=config.learning_rate,
+            clipnorm=config.clipnorm or None,
+            weight_decay=config.weight_decay or None,
+        )
         model.compile(
             optimizer=optimizer, jit_compile=config.jit_compile, **experiment.compile_arguments(config)
         )

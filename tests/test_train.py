@@ -233,3 +233,17 @@ def test_the_validation_schedule_halves_the_learning_rate_and_stops_when_validat
     assert all(float(row["seconds"]) > 0 for row in rows)
     machine = json.loads((run_dir / "state.json").read_text())["machine"]
     assert machine["cores"] >= 1 and machine["cpu"]
+
+
+def test_weight_decay_shrinks_every_weight_apart_from_the_gradient(cache_dir):
+    import tensorflow as tf
+
+    from musictf.train import build_and_compile
+
+    experiment = get_experiment("2")
+    config = experiment.load_config("smoke", ["weight_decay=0.5", "learning_rate=0.1"])
+    model = build_and_compile(experiment, config, 176, tf.distribute.get_strategy())
+    before = [variable.numpy().copy() for variable in model.trainable_variables]
+    model.optimizer.apply_gradients([(tf.zeros_like(v), v) for v in model.trainable_variables])
+    for old, variable in zip(before, model.trainable_variables, strict=True):
+        np.testing.assert_allclose(variable.numpy(), old * (1 - 0.5 * 0.1), rtol=1e-5, atol=1e-7)
