@@ -33,6 +33,7 @@ import json
 import os
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,9 @@ def write_store(
     try:
         index = {"version": STORE_VERSION, "representation": representation_spec, "splits": {}}
         for split, arrays in splits.items():
-            order = np.random.default_rng([seed, len(split)]).permutation(len(arrays)).tolist()
+            order = (
+                np.random.default_rng([seed, zlib.crc32(split.encode())]).permutation(len(arrays)).tolist()
+            )
             index["splits"][split] = {
                 "order": order,
                 "shards": _write_split(building, split, arrays, order, bounds_of, shard_bytes),
