@@ -163,6 +163,7 @@ def streamed_dataset(
 
     def make_batch(positions, rows):
         windows_, lows, highs = rows
+        positions = positions * worker[1] + worker[0]  # each worker's windows draw their own key shifts
         return shape_batch(
             windows_, positions, lows, highs, seq_len=seq_len, target=target, seed=seed,
             key_shifts=key_shifts, target_as_input=target_as_input,
