@@ -206,8 +206,7 @@ class ShardedSplit(collections.abc.Sequence):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         position = self._position_of[index]
-        shard = self.shards[self._shard_of[position]]
-        stored = np.load(self.folder / shard["file"], mmap_mode="r", allow_pickle=False)
+        stored = np.load(self.path(self._shard_of[position]), mmap_mode="r", allow_pickle=False)
         start = self._offset_of[position]
         return np.array(stored[start : start + self._stored_lengths[position]])
 

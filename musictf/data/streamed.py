@@ -28,6 +28,7 @@ from musictf.data.windows import (
     evaluation_stride,
     global_batch_size,
     needs_static_batches,
+    padded,
     require_windows,
     shape_batch,
     start_padding,
@@ -46,10 +47,7 @@ def _shard_windows(split, number: int, span: int, stride: int, before: int):
     stored = shards_module.read_shard(split.path(number))
     lengths = np.asarray(shard["lengths"], np.int64)
     if before:
-        pieces = np.split(stored, np.cumsum(lengths)[:-1])
-        stored = np.concatenate(
-            [np.pad(piece, [(before, 0)] + [(0, 0)] * (stored.ndim - 1)) for piece in pieces]
-        )
+        stored = np.concatenate(padded(np.split(stored, np.cumsum(lengths)[:-1]), before))
         lengths = lengths + before
     starts = window_starts(lengths.tolist(), span, stride)
     piece = np.searchsorted(np.cumsum(lengths), starts, side="right")
