@@ -72,6 +72,10 @@ class ExperimentConfig:
     # Decoupled weight decay (AdamW's): each step every weight shrinks by weight_decay x the
     # learning rate, apart from the gradient. 0 disables it.
     weight_decay: float = 0.0
+    # Polyak averaging: the optimizer keeps a moving average of the weights (this momentum per step;
+    # 0.99 averages about the last 100 steps). Validation, early stopping and the checkpoints use the
+    # average; training goes on from the raw weights. 0 disables it.
+    ema_momentum: float = 0.0
     clipnorm: float = 1.0  # Gradient-norm clipping; 0 disables it.
     precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (speed: reports/bench.md)
     jit_compile: bool = (
@@ -131,6 +135,7 @@ class ExperimentConfig:
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
             (self.clipnorm >= 0, f"clipnorm must be 0 or more, got {self.clipnorm}"),
             (self.weight_decay >= 0, f"weight_decay must be 0 or more, got {self.weight_decay}"),
+            (0 <= self.ema_momentum < 1, f"ema_momentum must be in [0, 1), got {self.ema_momentum}"),
             (
                 self.reduce_lr_patience >= 0,
                 f"reduce_lr_patience must be 0 or more, got {self.reduce_lr_patience}",

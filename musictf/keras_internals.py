@@ -1,10 +1,12 @@
 """The one guard over what musictf takes from Keras's private code, for the Keras it pins (3.15.1).
 
-Three parts of musictf depend on Keras internals:
+Four parts of musictf depend on Keras internals:
 - the multi-worker shim (multiworker.py) replaces two functions of Keras's TensorFlow trainer;
 - `train.AtomicBackupAndRestore` overrides BackupAndRestore's private `_load_model` and
   `_save_model`, relies on `on_epoch_end` setting `_current_epoch` and `on_train_begin` calling
   `_load_model`, and sets the private `model._initial_epoch` that `fit` reads;
+- `train.AveragedWeights` subclasses SwapEMAWeights, calls its private `_swap_variables` and reads
+  and sets its `_ema_weights_in_model` flag (which `on_test_begin`/`on_test_end` keep);
 - the hoisted LSTM of the benchmark (`bench/lstm.py`) overrides LSTM's `inner_loop` and calls the TensorFlow
   backend's private `rnn` loop, as RNN's own `inner_loop` does.
 
@@ -33,6 +35,12 @@ RECORDED_SOURCES = {
         "BackupAndRestore._save_model": "5eb7b53ca13ad33d",
         "TensorFlowTrainer.fit": "a9a6dc02a7ddafa8",
     },
+    "averaged weights": {
+        "SwapEMAWeights._swap_variables": "48b34c8be9dba2b0",
+        "SwapEMAWeights._tf_swap_variables": "b97e276e6d013ee9",
+        "SwapEMAWeights.on_test_begin": "fada19c5fd34944a",
+        "SwapEMAWeights.on_test_end": "52e64b2975fb3191",
+    },
     "hoisted LSTM": {
         "LSTM.inner_loop": "8dc385b0e14a252e",
         "RNN.inner_loop": "95624f67dd86cc32",
@@ -46,6 +54,7 @@ def keras_functions() -> dict:
     from keras.src.backend.tensorflow import trainer
     from keras.src.backend.tensorflow.rnn import rnn
     from keras.src.callbacks.backup_and_restore import BackupAndRestore
+    from keras.src.callbacks.swap_ema_weights import SwapEMAWeights
     from keras.src.layers.rnn.lstm import LSTM
     from keras.src.layers.rnn.rnn import RNN
 
@@ -57,6 +66,10 @@ def keras_functions() -> dict:
         "BackupAndRestore._load_model": BackupAndRestore._load_model,
         "BackupAndRestore._save_model": BackupAndRestore._save_model,
         "TensorFlowTrainer.fit": trainer.TensorFlowTrainer.fit,
+        "SwapEMAWeights._swap_variables": SwapEMAWeights._swap_variables,
+        "SwapEMAWeights._tf_swap_variables": SwapEMAWeights._tf_swap_variables,
+        "SwapEMAWeights.on_test_begin": SwapEMAWeights.on_test_begin,
+        "SwapEMAWeights.on_test_end": SwapEMAWeights.on_test_end,
         "LSTM.inner_loop": LSTM.inner_loop,
         "RNN.inner_loop": RNN.inner_loop,
         "rnn": rnn,

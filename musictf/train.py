@@ -224,6 +224,8 @@ def build_and_compile(experiment: Experiment, config, features: int, strategy):
             learning_rate=config.learning_rate,
             clipnorm=config.clipnorm or None,
             weight_decay=config.weight_decay or None,
+            use_ema=config.ema_momentum > 0,
+            ema_momentum=config.ema_momentum or 0.99,
         )
         model.compile(
             optimizer=optimizer, jit_compile=config.jit_compile, **experiment.compile_arguments(config)
@@ -339,6 +341,32 @@ def train(
         return history
 
 
+class AveragedWeights(keras.callbacks.SwapEMAWeights):
+    """With `ema_momentum`, the weights' moving average is what validation scores (Keras's
+    SwapEMAWeights swaps it in around each evaluation) and what the epoch's checkpoints hold: at the
+    epoch's end this callback swaps the average in for the callbacks after it, and `raw_weights_back()`,
+    placed before the backup, swaps the trained weights back. The backup therefore holds the raw
+    weights (with the average among the optimizer's variables), so a resumed run trains on exactly
+    what an uninterrupted one does."""
+
+    def __init__(self):
+        keras_internals.require("averaged weights")  # it uses SwapEMAWeights's private swap and flag
+        super().__init__(swap_on_epoch=False)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = True
+
+    def _swap_back(self):
+        if self._ema_weights_in_model:
+            self._swap_variables()
+            self._ema_weights_in_model = False
+
+    def raw_weights_back(self) -> keras.callbacks.Callback:
+        return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: self._swap_back())
+
+
 def validation_schedule(config) -> list:
     """The learning-rate halving and early stop that `reduce_lr_patience` and
     `early_stopping_patience` ask for, both watching the validation loss."""
@@ -369,7 +397,9 @@ def _fit(
 ) -> dict:
     train_ds, valid_ds, steps_per_epoch = datasets
     nan_stop = StopOnNaN()
-    callbacks = [nan_stop, *experiment.callbacks(config, model), *validation_schedule(config)]
+    averaged = AveragedWeights() if config.ema_momentum else None
+    callbacks = [nan_stop, *([averaged] if averaged else [])]
+    callbacks += [*experiment.callbacks(config, model), *validation_schedule(config)]
     if chief:
         callbacks += [
             AtomicCheckpoint(run_dir / "checkpoints"),
@@ -378,6 +408,8 @@ def _fit(
         ]
     # Last: the backup is what marks an epoch done, so it is written after the epoch's history row
     # and checkpoints; a kill before it makes the resumed run redo the whole epoch.
+    if averaged:
+        callbacks.append(averaged.raw_weights_back())
     callbacks.append(AtomicBackupAndRestore(run_dir / "backup", writer=chief))
     print(
         f"{'resuming' if completed_epochs else 'training'} {experiment.slug} ({preset}) in "

@@ -18,6 +18,7 @@ import math
 import sys
 from pathlib import Path
 
+import keras
 import keras_tuner as kt
 import tensorflow as tf
 
@@ -93,6 +94,8 @@ class ConfigHyperModel(kt.HyperModel):
             self.experiment, config, self.data, tf.distribute.get_strategy()
         )
         callbacks = list(kwargs.get("callbacks", [])) + self.experiment.callbacks(config, model)
+        if config.ema_momentum:  # a trial is scored on its averaged weights, as `musictf train` is
+            callbacks.append(keras.callbacks.SwapEMAWeights())
         return model.fit(
             train,
             epochs=kwargs.get("epochs", config.epochs),

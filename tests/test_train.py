@@ -23,13 +23,20 @@ def _weights(run_dir):
     return keras.saving.load_model(run_dir / "checkpoints" / "last.keras").get_weights()
 
 
-@pytest.mark.parametrize("arrays", ["in memory", "streamed from shards"])
+@pytest.mark.parametrize(
+    "arrays,averaged",
+    [("in memory", False), ("streamed from shards", False), ("in memory", True)],
+    ids=["in-memory", "streamed", "averaged-weights"],
+)
 def test_a_kill_during_the_checkpoint_save_resumes_exactly_as_the_uninterrupted_run(
-    arrays, tmp_path, cache_dir, monkeypatch
+    arrays, averaged, tmp_path, cache_dir, monkeypatch
 ):
     experiment = get_experiment("2")
     streamed = ["stream_above_megabytes=0", "shard_megabytes=0.05"] if arrays != "in memory" else []
-    config = experiment.load_config("smoke", ["epochs=3", "steps_per_epoch=5", *streamed])  # with dropout
+    averaging = ["ema_momentum=0.8"] if averaged else []
+    config = experiment.load_config(
+        "smoke", ["epochs=3", "steps_per_epoch=5", *streamed, *averaging]
+    )  # with dropout
     train(experiment, config, tmp_path / "whole", "smoke", verbose=0)
 
     saves = []
@@ -247,3 +254,29 @@ def test_weight_decay_shrinks_every_weight_apart_from_the_gradient(cache_dir):
     model.optimizer.apply_gradients([(tf.zeros_like(v), v) for v in model.trainable_variables])
     for old, variable in zip(before, model.trainable_variables, strict=True):
         np.testing.assert_allclose(variable.numpy(), old * (1 - 0.5 * 0.1), rtol=1e-5, atol=1e-7)
+
+
+def test_averaged_weights_are_what_validation_scores_and_the_checkpoints_hold(tmp_path, cache_dir):
+    import tensorflow as tf
+
+    from musictf.experiments.base import prepare_data
+
+    experiment = get_experiment("2")
+    common = ["epochs=2", "steps_per_epoch=6", "learning_rate=0.01"]
+    scores = {}
+    for name, settings in {"raw": common, "averaged": [*common, "ema_momentum=0.9"]}.items():
+        config = experiment.load_config("smoke", settings)
+        data = prepare_data(experiment, config)
+        run_dir = tmp_path / name
+        train(experiment, config, run_dir, "smoke", data=data, verbose=0)
+        with open(run_dir / "history.csv") as handle:
+            recorded = float(list(csv.DictReader(handle))[-1]["val_loss"])
+        _, valid, _ = experiment.make_datasets(experiment, config, data, tf.distribute.get_strategy())
+        last = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
+        scored = last.evaluate(valid, verbose=0, return_dict=True)["loss"]
+        assert scored == pytest.approx(recorded, rel=1e-4)  # the checkpoint is the model validation scored
+        scores[name] = (recorded, last.get_weights())
+    # The same seed and batches: the raw run's weights are the averaged run's trained weights, so the
+    # averaged run's checkpoint and score differ from them.
+    assert scores["averaged"][0] != pytest.approx(scores["raw"][0], rel=1e-4)
+    assert any(not np.allclose(a, r) for a, r in zip(scores["averaged"][1], scores["raw"][1], strict=True))
