@@ -224,17 +224,31 @@ def save_waveform_and_spectrogram(
 
 def save_benchmark_curves(entries, path_stem: Path) -> list[Path]:
     """One panel per benchmark data set: each run's validation NLL per epoch (`valid_curve`), with
-    its first-order Markov baseline (dashed; measured on test frames, as the table's) for scale.
-    `entries` are `benchmarks.BenchmarkEntry`s. Returns the PNG and PDF paths."""
+    its first-order Markov baseline (dotted; measured on test frames, as the table's) for scale.
+    The table's runs (the best of each family by validation) are drawn in colour and named; every
+    other run of the search is a thin grey line. `entries` are `benchmarks.BenchmarkEntry`s.
+    Returns the PNG and PDF paths."""
+    from musictf.benchmarks import best_of_each_family
+
     plt = _pyplot()
+    chosen = {id(entry) for entry in best_of_each_family(entries)}
     datasets = list(dict.fromkeys(entry.dataset for entry in entries))
     figure, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 2.8), squeeze=False)
     for axis, dataset in zip(axes[0], datasets, strict=True):
-        for entry in (entry for entry in entries if entry.dataset == dataset):
+        runs = [entry for entry in entries if entry.dataset == dataset]
+        others = [entry for entry in runs if id(entry) not in chosen]
+        for index, entry in enumerate(others):
             epochs = np.arange(1, len(entry.valid_curve) + 1)
-            style = "-" if entry.family.startswith("within") else "--"
-            axis.plot(epochs, entry.valid_curve, style, marker="o", markersize=3, label=entry.label)
-        markov = next((entry.markov for entry in entries if entry.dataset == dataset and entry.markov), None)
+            label = f"other runs ({len(others)})" if index == 0 else None
+            axis.plot(epochs, entry.valid_curve, color="0.75", linewidth=0.8, label=label)
+        for entry in (entry for entry in runs if id(entry) in chosen):
+            epochs = np.arange(1, len(entry.valid_curve) + 1)
+            within = entry.family.startswith("within")
+            style, colour = ("-", "C1") if within else ("--", "C0")  # one colour per family in every panel
+            axis.plot(
+                epochs, entry.valid_curve, style, color=colour, marker="o", markersize=3, label=entry.label
+            )
+        markov = next((entry.markov for entry in runs if entry.markov), None)
         if markov:
             axis.axhline(markov, color="0.5", linestyle=":", linewidth=1, label="Markov (test)")
         axis.set_title(dataset)

@@ -108,3 +108,27 @@ def test_the_benchmark_figure_draws_one_panel_per_data_set(tmp_path):
     ]
     png, pdf = save_benchmark_curves(entries, tmp_path / "curves")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:4] == b"%PDF"
+
+
+def test_the_benchmark_figure_names_the_tables_runs_and_greys_the_rest(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from musictf.plots import save_benchmark_curves
+
+    entries = [
+        _entry("JSB Chorales", "within the frame", "best", test=5.7, valid=5.8),
+        _entry("JSB Chorales", "within the frame", "worse", test=5.6, valid=5.9),
+        _entry("JSB Chorales", "within the frame", "worst", test=6.0, valid=6.1),
+    ]
+    legends = []
+    real_savefig = matplotlib.figure.Figure.savefig
+
+    def savefig(figure, *args, **kwargs):
+        legends.append([text.get_text() for text in figure.axes[0].get_legend().get_texts()])
+        return real_savefig(figure, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    save_benchmark_curves(entries, tmp_path / "curves")
+    labels = legends[0]
+    assert labels[0] == "other runs (2)" and any("best" in label for label in labels)
+    assert not any("worse" in label or "worst" in label for label in labels)
