@@ -397,8 +397,9 @@ def _fit(
 ) -> dict:
     train_ds, valid_ds, steps_per_epoch = datasets
     nan_stop = StopOnNaN()
+    # Averaging first: every callback after it sees the averaged weights at the epoch's end.
     averaged = AveragedWeights() if config.ema_momentum else None
-    callbacks = [nan_stop, *([averaged] if averaged else [])]
+    callbacks = [nan_stop] + ([averaged] if averaged else [])
     callbacks += [*experiment.callbacks(config, model), *validation_schedule(config)]
     if chief:
         callbacks += [
