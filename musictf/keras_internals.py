@@ -5,8 +5,9 @@ Four parts of musictf depend on Keras internals:
 - `train.AtomicBackupAndRestore` overrides BackupAndRestore's private `_load_model` and
   `_save_model`, relies on `on_epoch_end` setting `_current_epoch` and `on_train_begin` calling
   `_load_model`, and sets the private `model._initial_epoch` that `fit` reads;
-- `train.AveragedWeights` subclasses SwapEMAWeights, calls its private `_swap_variables` and reads
-  and sets its `_ema_weights_in_model` flag (which `on_test_begin`/`on_test_end` keep);
+- `train.AveragedWeights` subclasses SwapEMAWeights and calls its `on_test_begin`/`on_test_end`
+  at each epoch's end, relying on them to swap (the private `_swap_variables`) only when the
+  average is out of, or in, the model;
 - the hoisted LSTM of the benchmark (`bench/lstm.py`) overrides LSTM's `inner_loop` and calls the TensorFlow
   backend's private `rnn` loop, as RNN's own `inner_loop` does.
 

@@ -350,21 +350,14 @@ class AveragedWeights(keras.callbacks.SwapEMAWeights):
     what an uninterrupted one does."""
 
     def __init__(self):
-        keras_internals.require("averaged weights")  # it uses SwapEMAWeights's private swap and flag
+        keras_internals.require("averaged weights")  # it relies on SwapEMAWeights's test hooks and swap
         super().__init__(swap_on_epoch=False)
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self._ema_weights_in_model:
-            self._swap_variables()
-            self._ema_weights_in_model = True
-
-    def _swap_back(self):
-        if self._ema_weights_in_model:
-            self._swap_variables()
-            self._ema_weights_in_model = False
+        self.on_test_begin()  # swaps the average in unless it already is (SwapEMAWeights keeps the flag)
 
     def raw_weights_back(self) -> keras.callbacks.Callback:
-        return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: self._swap_back())
+        return keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: self.on_test_end())
 
 
 def validation_schedule(config) -> list:
