@@ -198,6 +198,49 @@ class FrameNADE(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="musictf")
+class FollowingFrames(keras.layers.Layer):
+    """(window, next frame) -> the frame after each step of the window: the window shifted by one
+    step, its last step followed by the next frame. The targets of a seq2one model scored at every
+    step of its window (`EveryStepLoss`).
+
+    Example:
+        FollowingFrames()([window, next_frame])  # (B, L, F): window[:, 1:], then next_frame
+    """
+
+    def call(self, inputs):
+        window, next_frame = inputs
+        return ops.concatenate([window[:, 1:], ops.cast(next_frame, window.dtype)[:, None]], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class EveryStepLoss(keras.layers.Layer):
+    """A seq2one model trained on every step of its window, scored on its last step.
+
+    Takes the logits at every step of the window and the frame after each step (`FollowingFrames`)
+    and returns the last step's logits: the model's output, which its compiled loss (BCE with
+    logits) and every metric score. In training only, it adds the mean of that loss over all the
+    window's steps minus the last step's, so the loss minimised is the mean over every step: each
+    window trains on seq_len target frames instead of one, while validation, early stopping and the
+    checkpoints still score the step after the window, as the evaluation protocol does. (Keras's
+    TensorFlow trainer divides added losses by the replicas in sync, as it does its compiled loss.)
+
+    Example:
+        logits = EveryStepLoss()([step_logits, FollowingFrames()([window, next_frame])])
+    """
+
+    def call(self, inputs, training=None):
+        logits, targets = inputs
+        last = logits[:, -1]
+        if training:
+            per_step = keras.losses.binary_crossentropy(
+                ops.cast(targets, "float32"), ops.cast(logits, "float32"), from_logits=True
+            )  # (B, L): the mean over the flags, as the compiled loss takes it
+            added = ops.mean(per_step) - ops.mean(per_step[:, -1])
+            self.add_loss(added)
+        return last
+
+
+@keras.saving.register_keras_serializable(package="musictf")
 class RepeatUpsampling(keras.layers.Layer):
     """Repeats each frame `factor` times along time: roll frames -> audio rate.
 

@@ -27,6 +27,8 @@ PER_REPLICA_BATCH = 4
 # dropout, and (experiment 4) scheduled sampling, whose ratio is 1.0 in the first epoch.
 EXACT = {
     "1": ["dropout_rate=0"],
+    # experiment 2 trains on every step: an added loss, which must be scaled for the replicas too
+    "2": ["lstm_dropout=0", "dense_dropout=0", "epochs=1", "steps_per_epoch=4"],
     "4": ["lstm_dropout=0", "dense_dropout=0", "epochs=1", "steps_per_epoch=4"],
     "5": [],
 }
@@ -89,7 +91,7 @@ def _weights(run_dir: Path) -> list[np.ndarray]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", ["1", "4", "5"])
+@pytest.mark.parametrize("experiment", ["1", "2", "4", "5"])
 def test_mirrored_and_multi_worker_end_with_single_process_weights(experiment, tmp_path, bach_small):
     settings = EXACT[experiment]
     ports = _free_ports(2)

@@ -18,7 +18,9 @@ def fresh_cache(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-@pytest.mark.parametrize("number", ["1", "4"])
+@pytest.mark.parametrize(
+    "number", ["1", pytest.param("4", marks=pytest.mark.slow)]
+)  # keeps `make test` under 10 min
 def test_train_and_evaluate_loads_the_corpus_once_and_encodes_each_piece_once(
     number, tmp_path, fresh_cache, monkeypatch
 ):
@@ -51,6 +53,7 @@ def test_train_and_evaluate_loads_the_corpus_once_and_encodes_each_piece_once(
     assert again["test"] == result["test"]  # the same seed on the same (cached) arrays
 
 
+@pytest.mark.slow  # a minute on 2 cores; keeps `make test` under 10 minutes
 def test_experiment_5_renders_each_piece_once_and_a_second_run_renders_nothing(
     tmp_path, fresh_cache, monkeypatch
 ):

@@ -25,9 +25,10 @@ def available() -> bool:
 
 
 def build(number: int, config, features: int):
-    """Experiment 2 (stacked LSTM -> head on the last step) or 4 (encoder-decoder LSTM; with
-    scheduled sampling the decoder runs teacher-forced, then on a mix of teacher and drawn frames),
-    with the within-frame term on the target frames where the config has it."""
+    """Experiment 2 (stacked LSTM -> head on the last step, or on every step with `every_step_loss`)
+    or 4 (encoder-decoder LSTM; with scheduled sampling the decoder runs teacher-forced, then on a
+    mix of teacher and drawn frames), with the within-frame term on the target frames where the
+    config has it."""
     import torch
     from torch import nn
 
@@ -69,8 +70,9 @@ def build(number: int, config, features: int):
             self.within_frame = within_frame() if within_frame else None
 
         def forward(self, frames, target=None):
+            """`target`: the frame after the window, or (every_step_loss) after each of its steps."""
             outputs, _ = self.lstm(frames)
-            logits = self.head(outputs[:, -1])
+            logits = self.head(outputs if config.every_step_loss else outputs[:, -1])
             return logits + self.within_frame(target) if self.within_frame is not None else logits
 
     class Seq2Seq(nn.Module):
@@ -129,7 +131,12 @@ class Trainer:
             torch.from_numpy(array) for array in (inputs if isinstance(inputs, (tuple, list)) else [inputs])
         ]
         if self.number == 2:
-            return F.binary_cross_entropy_with_logits(self.model(*inputs), torch.from_numpy(targets))
+            targets = torch.from_numpy(targets)
+            if self.config.every_step_loss:  # the mean over every step, each step's target the frame after it
+                frames = inputs[0]
+                targets = torch.cat([frames[:, 1:], targets[:, None]], dim=1)
+                inputs = [frames, targets] if self.config.frame_autoregression else [frames]
+            return F.binary_cross_entropy_with_logits(self.model(*inputs), targets)
         logits = self.model(*inputs)
         c = self.config
         return bce_plus_focal(

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from musictf.errors import ConfigError
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
 from musictf.train import build_and_compile
@@ -21,7 +22,10 @@ def prepared(cache_dir):
     result = {}
     for key in EXPERIMENTS:
         experiment = get_experiment(key)
-        config = experiment.load_config("smoke", ["frame_autoregression=false"] if key in "234" else [])
+        overrides = ["frame_autoregression=false"] if key in "234" else []
+        if key == "2":  # the documented target, the step after the window (every step: its own test)
+            overrides.append("every_step_loss=false")
+        config = experiment.load_config("smoke", overrides)
         result[key] = (experiment, config, prepare_data(experiment, config, progress=False))
     return result
 
@@ -205,6 +209,44 @@ def test_nade_within_frame_models_fit_reload_and_sample(prepared, tmp_path, key)
     primes = np.stack([data.arrays["train"][0][: config.seq_len]] * 2).astype(np.float32)
     frames = sampler.generate(primes, length=6, seed=3)
     assert frames.shape == (2, 6, data.representation.features) and set(np.unique(frames)) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("within_frame", [False, True], ids=["independent", "within-frame"])
+def test_every_step_loss_trains_on_every_step_and_scores_the_step_after_the_window(
+    prepared, tmp_path, within_frame
+):
+    """Experiment 2's `every_step_loss`: the output is still the step after the window (what the
+    stepper gives and validation scores), while the training loss is the mean BCE over every step of
+    the window, each step's target the frame after it; outside training nothing is added."""
+    experiment, config, data = prepared["2"]
+    config = dataclasses.replace(
+        config,
+        every_step_loss=True,
+        frame_autoregression=within_frame,
+        pad_start=True,
+        lstm_dropout=0.0,
+        dense_dropout=0.0,  # training=True is then deterministic
+    )
+    model, (window, next_frame) = check_model(experiment, config, data, tmp_path)
+    sampler = experiment.sampler(model, config, data.representation)
+    if not within_frame:  # independent flags: the stepper's logits are the model's
+        np.testing.assert_allclose(
+            sampler.final_logits(window), model((window, next_frame)).numpy(), atol=1e-4
+        )
+    step_logits = keras.Model(model.inputs, model.get_layer("every_step_loss").input[0])
+    every_step = step_logits((window, next_frame), training=True).numpy()  # (B, L, F)
+    following = np.concatenate([window.numpy()[:, 1:], next_frame.numpy()[:, None]], axis=1)
+    bce = np.maximum(every_step, 0) - every_step * following + np.log1p(np.exp(-np.abs(every_step)))
+    output = model((window, next_frame), training=True).numpy()
+    np.testing.assert_allclose(output, every_step[:, -1], atol=1e-6)
+    compiled = bce[:, -1].mean()
+    added = float(sum(loss.numpy() for loss in model.losses))
+    assert abs(added) > 1e-4  # the earlier steps are not scored like the last
+    np.testing.assert_allclose(compiled + added, bce.mean(), rtol=1e-5)
+    model((window, next_frame), training=False)
+    assert not model.losses
+    with pytest.raises(ConfigError, match="every_step_loss"):
+        dataclasses.replace(config, frame_autoregression=False, output="softmax").validate()
 
 
 def test_the_hoisted_lstm_equals_keras_lstm_and_shares_its_weights(tmp_path):
