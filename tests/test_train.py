@@ -25,7 +25,12 @@ def _weights(run_dir):
 
 @pytest.mark.parametrize(
     "arrays,averaged",
-    [("in memory", False), ("streamed from shards", False), ("in memory", True)],
+    [
+        ("in memory", False),
+        # slow: keeps `make test` under 10 minutes on 2 cores; CI runs them (make test-slow)
+        pytest.param("streamed from shards", False, marks=pytest.mark.slow),
+        pytest.param("in memory", True, marks=pytest.mark.slow),
+    ],
     ids=["in-memory", "streamed", "averaged-weights"],
 )
 def test_a_kill_during_the_checkpoint_save_resumes_exactly_as_the_uninterrupted_run(

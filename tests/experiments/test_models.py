@@ -80,7 +80,9 @@ def checked(prepared, tmp_path_factory):
     return get
 
 
-@pytest.mark.parametrize("key", EXPERIMENTS)
+@pytest.mark.parametrize(
+    "key", [pytest.param(key, marks=pytest.mark.slow) if key == "5" else key for key in EXPERIMENTS]
+)  # experiment 5: slow here; its fast run through the CLI (tests/test_cli.py) trains, saves and reloads
 def test_experiment_builds_fits_saves_and_reloads(checked, key):
     checked(key)
 
