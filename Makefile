@@ -49,8 +49,8 @@ benchmark-jsb: $(STAMP)  ## Experiments 2-4 on the JSB protocol, then the report
 	$(BIN)/musictf report
 
 DATA ?=
-EXPERIMENTS ?= 3
-benchmarks: $(STAMP)  ## The polyphonic benchmark presets on the published files in DATA=folder (10-30 min each on 2 cores; EXPERIMENTS="2 3"), then the report
+EXPERIMENTS ?= 2 3
+benchmarks: $(STAMP)  ## The polyphonic benchmark presets on the published files in DATA=folder (10-35 min each on 2 cores, 16 runs for all four; EXPERIMENTS=3 for one experiment), then the report
 	@test -n "$(DATA)" || { echo "make benchmarks: name the folder holding the published files: make benchmarks DATA=folder" >&2; exit 2; }
 	$(BIN)/musictf benchmarks "$(DATA)" $(foreach n,$(EXPERIMENTS),--experiment $(n))
 
@@ -69,8 +69,9 @@ bench: $(BENCH_STAMP)  ## Measure speed, memory and scaling (10-20 min on 2 core
 gpu-check: $(STAMP)  ## On a GPU machine (at most 10 min): paper presets, cuDNN, mixed precision, XLA, generation; writes reports/gpu.md
 	$(BIN)/musictf gpu-check
 
-test: $(STAMP)  ## Run the fast test suite
-	$(BIN)/python -m pytest -q -m "not slow"
+TEST_WORKERS ?= auto
+test: $(STAMP)  ## Run the fast test suite, one worker per core (TEST_WORKERS=0: in one process)
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadscope
 
 test-slow: $(STAMP)  ## Run only the slow tests
 	$(BIN)/python -m pytest -q -m slow

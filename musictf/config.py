@@ -87,6 +87,11 @@ class ExperimentConfig:
     # the best checkpoint (by validation loss) is the one evaluated. A resumed run counts afresh.
     early_stopping_patience: int = 0
     max_eval_windows: int = 4096  # Validation and test windows scored per evaluation; 0 scores all.
+    # Validation windows scored after each epoch, evenly spaced over the split and the same every
+    # epoch: what early stopping and the best checkpoint go by. 0 scores max_eval_windows. Where it
+    # thins the epochs' validation, the best checkpoint also scores the valid split at
+    # max_eval_windows once, after training (metrics.json: test.valid_frame_nll_nats for rolls).
+    epoch_eval_windows: int = 0
     # -- generation ------------------------------------------------------------------------------
     num_samples: int = 3  # Pieces written by `generate` and scored by `evaluate`.
     generate_length: int = 256  # Tokens or time steps per generated piece, after the primer.
@@ -145,6 +150,10 @@ class ExperimentConfig:
                 f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}",
             ),
             (self.max_eval_windows >= 0, f"max_eval_windows must be 0 or more, got {self.max_eval_windows}"),
+            (
+                self.epoch_eval_windows >= 0,
+                f"epoch_eval_windows must be 0 or more, got {self.epoch_eval_windows}",
+            ),
             (
                 1 <= self.num_samples <= MAX_SAMPLES,
                 f"num_samples must be in [1, {MAX_SAMPLES}], got {self.num_samples}",

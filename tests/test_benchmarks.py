@@ -71,6 +71,9 @@ def test_a_runs_entry_carries_its_best_validation_training_time_and_machine(tmp_
         300.0,
     )
     assert "NADE(32)" in entry.label and entry.machine == "Test CPU, 2 cores, AVX2"
+    # where the epochs scored a sample of the valid split, the whole split's score chooses
+    metrics["test"]["valid_frame_nll_nats"] = 8.6
+    assert benchmark_entry("e3 (nottingham)", metrics, run_dir).valid_nll == 8.6
     metrics["representation"]["encoding"] = "onset_sustain"
     assert benchmark_entry("e2", metrics, run_dir) is None
 
@@ -84,13 +87,18 @@ def test_musictf_benchmarks_plans_each_found_files_presets_and_refuses_a_folder_
     write_benchmark(folder / "Nottingham.mat", "mat")
     write_benchmark(folder / "jsb-chorales-quarter.json", "json")
     (folder / "notes.txt").write_text("not a benchmark")
-    assert main(["benchmarks", str(folder), "--list", "--experiment", "2", "--experiment", "3"]) == 0
+    assert main(["benchmarks", str(folder), "--list"]) == 0  # both experiments by default
     planned = capsys.readouterr().out.splitlines()
     assert planned == [
         f"musictf run {n} --preset {preset} --source {folder / name}"
         for name, base in (("jsb-chorales-quarter.json", "jsb"), ("Nottingham.mat", "nottingham"))
         for n in ("2", "3")
         for preset in (base, f"{base}-independent")
+    ]
+    assert main(["benchmarks", str(folder), "--list", "--experiment", "3", "--family", "independent"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"musictf run 3 --preset jsb-independent --source {folder / 'jsb-chorales-quarter.json'}",
+        f"musictf run 3 --preset nottingham-independent --source {folder / 'Nottingham.mat'}",
     ]
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musictf.data.windows import count_windows, evaluation_stride
-from musictf.evaluate import audio_test_metrics, metrics_path, predict_split
+from musictf import config as config_module
+from musictf import metrics
+from musictf.data.pipeline import window_datasets
+from musictf.data.windows import count_windows, evaluation_windows
+from musictf.evaluate import audio_test_metrics, metrics_path, predict_split, roll_test_metrics
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
 from musictf.run import Run
@@ -30,7 +33,7 @@ def roll_run(cache_dir):
 def test_window_targets_score_every_frame_exactly_once(roll_run):
     experiment, config, data, model = roll_run
     arrays = data.arrays["test"]
-    assert evaluation_stride("window", config, arrays) == config.seq_len
+    assert evaluation_windows("window", config, arrays) == (config.seq_len, 1)
     logits, targets, previous = predict_split(model, experiment.target, config, arrays)
     windows = count_windows(arrays, config.seq_len, "window", config.seq_len)
     assert (
@@ -44,6 +47,35 @@ def test_window_targets_score_every_frame_exactly_once(roll_run):
         targets.reshape(windows, config.seq_len, -1)[:, :-1],
     )
     assert targets.sum() > 0 and set(np.unique(targets)) <= {0.0, 1.0}
+
+
+def test_epoch_eval_windows_thins_each_epochs_validation_and_the_whole_valid_split_is_scored_after(roll_run):
+    experiment, config, data, model = roll_run
+    windows = count_windows(data.arrays["valid"], config.seq_len, "window", config.seq_len)
+    assert windows >= 4
+    sampled = config_module.replace(config, {"epoch_eval_windows": 2}, "--set")
+    every = -(-windows // 2)
+    assert evaluation_windows("window", sampled, data.arrays["valid"], each_epoch=True) == (
+        config.seq_len,
+        every,
+    )
+    assert evaluation_windows("window", sampled, data.arrays["valid"]) == (
+        config.seq_len,
+        1,
+    )  # the final score: all
+    _, valid, _ = window_datasets(experiment, sampled, data, tf.distribute.get_strategy())
+    scored = sum(int(targets.shape[0]) for _, targets in valid)
+    assert scored == 2 < windows  # the same two windows every epoch
+
+    run = Run(Path("unused"), experiment, "smoke", sampled, data.representation)
+    result, _ = roll_test_metrics(run, data, model, "test")
+    logits, targets, _ = predict_split(model, experiment.target, config, data.arrays["valid"])
+    whole = metrics.roll_metrics(logits, targets, config.output, config.threshold)
+    assert result["valid_frames"] == whole["frames"] == windows * config.seq_len
+    assert result["valid_frame_nll_nats"] == pytest.approx(whole["frame_nll_nats"], rel=1e-6)
+    assert "valid_frame_nll_nats" not in roll_test_metrics(run, data, model, "valid")[0]
+    unsampled = Run(Path("unused"), experiment, "smoke", config, data.representation)
+    assert "valid_frame_nll_nats" not in roll_test_metrics(unsampled, data, model, "test")[0]
 
 
 def test_audio_nll_skips_the_warm_up_of_every_crop(cache_dir):

@@ -27,7 +27,7 @@ import tensorflow as tf
 from musictf.data import streamed
 from musictf.data.windows import (
     count_windows,
-    evaluation_stride,
+    evaluation_windows,
     global_batch_size,
     needs_static_batches,
     padded,
@@ -42,20 +42,22 @@ from musictf.errors import MusicTFError
 
 def scoring_windows(
     arrays: list[np.ndarray], config, target: str
-) -> tuple[list[np.ndarray], int, np.ndarray]:
-    """(arrays to window, stride, scored) for evaluation: every real step of every piece predicted
-    once, thinned to max_eval_windows. With `pad_start` the pieces are padded at both ends so that
+) -> tuple[list[np.ndarray], tuple[int, int], np.ndarray]:
+    """(arrays to window, (stride, every), scored) for evaluation: every real step of every piece
+    predicted once, thinned to max_eval_windows. With `pad_start` the pieces are padded at both ends so that
     windows reach each piece's first and last step, and `scored` (bool, one per predicted step, in
     the order `make_dataset` gives them) leaves the padding out."""
     before = start_padding(config)
     whole_windows = config.seq_len if before and target == "window" else 1  # the last window reaches the end
     windows_of = padded(arrays, before, whole_windows)
     real = padded([np.ones(len(array), bool) for array in arrays], before, whole_windows)
-    stride = evaluation_stride(target, config, windows_of)
-    starts = window_starts([len(array) for array in windows_of], window_span(config.seq_len, target), stride)
+    stride, every = evaluation_windows(target, config, windows_of)
+    starts = window_starts(
+        [len(array) for array in windows_of], window_span(config.seq_len, target), stride, every
+    )
     offsets = np.arange(config.seq_len) if target == "window" else np.zeros(1, np.int64)
     scored = np.concatenate(real)[(starts[:, None] + config.seq_len + offsets[None, :]).reshape(-1)]
-    return windows_of, stride, scored
+    return windows_of, (stride, every), scored
 
 
 def table_rows(
@@ -123,6 +125,7 @@ def make_dataset(
     shuffle: bool,
     seed: int,
     stride: int = 1,
+    every: int = 1,
     drop_remainder: bool = False,
     key_shifts=None,
     repeat: bool = False,
@@ -133,6 +136,8 @@ def make_dataset(
 
     Args:
         batch_size: the global batch; see `global_batch_size`.
+        stride, every: windows `stride` steps apart within a piece, each every-th of them across the
+            pieces (`window_starts`; an evaluation's come from `evaluation_windows`).
         key_shifts: transposition augmentation, the representation's `key_shifts(range)`: each
             window shifted by a random key within +-range, drawn afresh every epoch from (seed,
             position), never off the keyboard. The one place where any representation is augmented.
@@ -142,7 +147,7 @@ def make_dataset(
             (`config.target_is_input`: teacher forcing within a frame).
     """
     span = window_span(seq_len, target)
-    starts = window_starts([len(array) for array in arrays], span, stride)
+    starts = window_starts([len(array) for array in arrays], span, stride, every)
     if len(starts) == 0:
         longest = max((len(array) for array in arrays), default=0)
         raise MusicTFError(
@@ -224,6 +229,7 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
         experiment.target,
         evaluated,
     )
+    stride, every = evaluation_windows(experiment.target, config, valid_arrays, each_epoch=True)
     valid = make_dataset(
         valid_arrays,
         seq_len=config.seq_len,
@@ -231,7 +237,8 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
         batch_size=batch,
         shuffle=False,
         seed=config.seed,
-        stride=evaluation_stride(experiment.target, config, valid_arrays),
+        stride=stride,
+        every=every,
         drop_remainder=needs_static_batches(strategy),
         target_as_input=config.target_is_input,
     )

@@ -25,7 +25,7 @@ import tensorflow as tf
 from musictf.data import shards as shards_module
 from musictf.data.windows import (
     count_windows,
-    evaluation_stride,
+    evaluation_windows,
     global_batch_size,
     needs_static_batches,
     padded,
@@ -40,25 +40,32 @@ from musictf.errors import MusicTFError
 CYCLE = 4  # shards read at a time when shuffling
 
 
-def _shard_windows(split, number: int, span: int, stride: int, before: int):
+def _shard_windows(split, number: int, span: int, stride: int, before: int, every: int = 1):
     """(frames, starts, lows, highs) of shard `number`: its pieces each preceded by `before` zero
-    steps, and every window of `span` steps inside one piece, with that piece's key-shift bounds."""
+    steps, and every window of `span` steps inside one piece (each every-th of them across the
+    shard's pieces), with that piece's key-shift bounds."""
     shard = split.shards[number]
     stored = shards_module.read_shard(split.path(number))
     lengths = np.asarray(shard["lengths"], np.int64)
     if before:
         stored = np.concatenate(padded(np.split(stored, np.cumsum(lengths)[:-1]), before))
         lengths = lengths + before
-    starts = window_starts(lengths.tolist(), span, stride)
+    starts = window_starts(lengths.tolist(), span, stride, every)
     piece = np.searchsorted(np.cumsum(lengths), starts, side="right")
     bounds = np.asarray(shard["bounds"], np.int32).reshape(-1, 2)
     return stored, starts, bounds[piece, 0].copy(), bounds[piece, 1].copy()
 
 
-def count_shard_windows(split, shard_numbers, span: int, stride: int, before: int) -> int:
-    """Windows in the given shards, from the index alone."""
-    lengths = [length + before for number in shard_numbers for length in split.shards[number]["lengths"]]
-    return len(window_starts(lengths, span, stride))
+def count_shard_windows(split, shard_numbers, span: int, stride: int, before: int, every: int = 1) -> int:
+    """Windows in the given shards, from the index alone (thinned shard by shard, as read)."""
+    return sum(
+        len(
+            window_starts(
+                [length + before for length in split.shards[number]["lengths"]], span, stride, every
+            )
+        )
+        for number in shard_numbers
+    )
 
 
 def streamed_rows(
@@ -68,6 +75,7 @@ def streamed_rows(
     shuffle: bool,
     seed: int,
     stride: int = 1,
+    every: int = 1,
     before: int = 0,
     repeat: bool = False,
     shard_numbers: list[int] | None = None,
@@ -82,7 +90,7 @@ def streamed_rows(
     feature_shape = list(split.shards[0]["shape"])
 
     def load(number):
-        return _shard_windows(split, int(number), span, stride, before)
+        return _shard_windows(split, int(number), span, stride, before, every)
 
     def windows_of_shard(number, pass_index):
         frames, starts, lows, highs = tf.numpy_function(
@@ -132,6 +140,7 @@ def streamed_dataset(
     shuffle: bool,
     seed: int,
     stride: int = 1,
+    every: int = 1,
     before: int = 0,
     drop_remainder: bool = False,
     key_shifts=None,
@@ -145,15 +154,15 @@ def streamed_dataset(
     (`ShardedSplit.shards_of`); `batch_size` is then that worker's share of the global batch."""
     span = window_span(seq_len, target)
     numbers = split.shards_of(*worker)
-    windows = count_shard_windows(split, numbers, span, stride, before)
+    windows = count_shard_windows(split, numbers, span, stride, before, every)
     if windows == 0:
         raise MusicTFError(
             f"no piece is long enough for a window of {span} steps (seq_len={seq_len}): lower seq_len"
         )
     first_pass, offset = divmod(start_row, windows) if repeat else (0, start_row)
     rows = streamed_rows(
-        split, span=span, shuffle=shuffle, seed=seed, stride=stride, before=before, repeat=repeat,
-        shard_numbers=numbers, first_pass=first_pass,
+        split, span=span, shuffle=shuffle, seed=seed, stride=stride, every=every, before=before,
+        repeat=repeat, shard_numbers=numbers, first_pass=first_pass,
     )  # fmt: skip
     if not repeat and drop_remainder and windows < batch_size:
         rows = rows.repeat().take(batch_size)  # one static batch, as `table_rows` tiles a short table
@@ -224,9 +233,10 @@ def streamed_window_datasets(experiment, config, data, strategy, initial_epoch: 
         (data.evaluation_split(), data.arrays[data.evaluation_split()]),
     ):
         require_windows(items, count_windows(items, seq_len, target, before=before), seq_len, target, split)
+    stride, every = evaluation_windows(target, config, valid_split, before, each_epoch=True)
     valid = streamed_dataset(
         valid_split, seq_len=seq_len, target=target, batch_size=batch, shuffle=False, seed=config.seed,
-        stride=evaluation_stride(target, config, valid_split, before), before=before,
+        stride=stride, every=every, before=before,
         drop_remainder=needs_static_batches(strategy), target_as_input=config.target_is_input,
     )  # fmt: skip
     return train, valid, steps_per_epoch

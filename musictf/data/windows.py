@@ -1,6 +1,6 @@
 """Windows over per-piece sequences: the arithmetic both pipelines share (the in-memory one,
 pipeline.py, and the one streamed from shards, streamed.py): spans and starts, counts from the
-pieces' lengths, padding, evaluation strides, global batches, and the step that turns a batch of
+pieces' lengths, padding, evaluation windows, global batches, and the step that turns a batch of
 windows into model inputs and targets (key shifts, cast, split).
 """
 
@@ -35,14 +35,17 @@ def global_batch_size(per_replica_batch: int, strategy: tf.distribute.Strategy |
     return per_replica_batch * strategy.num_replicas_in_sync
 
 
-def window_starts(lengths: list[int], span: int, stride: int) -> np.ndarray:
-    """Start offsets, into the concatenation of the sequences, of every window inside one piece."""
+def window_starts(lengths: list[int], span: int, stride: int, every: int = 1) -> np.ndarray:
+    """Start offsets, into the concatenation of the sequences, of every window inside one piece,
+    `stride` steps apart within a piece; with `every`, each every-th of those, counted across the
+    pieces (a thinning evenly spread over the split: a stride would keep each piece's first window,
+    and so over-weight the openings)."""
     starts, offset = [], 0
     for length in lengths:
         if length >= span:
             starts.append(np.arange(offset, offset + length - span + 1, stride, dtype=np.int64))
         offset += length
-    return np.concatenate(starts) if starts else np.zeros((0,), np.int64)
+    return np.concatenate(starts)[::every] if starts else np.zeros((0,), np.int64)
 
 
 def lengths_of(arrays) -> list[int]:
@@ -51,10 +54,10 @@ def lengths_of(arrays) -> list[int]:
     return [int(length) for length in stored] if stored is not None else [len(array) for array in arrays]
 
 
-def count_windows(arrays, seq_len: int, target: str, stride: int = 1, before: int = 0) -> int:
+def count_windows(arrays, seq_len: int, target: str, stride: int = 1, before: int = 0, every: int = 1) -> int:
     """Windows over `arrays` (each preceded by `before` padding steps), counted from the lengths."""
     lengths = [length + before for length in lengths_of(arrays)]
-    return len(window_starts(lengths, window_span(seq_len, target), stride))
+    return len(window_starts(lengths, window_span(seq_len, target), stride, every))
 
 
 def padded(arrays: list[np.ndarray], before: int, after_multiple_of: int = 1) -> list[np.ndarray]:
@@ -75,14 +78,18 @@ def start_padding(config) -> int:
     return config.seq_len if config.pad_start else 0
 
 
-def evaluation_stride(target: str, config, arrays, before: int = 0) -> int:
-    """Every frame predicted once (window targets step by a window), thinned to max_eval_windows;
-    `before`: padding steps each piece will get."""
+def evaluation_windows(
+    target: str, config, arrays, before: int = 0, each_epoch: bool = False
+) -> tuple[int, int]:
+    """(stride, every) of the windows an evaluation scores: every frame predicted once (window
+    targets step by a window), and each every-th such window across the split, as few as keep within
+    max_eval_windows (with `each_epoch`, the validation after each epoch: epoch_eval_windows where
+    set); `before`: padding steps each piece will get."""
     stride = config.seq_len if target == "window" else 1
     windows = count_windows(arrays, config.seq_len, target, stride, before)
-    if config.max_eval_windows and windows > config.max_eval_windows:
-        stride *= math.ceil(windows / config.max_eval_windows)
-    return stride
+    limit = (each_epoch and config.epoch_eval_windows) or config.max_eval_windows
+    every = math.ceil(windows / limit) if limit and windows > limit else 1
+    return stride, every
 
 
 def require_windows(arrays: list[np.ndarray], windows: int, seq_len: int, target: str, split: str) -> None:

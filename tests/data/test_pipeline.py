@@ -90,7 +90,8 @@ def test_with_pad_start_every_frame_is_scored_once_from_each_piece_first(target)
     rng = np.random.default_rng(0)
     pieces = [rng.integers(0, 2, (length, 6)).astype(np.uint8) for length in (7, 3, 12)]
     config = types.SimpleNamespace(seq_len=4, pad_start=True, max_eval_windows=0)
-    windows_of, stride, scored = scoring_windows(pieces, config, target)
+    windows_of, (stride, every), scored = scoring_windows(pieces, config, target)
+    assert every == 1
     dataset = make_dataset(
         windows_of, seq_len=4, target=target, batch_size=8, shuffle=False, seed=0, stride=stride
     )
@@ -102,6 +103,23 @@ def test_with_pad_start_every_frame_is_scored_once_from_each_piece_first(target)
     unpadded = types.SimpleNamespace(seq_len=4, pad_start=False, max_eval_windows=0)
     _, _, scored_without = scoring_windows(pieces, unpadded, target)
     assert scored_without.all() and len(scored_without) < len(np.concatenate(pieces))
+
+
+def test_a_thinned_evaluation_spreads_its_windows_over_the_split_not_over_each_pieces_opening():
+    """Thinning keeps each every-th window counted across the pieces: a per-piece stride would keep
+    every piece's first window (its hardest frame under pad_start) and bias the score."""
+    import types
+
+    from musictf.data.windows import evaluation_windows, window_starts
+
+    lengths = [9] * 40  # 7 windows of 3 steps in each piece, 280 in all
+    config = types.SimpleNamespace(seq_len=2, max_eval_windows=70, epoch_eval_windows=0)
+    pieces = [np.zeros((length, 2), np.uint8) for length in lengths]
+    assert evaluation_windows("next", config, pieces) == (1, 4)
+    starts = window_starts(lengths, 3, 1, every=4)
+    openings = np.arange(40) * 9
+    assert len(starts) == 70 and np.isin(starts, openings).sum() == 10  # a quarter of them, as of the rest
+    assert set(np.bincount(starts // 9, minlength=40)) == {1, 2}  # every piece, evenly
 
 
 def test_training_windows_with_left_padding_start_at_each_piece_beginning():
