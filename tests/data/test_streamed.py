@@ -71,6 +71,24 @@ def test_one_pass_of_the_stream_is_every_window_of_the_in_memory_pipeline_once(s
     assert not np.array_equal(streamed, in_memory)  # a different order: shard by shard
 
 
+def test_a_thinned_stream_gives_the_windows_it_counts_each_every_th_of_each_shard(store):
+    pieces, split, _ = store
+    from musictf.data.streamed import count_shard_windows
+
+    every = 3
+    thinned = _rows(
+        streamed_dataset(split, seq_len=8, target="next", batch_size=5, shuffle=False, seed=3, every=every)
+    )
+    numbers = list(range(len(split.shards)))
+    assert len(thinned) == count_shard_windows(split, numbers, 9, 1, 0, every)
+    assert len(thinned) == sum(-(-count_shard_windows(split, [n], 9, 1, 0) // every) for n in numbers)
+    everything = {
+        bytes(row)
+        for row in _rows(make_dataset(pieces, seq_len=8, target="next", batch_size=5, shuffle=False, seed=3))
+    }
+    assert {bytes(row) for row in thinned} <= everything
+
+
 def test_passes_differ_and_a_resumed_stream_goes_on_with_the_same_batches(store):
     _, split, shifts = store
 
