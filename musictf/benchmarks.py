@@ -102,7 +102,7 @@ def benchmark_entry(label: str, metrics: dict, run_dir: Path) -> BenchmarkEntry 
         + (f", NADE({config['nade_units']})" if config.get("nade_units") else "")
         + (", linear" if config.get("frame_autoregression") and not config.get("nade_units") else ""),
         test_nll=metrics["test"]["frame_nll_nats"],
-        valid_nll=metrics["test"].get("valid_frame_nll_nats", min(valid) if valid else math.inf),
+        valid_nll=metrics.get("valid", {}).get("frame_nll_nats", min(valid) if valid else math.inf),
         valid_curve=tuple(valid),
         independent_bernoulli=metrics["baseline"].get("independent_bernoulli_nll_nats"),
         markov=metrics["baseline"].get("markov_nll_nats"),

@@ -90,7 +90,7 @@ class ExperimentConfig:
     # Validation windows scored after each epoch, evenly spaced over the split and the same every
     # epoch: what early stopping and the best checkpoint go by. 0 scores max_eval_windows. Where it
     # thins the epochs' validation, the best checkpoint also scores the valid split at
-    # max_eval_windows once, after training (metrics.json: test.valid_frame_nll_nats for rolls).
+    # max_eval_windows once, after training (metrics.json: "valid", beside "test").
     epoch_eval_windows: int = 0
     # -- generation ------------------------------------------------------------------------------
     num_samples: int = 3  # Pieces written by `generate` and scored by `evaluate`.

@@ -84,18 +84,13 @@ def roll_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     # with pad_start, the chain also learns how pieces begin: from silence to their first frame
     train = padded(data.arrays["train"], 1) if config.pad_start else data.arrays["train"]
     baseline |= metrics.markov_roll_baseline(train, previous, targets)
-    threshold, valid_score = config.threshold, {}
-    if (config.tune_threshold or config.epoch_eval_windows) and data.arrays["valid"] and split != "valid":
+    threshold = config.threshold
+    if config.tune_threshold and data.arrays["valid"] and split != "valid":
         valid_logits, valid_targets, _ = predict_split(
             model, run.experiment.target, config, data.arrays["valid"]
         )
-        if config.tune_threshold:
-            threshold = metrics.best_f1_threshold(valid_logits, valid_targets, config.output)
-        if config.epoch_eval_windows:  # each epoch scored a sample of the valid split: here is all of it
-            scores = metrics.roll_metrics(valid_logits, valid_targets, config.output, threshold)
-            valid_score = {"valid_frame_nll_nats": scores["frame_nll_nats"], "valid_frames": scores["frames"]}
+        threshold = metrics.best_f1_threshold(valid_logits, valid_targets, config.output)
     result = metrics.roll_metrics(logits, targets, config.output, threshold) | {"threshold": threshold}
-    result |= valid_score
     result["nll_nats_per_quarter"] = nll_per_quarter(result["frame_nll_nats"], data, split)
     baseline["markov_nats_per_quarter"] = nll_per_quarter(baseline["markov_nll_nats"], data, split)
     return result, baseline

@@ -156,6 +156,11 @@ def evaluate(
         scored = dataclasses.replace(run, config=config, data=data, model=model)
         split = data.evaluation_split()
         test_metrics, baseline = run.experiment.test_metrics(scored, data, model, split)
+        valid = {}
+        if (
+            config.epoch_eval_windows and split != "valid" and data.arrays["valid"]
+        ):  # all of what the epochs sampled
+            valid = {"valid": run.experiment.test_metrics(scored, data, model, "valid")[0]}
         written = samples.ensure_samples(run, data, model)
         measured_dir = (
             run.path / "samples" / ("measured" if label is None else f"measured-{source_label(label)}")
@@ -170,6 +175,7 @@ def evaluate(
             "data_hash": manifest["data_hash"],
             "representation": {k: v for k, v in run.representation.to_json().items() if k != "vocabulary"},
             "test": test_metrics,
+            **valid,  # with epoch_eval_windows: the valid split, scored whole (max_eval_windows)
             "baseline": baseline,  # the same targets scored by a model of the train split's frequencies
             **statistics,  # "samples", "test_split_statistics" and, for MIDI, "baseline_samples"
             "config": dataclasses.asdict(config),

@@ -13,7 +13,7 @@ from musictf.data.windows import count_windows, evaluation_windows
 from musictf.evaluate import audio_test_metrics, metrics_path, predict_split, roll_test_metrics
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
-from musictf.run import Run
+from musictf.run import Run, evaluate
 from musictf.train import build_and_compile
 
 
@@ -49,7 +49,9 @@ def test_window_targets_score_every_frame_exactly_once(roll_run):
     assert targets.sum() > 0 and set(np.unique(targets)) <= {0.0, 1.0}
 
 
-def test_epoch_eval_windows_thins_each_epochs_validation_and_the_whole_valid_split_is_scored_after(roll_run):
+def test_epoch_eval_windows_thins_each_epochs_validation_and_the_whole_valid_split_is_scored_after(
+    roll_run, tmp_path
+):
     experiment, config, data, model = roll_run
     windows = count_windows(data.arrays["valid"], config.seq_len, "window", config.seq_len)
     assert windows >= 4
@@ -67,15 +69,17 @@ def test_epoch_eval_windows_thins_each_epochs_validation_and_the_whole_valid_spl
     scored = sum(int(targets.shape[0]) for _, targets in valid)
     assert scored == 2 < windows  # the same two windows every epoch
 
-    run = Run(Path("unused"), experiment, "smoke", sampled, data.representation)
-    result, _ = roll_test_metrics(run, data, model, "test")
+    run = Run(tmp_path / "sampled", experiment, "smoke", sampled, data.representation, data=data, model=model)
+    result = evaluate(run)
     logits, targets, _ = predict_split(model, experiment.target, config, data.arrays["valid"])
     whole = metrics.roll_metrics(logits, targets, config.output, config.threshold)
-    assert result["valid_frames"] == whole["frames"] == windows * config.seq_len
-    assert result["valid_frame_nll_nats"] == pytest.approx(whole["frame_nll_nats"], rel=1e-6)
-    assert "valid_frame_nll_nats" not in roll_test_metrics(run, data, model, "valid")[0]
-    unsampled = Run(Path("unused"), experiment, "smoke", config, data.representation)
-    assert "valid_frame_nll_nats" not in roll_test_metrics(unsampled, data, model, "test")[0]
+    assert result["valid"]["frames"] == whole["frames"] == windows * config.seq_len
+    assert result["valid"]["frame_nll_nats"] == pytest.approx(whole["frame_nll_nats"], rel=1e-6)
+    assert result["test"]["frames"] == roll_test_metrics(run, data, model, "test")[0]["frames"]
+    unsampled = Run(
+        tmp_path / "all", experiment, "smoke", config, data.representation, data=data, model=model
+    )
+    assert "valid" not in evaluate(unsampled)  # its epochs scored the whole split already
 
 
 def test_audio_nll_skips_the_warm_up_of_every_crop(cache_dir):

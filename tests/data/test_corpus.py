@@ -369,8 +369,10 @@ def test_ctrl_c_stops_a_parse_at_once_and_keeps_what_was_parsed(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.time() + 60
-    while len(list(cache.rglob("*.notes"))) < 3 and time.time() < deadline:
+    deadline, first_cached = time.time() + 60, None
+    while (cached := len(list(cache.rglob("*.notes")))) < 3 and time.time() < deadline:
+        if cached and first_cached is None:
+            first_cached = time.time()
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole group
     interrupted = time.time()
@@ -378,7 +380,10 @@ def test_ctrl_c_stops_a_parse_at_once_and_keeps_what_was_parsed(tmp_path):
     stopped_after = time.time() - interrupted
     kept = len(list(cache.rglob("*.notes")))
     assert process.returncode == 130 and "interrupted" in err
-    assert stopped_after < 2.0, f"took {stopped_after:.1f} s to stop"
+    # "at once", against this machine's own pace (a loaded machine is slower at both): the files
+    # after the first were cached at some pace; the rest of the parse would take (40 - kept) times it
+    pace = (interrupted - (first_cached or interrupted)) / max(cached - 1, 1)
+    assert stopped_after < max(2.0, (40 - kept) * pace / 4), f"took {stopped_after:.1f} s to stop"
     assert 3 <= kept < 40
     corpus = load_corpus(str(folder), cache_dir=cache, workers=2, progress=False)
     assert corpus.report.files_from_cache == kept and len(corpus.pieces) == 40 * 12
