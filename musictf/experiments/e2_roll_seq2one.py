@@ -45,7 +45,7 @@ What the defaults change, and why:
   after it), 32 times the windows experiment 3 scores, so on the two largest files (Nottingham,
   MuseData) each epoch validates on an evenly spread sixth or eleventh of the split
   (`epoch_eval_windows = 8192`) and the best checkpoint scores all of it once, after training
-  (Nottingham: 24:50 on a shared thread instead of 36:02, the same epochs and results).
+  (Nottingham: 24:46 on a shared thread instead of 36:02, the same epochs and results).
   Without `--source`, `jsb` runs on music21's chorales in C;
   there the earlier `jsb` preset (the linear term, one target per window) scored test NLL 7.14
   nats per frame in 4.8 minutes (AVX-512 EPYC, 2026-11-24; first-order Markov 10.79).
