@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from musictf import config as config_module
 from musictf import metrics
-from musictf.data.pipeline import window_datasets
+from musictf.data.pipeline import audio_datasets, window_datasets
 from musictf.data.windows import count_windows, evaluation_windows
 from musictf.evaluate import audio_test_metrics, metrics_path, predict_split, roll_test_metrics
 from musictf.experiments import get_experiment
@@ -98,6 +98,17 @@ def test_audio_nll_skips_the_warm_up_of_every_crop(cache_dir):
     per_crop = config.crop_frames * config.hop - (config.receptive_field - 1)
     assert result["samples_scored"] == crops * per_crop
     assert 0 < result["nll_bits_per_sample"] < 9 and 0 < baseline["unigram_nll_bits_per_sample"] <= 8
+
+
+def test_audio_validation_after_each_epoch_scores_epoch_eval_windows_crops(cache_dir):
+    experiment = get_experiment("5")
+    crops = {}
+    for limit in (0, 1):
+        config = experiment.load_config("smoke", [f"epoch_eval_windows={limit}"])
+        data = prepare_data(experiment, config, progress=False)
+        _, valid, _ = audio_datasets(experiment, config, data, tf.distribute.get_strategy())
+        crops[limit] = sum(int(targets.shape[0]) for _, targets in valid)
+    assert crops[0] > 1 and crops[1] == 1  # max_eval_windows' crops, then the one sampled
 
 
 def test_metrics_of_another_source_go_beside_the_runs_own(tmp_path):

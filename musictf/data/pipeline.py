@@ -321,7 +321,7 @@ def audio_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
         batch,
         shuffle=False,
         stride=config.crop_frames,
-        max_windows=config.max_eval_windows,
+        max_windows=config.epoch_eval_windows or config.max_eval_windows,  # each epoch's sample
         drop_remainder=needs_static_batches(strategy),
     )
     return train, valid, steps_per_epoch
