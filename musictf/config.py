@@ -87,7 +87,7 @@ class ExperimentConfig:
     # the best checkpoint (by validation loss) is the one evaluated. A resumed run counts afresh.
     early_stopping_patience: int = 0
     max_eval_windows: int = 4096  # Validation and test windows scored per evaluation; 0 scores all.
-    # Validation windows scored after each epoch, evenly spaced over the split and the same every
+    # Validation windows scored after each epoch, spread over the split and the same every
     # epoch: what early stopping and the best checkpoint go by. 0 scores max_eval_windows. Where it
     # thins the epochs' validation, the best checkpoint also scores the valid split at
     # max_eval_windows once, after training (metrics.json: "valid", beside "test").

@@ -157,9 +157,8 @@ def evaluate(
         split = data.evaluation_split()
         test_metrics, baseline = run.experiment.test_metrics(scored, data, model, split)
         valid = {}
-        if (
-            config.epoch_eval_windows and split != "valid" and data.arrays["valid"]
-        ):  # all of what the epochs sampled
+        if config.epoch_eval_windows and split != "valid" and data.arrays["valid"]:
+            # the epochs scored a sample of the valid split: here is all of it, once
             valid = {"valid": run.experiment.test_metrics(scored, data, model, "valid")[0]}
         written = samples.ensure_samples(run, data, model)
         measured_dir = (

@@ -136,7 +136,7 @@ def make_dataset(
 
     Args:
         batch_size: the global batch; see `global_batch_size`.
-        stride, every: windows `stride` steps apart within a piece, each every-th of them across the
+        stride, every: windows `stride` steps apart within a piece, one of each `every` of them across the
             pieces (`window_starts`; an evaluation's come from `evaluation_windows`).
         key_shifts: transposition augmentation, the representation's `key_shifts(range)`: each
             window shifted by a random key within +-range, drawn afresh every epoch from (seed,

@@ -42,7 +42,7 @@ CYCLE = 4  # shards read at a time when shuffling
 
 def _shard_windows(split, number: int, span: int, stride: int, before: int, every: int = 1):
     """(frames, starts, lows, highs) of shard `number`: its pieces each preceded by `before` zero
-    steps, and every window of `span` steps inside one piece (each every-th of them across the
+    steps, and every window of `span` steps inside one piece (one of each `every` of them across the
     shard's pieces), with that piece's key-shift bounds."""
     shard = split.shards[number]
     stored = shards_module.read_shard(split.path(number))

@@ -29,6 +29,9 @@ def needs_static_batches(strategy) -> bool:
     return isinstance(strategy, (tf.distribute.TPUStrategy, tf.distribute.MultiWorkerMirroredStrategy))
 
 
+THINNING_SEED = 20121  # `window_starts`' draw of the windows a thinned evaluation scores
+
+
 def global_batch_size(per_replica_batch: int, strategy: tf.distribute.Strategy | None = None) -> int:
     """The per-replica batch times the number of replicas of `strategy` (or the active one)."""
     strategy = strategy or tf.distribute.get_strategy()
@@ -37,15 +40,28 @@ def global_batch_size(per_replica_batch: int, strategy: tf.distribute.Strategy |
 
 def window_starts(lengths: list[int], span: int, stride: int, every: int = 1) -> np.ndarray:
     """Start offsets, into the concatenation of the sequences, of every window inside one piece,
-    `stride` steps apart within a piece; with `every`, each every-th of those, counted across the
-    pieces (a thinning evenly spread over the split: a stride would keep each piece's first window,
-    and so over-weight the openings)."""
+    `stride` steps apart within a piece; with `every`, one of each `every` consecutive such windows
+    (counted across the pieces), drawn at random from a fixed seed: the same sample every time.
+
+    A thinning must neither favour each piece's first window (as a stride within each piece did,
+    over-weighting the openings) nor keep every every-th window: that aliases with the metre (on
+    eighth-note frames of pieces whose lengths are whole bars, every 6th window is always on the
+    same beat parity; validation on such a sample read 0.2 nats lower than the whole split).
+    One random window from each block of `every` is unbiased and still spread over the split."""
     starts, offset = [], 0
     for length in lengths:
         if length >= span:
             starts.append(np.arange(offset, offset + length - span + 1, stride, dtype=np.int64))
         offset += length
-    return np.concatenate(starts)[::every] if starts else np.zeros((0,), np.int64)
+    if not starts:
+        return np.zeros((0,), np.int64)
+    starts = np.concatenate(starts)
+    if every == 1:
+        return starts
+    block_starts = np.arange(0, len(starts), every)
+    block_sizes = np.minimum(every, len(starts) - block_starts)
+    picks = np.random.default_rng(THINNING_SEED).random(len(block_starts))
+    return starts[block_starts + (picks * block_sizes).astype(np.int64)]
 
 
 def lengths_of(arrays) -> list[int]:
@@ -54,10 +70,10 @@ def lengths_of(arrays) -> list[int]:
     return [int(length) for length in stored] if stored is not None else [len(array) for array in arrays]
 
 
-def count_windows(arrays, seq_len: int, target: str, stride: int = 1, before: int = 0, every: int = 1) -> int:
+def count_windows(arrays, seq_len: int, target: str, stride: int = 1, before: int = 0) -> int:
     """Windows over `arrays` (each preceded by `before` padding steps), counted from the lengths."""
     lengths = [length + before for length in lengths_of(arrays)]
-    return len(window_starts(lengths, window_span(seq_len, target), stride, every))
+    return len(window_starts(lengths, window_span(seq_len, target), stride))
 
 
 def padded(arrays: list[np.ndarray], before: int, after_multiple_of: int = 1) -> list[np.ndarray]:
@@ -82,7 +98,7 @@ def evaluation_windows(
     target: str, config, arrays, before: int = 0, each_epoch: bool = False
 ) -> tuple[int, int]:
     """(stride, every) of the windows an evaluation scores: every frame predicted once (window
-    targets step by a window), and each every-th such window across the split, as few as keep within
+    targets step by a window), and one of each `every` such windows across the split, as few as keep within
     max_eval_windows (with `each_epoch`, the validation after each epoch: epoch_eval_windows where
     set); `before`: padding steps each piece will get."""
     stride = config.seq_len if target == "window" else 1

@@ -43,8 +43,9 @@ What the defaults change, and why:
   were chosen on the valid splits, with the every-step loss. Measured on the published files:
   README, "The polyphonic benchmarks". Validation scores each frame from its own window (the step
   after it), 32 times the windows experiment 3 scores, so on the two largest files (Nottingham,
-  MuseData) each epoch validates on an evenly spread sixth or eleventh of the split
-  (`epoch_eval_windows = 8192`) and the best checkpoint scores all of it once, after training
+  MuseData) each epoch validates on a sixth or an eleventh of the split (one window drawn from
+  each block of 6 or 11; `epoch_eval_windows = 8192`) and the best checkpoint scores all of it
+  once, after training
   (Nottingham: 24:46 on a shared thread instead of 36:02, the same epochs and results).
   Without `--source`, `jsb` runs on music21's chorales in C;
   there the earlier `jsb` preset (the linear term, one target per window) scored test NLL 7.14

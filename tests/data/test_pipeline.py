@@ -105,21 +105,27 @@ def test_with_pad_start_every_frame_is_scored_once_from_each_piece_first(target)
     assert scored_without.all() and len(scored_without) < len(np.concatenate(pieces))
 
 
-def test_a_thinned_evaluation_spreads_its_windows_over_the_split_not_over_each_pieces_opening():
-    """Thinning keeps each every-th window counted across the pieces: a per-piece stride would keep
-    every piece's first window (its hardest frame under pad_start) and bias the score."""
+def test_a_thinned_evaluation_draws_one_window_of_each_block_neither_openings_nor_one_beat():
+    """Thinning keeps one window, drawn at random, of each block of `every` consecutive ones: a
+    stride within each piece kept every piece's first window (its hardest frame under pad_start),
+    and every every-th window aliased with the metre (here: only even positions within a piece)."""
     import types
 
     from musictf.data.windows import evaluation_windows, window_starts
 
-    lengths = [9] * 40  # 7 windows of 3 steps in each piece, 280 in all
-    config = types.SimpleNamespace(seq_len=2, max_eval_windows=70, epoch_eval_windows=0)
+    lengths = [10] * 40  # 8 windows of 3 steps in each piece, 320 in all
+    config = types.SimpleNamespace(seq_len=2, max_eval_windows=160, epoch_eval_windows=0)
     pieces = [np.zeros((length, 2), np.uint8) for length in lengths]
-    assert evaluation_windows("next", config, pieces) == (1, 4)
-    starts = window_starts(lengths, 3, 1, every=4)
-    openings = np.arange(40) * 9
-    assert len(starts) == 70 and np.isin(starts, openings).sum() == 10  # a quarter of them, as of the rest
-    assert set(np.bincount(starts // 9, minlength=40)) == {1, 2}  # every piece, evenly
+    assert evaluation_windows("next", config, pieces) == (1, 2)
+    every_window = window_starts(lengths, 3, 1)
+    starts = window_starts(lengths, 3, 1, every=2)
+    index = np.searchsorted(every_window, starts)
+    np.testing.assert_array_equal(index // 2, np.arange(160))  # one from each block of two
+    positions = starts % 10  # within its piece
+    assert 0.35 < np.mean(positions % 2) < 0.65, "both parities, not one beat"
+    assert 10 <= np.sum(positions == 0) <= 30, "about half the openings, not all 40"
+    np.testing.assert_array_equal(starts, window_starts(lengths, 3, 1, every=2))  # the same every time
+    assert len(window_starts(lengths[:3], 3, 1, every=5)) == 5  # 24 windows: four blocks of 5, one of 4
 
 
 def test_training_windows_with_left_padding_start_at_each_piece_beginning():
