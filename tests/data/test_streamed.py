@@ -71,7 +71,7 @@ def test_one_pass_of_the_stream_is_every_window_of_the_in_memory_pipeline_once(s
     assert not np.array_equal(streamed, in_memory)  # a different order: shard by shard
 
 
-def test_a_thinned_stream_gives_the_windows_it_counts_each_every_th_of_each_shard(store):
+def test_a_thinned_stream_gives_the_windows_it_counts_one_of_each_block_in_each_shard(store):
     pieces, split, _ = store
     from musictf.data.streamed import count_shard_windows
 
