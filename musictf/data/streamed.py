@@ -58,14 +58,11 @@ def _shard_windows(split, number: int, span: int, stride: int, before: int, ever
 
 def count_shard_windows(split, shard_numbers, span: int, stride: int, before: int, every: int = 1) -> int:
     """Windows in the given shards, from the index alone (thinned shard by shard, as read)."""
-    return sum(
-        len(
-            window_starts(
-                [length + before for length in split.shards[number]["lengths"]], span, stride, every
-            )
-        )
-        for number in shard_numbers
-    )
+    total = 0
+    for number in shard_numbers:
+        lengths = [length + before for length in split.shards[number]["lengths"]]
+        total += len(window_starts(lengths, span, stride, every))
+    return total
 
 
 def streamed_rows(
