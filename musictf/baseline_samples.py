@@ -20,6 +20,16 @@ import numpy as np
 from musictf import metrics
 
 
+def named(name: str):
+    """Gives a baseline sampler the name reports print for it (`sampler.baseline_name`)."""
+
+    def decorate(function):
+        function.baseline_name = name
+        return function
+
+    return decorate
+
+
 def sample_markov_rolls(
     train_frames: list[np.ndarray], primes: np.ndarray, length: int, seed: int, onset_sustain: bool
 ) -> np.ndarray:
@@ -77,6 +87,7 @@ def sample_bigram_tokens(
     return np.stack(drawn, axis=1).astype(np.int32)
 
 
+@named("interpolated bigram")
 def token_bigram_samples(data, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
     """Experiment 1's count baseline (its `baseline_samples` slot): continuations of `primes` drawn
     from the interpolated bigram of the train split, padding and unknown tokens never drawn."""
@@ -94,6 +105,7 @@ def token_bigram_samples(data, primes: np.ndarray, length: int, seed: int) -> np
     )
 
 
+@named("first-order Markov chain per key")
 def roll_markov_samples(data, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
     """The roll experiments' count baseline (their `baseline_samples` slot): continuations of
     `primes` drawn from the first-order Markov chain per flag of the train split."""

@@ -383,6 +383,7 @@ def _run_dir_for(args, experiment, config):
 
 
 def _print_metrics(result: dict) -> None:
+    from musictf import realism
     from musictf.metrics import HEADLINE_METRICS, closer_statistics, verdict
 
     test = result["test"]
@@ -404,6 +405,9 @@ def _print_metrics(result: dict) -> None:
             "samples vs test split: "
             + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples if key != "pieces")
         )
+        followed = realism.audio_summary(result.get("set_level", {}))
+        if followed:
+            print(f"verdict: {followed}")
         return
     print(
         "samples / test split / baseline's samples: "
@@ -415,6 +419,9 @@ def _print_metrics(result: dict) -> None:
     )
     closer, total = closer_statistics(samples, real, baseline)
     print(f"samples closer to the test split than the baseline's samples on {closer} of {total} statistics")
+    judged_samples = realism.summary(result.get("set_level", {}))
+    if judged_samples:
+        print(f"verdict: {judged_samples}")
 
 
 def _command_report(args) -> int:

@@ -98,6 +98,9 @@ class ExperimentConfig:
     # Experiments 1-4: continuations drawn to measure the sample statistics (the evaluation split's
     # openings primed in turn), and as many from the count baseline; fewer are noisy.
     statistics_samples: int = 128
+    # Length in quarters of the excerpts that the set-level tests (musictf.realism) cut from the test
+    # split, the train split and the samples; 8 is two bars of 4/4.
+    excerpt_quarters: float = 8.0
     # Divides the logits before sampling; lower is more conservative. The roll experiments choose
     # theirs by the sample statistics of their cpu runs (the tables are in their config classes).
     temperature: float = 1.0
@@ -163,6 +166,7 @@ class ExperimentConfig:
                 f"statistics_samples must be in [1, {MAX_STATISTICS_SAMPLES}], got {self.statistics_samples}",
             ),
             (self.generate_length >= 1, f"generate_length must be at least 1, got {self.generate_length}"),
+            (self.excerpt_quarters > 0, f"excerpt_quarters must be positive, got {self.excerpt_quarters}"),
             (0 <= self.valid_fraction < 1, f"valid_fraction must be in [0, 1), got {self.valid_fraction}"),
             (0 <= self.test_fraction < 1, f"test_fraction must be in [0, 1), got {self.test_fraction}"),
             (

@@ -129,6 +129,76 @@ def save_sample_statistics(
     return paths
 
 
+def save_overlaps(rows: list[tuple[str, dict]], features: Sequence[str], path_stem: Path) -> list[Path]:
+    """Yang and Lerch's overlapping area per feature: each run's samples beside its count baseline's
+    (1 = the samples sit among the test split as the music does). `rows` holds (run label,
+    metrics.json's "set_level"). One panel per run; PNG and PDF."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(
+        1, len(rows), figsize=(3.4 * len(rows) + 1.6, 0.24 * len(features) + 1.4), sharey=True, squeeze=False
+    )
+    positions = np.arange(len(features))
+    for axis, (label, tests) in zip(axes[0], rows, strict=True):
+        overlap = tests["overlap"]
+        for offset, who, colour, name in (
+            (0.2, "model", "#3465a4", "model samples"),
+            (-0.2, "baseline", "#bbbbbb", tests["c2st"]["anchor_name"]),
+        ):
+            values = [overlap[feature].get(who, {}).get("overlap", np.nan) for feature in features]
+            axis.barh(positions + offset, values, height=0.38, color=colour, label=name)
+        axis.set_xlim(0, 1)
+        axis.set_title(
+            f"{label}\nOA at or above the baseline's: {tests.get('overlap_at_or_above_baseline', '-')}",
+            fontsize=8,
+        )
+        axis.grid(axis="x", alpha=0.3)
+        axis.legend(frameon=False, fontsize=6, loc="lower left")
+    axes[0][0].set_yticks(positions, [feature.replace("_", " ") for feature in features], fontsize=7)
+    axes[0][0].invert_yaxis()
+    figure.suptitle("overlapping area with the test split's own spread, per feature (Yang and Lerch 2018)")
+    figure.tight_layout()
+    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
+    plt.close(figure)
+    return paths
+
+
+def save_two_sample_tests(rows: list[tuple[str, dict]], path_stem: Path) -> list[Path]:
+    """The classifier two-sample test of each run: how often the classifier tells the test split's
+    excerpts from the model's samples, beside the floor (the train split, real music) and the anchor
+    (the count baseline's samples), with realism written on the bar. PNG and PDF."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(7.0, 0.55 * len(rows) + 1.2))
+    positions = np.arange(len(rows))
+    for offset, key, colour, name in (
+        (0.27, "anchor", "#bbbbbb", "count baseline's samples (anchor)"),
+        (0.0, "model", "#3465a4", "model's samples"),
+        (-0.27, "floor", "#4e9a06", "train split (floor)"),
+    ):
+        values = [tests["c2st"].get(key) for _, tests in rows]
+        axis.barh(
+            positions - offset,
+            [np.nan if v is None else v for v in values],
+            height=0.26,
+            color=colour,
+            label=name,
+        )
+    for position, (_, tests) in zip(positions, rows, strict=True):
+        if tests.get("realism") is not None:
+            axis.text(1.01, position, f"realism {tests['realism']:.2f}", va="center", fontsize=7)
+    axis.axvline(0.5, color="black", linewidth=0.8, linestyle=":")
+    axis.set_xlim(0.4, 1.0)
+    axis.set_yticks(positions, [label for label, _ in rows], fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlabel("held-out accuracy telling the excerpts from the test split's (0.5 = cannot)")
+    axis.grid(axis="x", alpha=0.3)
+    axis.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
+    figure.suptitle("classifier two-sample test (realism = (anchor - model) / (anchor - floor))", fontsize=9)
+    figure.tight_layout()
+    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
+    plt.close(figure)
+    return paths
+
+
 def save_ablation(steps: list[dict], path_stem: Path, title: str) -> list[Path]:
     """Per ablation step: test frame NLL beside the Markov baseline, F1, and the samples' note
     density and mean note length beside the test split's. PNG and PDF."""

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from musictf import benchmarks, files, plots, rundir
+from musictf import benchmarks, files, plots, realism, rundir
 from musictf.data.audio import fluidsynth_available, render_midi
 from musictf.errors import MusicTFError
 from musictf.metrics import HEADLINE_METRICS, verdict
@@ -199,6 +199,7 @@ def build_report(
 def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation_files, started) -> Path:
     renderer = "FluidSynth" if fluidsynth_available() else "the numpy synth (FluidSynth was not found)"
     sections, comparison, quality_rows, benchmark_entries, statistics_rows = [], [], [], [], []
+    realism_rows = []
     for run_dir in run_dirs:
         run = open_run(run_dir)
         metrics = rundir.read_json(
@@ -226,6 +227,8 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             if drawn and all(column in drawn for column in QUALITY_COLUMNS):
                 quality_rows.append([label, "baseline samples", *[drawn[c] for c in QUALITY_COLUMNS]])
             statistics_rows.append((label, metrics["samples"], metrics["test_split_statistics"], drawn))
+        if metrics.get("set_level", {}).get("c2st"):
+            realism_rows.append((label, metrics["set_level"]))
         entry = benchmarks.benchmark_entry(label, metrics, run_dir)
         if entry is not None:
             benchmark_entries.append(entry)
@@ -235,6 +238,9 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         judged = verdict(test, metrics["baseline"])
         if judged:
             parts.append(f"<p><b>Against its strongest baseline:</b> {html.escape(judged)}</p>")
+        passed = realism.summary(metrics.get("set_level", {}))
+        if passed:
+            parts.append(f"<p><b>Against the music:</b> {html.escape(passed)}</p>")
         history = _read_history(run_dir / "history.csv")
         if history:
             png, _ = plots.save_learning_curves(
@@ -248,9 +254,17 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         if samples and "wav" in samples[0]:  # generated audio
             first = samples[0]
             parts.append(
+                '<div class="pair">'
                 f'<img src="{_data_uri(run_dir / "samples" / first["png"], "image/png")}" alt="waveform and '
                 'spectrogram">'
             )
+            if "roll_png" in first:  # the roll it was conditioned on, beside it
+                roll_png = run_dir / "samples" / first["roll_png"]
+                parts.append(f'<img src="{_data_uri(roll_png, "image/png")}" alt="the conditioning roll">')
+            parts.append("</div>")
+            followed = realism.audio_summary(metrics.get("set_level", {}))
+            if followed:
+                parts.append(f"<p>{html.escape(followed)}</p>")
             plain = ", ".join(f"{k} {_format(v)}" for k, v in metrics["samples"].items())
             parts.append(
                 f"<p>Generated audio ({html.escape(first['program'])}, roll of "
@@ -316,6 +330,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             f'<img src="{_data_uri(png, "image/png")}" alt="sample statistics of each run and '
             f'its baseline, relative to the test split">'
         )
+    statistics_figure += realism_section(realism_rows, tables, figures)
     benchmark = benchmarks.benchmark_table(benchmark_entries)
     benchmark_figure = ""
     if benchmark_entries:
@@ -368,6 +383,53 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
     files.write_text(index, page)
     print(f"report: {index} ({len(run_dirs)} runs, {time.perf_counter() - started:.1f} s)", file=sys.stderr)
     return index
+
+
+REALISM_HEADER = [
+    "run",
+    "excerpts (test / samples)",
+    "C2ST model",
+    "floor (train split)",
+    "anchor (count baseline)",
+    "realism",
+    "OA ≥ baseline's",
+]
+
+
+def realism_section(rows: list[tuple[str, dict]], tables: Path, figures: Path) -> str:
+    """The set-level tests of each run's samples (metrics.json "set_level"): a table (Markdown and
+    LaTeX), the classifier two-sample test's figure and Yang and Lerch's overlaps per feature."""
+    if not rows:
+        return ""
+    table = [
+        [
+            label,
+            f"{tests['excerpts']['test']} / {tests['excerpts']['model']}",
+            tests["c2st"].get("model", "–"),
+            tests["c2st"].get("floor", "–"),
+            tests["c2st"].get("anchor", "–"),
+            "–" if tests.get("realism") is None else tests["realism"],
+            f"{tests.get('overlap_at_or_above_baseline', '–')} of {len(realism.FEATURES)}",
+        ]
+        for label, tests in rows
+    ]
+    files.write_text(tables / "sample_realism.md", markdown_table(REALISM_HEADER, table))
+    files.write_text(
+        tables / "sample_realism.tex",
+        latex_table(REALISM_HEADER, table, "Set-level tests of the samples against the test split"),
+    )
+    tests_png, _ = plots.save_two_sample_tests(rows, figures / "sample-two-sample-tests")
+    overlaps_png, _ = plots.save_overlaps(rows, realism.FEATURES, figures / "sample-overlaps")
+    return (
+        "<h3>Do the samples pass for the music?</h3><p>Excerpts of the test split against excerpts of "
+        "the samples. A classifier on key-invariant features is scored by held-out accuracy over folds "
+        "split by piece: against the train split (the floor, real music), the count baseline's samples "
+        "(the anchor) and the model's samples; realism = (anchor − model) / (anchor − floor). Yang and "
+        "Lerch's overlapping area (OA) per feature: 1 where the samples sit among the test split as its "
+        f"own pieces do.</p>{_html_table(REALISM_HEADER, table)}"
+        f'<img src="{_data_uri(tests_png, "image/png")}" alt="classifier two-sample test per run">'
+        f'<img src="{_data_uri(overlaps_png, "image/png")}" alt="overlapping area per feature and run">'
+    )
 
 
 def scaling_section(bench_json: Path, figures: Path) -> str:

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from musictf import metrics, rundir
+from musictf import metrics, realism, rundir
 from musictf.data.audio import WAVFormatError, mu_law_decode, mu_law_encode, read_wav, write_wav
 from musictf.data.music import Piece
 from musictf.data.parse import read_notes
-from musictf.data.pianoroll import read_midi, write_midi
+from musictf.data.pianoroll import SIXTEENTH_GRID, read_midi, roll_to_notes, write_midi
 from musictf.errors import MusicTFError
 from musictf.plots import save_piano_roll, save_waveform_and_spectrogram
 
@@ -250,8 +250,10 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
     in turn (written to `measured_dir` as MIDI and read back, so what is measured is what a user
     gets), of the split's pieces, and of continuations of the same primers, as long, drawn from the
     strongest count baseline of the train split (the experiment's `baseline_samples`): a model's
-    samples are a result where they are closer to the split than the baseline's are. The written
-    samples are not measured: there are few of them."""
+    samples are a result where they are closer to the split than the baseline's are. The same sets
+    go through the set-level tests (`realism.set_level_tests`: Yang and Lerch's overlapping areas and
+    the classifier two-sample test, with the train split as its floor and the baseline's samples as
+    its anchor). The written samples are not measured: there are few of them."""
     config, representation = run.config, data.representation
     count, length = config.statistics_samples, config.generate_length
     primes, _ = primer_arrays(data, config.seq_len, count, only_split=split)
@@ -269,11 +271,34 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
         )
         for index, row in enumerate(continuations)
     ]
-    drawn = run.experiment.baseline_samples(data, primes, length, config.seed)
+    sampled = [read_midi(path) for path in paths]
+    baseline = run.experiment.baseline_samples
+    drawn = [representation.decode(row) for row in baseline(data, primes, length, config.seed)]
+
+    def excerpts(pieces) -> list:
+        return realism.cut_excerpts(pieces, config.excerpt_quarters)
+
+    def of_split(name: str) -> list:
+        return excerpts((piece.piece_id, piece.notes, piece.length_quarters) for piece in data.splits[name])
+
+    def of_drawn(label: str, pieces: list) -> list:
+        return excerpts(
+            (f"{label} {index + 1}", notes, representation.quarters(row))
+            for index, (notes, row) in enumerate(zip(pieces, continuations, strict=True))
+        )
+
     return {
-        "samples": metrics.sample_quality([read_midi(path) for path in paths]),
+        "samples": metrics.sample_quality(sampled),
         "test_split_statistics": metrics.sample_quality([piece.notes for piece in data.splits[split]]),
-        "baseline_samples": metrics.sample_quality([representation.decode(row) for row in drawn]),
+        "baseline_samples": metrics.sample_quality(drawn),
+        "set_level": realism.set_level_tests(
+            of_split(split),
+            of_split("train"),
+            of_drawn("sample", sampled),
+            of_drawn("baseline sample", drawn),
+            seed=config.seed,
+            baseline_name=baseline.baseline_name,
+        ),
     }
 
 
@@ -341,10 +366,16 @@ def write_audio_samples(
             out_dir / f"{stem}.png",
             f"{run.experiment.slug} · {stem} · {names[programs[index]]} · roll of {sources[index][0]}",
         )
+        save_piano_roll(
+            roll_to_notes(rolls[index][: math.ceil(len(waveform) / config.hop)], SIXTEENTH_GRID),
+            out_dir / f"{stem}_roll.png",
+            f"the roll {stem} was conditioned on: {sources[index][0]}",
+        )
         written.append(
             {
                 "wav": f"{stem}.wav",
                 "png": f"{stem}.png",
+                "roll_png": f"{stem}_roll.png",
                 "roll": sources[index][0],
                 "program": names[programs[index]],
             }
@@ -369,13 +400,43 @@ def write_audio_samples(
 def audio_sample_statistics(
     run, data, model, split: str, written: WrittenSamples, measured_dir: Path
 ) -> dict:
-    """Loudness and silence of the written WAVs, and the same of the split's audio."""
+    """Loudness and silence of the written WAVs and of the split's audio; and how the audio follows
+    its roll: `statistics_samples` pieces drawn from the split's rolls and programs (each
+    `generate_length` samples) scored by chroma agreement with the roll, beside chance (the roll's
+    pitch classes rotated) and the ceiling (the split's own audio, from the renderer the training
+    audio came from, on the same stretches of the same rolls)."""
     config = run.config
+    items = data.arrays[split]
+    chosen = [items[index % len(items)] for index in range(config.statistics_samples)]
+    frames = math.ceil((config.generate_length + 1) / config.hop) + 1
+    rolls = np.stack(
+        [np.pad(roll, [(0, max(0, frames - len(roll))), (0, 0)])[:frames] for _, roll, _ in chosen]
+    )
+    codes = run.experiment.sampler(model, config, data.representation).generate(
+        rolls,
+        np.asarray([program for _, _, program in chosen]),
+        length=config.generate_length,
+        seed=config.seed,
+        batch=len(chosen),
+    )
+    drawn = [mu_law_decode(row[1:]) for row in codes]  # the first code is the silent primer
+    rendered = [mu_law_decode(item_codes[: config.generate_length]) for item_codes, _, _ in chosen]
+    arguments = (config.hop, config.sample_rate)
+    agreement = realism.chroma_agreement(drawn, list(rolls), *arguments)
+    ceiling = realism.chroma_agreement(rendered, list(rolls), *arguments)["chroma_agreement"]
+    chroma = agreement | {
+        "chroma_ceiling": ceiling,
+        "chroma_progress": realism.chroma_progress(
+            agreement["chroma_agreement"], agreement["chroma_chance"], ceiling
+        ),
+        "pieces": len(chosen),
+    }
     return {
         "samples": metrics.audio_quality(
             [read_wav(written.folder / item["wav"])[0] for item in written.listed], config.sample_rate
         ),
         "test_split_statistics": metrics.audio_quality(
-            [mu_law_decode(item[0]) for item in data.arrays[split]], config.sample_rate
+            [mu_law_decode(item[0]) for item in items], config.sample_rate
         ),
+        "set_level": chroma,
     }

@@ -77,6 +77,8 @@ class WaveNetConfig(ExperimentConfig):
     steps_per_epoch: int = 60  # Steps per checkpoint interval (at least 1); minutes in all on 2 cores.
     max_eval_windows: int = 64
     num_samples: int = 2
+    # Pieces drawn from the test split's rolls to score chroma agreement (generated in one batch).
+    statistics_samples: int = 8
     generate_length: int = 16000  # Samples per generated piece (2 s at 8 kHz).
 
     @property
