@@ -348,6 +348,10 @@ class RollConfig(ExperimentConfig):
     # frame); N > 0 makes it a NADE with N hidden units whose biases come from the recurrent state,
     # as in RNN-NADE (layers.FrameNADE). Measured against each other in the README's benchmark table.
     nade_units: int = 0
+    # With frame_autoregression: frames drawn at each step of sampling, of which the one the model
+    # finds most probable is kept; 1 keeps every draw (plain ancestral sampling). Sharper on whole
+    # chords than a lower temperature, which thins them flag by flag.
+    frame_candidates: int = 1
 
     @property
     def target_is_input(self) -> bool:
@@ -375,6 +379,7 @@ class RollConfig(ExperimentConfig):
             (self.units >= 1, f"units must be at least 1, got {self.units}"),
             (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),
             (self.nade_units >= 0, f"nade_units must be 0 or more, got {self.nade_units}"),
+            (self.frame_candidates >= 1, f"frame_candidates must be at least 1, got {self.frame_candidates}"),
             (self.dense_units >= 1, f"dense_units must be at least 1, got {self.dense_units}"),
             (0 <= self.lstm_dropout < 1, f"lstm_dropout must be in [0, 1), got {self.lstm_dropout}"),
             (0 <= self.input_dropout < 1, f"input_dropout must be in [0, 1), got {self.input_dropout}"),

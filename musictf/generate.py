@@ -71,42 +71,59 @@ def sample_bernoulli(logits, seed, temperature: float = 1.0):
     return tf.cast(hash_uniform(tf.shape(probabilities), seed[0], seed[1]) < probabilities, tf.float32)
 
 
-def sample_bernoulli_autoregressive(logits, kernel, seed, temperature: float = 1.0):
+def _bernoulli_log_probability(flag, logit):
+    """log p(flag) of a Bernoulli flag with log-odds `logit` (the model's own, untempered)."""
+    return -tf.math.softplus(tf.where(flag > 0.5, -logit, logit))
+
+
+def sample_bernoulli_autoregressive(logits, kernel, seed, temperature: float = 1.0, log_probability=False):
     """Flags drawn one at a time, lowest first: flag k is on with probability
     sigmoid((logit_k + sum_{j<k} x_j kernel[j, k]) / temperature), given the flags x_j already drawn
-    (`layers.FrameAutoregression`; `kernel` is its masked kernel)."""
+    (`layers.FrameAutoregression`; `kernel` is its masked kernel). With `log_probability`, also the
+    drawn frame's log-probability under the model at temperature 1: (frame, (B,))."""
     logits = tf.cast(logits, tf.float32)
     uniform = hash_uniform(tf.shape(logits), seed[0], seed[1])
     features = logits.shape[-1]
 
-    def body(k, frame):
+    def body(k, frame, total):
         logit = logits[:, k] + tf.linalg.matvec(frame, kernel[:, k])
         flag = tf.cast(uniform[:, k] < tf.sigmoid(logit / temperature), tf.float32)
-        return k + 1, frame + flag[:, None] * tf.one_hot(k, features, dtype=tf.float32)[None, :]
+        total = total + _bernoulli_log_probability(flag, logit)
+        return k + 1, frame + flag[:, None] * tf.one_hot(k, features, dtype=tf.float32)[None, :], total
 
-    _, frame = tf.while_loop(lambda k, _: k < features, body, (tf.constant(0), tf.zeros_like(logits)))
-    return frame
+    _, frame, total = tf.while_loop(
+        lambda k, *_: k < features,
+        body,
+        (tf.constant(0), tf.zeros_like(logits), tf.zeros_like(logits[:, 0])),
+    )
+    return (frame, total) if log_probability else frame
 
 
-def sample_bernoulli_nade(parameters, input_kernel, output_kernel, seed, temperature: float = 1.0):
+def sample_bernoulli_nade(
+    parameters, input_kernel, output_kernel, seed, temperature: float = 1.0, log_probability=False
+):
     """Flags drawn one at a time, lowest first, from a `layers.FrameNADE`: `parameters` (B, F + H)
     are the visible and hidden biases; flag k is on with probability
-    sigmoid((b_k + V[k] . sigmoid(c + sum_{j<k} x_j W[j])) / temperature)."""
+    sigmoid((b_k + V[k] . sigmoid(c + sum_{j<k} x_j W[j])) / temperature). With `log_probability`,
+    also the drawn frame's log-probability under the model at temperature 1: (frame, (B,))."""
     parameters = tf.cast(parameters, tf.float32)
     features = input_kernel.shape[0]
     visible_bias, hidden_bias = parameters[:, :features], parameters[:, features:]
     uniform = hash_uniform(tf.shape(visible_bias), seed[0], seed[1])
 
-    def body(k, activation, frame):
+    def body(k, activation, frame, total):
         logit = visible_bias[:, k] + tf.linalg.matvec(tf.sigmoid(activation), output_kernel[k])
         flag = tf.cast(uniform[:, k] < tf.sigmoid(logit / temperature), tf.float32)
         activation = activation + flag[:, None] * input_kernel[k][None, :]
-        return k + 1, activation, frame + flag[:, None] * tf.one_hot(k, features, dtype=tf.float32)[None, :]
+        frame = frame + flag[:, None] * tf.one_hot(k, features, dtype=tf.float32)[None, :]
+        return k + 1, activation, frame, total + _bernoulli_log_probability(flag, logit)
 
-    _, _, frame = tf.while_loop(
-        lambda k, *_: k < features, body, (tf.constant(0), hidden_bias, tf.zeros_like(visible_bias))
+    _, _, frame, total = tf.while_loop(
+        lambda k, *_: k < features,
+        body,
+        (tf.constant(0), hidden_bias, tf.zeros_like(visible_bias), tf.zeros_like(visible_bias[:, 0])),
     )
-    return frame
+    return (frame, total) if log_probability else frame
 
 
 def consistent_onsets(frame, previous):
@@ -130,21 +147,34 @@ class FrameChooser:
         blocked: ids never sampled (padding, unknown).
         onset_sustain: keep drawn onset/sustain frames consistent.
         autoregression: for "bernoulli", a draw of one frame flag by flag, each given those below it,
-            `(logits, seed, temperature) -> frame` (`within_frame_draw` of a model's within-frame
-            layer); the logits are then the head's, before the within-frame term.
+            `(logits, seed, temperature, log_probability=False) -> frame` (`within_frame_draw` of a
+            model's within-frame layer); the logits are then the head's, before the within-frame term.
+        candidates: for "bernoulli" with `autoregression`, frames drawn per step, of which the one
+            the model gives the highest probability is kept (1: every draw is kept).
     """
 
     def __init__(
-        self, kind, temperature=1.0, top_k=0, top_p=1.0, blocked=(), onset_sustain=False, autoregression=None
+        self,
+        kind,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        blocked=(),
+        onset_sustain=False,
+        autoregression=None,
+        candidates=1,
     ):
         self.kind, self.temperature, self.top_k, self.top_p = kind, temperature, top_k, top_p
         self.blocked = list(blocked)
         self.onset_sustain = onset_sustain
         self.autoregression = autoregression
+        self.candidates = candidates
 
     def __call__(self, logits, previous, seed):
         if self.kind == "bernoulli":
-            if self.autoregression is not None:
+            if self.autoregression is not None and self.candidates > 1:
+                frame = self._most_likely_of_candidates(logits, seed)
+            elif self.autoregression is not None:
                 frame = self.autoregression(logits, seed, self.temperature)
             else:
                 frame = sample_bernoulli(logits, seed, self.temperature)
@@ -158,6 +188,17 @@ class FrameChooser:
             return ids
         frame = tf.one_hot(ids, logits.shape[-1], dtype=tf.float32)
         return consistent_onsets(frame, previous) if self.onset_sustain else frame
+
+    def _most_likely_of_candidates(self, logits, seed):
+        """`candidates` frames drawn for each row (in one batch), the most probable one kept."""
+        batch, width = tf.shape(logits)[0], logits.shape[-1]
+        tiled = tf.reshape(tf.repeat(logits[:, None], self.candidates, axis=1), [-1, width])
+        frames, log_probabilities = self.autoregression(tiled, seed, self.temperature, log_probability=True)
+        best = tf.argmax(
+            tf.reshape(log_probabilities, [batch, self.candidates]), axis=1, output_type=tf.int32
+        )
+        frames = tf.reshape(frames, [batch, self.candidates, -1])
+        return tf.gather(frames, best, axis=1, batch_dims=1)
 
 
 class Sampler:
@@ -253,14 +294,14 @@ def within_frame_draw(layer):
     a `layers.FrameAutoregression` (its masked kernel) or a `layers.FrameNADE` (its two kernels)."""
     if isinstance(layer, FrameAutoregression):
         kernel = layer.masked_kernel()
-        return lambda logits, seed, temperature: sample_bernoulli_autoregressive(
-            logits, kernel, seed, temperature
+        return lambda logits, seed, temperature, log_probability=False: sample_bernoulli_autoregressive(
+            logits, kernel, seed, temperature, log_probability
         )
     if not isinstance(layer, FrameNADE):
         raise TypeError(f"no flag-by-flag draw for {type(layer).__name__}")
     input_kernel, output_kernel = layer.kernels()
-    return lambda parameters, seed, temperature: sample_bernoulli_nade(
-        parameters, input_kernel, output_kernel, seed, temperature
+    return lambda parameters, seed, temperature, log_probability=False: sample_bernoulli_nade(
+        parameters, input_kernel, output_kernel, seed, temperature, log_probability
     )
 
 

@@ -45,6 +45,9 @@ FRAME_QUARTERS = 1.0  # one frame, one quarter note: the JSB grid (the files the
 # other forms of them (a pickle of numpy scalars is about ten times its JSON) and refuse the rest.
 MAX_BENCHMARK_MEGABYTES = 256.0
 MAX_BENCHMARK_FRAMES = 2_000_000
+MAX_ARRAY_ELEMENTS = MAX_BENCHMARK_FRAMES * 88  # in one numpy array of a pickle: a whole split as a roll
+# What a compressed .mat may inflate to: the published ones (T x 88 doubles) reach 276 MB.
+MAX_MAT_INFLATED_MEGABYTES = 320.0
 
 
 class _ArrayClass:
@@ -52,13 +55,99 @@ class _ArrayClass:
     a pickle cannot construct an array of any shape with it (that would allocate)."""
 
 
-def _array_shell(subtype, shape, dtype):
-    """numpy's `_reconstruct` as its pickles call it: an empty ndarray whose state (shape, dtype,
-    data) comes next and is checked by numpy. Any other class or a non-empty shape would allocate
-    before that check, so it is refused."""
-    if not isinstance(subtype, _ArrayClass) or tuple(shape) != (0,):
+class _Dtype:
+    """What a pickle gets for `numpy.dtype(name, align, copy)`: a plain number or object dtype, whose
+    state (given next) must be the one numpy itself would pickle for it, byte order aside. numpy
+    trusts a dtype's state (its item size, its flags), and a forged one crashes the process when the
+    dtype is used; so the real dtype is handed on (`_real_dtype`) only once its state is checked."""
+
+    def __init__(self, name, align=False, copy=False):
+        dtype = np.dtype(name) if isinstance(name, str) else None
+        if dtype is None or dtype.kind not in "biufO" or dtype.fields is not None or dtype.subdtype:
+            raise pickle.UnpicklingError(
+                f"it names the numpy dtype {_short(name)}; only numbers and objects are read"
+            )
+        self.dtype = dtype
+
+    def __setstate__(self, state):
+        own = self.dtype.__reduce__()[2]
+        if (
+            not isinstance(state, tuple)
+            or len(state) != len(own)
+            or state[0] != own[0]
+            or state[2:] != own[2:]
+        ):
+            raise pickle.UnpicklingError(f"it gives the numpy dtype {self.dtype} a state numpy never writes")
+        if state[1] not in ("<", ">", "|", "="):
+            raise pickle.UnpicklingError(
+                f"it gives the numpy dtype {self.dtype} the byte order {_short(state[1])}"
+            )
+        self.dtype = self.dtype.newbyteorder(state[1]) if state[1] in "<>" and own[1] != "|" else self.dtype
+
+
+def _real_dtype(dtype) -> np.dtype:
+    if not isinstance(dtype, _Dtype):
+        raise pickle.UnpicklingError(f"it gives a numpy value the dtype {_short(dtype)}")
+    return dtype.dtype
+
+
+def _scalar(dtype, data=None):
+    """numpy's `scalar` as its pickles call it: a number's dtype and exactly its bytes."""
+    real = _real_dtype(dtype)
+    if not real.hasobject and (not isinstance(data, bytes) or len(data) != real.itemsize):
+        raise pickle.UnpicklingError(f"its numpy {real} scalar holds {_short(data)}")
+    return _NUMPY_SCALAR(real, data)
+
+
+def _frombuffer(buffer, dtype, shape, order="C"):
+    """numpy's protocol-5 `_frombuffer`: a number array whose buffer holds exactly its shape."""
+    real = _real_dtype(dtype)
+    size = _checked_size(shape)
+    if real.hasobject or order not in ("C", "F") or len(memoryview(buffer).cast("B")) != size * real.itemsize:
+        raise pickle.UnpicklingError(f"its numpy array's buffer does not match its shape {_short(shape)}")
+    return _NUMPY_FROMBUFFER(buffer, real, shape, order)
+
+
+def _checked_size(shape) -> int:
+    if not isinstance(shape, tuple) or not all(
+        isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape
+    ):
+        raise pickle.UnpicklingError(f"it declares a numpy array of shape {_short(shape)}")
+    count = math.prod(shape)
+    if count > MAX_ARRAY_ELEMENTS:
+        raise pickle.UnpicklingError(f"it declares a numpy array of {count:,} elements")
+    return count
+
+
+class _CheckedArray(np.ndarray):
+    """The array a pickle's `_reconstruct` gets: numpy's own, but its state (shape, dtype, data) is
+    checked before numpy sees it. numpy's `__setstate__` trusts the declared shape: an object array
+    filled from a shorter list reads past its end (a crash), so the data must match the shape."""
+
+    def __setstate__(self, state):
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise pickle.UnpicklingError("it gives a numpy array a state numpy's own pickles never do")
+        shape, dtype, fortran, data = state[-4], _real_dtype(state[-3]), state[-2], state[-1]
+        count = _checked_size(shape)
+        if not isinstance(fortran, bool):
+            raise pickle.UnpicklingError("it gives a numpy array a state numpy's own pickles never do")
+        if dtype.hasobject:
+            if not isinstance(data, list) or len(data) != count:
+                raise pickle.UnpicklingError(
+                    f"it declares an object array of {count:,} elements and holds {_short(data)}"
+                )
+        elif not isinstance(data, bytes) or len(data) != count * dtype.itemsize:
+            raise pickle.UnpicklingError(f"its numpy array's data does not match its shape {_short(shape)}")
+        super().__setstate__((*state[:-3], dtype, fortran, data))
+
+
+def _array_shell(subtype, shape, typecode):
+    """numpy's `_reconstruct` as its pickles call it: an empty array whose state (shape, dtype,
+    data) comes next and is checked (`_CheckedArray`). Any other class or a non-empty shape would
+    allocate before that check, so it is refused."""
+    if not isinstance(subtype, _ArrayClass) or shape != (0,) or typecode not in (b"b", "b"):
         raise pickle.UnpicklingError("it builds a numpy array in a way numpy's own pickles never do")
-    return np.zeros(0).__reduce__()[0](np.ndarray, shape, dtype)
+    return _NUMPY_RECONSTRUCT(_CheckedArray, shape, typecode)
 
 
 def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
@@ -79,10 +168,13 @@ def _empty_bytes(*arguments) -> bytes:
 # The reconstructors numpy's pickles name: a scalar, an array (and a dtype, and for protocols 0-2
 # the bytes they hold). Each builds only a numpy value; the module names differ between numpy 1
 # (numpy.core) and numpy 2 (numpy._core).
+_NUMPY_SCALAR = np.int64(0).__reduce__()[0]
+_NUMPY_RECONSTRUCT = np.zeros(0).__reduce__()[0]
+_NUMPY_FROMBUFFER = np.zeros(1).__reduce_ex__(5)[0]
 _NUMPY_RECONSTRUCTORS = {
-    ("multiarray", "scalar"): np.int64(0).__reduce__()[0],
+    ("multiarray", "scalar"): _scalar,
     ("multiarray", "_reconstruct"): _array_shell,
-    ("numeric", "_frombuffer"): np.zeros(1).__reduce_ex__(5)[0],  # protocol 5's arrays
+    ("numeric", "_frombuffer"): _frombuffer,  # protocol 5's arrays
 }
 
 _ALLOWED_GLOBALS = {
@@ -94,7 +186,7 @@ _ALLOWED_GLOBALS = {
         for package in ("numpy.core", "numpy._core")
         for (module, name), function in _NUMPY_RECONSTRUCTORS.items()
     },
-    ("numpy", "dtype"): np.dtype,
+    ("numpy", "dtype"): _Dtype,
     ("numpy", "ndarray"): _ArrayClass(),
     # frames stored as sets: protocol 4 has a set opcode, protocol 2 names the builtin
     ("__builtin__", "set"): set,
@@ -152,12 +244,20 @@ def _mat_splits(path: Path, data: bytes) -> dict:
         from scipy.io import loadmat
     except ImportError:  # pragma: no cover - scipy is a dependency
         raise MusicTFError(f"{path}: reading .mat files needs scipy (pip install scipy)") from None
+    _check_mat_inflation(path, data)
     try:
         loaded = loadmat(io.BytesIO(data))
     except NotImplementedError:
         raise MusicTFError(
             f"{path}: a MATLAB v7.3 (HDF5) file; save it with -v7, or convert it to JSON"
         ) from None
+    except MemoryError:
+        raise MusicTFError(f"{path}: not a readable .mat file: it claims more memory than there is") from None
+    except (
+        Exception
+    ) as error:  # scipy's reader raises many kinds for a damaged file (MatReadError, zlib.error, ...)
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise MusicTFError(f"{path}: not a readable .mat file ({type(error).__name__}: {reason})") from None
     missing = [name for name in MAT_SPLITS.values() if name not in loaded]
     if missing:
         found = sorted(key for key in loaded if not key.startswith("__"))
@@ -165,9 +265,15 @@ def _mat_splits(path: Path, data: bytes) -> dict:
             f"{path}: a benchmark .mat file holds traindata, validdata and testdata; this one lacks "
             f"{', '.join(missing)} (it holds {', '.join(found) or 'nothing'})"
         )
+    cells_of = {
+        split: np.asarray(loaded[name], dtype=object).reshape(-1) for split, name in MAT_SPLITS.items()
+    }
+    total = sum(np.shape(cell)[0] if np.ndim(cell) else 0 for cells in cells_of.values() for cell in cells)
+    if total > MAX_BENCHMARK_FRAMES:  # counted before a row is converted
+        raise MusicTFError(_too_many_frames(path, total, MAX_BENCHMARK_FRAMES))
     splits = {}
     for split, name in MAT_SPLITS.items():
-        cells = np.asarray(loaded[name], dtype=object).reshape(-1)
+        cells = cells_of[split]
         sequences = []
         for index, cell in enumerate(cells):
             matrix = np.asarray(cell)
@@ -182,6 +288,46 @@ def _mat_splits(path: Path, data: bytes) -> dict:
             sequences.append([(LOWEST_PITCH + np.flatnonzero(row)).tolist() for row in matrix])
         splits[split] = sequences
     return splits
+
+
+def _check_mat_inflation(path: Path, data: bytes) -> None:
+    """Walks a MATLAB v5 file's top-level elements and inflates each compressed one in pieces,
+    counting, so that a small file that inflates to gigabytes is refused before scipy inflates it
+    whole. A file that is not v5 (v4, v7.3, damaged) is left to scipy's reader to name."""
+    import struct
+    import zlib
+
+    limit = int(MAX_MAT_INFLATED_MEGABYTES * 1024 * 1024)
+    if len(data) < 128 or data[126:128] not in (b"IM", b"MI"):
+        return
+    order = "<" if data[126:128] == b"IM" else ">"
+    position, inflated = 128, 0
+    while position + 8 <= len(data):
+        kind, size = struct.unpack(order + "II", data[position : position + 8])
+        body = data[position + 8 : position + 8 + size]
+        position += 8 + size + (0 if kind == 15 else (-size) % 8)
+        if kind != 15:  # miCOMPRESSED
+            inflated += size
+            continue
+        stream = zlib.decompressobj()
+        try:
+            while body and inflated <= limit:
+                inflated += len(stream.decompress(body, 1 << 20))
+                body = stream.unconsumed_tail
+        except zlib.error:
+            return  # damaged: scipy's reader names it
+        if inflated > limit:
+            raise MusicTFError(
+                f"{path}: inflates to more than {MAX_MAT_INFLATED_MEGABYTES:g} MB, more than a benchmark "
+                "file may (the published ones inflate to at most 276 MB)"
+            )
+
+
+def _too_many_frames(path: Path, total: int, max_frames: int) -> str:
+    return (
+        f"{path}: holds at least {total:,} frames, more than the {max_frames:,} a benchmark file may (the "
+        "published ones hold at most 392,296)"
+    )
 
 
 def _load(path: Path, max_megabytes: float) -> object:
@@ -215,7 +361,21 @@ def _sequence_list(value, where: str) -> list:
     raise ValueError(f"{where} is a {type(value).__name__} ({_short(value)}), not a list")
 
 
+def _length(value, where: str) -> int:
+    """How many items `_sequence_list(value)` would hold, without copying them."""
+    if isinstance(value, np.ndarray) and value.ndim >= 1 or isinstance(value, (list, tuple, set, frozenset)):
+        return len(value)
+    raise ValueError(f"{where} is a {type(value).__name__} ({_short(value)}), not a list")
+
+
 def _frames(loaded: dict, path: Path, max_frames: int) -> dict[str, list[list[list[int]]]]:
+    total = 0
+    for split in BENCHMARK_SPLITS:
+        _length(loaded[split], split)
+        for s, sequence in enumerate(loaded[split]):
+            total += _length(sequence, f"{split}[{s}]")
+            if total > max_frames:  # counted before anything is copied: references cost nothing until then
+                raise MusicTFError(_too_many_frames(path, total, max_frames))
     sequences = {
         split: [
             _sequence_list(sequence, f"{split}[{s}]")
@@ -223,12 +383,6 @@ def _frames(loaded: dict, path: Path, max_frames: int) -> dict[str, list[list[li
         ]
         for split in BENCHMARK_SPLITS
     }
-    total = sum(len(sequence) for split in sequences.values() for sequence in split)
-    if total > max_frames:  # counted before any frame is converted: references cost nothing until then
-        raise MusicTFError(
-            f"{path}: holds {total:,} frames, more than the {max_frames:,} a benchmark file may (the "
-            "published ones hold at most 392,296)"
-        )
     return {
         split: [
             [
@@ -285,6 +439,10 @@ def read_benchmark_file(
         splits = _frames(loaded, path, max_frames)
     except RecursionError:
         raise MusicTFError(f"{path}: not a readable benchmark file: nested too deeply") from None
+    except MemoryError:
+        raise MusicTFError(
+            f"{path}: not a readable benchmark file: it needs more memory than there is"
+        ) from None
     except (TypeError, ValueError) as error:
         raise MusicTFError(f"{path}: {' '.join(str(error).split())[:200]}") from None
     if not splits["train"]:

@@ -83,6 +83,7 @@ def chooser(config: RollConfig, model) -> FrameChooser:
         top_p=config.top_p,
         onset_sustain=config.roll_encoding == "onset_sustain",
         autoregression=autoregression,
+        candidates=config.frame_candidates,
     )
 
 

@@ -182,7 +182,7 @@ def test_hostile_benchmark_files_are_bounded_and_refused_in_one_short_line(tmp_p
         + b"e"
         + b"X\x05\x00\x00\x00valid]X\x04\x00\x00\x00test]u."
     )
-    cases["bomb.pickle"] = (bomb, "holds 2,500,500 frames, more than the 2,000,000")
+    cases["bomb.pickle"] = (bomb, "frames, more than the 2,000,000 a benchmark file may")
     for name, (content, _) in cases.items():
         (tmp_path / name).write_bytes(content)
     (tmp_path / "folder.json").mkdir()
