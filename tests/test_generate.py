@@ -183,3 +183,34 @@ def test_samples_that_would_not_fit_in_memory_are_refused_before_drawing(monkeyp
     generate.require_memory(2**30, "small samples")
     with pytest.raises(MusicTFError, match=r"1 samples of 10000000 steps need about 21.1 GB, more than half"):
         generate.require_memory(1 * 10_000_000 * 176 * 4 * 3, "1 samples of 10000000 steps")
+
+
+def test_a_drawn_frame_carries_its_log_probability_and_candidates_keep_the_most_probable():
+    """The log-probability returned with a flag-by-flag draw is the model's own (temperature 1),
+    summed over the flags; with `candidates`, the chooser keeps, for each row, the most probable of
+    that many frames drawn for it."""
+    from musictf.generate import FrameChooser, sample_bernoulli_autoregressive, within_frame_draw
+    from musictf.layers import FrameAutoregression
+
+    rng = np.random.default_rng(0)
+    logits = tf.constant(rng.normal(0, 1.5, (ROWS, 4)).astype("float32"))
+    kernel = np.triu(rng.normal(0, 2, (4, 4)), 1).astype("float32")
+    frames, log_probability = sample_bernoulli_autoregressive(
+        logits, tf.constant(kernel), tf.constant((3, 1), tf.int64), temperature=0.8, log_probability=True
+    )
+    frames = frames.numpy()
+    conditioned = logits.numpy() + frames @ kernel  # each flag's logit given the flags below it
+    expected = (frames * -np.logaddexp(0, -conditioned) + (1 - frames) * -np.logaddexp(0, conditioned)).sum(1)
+    np.testing.assert_allclose(log_probability.numpy(), expected, rtol=1e-5)
+
+    layer = FrameAutoregression()
+    layer.build((None, None, 4))
+    layer.kernel.assign(kernel)
+    draw = within_frame_draw(layer)
+    seed = tf.constant((9, 2), tf.int64)
+    chosen = FrameChooser("bernoulli", autoregression=draw, candidates=5)(logits[:8], None, seed).numpy()
+    tiled = tf.reshape(tf.repeat(logits[:8, None], 5, axis=1), [-1, 4])
+    candidates, scores = draw(tiled, seed, 1.0, log_probability=True)
+    candidates, scores = candidates.numpy().reshape(8, 5, 4), scores.numpy().reshape(8, 5)
+    np.testing.assert_array_equal(chosen, candidates[np.arange(8), scores.argmax(axis=1)])
+    assert len({tuple(row) for row in candidates.reshape(-1, 4)}) > 1  # the candidates differ
