@@ -341,6 +341,8 @@ def _command_data(args) -> int:
         if args.representation == "tokens"
         else RollRepresentation(args.steps_per_quarter)
     )
+    if args.workers < 0:
+        raise MusicTFError(f"--workers must be 0 (one per core) or more, got {args.workers}")
     print(describe_corpus(config, representation, workers=args.workers or None))
     return 0
 

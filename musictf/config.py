@@ -300,6 +300,15 @@ def preset_values(presets: dict, preset: str, file_name: str, chain: tuple[str, 
     return preset_values(presets, parent, file_name, (*chain, preset)) | values
 
 
+def differing_fields(saved: dict, wanted: dict, shown: int = 3) -> str:
+    """Where two configs differ, for a message: "epochs 2 (now 4), units 16 (now 8)"; "" if equal."""
+    keys = sorted(key for key in saved.keys() | wanted.keys() if saved.get(key) != wanted.get(key))
+    parts = [
+        f"{key} {saved.get(key, '(unset)')!r} (now {wanted.get(key, '(unset)')!r})" for key in keys[:shown]
+    ]
+    return ", ".join(parts) + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
 def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 

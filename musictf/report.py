@@ -59,6 +59,7 @@ def latest_runs(root: Path = rundir.RUNS_ROOT) -> list[Path]:
         run_dir = metrics_file.parent
         try:
             preset = rundir.read_config_file(run_dir)["preset"]  # not the folder name: it may end in -2
+            read_metrics(run_dir)  # a damaged one leaves the next-newest run of its preset in its place
         except MusicTFError as error:
             print(f"musictf: passed over: {error}", file=sys.stderr)
             continue
@@ -66,6 +67,14 @@ def latest_runs(root: Path = rundir.RUNS_ROOT) -> list[Path]:
         if key not in newest or run_dir.name > newest[key].name:
             newest[key] = run_dir
     return [newest[key] for key in sorted(newest)]
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return rundir.read_json(
+        run_dir / "metrics.json",
+        f"run `musictf evaluate {run_dir}` to write it again",
+        required=("data_hash", "test", "baseline", "samples", "test_split_statistics"),
+    )
 
 
 def _read_history(path: Path) -> dict[str, list[float]]:
@@ -200,13 +209,14 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
     renderer = "FluidSynth" if fluidsynth_available() else "the numpy synth (FluidSynth was not found)"
     sections, comparison, quality_rows, benchmark_entries, statistics_rows = [], [], [], [], []
     realism_rows = []
+    passed_over = []
     for run_dir in run_dirs:
-        run = open_run(run_dir)
-        metrics = rundir.read_json(
-            run_dir / "metrics.json",
-            f"run `musictf evaluate {run_dir}` to write it again",
-            required=("data_hash", "test", "baseline", "samples", "test_split_statistics"),
-        )
+        try:
+            run, metrics = open_run(run_dir), read_metrics(run_dir)
+        except MusicTFError as error:  # one damaged run is named and left out; the rest is reported
+            print(f"musictf: passed over: {error}", file=sys.stderr)
+            passed_over.append(error)
+            continue
         label = f"{run.experiment.slug} ({run.preset})"
         stem = f"{run.experiment.slug}-{run.preset}"
         comparison.append(
@@ -289,6 +299,8 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             )
         sections.append("\n".join(parts))
 
+    if passed_over and len(passed_over) == len(run_dirs) and not ablation_files:
+        raise MusicTFError(f"no run could be reported: {passed_over[-1]}")
     header = [
         "experiment",
         "preset",
@@ -346,9 +358,11 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
 
     tuning = []
     for results in sorted(Path(tune_root).glob("*/results.csv")):
-        search = files.read_json(results.parent / "search.json")
-        with open(results) as handle:
-            rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        try:
+            search, rows = _read_search(results)
+        except MusicTFError as error:
+            print(f"musictf: passed over: {error}", file=sys.stderr)
+            continue
         names = list(search["space"])
         png, _ = plots.save_hyperparameter_plots(
             rows,
@@ -394,6 +408,26 @@ REALISM_HEADER = [
     "realism",
     "OA ≥ baseline's",
 ]
+
+
+def _read_search(results: Path) -> tuple[dict, list[dict]]:
+    """A search's search.json and results.csv, or one MusicTFError naming what is wrong with them."""
+    search = rundir.read_json(
+        results.parent / "search.json",
+        "it records what the search is: rerun the search to write it again",
+        required=("space", "objective", "experiment", "tuner"),
+    )
+    try:
+        with open(results, newline="") as handle:
+            rows = [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        for row in rows:
+            int(row["trial"]), [row[name] for name in (*search["space"], "score")]
+    except (OSError, UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as error:
+        raise MusicTFError(
+            f"{results}: unreadable ({type(error).__name__}: {' '.join(str(error).split())[:100]}); "
+            "rerun the search to write it again"
+        ) from None
+    return search, rows
 
 
 def realism_section(rows: list[tuple[str, dict]], tables: Path, figures: Path) -> str:

@@ -125,7 +125,11 @@ def training_complete(run_dir: Path) -> bool:
     return read_state(run_dir).get("training") == "complete"
 
 
-CONFIG_ADVICE = "the run cannot be used without it; start a new run (--fresh, or another --run-dir)"
+CONFIG_ADVICE = (
+    "it records what the run was trained with: undo the edit (or restore the file), and the run is "
+    "usable again; to train with other settings, pass --set KEY=VALUE to a new run (--fresh, or another "
+    "--run-dir)"
+)
 
 
 def read_config_file(run_dir: Path) -> dict:
@@ -325,7 +329,10 @@ def lock(run_dir: str | Path, command: str) -> Iterator[None]:
             handle = open(lock_file, "a+")
         except OSError as error:
             if error.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
-                raise
+                raise MusicTFError(
+                    f"{lock_file}: cannot be used as the run's lock ({error.strerror or error}); remove it "
+                    "if no musictf process is running"
+                ) from None
             yield  # a folder no process can write to needs no lock; its writes are refused by name
             return
         try:

@@ -292,10 +292,14 @@ def train(
                 held.enter_context(rundir.lock(run_dir, f"training {experiment.slug}"))
         if (run_dir / "config.json").exists():
             saved = rundir.read_config_file(run_dir)
-            if saved["experiment"] != experiment.slug or saved["config"] != config_module.to_dict(config):
+            if saved["experiment"] != experiment.slug:
                 raise MusicTFError(
-                    f"{run_dir}: holds a run with another experiment or config; use a new --run-dir"
+                    f"{run_dir}: holds a run of {saved['experiment']}, not {experiment.slug}; use a new "
+                    "--run-dir"
                 )
+            differing = config_module.differing_fields(saved["config"], config_module.to_dict(config))
+            if differing:
+                raise MusicTFError(f"{run_dir}: holds a run with {differing}; use a new --run-dir")
             if rundir.training_complete(run_dir):
                 print(
                     f"{run_dir}: training already complete ({config.epochs} epochs); not trained again",

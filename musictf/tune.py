@@ -14,6 +14,7 @@ trials are kept and only unfinished ones run.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from pathlib import Path
@@ -212,17 +213,41 @@ def tune(
         "space": space,
         "config": config_module.to_dict(config),
     }
-    if chief and (run_dir / "search.json").exists():
-        saved = files.read_json(run_dir / "search.json")
-        if {k: v for k, v in saved.items() if k != "max_trials"} != search:
+    with rundir.lock(run_dir, f"tuning {experiment.slug}") if chief else contextlib.nullcontext():
+        if chief:
+            check_same_search(run_dir, search)
+        return _search(
+            experiment, config, preset, run_dir, search, tuner_name, max_trials, objective, strategy,
+            strategy_name, chief, verbose,
+        )  # fmt: skip
+
+
+def check_same_search(run_dir: Path, search: dict) -> None:
+    """Refuses, in one line, a folder that holds another search, or a search it cannot check."""
+    path = run_dir / "search.json"
+    if not path.exists():
+        if (run_dir / "search").exists():
             raise MusicTFError(
-                f"{run_dir}: holds a search with another tuner, objective, space or config; use another "
-                "--run-dir"
+                f"{run_dir}: holds a search without its search.json, so which search it is cannot be "
+                "checked; use another --run-dir"
             )
+        return
+    saved = rundir.read_json(path, "it records what the search is: use another --run-dir")
+    if {k: v for k, v in saved.items() if k != "max_trials"} != search:
+        raise MusicTFError(
+            f"{run_dir}: holds a search with another tuner, objective, space or config; use another --run-dir"
+        )
+
+
+def _search(
+    experiment, config, preset, run_dir, search, tuner_name, max_trials, objective, strategy, strategy_name,
+    chief, verbose,
+) -> dict:  # fmt: skip
+    space = search["space"]
     data = prepare_data(experiment, config)
     with multiworker.tuner_directory(run_dir, strategy_name, strategy) as tuner_dir:
         if chief:
-            files.write_json(run_dir / "search.json", search | {"max_trials": max_trials})
+            rundir.write_json(run_dir / "search.json", search | {"max_trials": max_trials})
             rundir.save_run_files(
                 run_dir, experiment.slug, preset, config, data.representation, data.manifest()
             )

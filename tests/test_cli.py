@@ -502,12 +502,22 @@ def test_the_start_is_quiet_and_a_log_file_gets_one_line_per_epoch(tmp_path, cac
     assert verbose.returncode == 0 and "oneDNN" in verbose.stderr
 
 
-def test_workers_sets_the_parser_processes_of_the_command(monkeypatch):
+def test_workers_sets_the_parser_processes_of_the_command_never_above_the_cores(monkeypatch, capsys):
+    """Reliability review R4: --workers and MUSICTF_WORKERS are capped at one parser per core, and a
+    negative or garbled number is refused in one line."""
     from musictf.data.corpus import WORKERS_VARIABLE, parser_processes
 
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
     monkeypatch.delenv(WORKERS_VARIABLE, raising=False)
-    assert parser_processes() == (os.cpu_count() or 1) and parser_processes(3) == 3
-    monkeypatch.setenv(WORKERS_VARIABLE, "5")
-    assert parser_processes() == 5 and parser_processes(2) == 2
-    monkeypatch.setenv(WORKERS_VARIABLE, "lots")
-    assert parser_processes() == (os.cpu_count() or 1)
+    assert parser_processes() == 4 and parser_processes(3) == 3 and parser_processes(100_000) == 4
+    monkeypatch.setenv(WORKERS_VARIABLE, "2")
+    assert parser_processes() == 2 and parser_processes(3) == 3
+    monkeypatch.setenv(WORKERS_VARIABLE, "99999")
+    assert parser_processes() == 4
+    monkeypatch.setenv(WORKERS_VARIABLE, "abc")
+    assert main(["data", "--max-files", "2"]) == 2
+    assert "MUSICTF_WORKERS='abc': must be a whole number" in capsys.readouterr().err
+    monkeypatch.delenv(WORKERS_VARIABLE)
+    assert main(["data", "--workers", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("--workers must be 0 (one per core) or more, got -1") and len(err.splitlines()) == 1

@@ -241,3 +241,37 @@ def test_a_torn_or_garbled_history_is_drawn_up_to_its_last_whole_row(finished, t
     assert rows == [] and problem.startswith("line 2:")
     assert main(["report", str(run_dir), "--out", str(tmp_path / "report")]) == 0
     assert f"{history}: line 2" in capsys.readouterr().err
+
+
+def test_a_lock_that_is_a_folder_is_named_in_one_line(finished, tmp_path, capsys):
+    """Reliability review R15: an IsADirectoryError traceback."""
+    run_dir = _copy(finished, tmp_path)
+    (run_dir / rundir.LOCK_NAME).mkdir()
+    assert main(["evaluate", str(run_dir)]) == 2
+    assert "remove it if no musictf process is running" in _one_line(capsys, str(run_dir / rundir.LOCK_NAME))
+
+
+def test_a_hand_edited_config_says_how_to_recover_and_a_changed_config_names_the_field(
+    finished, tmp_path, capsys
+):
+    """Reliability review R13 and its note: the only advice was "start a new run", and a refused
+    config did not say which field differed."""
+    run_dir = _copy(finished, tmp_path)
+    path = run_dir / "config.json"
+    original = path.read_text()
+    path.write_text(original.replace('"epochs": 3', '"epochs": 4'))
+    assert main(["evaluate", str(run_dir)]) == 2
+    assert "undo the edit" in _one_line(capsys, str(path))
+    path.write_text(original)
+    assert main(["train", "2", *SMOKE, "--set", "units=8", "--run-dir", str(run_dir)]) == 2
+    assert "units 16 (now 8)" in _one_line(capsys, str(run_dir))
+
+
+def test_a_report_passes_over_a_damaged_run_and_reports_the_rest(finished, tmp_path, capsys):
+    """Reliability review R11: one torn metrics.json stopped the whole report."""
+    good, bad = _copy(finished, tmp_path / "good"), _copy(finished, tmp_path / "bad")
+    _truncate(bad / "metrics.json")
+    assert main(["report", str(bad), str(good), "--out", str(tmp_path / "report")]) == 0
+    err = capsys.readouterr().err
+    assert f"passed over: {bad / 'metrics.json'}" in err and "Traceback" not in err
+    assert "e2_roll_seq2one" in (tmp_path / "report" / "tables" / "comparison.md").read_text()

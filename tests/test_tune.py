@@ -58,3 +58,46 @@ def test_search_space_keys_must_be_config_fields(tmp_path):
     fake.experiment_file.write_text("[search.default]\nunitz = [1, 2]\n")
     with pytest.raises(ConfigError, match="not a config field"):
         load_search_space(fake, "default")
+
+
+def test_a_damaged_or_missing_search_json_and_a_second_search_are_refused_in_one_line(tmp_path, cache_dir):
+    """Reliability review R12 and R6: a torn search.json gave a traceback, a missing one let another
+    experiment adopt the search, and two searches on one folder both ran every trial."""
+    import shutil
+    import subprocess
+    import sys
+
+    experiment = get_experiment("1")
+    config = experiment.load_config("smoke")
+    searched = tmp_path / "searched"
+    tune(experiment, config, "smoke", searched, "random", max_trials=1, verbose=0)
+    torn, missing = tmp_path / "torn", tmp_path / "missing"
+    shutil.copytree(searched, torn)
+    shutil.copytree(searched, missing)
+    (torn / "search.json").write_text((searched / "search.json").read_text()[:40])
+    with pytest.raises(MusicTFError, match="search.json: unreadable"):
+        tune(experiment, config, "smoke", torn, "random", max_trials=1, verbose=0)
+    (missing / "search.json").unlink()
+    other = get_experiment("3")
+    with pytest.raises(MusicTFError, match="holds a search without its search.json"):
+        tune(other, other.load_config("smoke"), "smoke", missing, "random", max_trials=1, verbose=0)
+    assert not (missing / "best_preset.toml").read_text().count("e3")
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from musictf import rundir\n"
+            "with rundir.lock(sys.argv[1], 'tuning e1_note_lstm'):\n"
+            "    print('held', flush=True); time.sleep(60)",
+            str(searched),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(MusicTFError, match=f"in use by process {holder.pid}"):
+            tune(experiment, config, "smoke", searched, "random", max_trials=2, verbose=0)
+    finally:
+        holder.kill()
+        holder.wait()

@@ -118,9 +118,20 @@ WORKERS_VARIABLE = "MUSICTF_WORKERS"  # parser processes; the commands' --worker
 
 
 def parser_processes(workers: int | None = None) -> int:
-    """`workers`, else MUSICTF_WORKERS, else one per core."""
-    configured = os.environ.get(WORKERS_VARIABLE, "")
-    return workers or (int(configured) if configured.isdigit() else 0) or os.cpu_count() or 1
+    """`workers`, else MUSICTF_WORKERS, else one per core; never more than one per core (each is a
+    Python with music21 loaded: more of them only share the cores and multiply the memory)."""
+    cores = os.cpu_count() or 1
+    configured = os.environ.get(WORKERS_VARIABLE, "").strip()
+    if workers is not None and workers < 0:
+        raise MusicTFError(f"--workers must be 0 (one per core) or more, got {workers}")
+    if not workers and configured:
+        if not configured.isdigit():
+            raise MusicTFError(
+                f"{WORKERS_VARIABLE}={configured!r}: must be a whole number of parser processes "
+                "(0: one per core)"
+            )
+        workers = int(configured)
+    return min(workers or cores, cores)
 
 
 def default_cache_dir() -> Path:
@@ -288,7 +299,7 @@ def _parse_all(
         if workers > 1 and len(jobs) > 2:
             # spawn, not fork: the parent may already hold TensorFlow's threads.
             pool = ProcessPoolExecutor(
-                max_workers=workers,
+                max_workers=min(workers, len(jobs)),
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_ignore_interrupts_and_exit_with_parent,
             )
@@ -372,6 +383,7 @@ def load_corpus(
     started = time.perf_counter()
     if Path(source).suffix.lower() in BENCHMARK_EXTENSIONS:
         return _benchmark_corpus(source, started)
+    processes = parser_processes(workers)  # a garbled setting is refused, parsed files or not
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     cache = files.CacheFolder(cache_dir)
     if cache.writable and (cache_dir / "parsed").is_dir():
@@ -400,7 +412,7 @@ def load_corpus(
             results[item] = stored or result  # its notes on disk until used, as a cache hit's
 
     if to_parse:
-        _parse_all(list(to_parse), timeout, parser_processes(workers), progress, keep_truncated_midi, keep)
+        _parse_all(list(to_parse), timeout, processes, progress, keep_truncated_midi, keep)
 
     pieces = _pieces(hashes, results, report)
     report.pieces = len(pieces)

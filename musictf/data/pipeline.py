@@ -213,14 +213,15 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
         start_row=initial_epoch * steps_per_epoch * batch,
         target_as_input=config.target_is_input,
     )
-    valid_arrays = padded(data.arrays["valid"] or data.arrays["train"], left_pad)
+    validated = data.validation_split()
+    valid_arrays = padded(data.arrays[validated], left_pad)
     evaluated = data.evaluation_split()
     require_windows(
         valid_arrays,
         count_windows(valid_arrays, config.seq_len, experiment.target),
         config.seq_len,
         experiment.target,
-        "valid" if data.arrays["valid"] else "train",
+        validated,
     )
     require_windows(
         data.arrays[evaluated],
@@ -316,7 +317,7 @@ def audio_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
         start_row=initial_epoch * steps_per_epoch * batch,
     )
     valid = audio_dataset(
-        data.arrays["valid"] or data.arrays["train"],
+        data.arrays[data.validation_split()],
         config,
         batch,
         shuffle=False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import zipfile
 from pathlib import Path
 
@@ -56,6 +57,19 @@ class PreparedData:
     def evaluation_split(self) -> str:
         """The split scored and primed from: test, else valid, else train (a tiny corpus)."""
         return next((split for split in ("test", "valid") if self.arrays[split]), "train")
+
+    def validation_split(self) -> str:
+        """The split each epoch is validated on: valid, or train where valid is empty (said in one
+        line: val_*, early stopping and the best checkpoint then follow the training data)."""
+        if len(self.arrays["valid"]):
+            return "valid"
+        print(
+            "musictf: warning: the valid split is empty: validating on the train split (val_*, early "
+            "stopping and the best checkpoint then follow the training data)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return "train"
 
     def manifest(self) -> dict:
         by_file = split_files_with_hashes(self.splits, self.corpus.file_hashes)

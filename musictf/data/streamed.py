@@ -224,9 +224,10 @@ def streamed_window_datasets(experiment, config, data, strategy, initial_epoch: 
         train = strategy.distribute_datasets_from_function(per_worker)
     else:
         train = train_stream(0, 1, batch, batch)
-    valid_split = data.arrays["valid"] if len(data.arrays["valid"]) else train_split
+    validated = data.validation_split()
+    valid_split = data.arrays[validated] if validated == "valid" else train_split
     for split, items in (
-        ("valid" if len(data.arrays["valid"]) else "train", valid_split),
+        (validated, valid_split),
         (data.evaluation_split(), data.arrays[data.evaluation_split()]),
     ):
         require_windows(items, count_windows(items, seq_len, target, before=before), seq_len, target, split)
