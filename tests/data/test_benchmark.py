@@ -378,3 +378,17 @@ def test_a_jsb_preset_runs_on_a_benchmark_file_as_it_is(benchmark_file):
         config = get_experiment(number).load_config("jsb", [f"source={benchmark_file}"])
         assert config.transpose_to_c is False
     assert get_experiment("2").load_config("jsb").transpose_to_c is True  # music21's chorales are moved to C
+
+
+def test_an_empty_valid_split_is_said_before_the_train_split_takes_its_place(tmp_path, capsys, cache_dir):
+    """Reliability review R14: validation silently ran on the train split."""
+    path = write_benchmark(tmp_path / "emptyvalid.json", "json", SPLITS | {"valid": []})
+    experiment = get_experiment("2")
+    data = prepare_data(experiment, experiment.load_config("smoke", [f"source={path}"]), progress=False)
+    assert data.validation_split() == "train"
+    assert "the valid split is empty: validating on the train split" in capsys.readouterr().err
+    full = prepare_data(
+        experiment,
+        experiment.load_config("smoke", [f"source={write_benchmark(tmp_path / 'a.json', 'json')}"]),
+    )
+    assert full.validation_split() == "valid" and "empty" not in capsys.readouterr().err
