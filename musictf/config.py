@@ -143,6 +143,11 @@ class ExperimentConfig:
             (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
             (self.clipnorm >= 0, f"clipnorm must be 0 or more, got {self.clipnorm}"),
             (self.weight_decay >= 0, f"weight_decay must be 0 or more, got {self.weight_decay}"),
+            (
+                self.weight_decay * self.learning_rate < 1,
+                f"weight_decay x learning_rate must be below 1 (each step shrinks every weight by that "
+                f"share), got {self.weight_decay:g} x {self.learning_rate:g}",
+            ),
             (0 <= self.ema_momentum < 1, f"ema_momentum must be in [0, 1), got {self.ema_momentum}"),
             (
                 self.reduce_lr_patience >= 0,

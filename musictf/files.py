@@ -149,3 +149,20 @@ def remove_stale_temporaries(folder: Path, older_than: float = STALE_TEMPORARY_S
         except OSError:
             continue
     return removed
+
+
+def remove_stale_folders(folder: Path, older_than: float = STALE_TEMPORARY_SECONDS) -> int:
+    """Deletes the dot-named folders directly under `folder` (a killed writer's half-built store,
+    `tempfile.mkdtemp(prefix=".")`) untouched for `older_than` seconds; a live writer adds a file to
+    its folder every few seconds."""
+    import shutil
+
+    removed, now = 0, time.time()
+    for path in Path(folder).glob(".*"):
+        try:
+            if path.is_dir() and not path.is_symlink() and now - path.stat().st_mtime > older_than:
+                shutil.rmtree(path)
+                removed += 1
+        except OSError:
+            continue
+    return removed

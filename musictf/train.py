@@ -206,6 +206,26 @@ class StopOnNaN(keras.callbacks.TerminateOnNaN):
             self.model.stop_training = True
 
 
+@contextlib.contextmanager
+def shard_changes_explained():
+    """A shard of the store that streamed training reads, cut short or removed meanwhile (another
+    run rebuilding the store, a cache cleaner), is one line: the backup keeps the finished epochs."""
+    import tensorflow as tf
+
+    from musictf.data.shards import UNREADABLE_SHARD
+
+    try:
+        yield
+    except tf.errors.OpError as error:
+        message = " ".join(str(error.message).split())
+        if UNREADABLE_SHARD not in message:
+            raise
+        where = message[message.index(UNREADABLE_SHARD) :].split(")")[0] + ")"
+        raise MusicTFError(
+            f"{where}; rerun the same command to resume from the last finished epoch"
+        ) from None
+
+
 def fit_verbosity(verbose: str | int) -> str | int:
     """Keras's progress bar on a terminal; one line per epoch in a log file (no carriage returns)."""
     if verbose == "auto":
@@ -417,7 +437,7 @@ def _fit(
         f"epochs; devices: {', '.join(distribute.device_names(strategy))}",
         file=sys.stderr,
     )
-    with multiworker.peer_errors_explained(strategy_name):
+    with multiworker.peer_errors_explained(strategy_name), shard_changes_explained():
         history = model.fit(
             train_ds,
             epochs=config.epochs,

@@ -155,3 +155,13 @@ def test_a_benchmark_preset_without_its_file_says_which_file_to_pass(capsys, tmp
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "benchmark:nottingham" in err and "--source PATH/nottingham.json" in err
+
+
+def test_a_weight_decay_that_would_overshoot_each_step_is_refused():
+    """Reliability review, note on row 73: weight_decay=1e6 diverged to 1.9e35 without a word."""
+    from musictf.experiments import get_experiment
+
+    experiment = get_experiment("2")
+    with pytest.raises(ConfigError, match="weight_decay x learning_rate must be below 1"):
+        experiment.load_config("smoke", ["weight_decay=1e6"])
+    assert experiment.load_config("smoke", ["weight_decay=0.1"]).weight_decay == 0.1

@@ -247,6 +247,8 @@ def _prepare_from_store(store: Path, representation, config, fit: bool, corpus, 
     `config.stream_above_megabytes`, else left on disk for training to stream. A cache folder that
     cannot be written keeps them in memory."""
     opened = shards.open_store(store)
+    if opened is not None and not set(SPLITS) <= set(opened[1]):
+        opened = None  # a store without every split is rebuilt
     if opened is None:
         if fit:
             representation.fit(splits["train"], config.transpose_range)

@@ -40,7 +40,7 @@ import numpy as np
 
 from musictf import files
 
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: index.json carries its own checksum
 SHARD_BYTES = 16 << 20  # a shard closes at 16 MiB: four in flight when streaming cost 64 MiB
 READ_LOG = "MUSICTF_SHARD_READ_LOG"
 
@@ -61,6 +61,8 @@ def write_store(
     one store at `folder`; `bounds_of(array)` gives a piece's (lowest, highest) key shift."""
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
+    files.remove_stale_folders(folder.parent)  # stores a killed writer left half built
+    files.remove_stale_temporaries(folder.parent)
     building = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         index = {"version": STORE_VERSION, "representation": representation_spec, "splits": {}}
@@ -72,7 +74,7 @@ def write_store(
                 "order": order,
                 "shards": _write_split(building, split, arrays, order, bounds_of, shard_bytes),
             }
-        files.write_json(building / "index.json", index)
+        files.write_json(building / "index.json", index | {INDEX_CHECKSUM: _index_digest(index)})
         _fsync_folder(building)
         if folder.exists():
             if open_store(folder) is not None:  # another process (a peer worker) wrote it meanwhile
@@ -132,13 +134,38 @@ def _fsync_folder(folder: Path) -> None:
         os.close(descriptor)
 
 
+INDEX_CHECKSUM = "_sha256"  # index.json's own: the SHA-256 of the rest of it
+
+
+def _index_digest(index: dict) -> str:
+    return files.sha256_text(json.dumps(index, sort_keys=True))
+
+
+def _consistent(folder: Path, split: dict) -> bool:
+    """Whether a split's index agrees with itself and its shards: a bound per piece, an order that
+    is a permutation of the pieces, and pieces' lengths that sum to each shard's rows."""
+    shards = split["shards"]
+    pieces = sum(len(shard["lengths"]) for shard in shards)
+    if sorted(split["order"]) != list(range(pieces)):
+        return False
+    for shard in shards:
+        if len(shard["bounds"]) != len(shard["lengths"]) or min(shard["lengths"], default=0) < 0:
+            return False
+        if np.load(folder / shard["file"], mmap_mode="r", allow_pickle=False).shape[0] != sum(
+            shard["lengths"]
+        ):
+            return False
+    return True
+
+
 def open_store(folder: Path, verify: bool = True) -> tuple[dict, dict[str, ShardedSplit]] | None:
-    """(representation spec, split -> ShardedSplit), or None for a missing, torn or altered store
-    (every shard's size, and with `verify` its SHA-256, checked against the index)."""
+    """(representation spec, split -> ShardedSplit), or None for a missing, torn or altered store:
+    the index's own checksum and its agreement with the shards, and every shard's size (with
+    `verify`, its SHA-256) checked against the index."""
     folder = Path(folder)
     try:
         index = json.loads((folder / "index.json").read_text())
-        if index.get("version") != STORE_VERSION:
+        if index.get("version") != STORE_VERSION or index.pop(INDEX_CHECKSUM, None) != _index_digest(index):
             return None
         for split in index["splits"].values():
             for shard in split["shards"]:
@@ -147,6 +174,8 @@ def open_store(folder: Path, verify: bool = True) -> tuple[dict, dict[str, Shard
                     verify and files.sha256_file(path) != shard["sha256"]
                 ):
                     return None
+            if not _consistent(folder, split):
+                return None
         return index["representation"], {
             name: ShardedSplit(folder, split["shards"], split["order"])
             for name, split in index["splits"].items()
@@ -155,13 +184,21 @@ def open_store(folder: Path, verify: bool = True) -> tuple[dict, dict[str, Shard
         return None
 
 
+UNREADABLE_SHARD = "the cached shard store changed while it was read"  # marks the error
+
+
 def read_shard(path: str | os.PathLike) -> np.ndarray:
-    """One shard's arrays, concatenated (appends to the read log when MUSICTF_SHARD_READ_LOG is set)."""
+    """One shard's arrays, concatenated (appends to the read log when MUSICTF_SHARD_READ_LOG is set).
+    A shard cut short or removed since the store was opened raises an OSError whose message starts
+    with `UNREADABLE_SHARD` and names it, so that training can say so through TensorFlow."""
     log = os.environ.get(READ_LOG)
     if log:
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()} {Path(path).name}\n")
-    return np.load(path, allow_pickle=False)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise OSError(f"{UNREADABLE_SHARD} ({path}: {type(error).__name__})") from None
 
 
 class ShardedSplit(collections.abc.Sequence):

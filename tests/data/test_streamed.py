@@ -149,3 +149,73 @@ def test_workers_read_disjoint_shards_that_cover_the_split(store, tmp_path, monk
         assert read == {split.shards[number]["file"] for number in split.shards_of(worker, 2)}
         seen.append(rows)
     assert len(seen[0]) + len(seen[1]) == count_windows(split, 8, "next")
+
+
+def _edit_index(folder, change, keep_checksum=False):
+    import json
+
+    path = folder / "index.json"
+    index = json.loads(path.read_text())
+    checksum = index.pop(shards.INDEX_CHECKSUM)
+    change(index)
+    index[shards.INDEX_CHECKSUM] = shards._index_digest(index) if keep_checksum else checksum
+    path.write_text(json.dumps(index))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda index: index["splits"]["train"]["shards"][0]["lengths"].reverse(),  # same sum, other pieces
+        lambda index: index.update(splits={}),
+        lambda index: [
+            s.update(lengths=[3 * n for n in s["lengths"]]) for s in index["splits"]["train"]["shards"]
+        ],
+    ],
+)
+def test_an_edited_index_makes_the_store_a_miss(store, tmp_path, change):
+    """Reliability review R8: an altered index.json trained on windows across pieces, or failed every
+    later run with a traceback. Its own checksum catches an edit; its agreement with the shards
+    catches one whose checksum was made to fit."""
+    folder = tmp_path / "store"
+    _edit_index(folder, change)
+    assert shards.open_store(folder) is None
+
+
+def test_an_index_that_disagrees_with_its_shards_is_a_miss_whatever_its_checksum(store, tmp_path):
+    folder = tmp_path / "store"
+    _edit_index(folder, lambda index: index["splits"]["train"]["shards"][0]["lengths"].append(5), True)
+    assert shards.open_store(folder) is None
+
+
+def test_a_killed_writers_half_built_store_is_removed_by_the_next_writer(tmp_path):
+    """Reliability review R7: a SIGKILLed writer's temp store stayed in the cache for ever."""
+    import os
+    import time
+
+    stale, live = tmp_path / ".store.abc123", tmp_path / ".other.def456"
+    for folder in (stale, live):
+        folder.mkdir()
+        (folder / "train-00000.npy").write_bytes(b"x" * 100)
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    shards.write_store(tmp_path / "store", {"kind": "test"}, {"train": _pieces(3)}, lambda a: (0, 0))
+    assert not stale.exists() and live.exists() and shards.open_store(tmp_path / "store") is not None
+
+
+def test_a_shard_cut_short_while_training_reads_it_is_one_line_saying_rerun(store, tmp_path):
+    """Reliability review R9: a 60-line TensorFlow traceback."""
+    import tensorflow as tf
+
+    from musictf.errors import MusicTFError
+    from musictf.train import shard_changes_explained
+
+    _, split, _ = store
+    path = split.path(0)
+    path.write_bytes(path.read_bytes()[:200])
+    dataset = tf.data.Dataset.range(1).map(
+        lambda _: tf.numpy_function(lambda: shards.read_shard(path), [], tf.uint8)
+    )
+    with pytest.raises(MusicTFError) as refused, shard_changes_explained():
+        list(dataset)
+    message = str(refused.value)
+    assert str(path) in message and "rerun the same command to resume" in message and "\n" not in message
