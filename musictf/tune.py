@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import keras
@@ -95,6 +97,7 @@ class ConfigHyperModel(kt.HyperModel):
             self.experiment, config, self.data, tf.distribute.get_strategy()
         )
         callbacks = list(kwargs.get("callbacks", [])) + self.experiment.callbacks(config, model)
+        callbacks.append(InterruptBetweenBatches())
         if config.ema_momentum:  # a trial is scored on its averaged weights, as `musictf train` is
             callbacks.append(keras.callbacks.SwapEMAWeights())
         return model.fit(
@@ -106,6 +109,50 @@ class ConfigHyperModel(kt.HyperModel):
             verbose=self.verbose,
             shuffle=False,
         )
+
+
+class InterruptBetweenBatches(keras.callbacks.Callback):
+    """Raises the Ctrl-C that `interrupts_between_batches` held back, between two batches: raised
+    inside TensorFlow's C code it could surface as a SystemError, which Keras Tuner records as a
+    FAILED trial (never run again) before it goes on with the next."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        _raise_held_interrupt()
+
+    def on_test_batch_end(self, batch, logs=None):
+        _raise_held_interrupt()
+
+
+_interrupted = threading.Event()
+
+
+def _raise_held_interrupt() -> None:
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def interrupts_between_batches():
+    """While a search runs, SIGINT only sets a flag that `InterruptBetweenBatches` acts on (a second
+    Ctrl-C interrupts at once); afterwards SIGINT is as it was, and a held one is raised."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def hold(signum, frame):
+        if _interrupted.is_set():
+            raise KeyboardInterrupt
+        _interrupted.set()
+
+    _interrupted.clear()
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+        _raise_held_interrupt()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _interrupted.clear()
 
 
 def make_tuner(
@@ -256,7 +303,7 @@ def _search(
         tuner = make_tuner(
             tuner_name, hypermodel, objective, max_trials, tuner_dir, config.seed, strategy, config.epochs
         )
-        with multiworker.peer_errors_explained(strategy_name):
+        with multiworker.peer_errors_explained(strategy_name), interrupts_between_batches():
             tuner.search(verbose=(1 if verbose == "auto" else verbose) if chief else 0)
         rows = results_rows(tuner, space)
     if not chief:

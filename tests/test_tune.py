@@ -101,3 +101,38 @@ def test_a_damaged_or_missing_search_json_and_a_second_search_are_refused_in_one
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_trial_stops_the_search_and_leaves_no_trial_failed(tmp_path, cache_dir):
+    """Reliability review R5: a Ctrl-C raised inside TensorFlow's C code became a SystemError, which
+    Keras Tuner recorded as a FAILED trial (never run again) before it went on with the next trials."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "search"
+    command = [sys.executable, "-m", "musictf", "tune", "2", "--preset", "smoke", "--max-trials", "3"]
+    process = subprocess.Popen(
+        [*command, "--set", "epochs=40", "--run-dir", str(run_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    )
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if "Running Trial #2" in line:
+            time.sleep(3)
+            process.send_signal(signal.SIGINT)
+            break
+    output.append(process.stdout.read())
+    assert process.wait(timeout=120) == 130, "".join(output)[-3000:]
+    statuses = [
+        json.loads(path.read_text())["status"] for path in (run_dir / "search").glob("*/trial_*/trial.json")
+    ]
+    assert "FAILED" not in statuses and "SystemError" not in "".join(output), statuses
