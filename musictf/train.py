@@ -456,4 +456,25 @@ def _fit(
             f"rate (now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in "
             f"{run_dir / 'checkpoints'}"
         )
-    return {key: [float(v) for v in values] for key, values in history.history.items()}
+    result = {key: [float(v) for v in values] for key, values in history.history.items()}
+    warning = divergence_warning(result)
+    if warning and chief:
+        print(f"musictf: warning: {warning}", file=sys.stderr, flush=True)
+    return result
+
+
+DIVERGENCE_GROWTH = 100.0  # the loss this many times its first epoch's: training has diverged
+
+
+def divergence_warning(history: dict) -> str | None:
+    """One line where the loss of any epoch, or a metric of the last, is not finite, or the loss
+    grew `DIVERGENCE_GROWTH` times its first epoch's; None for a run that did not diverge."""
+    losses = history.get("loss", [])
+    broken = sorted(key for key, values in history.items() if values and not np.isfinite(values[-1]))
+    if losses and (broken or losses[-1] > DIVERGENCE_GROWTH * abs(losses[0]) + 1e-12):
+        return (
+            f"training diverged: the loss went from {losses[0]:.4g} to {losses[-1]:.4g}"
+            + (f" ({', '.join(broken)} not finite)" if broken else "")
+            + "; lower learning_rate or weight_decay with --set"
+        )
+    return None

@@ -285,3 +285,12 @@ def test_averaged_weights_are_what_validation_scores_and_the_checkpoints_hold(tm
     # averaged run's checkpoint and score differ from them.
     assert scores["averaged"][0] != pytest.approx(scores["raw"][0], rel=1e-4)
     assert any(not np.allclose(a, r) for a, r in zip(scores["averaged"][1], scores["raw"][1], strict=True))
+
+
+def test_a_loss_that_grows_without_bound_is_said_to_have_diverged():
+    """Reliability review, note on row 73: loss 1.9e35 and frame_nll inf ended without a word."""
+    from musictf.train import divergence_warning
+
+    assert divergence_warning({"loss": [0.5, 0.3, 0.2], "frame_nll": [9.0, 7.0, 6.0]}) is None
+    warning = divergence_warning({"loss": [0.5, 3e4, 1.9e35], "frame_nll": [9.0, 1e30, float("inf")]})
+    assert warning.startswith("training diverged: the loss went from 0.5 to 1.9e+35 (frame_nll not finite)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -264,6 +265,10 @@ def _prepare_from_store(store: Path, representation, config, fit: bool, corpus, 
             int(config.shard_megabytes * 2**20),
         )
         opened = shards.open_store(store, verify=False) if written else None
+        if opened is not None:  # the same arrays stored at another shard size are replaced by these
+            for other in store.parent.glob(f"{store.name.rsplit('-', 1)[0]}-*MB.shards"):
+                if other != store:
+                    shutil.rmtree(other, ignore_errors=True)
         if opened is None:
             arrays = {split: [encoded[split][i] for i in range(len(encoded[split]))] for split in SPLITS}
             return PreparedData(corpus, splits, representation, arrays)

@@ -219,3 +219,17 @@ def test_a_shard_cut_short_while_training_reads_it_is_one_line_saying_rerun(stor
         list(dataset)
     message = str(refused.value)
     assert str(path) in message and "rerun the same command to resume" in message and "\n" not in message
+
+
+def test_a_new_shard_size_replaces_the_store_of_the_old_one(tmp_path, monkeypatch):
+    """Reliability review, note on row 20: each shard size kept a full copy of the same arrays."""
+    from musictf.experiments import get_experiment
+    from musictf.experiments.base import prepare_data
+
+    monkeypatch.setenv("MUSICTF_CACHE_DIR", str(tmp_path / "cache"))
+    experiment = get_experiment("2")
+    for megabytes in ("0.2", "0.1"):
+        config = experiment.load_config("smoke", [f"shard_megabytes={megabytes}", "stream_above_megabytes=0"])
+        prepare_data(experiment, config, progress=False)
+    stores = sorted(path.name for path in (tmp_path / "cache" / "arrays").glob("*.shards"))
+    assert len(stores) == 1 and stores[0].endswith("-0.1MB.shards"), stores
