@@ -150,6 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="run directory")
     evaluate.add_argument("--source", help="evaluate on another source (its vocabulary must fit)")
     evaluate.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    evaluate.add_argument(
+        "--split",
+        choices=["valid", "test"],
+        help="score this split and set the samples beside it (choose sampling settings on valid); the "
+        "result is written beside the run's own metrics.json",
+    )
+    evaluate.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="draw and measure the samples with another setting (temperature, top_p, frame_candidates, "
+        "statistics_samples, ...); the result is written beside the run's own metrics.json",
+    )
 
     generate = commands.add_parser(
         "generate",
@@ -523,9 +538,17 @@ def _command_ablation(args) -> int:
 
 
 def _command_evaluate(args) -> int:
+    from musictf import config as config_module
     from musictf.run import evaluate, open_run
 
-    result = evaluate(open_run(args.run), source=args.source, checkpoint=args.checkpoint)
+    sampling = config_module.parse_overrides(args.overrides)
+    result = evaluate(
+        open_run(args.run),
+        source=args.source,
+        checkpoint=args.checkpoint,
+        split=args.split,
+        sampling=sampling,
+    )
     _print_metrics(result)
     print(f"metrics: {result['metrics_file']}")
     return 0

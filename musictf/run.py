@@ -114,8 +114,36 @@ def train_and_evaluate(
     return evaluate(run, manifest=manifest) | {"history": history}
 
 
+# What `evaluate` may change: how samples are drawn and measured, never the model or its data.
+SAMPLING_FIELDS = (
+    "temperature",
+    "rhythm_temperature",
+    "top_k",
+    "top_p",
+    "frame_candidates",
+    "statistics_samples",
+    "generate_length",
+    "excerpt_quarters",
+    "seed",
+)
+
+
+def sampling_label(split: str | None, sampling: dict | None) -> str | None:
+    """What `evaluate` on another split or with other sampling settings is filed under, beside the
+    run's own metrics.json (None for the run's own evaluation)."""
+    parts = ([f"{split} split"] if split else []) + [
+        f"{key}={value}" for key, value in (sampling or {}).items()
+    ]
+    return ", ".join(parts) or None
+
+
 def evaluate(
-    run: Run, source: str | None = None, checkpoint: str = "best", manifest: dict | None = None
+    run: Run,
+    source: str | None = None,
+    checkpoint: str = "best",
+    manifest: dict | None = None,
+    split: str | None = None,
+    sampling: dict | None = None,
 ) -> dict:
     """Scores the run on its evaluation split under the common protocol and writes metrics.json,
     with the statistics of its samples (written first, if the run has none yet).
@@ -124,16 +152,24 @@ def evaluate(
     back from disk. With `source`, the run is scored on other data, written beside the run's own
     results (`metrics-<source>-<hash>.json`, `samples/measured-<source>-<hash>/`). When the run's own
     source no longer holds the files it was trained on, its results are kept and the new ones go
-    beside them the same way, with a warning.
+    beside them the same way, with a warning. With `split` ("valid": choose sampling settings there,
+    never on the test split) or `sampling` (fields of `SAMPLING_FIELDS`, e.g. {"temperature": 0.8}),
+    the result is filed beside the run's own the same way.
     """
+    unknown = sorted(set(sampling or {}) - set(SAMPLING_FIELDS))
+    if unknown:
+        raise MusicTFError(
+            f"--set {unknown[0]}: evaluate changes only how samples are drawn and measured "
+            f"({', '.join(SAMPLING_FIELDS)}); train a new run to change the rest"
+        )
+    if split not in (None, "valid", "test"):
+        raise MusicTFError(f"--split must be valid or test, got {split!r}")
     files.require_writable_dir(run.path, "metrics")
     with rundir.lock(run.path, f"evaluating {run.experiment.slug}"):
         if source == run.config.source:
             source = None
-        config = (
-            run.config
-            if source is None
-            else config_module.replace(run.config, {"source": source}, "--source")
+        config = config_module.replace(
+            run.config, ({"source": source} if source else {}) | (sampling or {}), "--source / --set"
         )
         data = run.data
         if data is None or source is not None:
@@ -143,6 +179,10 @@ def evaluate(
         if manifest is None or data is not run.data:  # the caller's manifest describes the caller's data
             manifest = data.manifest()
         label = source
+        if split is not None and not data.arrays[split]:
+            raise MusicTFError(f"--split {split}: the {split} split of {config.source} is empty")
+        if split is not None or sampling:
+            label = ", ".join(part for part in (source, sampling_label(split, sampling)) if part)
         if source is None and run.data_hash is not None and manifest["data_hash"] != run.data_hash:
             label = f"{config.source} (data {manifest['data_hash']})"
             print(
@@ -154,7 +194,7 @@ def evaluate(
         set_precision(config.precision)
         model = run.model if run.model is not None and checkpoint == "best" else load_model(run, checkpoint)
         scored = dataclasses.replace(run, config=config, data=data, model=model)
-        split = data.evaluation_split()
+        split = split or data.evaluation_split()
         test_metrics, baseline = run.experiment.test_metrics(scored, data, model, split)
         valid = {}
         if config.epoch_eval_windows and split != "valid" and data.arrays["valid"]:

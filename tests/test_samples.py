@@ -86,3 +86,30 @@ def test_the_measured_primers_cycle_through_the_evaluation_split_alone(cache_dir
     primes, sources = primer_arrays(data, 8, 2 * len(test_ids) + 1, only_split="test")
     assert sources == [test_ids[index % len(test_ids)] for index in range(2 * len(test_ids) + 1)]
     assert (primes[len(test_ids)] == primes[0]).all()
+
+
+def test_samples_can_be_measured_on_the_valid_split_with_other_settings_beside_the_runs_own(
+    smoke_run, capsys
+):
+    """Sampling settings are chosen on the valid split: `evaluate --split valid --set temperature=…`
+    writes its result beside metrics.json, which stays as it was; a field that would change the
+    model is refused in one line."""
+    own = (smoke_run / "metrics.json").read_bytes()
+    assert main(["evaluate", str(smoke_run), "--split", "valid", "--set", "temperature=0.5"]) == 0
+    written = [path for path in smoke_run.glob("metrics-*.json") if "valid_split" in path.name]
+    assert len(written) == 1 and (smoke_run / "metrics.json").read_bytes() == own
+    result = json.loads(written[0].read_text())
+    assert result["split"] == "valid" and result["config"]["temperature"] == 0.5
+    assert "set_level" in result and "verdict" in capsys.readouterr().out
+    assert main(["evaluate", str(smoke_run), "--set", "units=8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--set units: evaluate changes only how samples are drawn and measured" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_the_set_level_tests_are_in_metrics_json_and_the_verdict(smoke_run):
+    metrics = json.loads((smoke_run / "metrics.json").read_text())
+    tests = metrics["set_level"]
+    assert tests["excerpt_quarters"] == 2.0 and tests["excerpts"]["model"] >= 2
+    if "unavailable" not in tests:  # a smoke split may hold too few pieces for folds by piece
+        assert set(tests["c2st"]) >= {"model", "floor", "anchor"} and "overlap" in tests
