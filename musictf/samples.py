@@ -273,7 +273,8 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
     ]
     sampled = [read_midi(path) for path in paths]
     baseline = run.experiment.baseline_samples
-    drawn = [representation.decode(row) for row in baseline(data, primes, length, config.seed)]
+    baseline_rows = baseline(data, primes, length, config.seed)
+    drawn = [representation.decode(row) for row in baseline_rows]
 
     def excerpts(pieces) -> list:
         return realism.cut_excerpts(pieces, config.excerpt_quarters)
@@ -281,10 +282,10 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
     def of_split(name: str) -> list:
         return excerpts((piece.piece_id, piece.notes, piece.length_quarters) for piece in data.splits[name])
 
-    def of_drawn(label: str, pieces: list) -> list:
+    def of_drawn(label: str, pieces: list, rows) -> list:  # a token row's length in quarters is its own
         return excerpts(
             (f"{label} {index + 1}", notes, representation.quarters(row))
-            for index, (notes, row) in enumerate(zip(pieces, continuations, strict=True))
+            for index, (notes, row) in enumerate(zip(pieces, rows, strict=True))
         )
 
     return {
@@ -294,8 +295,8 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
         "set_level": realism.set_level_tests(
             of_split(split),
             of_split("train"),
-            of_drawn("sample", sampled),
-            of_drawn("baseline sample", drawn),
+            of_drawn("sample", sampled, continuations),
+            of_drawn("baseline sample", drawn, baseline_rows),
             seed=config.seed,
             baseline_name=baseline.baseline_name,
         ),
