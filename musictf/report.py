@@ -268,8 +268,12 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
                 f'<img src="{_data_uri(run_dir / "samples" / first["png"], "image/png")}" alt="waveform and '
                 'spectrogram">'
             )
+            files.write_bytes(
+                figures / f"{stem}-sample.png", (run_dir / "samples" / first["png"]).read_bytes()
+            )
             if "roll_png" in first:  # the roll it was conditioned on, beside it
-                roll_png = run_dir / "samples" / first["roll_png"]
+                roll_png = figures / f"{stem}-roll.png"
+                files.write_bytes(roll_png, (run_dir / "samples" / first["roll_png"]).read_bytes())
                 parts.append(f'<img src="{_data_uri(roll_png, "image/png")}" alt="the conditioning roll">')
             parts.append("</div>")
             followed = realism.audio_summary(metrics.get("set_level", {}))
@@ -283,7 +287,8 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             )
         elif samples:  # generated MIDI: its piano roll beside a real excerpt, rendered to audio
             first = samples[0]
-            sample_png = run_dir / "samples" / first["png"]
+            sample_png = figures / f"{stem}-sample.png"
+            files.write_bytes(sample_png, (run_dir / "samples" / first["png"]).read_bytes())
             parts.append('<div class="pair">')
             parts.append(f'<img src="{_data_uri(sample_png, "image/png")}" alt="generated sample">')
             if "real_excerpt" in listing:  # written by the sample writer from the run's own split
