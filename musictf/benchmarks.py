@@ -70,6 +70,7 @@ class BenchmarkEntry:
     valid_curve: tuple  # the validation NLL of every epoch
     independent_bernoulli: float | None
     markov: float | None
+    ngram: float | None  # BL2012's per-key N-gram, its history chosen on the valid split
     train_seconds: float | None
     machine: str
     canonical: bool  # the file's own split, as published
@@ -106,6 +107,7 @@ def benchmark_entry(label: str, metrics: dict, run_dir: Path) -> BenchmarkEntry 
         valid_curve=tuple(valid),
         independent_bernoulli=metrics["baseline"].get("independent_bernoulli_nll_nats"),
         markov=metrics["baseline"].get("markov_nll_nats"),
+        ngram=metrics["baseline"].get("ngram_nll_nats"),
         train_seconds=sum(seconds) if len(seconds) == len(rows) and rows else None,
         machine=host.describe(machine) if machine else "not recorded",
         canonical=canonical,
@@ -158,6 +160,10 @@ def benchmark_table(entries: list[BenchmarkEntry]) -> list[list]:
             for name, value in (
                 ("independent Bernoulli per key (count baseline)", reference.independent_bernoulli),
                 ("first-order Markov per key (count baseline)", reference.markov),
+                (
+                    "per-key N-gram, history chosen on valid (count baseline; BL2012's Note N-Gram)",
+                    reference.ngram,
+                ),
             ):
                 rows.append(
                     [

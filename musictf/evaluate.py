@@ -26,18 +26,7 @@ def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.nd
     """(logits, targets, previous) for the windows of one split, every frame predicted once (with
     `pad_start`, every frame of every piece, from its first); `previous` is the step before each
     target (what a first-order baseline conditions on: silence before a piece's first frame)."""
-    windows_of, (stride, every), scored = scoring_windows(arrays, config, target)
-    dataset = make_dataset(
-        windows_of,
-        seq_len=config.seq_len,
-        target=target,
-        batch_size=config.batch_size,
-        shuffle=False,
-        seed=config.seed,
-        stride=stride,
-        every=every,
-        target_as_input=config.target_is_input,
-    )
+    dataset, scored = _scoring_dataset(target, config, arrays)
     forward = model.predict_on_batch  # one compiled function per model, kept by Keras
     all_logits, all_targets, all_previous = [], [], []
     for inputs, targets in dataset:
@@ -53,6 +42,42 @@ def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.nd
     if target == "window":  # (windows, steps, flags) -> (frames, flags)
         logits, targets, previous = (part.reshape(-1, part.shape[-1]) for part in (logits, targets, previous))
     return logits[scored], targets[scored], previous[scored]
+
+
+def _scoring_dataset(target: str, config, arrays):
+    """The windows that score a split (each frame once), batched in order, and which rows count."""
+    windows_of, (stride, every), scored = scoring_windows(arrays, config, target)
+    dataset = make_dataset(
+        windows_of,
+        seq_len=config.seq_len,
+        target=target,
+        batch_size=config.batch_size,
+        shuffle=False,
+        seed=config.seed,
+        stride=stride,
+        every=every,
+        target_as_input=config.target_is_input,
+    )
+    return dataset, scored
+
+
+def scored_histories(target: str, config, arrays, steps: int) -> np.ndarray:
+    """For each frame `predict_split` scores, in its order: each flag's previous `steps` states
+    (at most `seq_len`) packed as bits, bit i - 1 the state i frames before (silence before a
+    piece, with `pad_start`), (frames, flags) int64: what a per-flag N-gram conditions on."""
+    steps = min(steps, config.seq_len)
+    dataset, scored = _scoring_dataset(target, config, arrays)
+    codes = []
+    for inputs, _ in dataset:
+        window = (inputs[0] if isinstance(inputs, tuple) else inputs).numpy().astype(np.int64)
+        if target == "window":  # w[0:2L-1] = encoder input w[0:L] then decoder input w[L-1:2L-1]
+            full = np.concatenate([window[:, :-1], inputs[1].numpy().astype(np.int64)], axis=1)
+            length = config.seq_len
+            packed = sum(full[:, length - i : 2 * length - i] << (i - 1) for i in range(1, steps + 1))
+            codes.append(packed.reshape(-1, packed.shape[-1]))
+        else:  # the target follows the window
+            codes.append(sum(window[:, -i] << (i - 1) for i in range(1, steps + 1)))
+    return np.concatenate(codes)[scored]
 
 
 def nll_per_quarter(nll_per_step: float, data, split: str) -> float:
@@ -84,6 +109,10 @@ def roll_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     # with pad_start, the chain also learns how pieces begin: from silence to their first frame
     train = padded(data.arrays["train"], 1) if config.pad_start else data.arrays["train"]
     baseline |= metrics.markov_roll_baseline(train, previous, targets)
+    valid = padded(data.arrays["valid"], metrics.NGRAM_MAX_ORDER) if data.arrays["valid"] else []
+    order = metrics.ngram_order(padded(data.arrays["train"], metrics.NGRAM_MAX_ORDER), valid)
+    histories = scored_histories(run.experiment.target, config, data.arrays[split], order)
+    baseline |= metrics.ngram_roll_baseline(padded(data.arrays["train"], order), histories, targets, order)
     threshold = config.threshold
     if config.tune_threshold and data.arrays["valid"] and split != "valid":
         valid_logits, valid_targets, _ = predict_split(

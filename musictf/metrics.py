@@ -221,6 +221,85 @@ def markov_roll_baseline(
     return {"markov_nll_nats": bernoulli_frame_nll(targets, np.log(p), np.log1p(-p))}
 
 
+NGRAM_MAX_ORDER = 16  # the longest history the per-flag N-gram is offered (N = order + 1)
+
+
+def _flag_histories(frames: np.ndarray, order: int) -> np.ndarray:
+    """Each flag's previous `order` states packed as bits (bit i - 1: i frames before), for every
+    frame from `order` on: (frames - order, flags) int64."""
+    frames = np.asarray(frames).astype(np.int64)
+    return sum(frames[order - i : len(frames) - i] << (i - 1) for i in range(1, order + 1))
+
+
+def ngram_counts(train_frames: list[np.ndarray], order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per flag and history of `order` states: (times on, times seen) over the train split's frames
+    from the `order`-th on (so each piece is preceded by `order` silent frames: the context before
+    a piece starts is "off"), (flags, 2 ** order) each."""
+    flags = train_frames[0].shape[-1]
+    width = 1 << order
+    on, seen = np.zeros(flags * width), np.zeros(flags * width)
+    offsets = np.arange(flags, dtype=np.int64) * width
+    for frames in train_frames:
+        if len(frames) <= order:
+            continue
+        index = (_flag_histories(frames, order) + offsets).ravel()
+        on += np.bincount(
+            index, weights=np.asarray(frames[order:], np.float64).ravel(), minlength=flags * width
+        )
+        seen += np.bincount(index, minlength=flags * width)
+    return on.reshape(flags, width), seen.reshape(flags, width)
+
+
+def _ngram_nll(counts, histories: np.ndarray, targets: np.ndarray) -> float:
+    """Nats per frame, summed over the flags, of `targets` given their `histories` (add-one)."""
+    on, seen = counts
+    flags = np.arange(targets.shape[-1])[None, :]
+    p = (on[flags, histories] + 1) / (seen[flags, histories] + 2)
+    targets = targets.astype(np.float64)
+    return bernoulli_frame_nll(targets, np.log(p), np.log1p(-p))
+
+
+def ngram_order(train_frames: list[np.ndarray], valid_frames: list[np.ndarray]) -> int:
+    """The history length of 1 to NGRAM_MAX_ORDER whose per-flag N-gram scores best on every valid
+    frame; both splits preceded by NGRAM_MAX_ORDER silent frames (`windows.padded`). 1 (the Markov
+    chain's) without a valid split. Each longer history adds one bit to the shorter one's codes."""
+    if not valid_frames:
+        return 1
+    flags, start = train_frames[0].shape[-1], NGRAM_MAX_ORDER
+
+    def shifted(frames_list, back: int) -> np.ndarray:  # each target's state `back` frames before
+        return np.concatenate([np.asarray(f[start - back : len(f) - back], np.int64) for f in frames_list])
+
+    train_targets, valid_targets = shifted(train_frames, 0), shifted(valid_frames, 0)
+    train_codes, valid_codes = np.zeros_like(train_targets), np.zeros_like(valid_targets)
+    offsets = np.arange(flags, dtype=np.int64)
+    best, best_nll = 1, math.inf
+    for order in range(1, NGRAM_MAX_ORDER + 1):
+        train_codes += shifted(train_frames, order) << (order - 1)
+        valid_codes += shifted(valid_frames, order) << (order - 1)
+        width = 1 << order
+        index = (train_codes + offsets * width).ravel()
+        on = np.bincount(index, weights=train_targets.ravel().astype(np.float64), minlength=flags * width)
+        seen = np.bincount(index, minlength=flags * width)
+        counts = (on.reshape(flags, width), seen.reshape(flags, width))
+        nll = _ngram_nll(counts, valid_codes, valid_targets)
+        if nll < best_nll:
+            best, best_nll = order, nll
+    return best
+
+
+def ngram_roll_baseline(
+    train_frames: list[np.ndarray], histories: np.ndarray, targets: np.ndarray, order: int
+) -> dict[str, float]:
+    """BL2012's "Note N-Gram": each flag's own model of its state given its previous `order` states,
+    add-one smoothed, fitted on the train split (each piece preceded by `order`
+    silent frames, `windows.padded`) and scored on the same frames as the model, given their
+    `histories` (`evaluate.scored_histories`). Nats per frame, summed over the flags."""
+    targets = targets.reshape(-1, targets.shape[-1])
+    nll = _ngram_nll(ngram_counts(train_frames, order), histories, targets)
+    return {"ngram_nll_nats": nll, "ngram_order": order}
+
+
 def bernoulli_frame_nll(targets: np.ndarray, log_p: np.ndarray, log_not_p: np.ndarray) -> float:
     """The protocol's NLL of (frames, flags) 0/1 targets under independent Bernoulli flags: nats per
     frame, summed over the flags, averaged over the frames."""
@@ -245,6 +324,7 @@ HEADLINE_METRICS = (
 # (test metric, the strongest baseline of the same unit, its name): a model is judged against these
 STRONGEST_BASELINES = (
     ("cross_entropy_nats", "bigram_cross_entropy_nats", "interpolated bigram"),
+    ("frame_nll_nats", "ngram_nll_nats", "per-flag N-gram"),
     ("frame_nll_nats", "markov_nll_nats", "first-order Markov per flag"),
     ("nll_bits_per_sample", "unigram_nll_bits_per_sample", "unigram of the codes"),
 )

@@ -37,6 +37,7 @@ BASELINE_COLUMNS = (
     "bigram_cross_entropy_nats",
     "independent_bernoulli_nll_nats",
     "markov_nll_nats",
+    "ngram_nll_nats",
     "unigram_nll_bits_per_sample",
 )
 QUALITY_COLUMNS = (
@@ -322,6 +323,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         "bigram CE",
         "independent NLL",
         "Markov NLL",
+        "N-gram NLL",
         "unigram (bits)",
     ]
     files.write_text(tables / "comparison.md", markdown_table(header, comparison))

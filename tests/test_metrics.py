@@ -121,3 +121,53 @@ def test_the_verdict_says_when_a_model_is_not_below_its_strongest_baseline():
     assert verdict(
         {"cross_entropy_nats": 4.0}, {"unigram_cross_entropy_nats": 6.0, "bigram_cross_entropy_nats": 5.0}
     ).startswith("cross_entropy_nats 4: 1 below the interpolated bigram baseline")
+
+
+def test_the_per_flag_ngram_counts_each_flags_own_history_and_chooses_its_order_on_valid():
+    from musictf.data.windows import padded
+    from musictf.metrics import (
+        NGRAM_MAX_ORDER,
+        _flag_histories,
+        ngram_counts,
+        ngram_order,
+        ngram_roll_baseline,
+    )
+
+    # flag 0 is on every third frame, flag 1 always off
+    piece = np.zeros((30, 2), np.uint8)
+    piece[2::3, 0] = 1
+    on, seen = ngram_counts(padded([piece], 2), 2)
+    # history codes: bit 0 the frame before, bit 1 the one before it; the piece starts after two
+    # silent frames. After (off, off): frames 0 and 1 (off) and 2, 5, ..., 29 (on); after an on
+    # frame, or two frames after one: off, 9 times each
+    assert (on[0, 0], seen[0, 0]) == (10, 12) and (on[0, 1], seen[0, 1]) == (0, 9)
+    assert (on[0, 2], seen[0, 2]) == (0, 9) and seen[1].sum() == 30 and on[1].sum() == 0
+    # three: two frames of history cannot tell the silence before the piece from the rest after a note
+    assert ngram_order(padded([piece] * 3, NGRAM_MAX_ORDER), padded([piece], NGRAM_MAX_ORDER)) == 3
+    histories = np.concatenate([_flag_histories(frames, 2) for frames in padded([piece], 2)])
+    result = ngram_roll_baseline(padded([piece], 2), histories, piece, 2)
+    # add-one: P(on | off, off) = 11/14, P(on | any other history) = 1/11; flag 1 off with 31/32
+    expected = -(10 * np.log(11 / 14) + 2 * np.log(3 / 14) + 18 * np.log(10 / 11) + 30 * np.log(31 / 32))
+    assert result["ngram_order"] == 2 and result["ngram_nll_nats"] * 30 == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("experiment_key", ["2", "3"])
+def test_the_ngram_histories_of_the_scored_frames_are_the_pieces_own(experiment_key):
+    """`scored_histories` reads each scored frame's history from the protocol's windows (target
+    next, and seq2seq windows); with pad_start it equals the history read off the padded pieces."""
+    from musictf.data.windows import padded
+    from musictf.evaluate import scored_histories
+    from musictf.experiments import get_experiment
+    from musictf.metrics import _flag_histories
+
+    experiment = get_experiment(experiment_key)
+    config = experiment.load_config(
+        "smoke",
+        ["pad_start=true", "max_eval_windows=0", "roll_encoding=active", "frame_autoregression=false"],
+    )
+    rng = np.random.default_rng(1)
+    pieces = [(rng.random((length, 88)) < 0.2).astype(np.uint8) for length in (13, 20, 9)]
+    order = 5
+    histories = scored_histories(experiment.target, config, pieces, order)
+    expected = np.concatenate([_flag_histories(piece, order) for piece in padded(pieces, order)])
+    np.testing.assert_array_equal(histories, expected)
