@@ -6,7 +6,14 @@ import csv
 import pytest
 
 from musictf import rundir
-from musictf.benchmarks import HEADER, BenchmarkEntry, benchmark_entry, benchmark_table, dataset_name
+from musictf.benchmarks import (
+    HEADER,
+    TCN_PAPER,
+    BenchmarkEntry,
+    benchmark_entry,
+    benchmark_table,
+    dataset_name,
+)
 
 
 def _entry(dataset, family, label, test, valid, markov=10.0):
@@ -56,8 +63,12 @@ def test_each_block_holds_each_familys_best_run_by_validation_with_baselines_and
     assert [row[1].split(":")[0] for row in ours] == ["musictf c", "musictf a"]  # b lost on validation
     assert ours[0][4] == pytest.approx(3.0 - 5.17)  # test - Markov: below zero beats the baseline
     assert [row[2] for row in nottingham if "count baseline" in row[1]] == [11.0, 5.17, pytest.approx(4.97)]
-    assert {row[2] for row in nottingham if "TCN paper" in row[7]} == {4.05, 3.29, 3.46, 3.07}
-    assert not [row for row in rows if row[0] == "MuseData"], "no runs and no published rows: no block"
+    assert {row[2] for row in nottingham if row[7] == TCN_PAPER} == {4.05, 3.29, 3.46, 3.07}
+    johnson = {row[1]: row[2] for row in nottingham if row[7].startswith("Johnson")}
+    assert johnson["BALSTM (biaxial LSTM), best of 5"] == 1.55 and johnson["LSTM-NADE, median of 5"] == 2.06
+    muse = [row for row in rows if row[0] == "MuseData"]  # published rows only: no run, no baselines
+    assert muse and not [row for row in muse if row[1].startswith("musictf") or "count baseline" in row[1]]
+    assert {row[2] for row in muse if row[1] == "Note N-Gram (per key)"} == {7.91}
 
 
 def test_a_runs_entry_carries_its_best_validation_training_time_and_machine(tmp_path):
