@@ -25,8 +25,9 @@ generation steps the same weights one sample at a time. Without XLA the loop ran
 samples/s, bound by the dispatch of its ~240 small ops per sample.
 
 What the defaults change: the `cpu` preset is 8 kHz, 2 stacks x 10 layers (receptive field
-2,047 samples), 32 residual channels, and trains 900 steps on 40 pieces' first 16 quarters: long
-enough for the samples' pitch to follow the roll (chroma agreement, in metrics.json).
+2,047 samples), 32 residual channels, and trains 600 steps on 40 pieces' first 16 quarters, what
+fits 15 minutes on 2 cores; the samples' pitch follows the roll the better the longer it trains
+(chroma agreement, in metrics.json).
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ class WaveNetConfig(ExperimentConfig):
     batch_size: int = (
         4  # Crops per replica and step; a crop is receptive field + segment_frames steps of audio.
     )
-    epochs: int = 6  # Checkpoint intervals of steps_per_epoch steps (an audio epoch is not a pass).
-    # Steps per checkpoint interval (at least 1). 900 steps in all: the samples' pitch follows the roll
-    # (chroma agreement, README "Results"); at 240 it was mostly noise.
+    epochs: int = 4  # Checkpoint intervals of steps_per_epoch steps (an audio epoch is not a pass).
+    # Steps per checkpoint interval (at least 1). 600 steps in all, what fits `make experiment-5`'s 15
+    # minutes on 2 cores: the samples' pitch follows the roll better the longer it trains (chroma
+    # agreement, README "Results").
     steps_per_epoch: int = 150
     max_eval_windows: int = 64
     num_samples: int = 2
