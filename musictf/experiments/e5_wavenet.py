@@ -25,7 +25,7 @@ generation steps the same weights one sample at a time. Without XLA the loop ran
 samples/s, bound by the dispatch of its ~240 small ops per sample.
 
 What the defaults change: the `cpu` preset is 8 kHz, 2 stacks x 10 layers (receptive field
-2,047 samples), 32 residual channels, and trains 600 steps on 40 pieces' first 16 quarters, what
+2,047 samples), 32 residual channels, and trains 800 steps on 40 pieces' first 16 quarters, what
 fits 15 minutes on 2 cores; the samples' pitch follows the roll the better the longer it trains
 (chroma agreement, in metrics.json).
 """
@@ -76,10 +76,10 @@ class WaveNetConfig(ExperimentConfig):
         4  # Crops per replica and step; a crop is receptive field + segment_frames steps of audio.
     )
     epochs: int = 4  # Checkpoint intervals of steps_per_epoch steps (an audio epoch is not a pass).
-    # Steps per checkpoint interval (at least 1). 600 steps in all, what fits `make experiment-5`'s 15
+    # Steps per checkpoint interval (at least 1). 800 steps in all, what fits `make experiment-5`'s 15
     # minutes on 2 cores: the samples' pitch follows the roll better the longer it trains (chroma
     # agreement, README "Results").
-    steps_per_epoch: int = 150
+    steps_per_epoch: int = 200
     max_eval_windows: int = 64
     num_samples: int = 2
     # Pieces drawn from the test split's rolls to score chroma agreement (generated in one batch).
