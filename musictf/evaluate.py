@@ -109,10 +109,13 @@ def roll_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     # with pad_start, the chain also learns how pieces begin: from silence to their first frame
     train = padded(data.arrays["train"], 1) if config.pad_start else data.arrays["train"]
     baseline |= metrics.markov_roll_baseline(train, previous, targets)
-    valid = padded(data.arrays["valid"], metrics.NGRAM_MAX_ORDER) if data.arrays["valid"] else []
-    order = metrics.ngram_order(padded(data.arrays["train"], metrics.NGRAM_MAX_ORDER), valid)
+    longest = metrics.NGRAM_MAX_ORDER
+    padded_train = padded(data.arrays["train"], longest)
+    valid = padded(data.arrays["valid"], longest) if data.arrays["valid"] else []
+    order = metrics.ngram_order(padded_train, valid)
     histories = scored_histories(run.experiment.target, config, data.arrays[split], order)
-    baseline |= metrics.ngram_roll_baseline(padded(data.arrays["train"], order), histories, targets, order)
+    train_with_order = [frames[longest - order :] for frames in padded_train]  # `order` silent frames each
+    baseline |= metrics.ngram_roll_baseline(train_with_order, histories, targets, order)
     threshold = config.threshold
     if config.tune_threshold and data.arrays["valid"] and split != "valid":
         valid_logits, valid_targets, _ = predict_split(

@@ -314,6 +314,13 @@ def read_wav_primer(prime_file, sample_rate: int) -> np.ndarray:
     return mu_law_encode(waveform)
 
 
+def conditioning_rolls(rolls: list[np.ndarray], length: int, hop: int) -> np.ndarray:
+    """The rolls a WaveNet draws `length` samples from, each cut or padded with silence to the
+    steps that many samples need: (B, steps, 88)."""
+    frames = math.ceil((length + 1) / hop) + 1
+    return np.stack([np.pad(roll, [(0, max(0, frames - len(roll))), (0, 0)])[:frames] for roll in rolls])
+
+
 def write_audio_samples(
     run,
     data,
@@ -348,10 +355,7 @@ def write_audio_samples(
     primer = (
         np.repeat(read_wav_primer(prime_file, config.sample_rate)[None], num, axis=0) if prime_file else None
     )
-    frames = math.ceil((length + 1) / config.hop) + 1
-    rolls = np.stack(
-        [np.pad(roll, [(0, max(0, frames - len(roll))), (0, 0)])[:frames] for _, roll, _ in sources]
-    )
+    rolls = conditioning_rolls([roll for _, roll, _ in sources], length, config.hop)
     sampler = run.experiment.sampler(model, config, representation)
     started = time.perf_counter()
     codes = sampler.generate(rolls, np.asarray(programs), length=length, seed=seed, primer=primer, batch=num)
@@ -409,10 +413,7 @@ def audio_sample_statistics(
     config = run.config
     items = data.arrays[split]
     chosen = [items[index % len(items)] for index in range(config.statistics_samples)]
-    frames = math.ceil((config.generate_length + 1) / config.hop) + 1
-    rolls = np.stack(
-        [np.pad(roll, [(0, max(0, frames - len(roll))), (0, 0)])[:frames] for _, roll, _ in chosen]
-    )
+    rolls = conditioning_rolls([roll for _, roll, _ in chosen], config.generate_length, config.hop)
     codes = run.experiment.sampler(model, config, data.representation).generate(
         rolls,
         np.asarray([program for _, _, program in chosen]),
