@@ -55,7 +55,7 @@ class ExperimentConfig:
     # Training reads encoded arrays larger than this many MB from their shards on disk, a few shards
     # at a time (musictf.data.streamed), so memory stays flat as the corpus grows. Smaller ones are
     # held in memory (about 3x their size: the pieces, their concatenation, the tensor), with one
-    # table of every window shuffled per epoch, 0-11% faster to batch (README, "Large corpora").
+    # table of every window shuffled per epoch, a little faster to batch (docs/scaling-out.md).
     # 0 always streams.
     stream_above_megabytes: float = 64.0
     # Pieces are stored in shards of about this many MB (a piece is never cut): the unit a
@@ -331,9 +331,7 @@ class RollConfig(ExperimentConfig):
     # Keys sounding at each step's start only, as the JSB files' quarter-note frames were made (a
     # passing eighth is in no frame); false rounds every note to the grid, at least one step long.
     sampled_frames: bool = False
-    units: int = (
-        128  # LSTM units per layer (paper: 512); 128 keeps `make experiment-N` to minutes on 2 cores.
-    )
+    units: int = 128  # LSTM units per layer (paper: 512): `make experiment-N` in minutes on 2 cores.
     num_layers: int = 2  # Stacked LSTM layers (encoder and decoder each, for seq2seq).
     lstm_dropout: float = 0.2  # Dropout between stacked LSTM layers.
     # Dropout on the frames the LSTMs read (never on the target frame the within-frame term reads):
@@ -351,21 +349,27 @@ class RollConfig(ExperimentConfig):
     # Sigmoid outputs start at this probability (bias = its log-odds) instead of 0.5. About 3% of
     # flags are set, and with a zero bias a few hundred steps go into learning only that.
     initial_flag_probability: float = 0.03
-    learning_rate: float = (
-        0.005  # Measured: 200 steps reach val F1 0.49 at 5e-3 and 0.05 at 1e-3 (experiment 2).
-    )
+    # From the 3% base rate, 1e-3 spends the cpu budget on learning the base rate (docs/experiments.md).
+    learning_rate: float = 0.005
     # Each flag also conditioned on the flags below it in the same frame (layers.FrameAutoregression):
-    # chords as chords, several nats better (README, "Results"). The model then reads the target
+    # chords as chords, several nats better (docs/experiments.md). The model then reads the target
     # frame too, and sampling draws flag by flag. `paper` keeps the documented independent flags.
     frame_autoregression: bool = True
     # The within-frame term's form: 0 keeps it linear (a fully visible sigmoid belief net over the
     # frame); N > 0 makes it a NADE with N hidden units whose biases come from the recurrent state,
-    # as in RNN-NADE (layers.FrameNADE). Measured against each other in the README's benchmark table.
+    # as in RNN-NADE (layers.FrameNADE). Measured against each other in docs/benchmarks.md.
     nade_units: int = 0
     # With frame_autoregression: frames drawn at each step of sampling, of which the one the model
     # finds most probable is kept; 1 keeps every draw (plain ancestral sampling). Sharper on whole
     # chords than a lower temperature, which thins them flag by flag.
     frame_candidates: int = 1
+    # Voice terms of the linear within-frame term (layers.FrameAutoregression): each flag also learns
+    # a bias for the number of keys already sounding below it in the frame (0 to voice_bins - 1, the
+    # last bin "that many or more"), and one for how that number differs from the frame before's
+    # below the same key (-voice_change_bins to +voice_change_bins): a chord held to its number of
+    # voices, voices that move one at a time. 0 turns each off (docs/experiments.md).
+    voice_bins: int = 0
+    voice_change_bins: int = 0
 
     @property
     def target_is_input(self) -> bool:
@@ -383,6 +387,11 @@ class RollConfig(ExperimentConfig):
             raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.nade_units and not self.frame_autoregression:
             raise ConfigError("nade_units sizes the within-frame term: it needs frame_autoregression = true")
+        if (self.voice_bins or self.voice_change_bins) and (not self.frame_autoregression or self.nade_units):
+            raise ConfigError(
+                "voice_bins and voice_change_bins count voices in the linear within-frame term: they need "
+                "frame_autoregression = true and nade_units = 0"
+            )
         if self.frame_autoregression and self.output != "sigmoid":
             raise ConfigError("frame_autoregression conditions independent flags: it needs output = sigmoid")
         if not 0 < self.initial_flag_probability < 1:
@@ -393,6 +402,11 @@ class RollConfig(ExperimentConfig):
             (self.units >= 1, f"units must be at least 1, got {self.units}"),
             (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),
             (self.nade_units >= 0, f"nade_units must be 0 or more, got {self.nade_units}"),
+            (self.voice_bins >= 0, f"voice_bins must be 0 or more, got {self.voice_bins}"),
+            (
+                self.voice_change_bins >= 0,
+                f"voice_change_bins must be 0 or more, got {self.voice_change_bins}",
+            ),
             (self.frame_candidates >= 1, f"frame_candidates must be at least 1, got {self.frame_candidates}"),
             (self.dense_units >= 1, f"dense_units must be at least 1, got {self.dense_units}"),
             (0 <= self.lstm_dropout < 1, f"lstm_dropout must be in [0, 1), got {self.lstm_dropout}"),

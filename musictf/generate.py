@@ -3,8 +3,8 @@
 The trained model is never rerun over a whole window per step (the original's ~12 tokens/s). The
 loop steps the model's incremental form (`model.stepper`, see steppers.py: each LSTM layer's
 `cell` stepped with its state carried, so the logits equal the full-window model's) inside one
-`tf.function` with a `tf.while_loop`, compiled with XLA (7-22k steps/s on 2 cores in `make bench`,
-against 1.3-1.6k without); draws use `hash_uniform`, so they are the same inside and outside XLA.
+`tf.function` with a `tf.while_loop`, compiled with XLA (about ten times the speed without it:
+docs/performance.md); draws use `hash_uniform`, so they are the same inside and outside XLA.
 
 Decoding fixes the original's collapse into one repeated note or into silence: tokens are drawn
 from the softmax with temperature / top-k / top-p instead of argmax, roll frames are drawn as
@@ -76,25 +76,44 @@ def _bernoulli_log_probability(flag, logit):
     return -tf.math.softplus(tf.where(flag > 0.5, -logit, logit))
 
 
-def sample_bernoulli_autoregressive(logits, kernel, seed, temperature: float = 1.0, log_probability=False):
+def sample_bernoulli_autoregressive(
+    logits, kernel, seed, temperature: float = 1.0, log_probability=False, voice_terms=None, previous=None
+):
     """Flags drawn one at a time, lowest first: flag k is on with probability
     sigmoid((logit_k + sum_{j<k} x_j kernel[j, k]) / temperature), given the flags x_j already drawn
-    (`layers.FrameAutoregression`; `kernel` is its masked kernel). With `log_probability`, also the
-    drawn frame's log-probability under the model at temperature 1: (frame, (B,))."""
+    (`layers.FrameAutoregression`; `kernel` is its masked kernel). With `voice_terms` (the layer's
+    `voice_terms()`), flag k's logit also gains count[k, min(n, bins - 1)] and
+    change[k, clip(n - p, -B, B) + B], n being the keys drawn sounding below it and p those sounding
+    below it in `previous`, the frame before. With `log_probability`, also the drawn frame's
+    log-probability under the model at temperature 1: (frame, (B,))."""
     logits = tf.cast(logits, tf.float32)
     uniform = hash_uniform(tf.shape(logits), seed[0], seed[1])
     features = logits.shape[-1]
+    terms = voice_terms or {}
+    count, change = terms.get("count"), terms.get("change")
+    zeros = tf.zeros_like(logits[:, 0])
+    before, limit = None, 0
+    if change is not None:
+        counted = tf.cast(previous, tf.float32) * terms["counted"]
+        before = tf.cumsum(counted, axis=-1) - counted  # keys sounding below each flag, the frame before
+        limit = (change.shape[-1] - 1) // 2
 
-    def body(k, frame, total):
+    def body(k, frame, total, voices):
         logit = logits[:, k] + tf.linalg.matvec(frame, kernel[:, k])
+        if count is not None:
+            logit = logit + tf.gather(count[k], tf.cast(tf.minimum(voices, count.shape[-1] - 1), tf.int32))
+        if change is not None:
+            moved = tf.clip_by_value(voices - before[:, k], -limit, limit) + limit
+            logit = logit + tf.gather(change[k], tf.cast(moved, tf.int32))
         flag = tf.cast(uniform[:, k] < tf.sigmoid(logit / temperature), tf.float32)
         total = total + _bernoulli_log_probability(flag, logit)
-        return k + 1, frame + flag[:, None] * tf.one_hot(k, features, dtype=tf.float32)[None, :], total
+        if terms:
+            voices = voices + flag * terms["counted"][k]
+        frame = frame + flag[:, None] * tf.one_hot(k, features, dtype=tf.float32)[None, :]
+        return k + 1, frame, total, voices
 
-    _, frame, total = tf.while_loop(
-        lambda k, *_: k < features,
-        body,
-        (tf.constant(0), tf.zeros_like(logits), tf.zeros_like(logits[:, 0])),
+    _, frame, total, _ = tf.while_loop(
+        lambda k, *_: k < features, body, (tf.constant(0), tf.zeros_like(logits), zeros, zeros)
     )
     return (frame, total) if log_probability else frame
 
@@ -147,8 +166,9 @@ class FrameChooser:
         blocked: ids never sampled (padding, unknown).
         onset_sustain: keep drawn onset/sustain frames consistent.
         autoregression: for "bernoulli", a draw of one frame flag by flag, each given those below it,
-            `(logits, seed, temperature, log_probability=False) -> frame` (`within_frame_draw` of a
-            model's within-frame layer); the logits are then the head's, before the within-frame term.
+            `(logits, seed, temperature, log_probability=False, previous=None) -> frame`
+            (`within_frame_draw` of a model's within-frame layer; `previous` is the frame before); the
+            logits are then the head's, before the within-frame term.
         candidates: for "bernoulli" with `autoregression`, frames drawn per step, of which the one
             the model gives the highest probability is kept (1: every draw is kept).
     """
@@ -173,9 +193,9 @@ class FrameChooser:
     def __call__(self, logits, previous, seed):
         if self.kind == "bernoulli":
             if self.autoregression is not None and self.candidates > 1:
-                frame = self._most_likely_of_candidates(logits, seed)
+                frame = self._most_likely_of_candidates(logits, previous, seed)
             elif self.autoregression is not None:
-                frame = self.autoregression(logits, seed, self.temperature)
+                frame = self.autoregression(logits, seed, self.temperature, previous=previous)
             else:
                 frame = sample_bernoulli(logits, seed, self.temperature)
             return consistent_onsets(frame, previous) if self.onset_sustain else frame
@@ -189,11 +209,16 @@ class FrameChooser:
         frame = tf.one_hot(ids, logits.shape[-1], dtype=tf.float32)
         return consistent_onsets(frame, previous) if self.onset_sustain else frame
 
-    def _most_likely_of_candidates(self, logits, seed):
+    def _most_likely_of_candidates(self, logits, previous, seed):
         """`candidates` frames drawn for each row (in one batch), the most probable one kept."""
-        batch, width = tf.shape(logits)[0], logits.shape[-1]
-        tiled = tf.reshape(tf.repeat(logits[:, None], self.candidates, axis=1), [-1, width])
-        frames, log_probabilities = self.autoregression(tiled, seed, self.temperature, log_probability=True)
+        batch = tf.shape(logits)[0]
+
+        def tiled(rows):
+            return None if rows is None else tf.repeat(rows, self.candidates, axis=0)
+
+        frames, log_probabilities = self.autoregression(
+            tiled(logits), seed, self.temperature, log_probability=True, previous=tiled(previous)
+        )
         best = tf.argmax(
             tf.reshape(log_probabilities, [batch, self.candidates]), axis=1, output_type=tf.int32
         )
@@ -294,13 +319,18 @@ def within_frame_draw(layer):
     a `layers.FrameAutoregression` (its masked kernel) or a `layers.FrameNADE` (its two kernels)."""
     if isinstance(layer, FrameAutoregression):
         kernel = layer.masked_kernel()
-        return lambda logits, seed, temperature, log_probability=False: sample_bernoulli_autoregressive(
-            logits, kernel, seed, temperature, log_probability
-        )
+        terms = layer.voice_terms() if layer.voice_bins or layer.voice_change_bins else None
+
+        def draw(logits, seed, temperature, log_probability=False, previous=None):
+            return sample_bernoulli_autoregressive(
+                logits, kernel, seed, temperature, log_probability, terms, previous
+            )
+
+        return draw
     if not isinstance(layer, FrameNADE):
         raise TypeError(f"no flag-by-flag draw for {type(layer).__name__}")
     input_kernel, output_kernel = layer.kernels()
-    return lambda parameters, seed, temperature, log_probability=False: sample_bernoulli_nade(
+    return lambda parameters, seed, temperature, log_probability=False, previous=None: sample_bernoulli_nade(
         parameters, input_kernel, output_kernel, seed, temperature, log_probability
     )
 

@@ -1,6 +1,6 @@
 """What a figure was measured on: the CPU's model, the features its speed depends on, its cores.
-Training records it in state.json and `make bench` in bench.json, because our machines differ
-(FACTS.md: the same benchmark gave 0.70x on one 2-core EPYC and 1.65x on another)."""
+Training records it in state.json and `make bench` in bench.json, because CPUs of one name differ
+in the features that decide speed ratios (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def cpu() -> dict:
 
 
 def describe(machine: dict) -> str:
-    """ "AMD EPYC 9B14, 2 cores, AVX2, AVX-512, VNNI" from a `cpu()` record."""
+    """ "<CPU model>, 2 cores, AVX2, AVX-512, VNNI" from a `cpu()` record."""
     return ", ".join(
         [machine.get("cpu", "?"), f"{machine.get('cores', '?')} cores", *machine.get("cpu_flags", [])]
     )

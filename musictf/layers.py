@@ -123,21 +123,92 @@ class FrameAutoregression(keras.layers.Layer):
     frame (teacher forcing within the frame); sampling draws one flag at a time
     (`generate.sample_bernoulli_autoregressive`). W starts at zero: independent flags.
 
+    Voice terms. A key sounds where the last of its `channels` flags is on (a roll's sustain flag,
+    or an active roll's key). Let n_k be the keys already sounding below flag k in the frame, and
+    p_k those that sounded below it in the previous frame. With `voice_bins` > 0, flag k also gains
+    C[k, min(n_k, voice_bins - 1)]; with `voice_change_bins` B > 0, it gains
+    D[k, clip(n_k - p_k, -B, B) + B]: whether a voice below has already moved up past it, or one is
+    missing. A linear term adds evidence key by key; these can hold a chord to its number of voices
+    and move one voice at a time. The layer then reads [frames, previous frames]. C, D start at zero.
+
+    Args:
+        voice_bins: bins of the voice count (the last holds that many voices or more); 0: none.
+        voice_change_bins: B, the largest change in voices below a flag told apart; 0: none.
+        channels: flags per key, interleaved (2 for onset/sustain rolls, 1 for active ones).
+
     Example:
         logits = head(hidden) + FrameAutoregression()(target_frames)
+        logits = head(hidden) + FrameAutoregression(9, 2, channels=2)([target_frames, previous_frames])
     """
 
+    def __init__(self, voice_bins: int = 0, voice_change_bins: int = 0, channels: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.voice_bins = voice_bins
+        self.voice_change_bins = voice_change_bins
+        self.channels = channels
+
+    @property
+    def reads_previous_frame(self) -> bool:
+        return self.voice_change_bins > 0
+
     def build(self, input_shape):
-        features = input_shape[-1]
+        features = (input_shape[0] if self.reads_previous_frame else input_shape)[-1]
         self.kernel = self.add_weight(shape=(features, features), initializer="zeros", name="kernel")
         self.mask = ops.convert_to_tensor(np.triu(np.ones((features, features), np.float32), k=1))
+        counted = (np.arange(features) % self.channels == self.channels - 1).astype(np.float32)
+        self.counted = ops.convert_to_tensor(counted)
+        if self.voice_bins:
+            self.voice_kernel = self.add_weight(
+                shape=(features, self.voice_bins), initializer="zeros", name="voice_kernel"
+            )
+        if self.voice_change_bins:
+            self.voice_change_kernel = self.add_weight(
+                shape=(features, 2 * self.voice_change_bins + 1),
+                initializer="zeros",
+                name="voice_change_kernel",
+            )
 
     def masked_kernel(self):
         """W with only j < k kept: flag j of a frame can inform flag k of the same frame."""
         return ops.cast(self.kernel, "float32") * self.mask
 
-    def call(self, frames):
-        return ops.matmul(ops.cast(frames, "float32"), self.masked_kernel())
+    def voice_terms(self) -> dict:
+        """What a flag-by-flag draw needs of the voice terms: "counted" (which flags are a sounding
+        key), "count" (C) and "change" (D) where the layer has them."""
+        terms = {"counted": self.counted}
+        if self.voice_bins:
+            terms["count"] = ops.cast(self.voice_kernel, "float32")
+        if self.voice_change_bins:
+            terms["change"] = ops.cast(self.voice_change_kernel, "float32")
+        return terms
+
+    def _keys_below(self, frames):
+        counted = frames * self.counted
+        return ops.cumsum(counted, axis=-1) - counted
+
+    def call(self, inputs):
+        frames, previous = inputs if self.reads_previous_frame else (inputs, None)
+        frames = ops.cast(frames, "float32")
+        logits = ops.matmul(frames, self.masked_kernel())
+        below = self._keys_below(frames)
+        if self.voice_bins:
+            bins = ops.cast(ops.minimum(below, self.voice_bins - 1), "int32")
+            table = ops.cast(self.voice_kernel, "float32")
+            logits = logits + ops.sum(ops.one_hot(bins, self.voice_bins) * table, axis=-1)
+        if self.voice_change_bins:
+            limit = self.voice_change_bins
+            change = ops.clip(below - self._keys_below(ops.cast(previous, "float32")), -limit, limit)
+            bins = ops.cast(change + limit, "int32")
+            table = ops.cast(self.voice_change_kernel, "float32")
+            logits = logits + ops.sum(ops.one_hot(bins, 2 * limit + 1) * table, axis=-1)
+        return logits
+
+    def get_config(self):
+        return super().get_config() | {
+            "voice_bins": self.voice_bins,
+            "voice_change_bins": self.voice_change_bins,
+            "channels": self.channels,
+        }
 
 
 @keras.saving.register_keras_serializable(package="musictf")

@@ -1,6 +1,6 @@
 """Metrics: streaming Keras metrics on logits for training, and the numpy evaluation protocol.
 
-Evaluation protocol (DESIGN.md):
+Evaluation protocol (docs/evaluation-protocol.md):
 - token models: cross-entropy (nats per token), perplexity, accuracy;
 - roll models: frame NLL in nats per frame summed over the output flags from the model's
   Bernoulli outputs, precision / recall / F1 at the decision threshold, and Bay et al.'s frame

@@ -522,3 +522,20 @@ def test_workers_sets_the_parser_processes_of_the_command_never_above_the_cores(
     assert main(["data", "--workers", "-1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("--workers must be 0 (one per core) or more, got -1") and len(err.splitlines()) == 1
+
+
+def test_help_lists_what_users_run_and_the_harness_stays_reachable(capsys):
+    """`musictf --help` lists the user's commands; `bench` and `gpu-check`, which `make bench` and
+    `make gpu-check` call, are left out of it but still parse and explain themselves."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    listing = capsys.readouterr().out
+    users = ("data", "train", "run", "evaluate", "generate", "tune", "ablation", "report", "benchmarks")
+    for command in users:
+        assert f"\n    {command}" in listing, command
+    assert "gpu-check" not in listing and "\n    bench " not in listing
+    for harness in ("bench", "gpu-check"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([harness, "--help"])
+        assert exit_info.value.code == 0 and "--size" in capsys.readouterr().out

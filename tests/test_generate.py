@@ -98,6 +98,52 @@ def test_the_within_frame_term_reads_only_lower_flags_of_the_same_frame():
     np.testing.assert_array_equal(logits[3:], [14.0, 15.0])  # W[2, 3], W[2, 4]
 
 
+def test_the_voice_terms_count_the_keys_sounding_below_and_the_draw_uses_the_same_conditionals():
+    """With voice_bins and voice_change_bins, flag k's logit gains C[k, min(n, bins - 1)] and
+    D[k, clip(n - p, -B, B) + B], n the keys sounding below it in the frame and p those below it in
+    the frame before (onset/sustain rolls count a key by its sustain flag), in the layer and in the
+    flag-by-flag draw alike: a drawn frame is exactly the one its own conditionals give, and its
+    log-probability is theirs."""
+    from musictf.generate import hash_uniform, within_frame_draw
+    from musictf.layers import FrameAutoregression
+
+    rng = np.random.default_rng(1)
+    keys, bins, change_bins, rows = 5, 3, 1, 500
+    features = 2 * keys
+    layer = FrameAutoregression(voice_bins=bins, voice_change_bins=change_bins, channels=2)
+    layer.build([(None, features), (None, features)])
+    layer.kernel.assign(rng.normal(0, 1, (features, features)).astype(np.float32))
+    layer.voice_kernel.assign(rng.normal(0, 3, (features, bins)).astype(np.float32))
+    layer.voice_change_kernel.assign(rng.normal(0, 3, (features, 2 * change_bins + 1)).astype(np.float32))
+    frames = (rng.random((rows, features)) < 0.5).astype(np.float32)
+    previous = (rng.random((rows, features)) < 0.5).astype(np.float32)
+    kernel = np.triu(np.asarray(layer.kernel), 1)
+    count, change = np.asarray(layer.voice_kernel), np.asarray(layer.voice_change_kernel)
+
+    def by_loop(frames, logits):
+        out = np.zeros_like(frames)
+        for k in range(features):
+            below, before = frames[:, 1:k:2].sum(axis=1), previous[:, 1:k:2].sum(axis=1)
+            voices = np.minimum(below, bins - 1).astype(int)
+            moved = (np.clip(below - before, -change_bins, change_bins) + change_bins).astype(int)
+            out[:, k] = logits[:, k] + frames[:, :k] @ kernel[:k, k] + count[k, voices] + change[k, moved]
+        return out
+
+    zeros = np.zeros_like(frames)
+    np.testing.assert_allclose(np.asarray(layer([frames, previous])), by_loop(frames, zeros), atol=1e-5)
+    logits = rng.normal(0, 1, (rows, features)).astype(np.float32)
+    seed = tf.constant((4, 2), tf.int64)
+    drawn, log_probability = within_frame_draw(layer)(
+        tf.constant(logits), seed, 1.0, log_probability=True, previous=tf.constant(previous)
+    )
+    drawn = drawn.numpy()
+    conditioned = by_loop(drawn, logits)
+    uniform = hash_uniform(tf.shape(logits), seed[0], seed[1]).numpy()
+    np.testing.assert_array_equal(drawn, (uniform < 1 / (1 + np.exp(-conditioned))).astype(np.float32))
+    expected = (drawn * -np.logaddexp(0, -conditioned) + (1 - drawn) * -np.logaddexp(0, conditioned)).sum(1)
+    np.testing.assert_allclose(log_probability.numpy(), expected, rtol=1e-4)
+
+
 def _nade_logits_by_loop(parameters, frames, input_kernel, output_kernel):
     """RNN-NADE's conditionals written as the loop of Larochelle and Murray (2011), in numpy."""
     features = input_kernel.shape[0]

@@ -19,8 +19,8 @@ FIGURES = ("corpus", "training", "generation", "wavenet", "memory", "scaling")
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
-    """How much each figure measures. `full` took 15.5 minutes on the 2-core AVX2 machine and 6.7 on
-    the AVX-512 one (the limit is 20); `smoke` only checks that the harness runs."""
+    """How much each figure measures. `full` is sized to finish within 20 minutes on 2 cores
+    (docs/performance.md has its times); `smoke` only checks that the harness runs."""
 
     preset: str = "cpu"
     corpus_files: int = 120
@@ -34,11 +34,7 @@ class Sizes:
     wavenet_fast_samples: int = 4000
     wavenet_naive_samples: int = 12
     wavenet_repeats: int = 3
-    scaling_files: tuple = (
-        1000,
-        4000,
-        16000,
-    )  # 3 minutes on the Intel Xeon, plus 1 to write the corpora once
+    scaling_files: tuple = (1000, 4000, 16000)  # and the time to write the corpora once
     scaling_train_steps: int = 200  # per epoch, so that the epoch's validation pass weighs little
 
 

@@ -78,7 +78,7 @@ def require_gpu() -> str:
     if name is None:
         raise MusicTFError(
             "gpu-check: TensorFlow sees no GPU on this machine; run it where nvidia-smi lists one, after "
-            "`make install ACCEL=gpu` (the GPU path stays untested until then: README, 'Install')"
+            "`make install ACCEL=gpu` (the GPU path stays untested until then: docs/install.md)"
         )
     return name
 

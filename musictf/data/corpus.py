@@ -166,7 +166,7 @@ def resolve_source(source: str, report: IngestReport) -> list[SourceFile]:
         name = source[len(BENCHMARK_PREFIX) :]
         raise MusicTFError(
             f"{source}: this preset runs on the published {name} file, which musictf does not ship: pass "
-            f"--source PATH/{name}.json (or its .pkl or .mat form; README, 'The polyphonic benchmarks')"
+            f"--source PATH/{name}.json (or its .pkl or .mat form; docs/benchmarks.md)"
         )
     if source.startswith(MUSIC21_PREFIX):
         root, paths = _music21_files(source[len(MUSIC21_PREFIX) :])

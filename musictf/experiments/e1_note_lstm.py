@@ -5,8 +5,7 @@ out. LSTM(512) -> Dropout(0.3) -> LSTM(512) -> Dropout(0.3) -> LSTM(512) -> Dens
 Dropout(0.3) -> Dense(vocabulary) with softmax; categorical cross-entropy, RMSprop, windows of 100
 tokens, each token id fed as one number scaled by the vocabulary size.
 
-What the defaults change, and why (the measurements are in the README, "Results" and "Sample
-quality"):
+What the defaults change, and why (the measurements are in docs/results.md and docs/experiments.md):
 - Factored note tokens (`token_mode = "notes"`): each note is its spelled pitch (the real voicing,
   not a chord voiced upward from octave 4) and its length, with time shifts between onsets. The
   original lost every duration, so each generated note got the same fixed length; one token per
@@ -65,7 +64,7 @@ class NoteLSTMConfig(ExperimentConfig):
     dropout_rate: float = 0.3  # After each LSTM but the last, and after the hidden Dense.
     seq_len: int = 96  # Input tokens, about 7 quarter notes of note tokens (13.3 per quarter; paper: 100).
     # The pitches' temperature: 0.7 with rhythm at 1.0 gave the samples nearest the test split (the
-    # sweep over pitch and rhythm temperatures and sampling seeds is in the README, "Sample quality").
+    # sweep over pitch and rhythm temperatures and sampling seeds is in docs/experiments.md, "Experiment 1").
     temperature: float = 0.7
     # `notes` mode: the temperature of the rhythm tokens (time shifts and lengths); `temperature` is
     # then that of the pitches. 0: `temperature` for every token.

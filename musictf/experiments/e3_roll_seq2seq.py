@@ -14,10 +14,7 @@ What the defaults change, and why:
   into silence. Onset/sustain flags are kept consistent, so note lengths vary.
 - Optional Luong attention over the encoder outputs (`attention = true`).
 - Each flag is also conditioned on the flags below it in the same frame (`frame_autoregression`;
-  see experiment 2). At the `cpu` preset (AVX-512 EPYC, 2026-11-24; first-order Markov baseline
-  12.26 nats): test frame NLL 8.12 with independent flags, 5.53 with the term (F1 0.67 and 0.79),
-  in the same 30 s; samples closer to the chorales than the Markov chain's on 6 of 8 statistics
-  (128 samples; 6 with another sampling seed too).
+  see experiment 2; measured in docs/experiments.md, "Experiment 3").
 - Smaller sizes in the `cpu` preset so that `make experiment-3` takes minutes on 2 cores.
 - The benchmark presets follow the published polyphonic protocol (Boulanger-Lewandowski et al.
   2012): 88-key active rolls at the file's frames (music21's chorales, the `jsb` stand-in, are
@@ -27,7 +24,7 @@ What the defaults change, and why:
   layers.FrameNADE: per key, a hidden layer over the keys below it, its biases from the decoder,
   as RNN-NADE does); their `-independent` twins predict the 88 keys independently, as the
   published LSTM, GRU and TCN do; `jsb-linear` keeps the linear within-frame term. Settings and
-  measurements (valid and test NLL on the published files): README, "The polyphonic benchmarks".
+  measurements (valid and test NLL on the published files): docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -48,10 +45,7 @@ from musictf.steppers import Seq2SeqStepper
 class Seq2SeqConfig(RollConfig):
     seq_len: int = 32  # Encoder window and decoder window, in steps.
     attention: bool = False  # Luong attention of the decoder over the encoder outputs.
-    # By the sample statistics of the cpu run (16 samples of 256 steps): notes per quarter /
-    # polyphony / mean note length 1.23 / 2.87 / 0.96 at 0.9, 1.47 / 3.09 / 0.83 at 1.0,
-    # 1.71 / 3.39 / 0.73 at 1.1, against the test split's 1.66 / 3.98 / 0.89: 1.0 is the only one
-    # with all three within 25%, and closer than the Markov chain's samples on 7 of 8 (5, 6).
+    # Chosen by the sample statistics of the cpu run (docs/experiments.md, "Experiment 3").
     temperature: float = 1.0
 
 
@@ -106,7 +100,7 @@ def build_seq2seq(
     inputs, autoregression = [encoder_input, decoder_input], None
     if config.frame_autoregression:  # the target frames themselves, for the within-frame term
         inputs.append(keras.Input((None, features), name="target_frames"))
-        logits, autoregression = rolls.frame_logits(config, logits, inputs[-1])
+        logits, autoregression = rolls.frame_logits(config, logits, inputs[-1], decoder_input)
     model = keras.Model(inputs, logits, name=name)
     model.frame_autoregression = autoregression
     # Incremental form, on the same layers

@@ -11,7 +11,7 @@ again on inputs where each step is the ground truth with probability `ratio` and
 drawn frame otherwise; gradients flow through the second pass. This keeps `model.fit`, cuDNN-style
 whole-sequence LSTMs and every tf.distribute strategy, at about 1.5x the cost of one pass.
 
-What the defaults change, and why (measured by `make ablation-4`: the table is in the README,
+What the defaults change, and why (measured by `make ablation-4`: docs/experiments.md,
 "Ablation of experiment 4"):
 - Each flag is also conditioned on the flags below it in the same frame (`frame_autoregression`,
   as in experiments 2 and 3): the largest gain of all. Scheduled sampling draws a frame's flags
@@ -66,8 +66,8 @@ class PolyphonicConfig(Seq2SeqConfig):
     # throughout. The decay cost NLL and F1 in the ablation: the cpu default is plain teacher forcing.
     teacher_forcing_schedule: str = "constant"
     tune_threshold: bool = True  # The threshold with the best F1 on the validation split.
-    # Chosen by the sample statistics (README, "Sample quality"): focal loss raises the probabilities
-    # of sounding flags, so experiment 4 wants a lower temperature than experiment 3.
+    # Chosen by the sample statistics (docs/experiments.md, "Experiment 4"): focal loss raises the
+    # probabilities of sounding flags, so experiment 4 wants a lower temperature than experiment 3.
     temperature: float = 0.8
 
     @property

@@ -17,12 +17,10 @@ With both, the model is a neural synthesizer: `musictf generate RUN --roll piece
 
 Generation caches each block's past inputs in a queue (Paine et al. 2016, "Fast WaveNet"), so a
 new sample costs O(layers) instead of O(receptive field); the whole loop is one `tf.function`
-compiled with XLA: at receptive field 2,047 on 2 CPU cores (`make bench`), 11.6k samples/s on the
-AVX2 EPYC and 37k on the AVX-512 one, about 600x the naive method (rerun the stack over the
-receptive field per sample), which is kept for the equality test and the benchmark. Training runs
+compiled with XLA, hundreds of times the naive method (rerun the stack over the receptive field
+per sample, kept for the equality test and `make bench`; docs/performance.md). Training runs
 each block's dilated causal convolution over the whole crop (`WaveNetBlock.causal_convolution`);
-generation steps the same weights one sample at a time. Without XLA the loop ran at about 450
-samples/s, bound by the dispatch of its ~240 small ops per sample.
+generation steps the same weights one sample at a time.
 
 What the defaults change: the `cpu` preset is 8 kHz, 2 stacks x 10 layers (receptive field
 2,047 samples), 32 residual channels, and trains 800 steps on 40 pieces' first 16 quarters, what
@@ -78,7 +76,7 @@ class WaveNetConfig(ExperimentConfig):
     epochs: int = 4  # Checkpoint intervals of steps_per_epoch steps (an audio epoch is not a pass).
     # Steps per checkpoint interval (at least 1). 800 steps in all, what fits `make experiment-5`'s 15
     # minutes on 2 cores: the samples' pitch follows the roll better the longer it trains (chroma
-    # agreement, README "Results").
+    # agreement, docs/results.md).
     steps_per_epoch: int = 200
     max_eval_windows: int = 64
     num_samples: int = 2

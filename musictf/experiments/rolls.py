@@ -8,6 +8,7 @@ import numpy as np
 
 from musictf.baseline_samples import roll_markov_samples
 from musictf.config import RollConfig
+from musictf.data import pianoroll
 from musictf.data.pipeline import window_datasets
 from musictf.data.prepared import prepare_symbolic_data
 from musictf.data.representation import RollRepresentation
@@ -60,15 +61,22 @@ def compile_arguments(config: RollConfig) -> dict:
     return {"loss": keras.losses.BinaryCrossentropy(from_logits=True), "metrics": threshold_metrics(config)}
 
 
-def frame_logits(config: RollConfig, logits, target_frames) -> tuple:
+def frame_logits(config: RollConfig, logits, target_frames, previous_frames) -> tuple:
     """(the head's logits with the within-frame term on the target frames, the within-frame layer):
-    linear (`FrameAutoregression`) or a NADE (`FrameNADE`, with `nade_units`). A builder with
-    `frame_autoregression` attaches the layer to its model, for sampling."""
+    linear (`FrameAutoregression`, with its voice terms, which also read the frame before each
+    target) or a NADE (`FrameNADE`, with `nade_units`). A builder with `frame_autoregression`
+    attaches the layer to its model, for sampling."""
     if config.nade_units:
         layer = FrameNADE(config.nade_units, name="frame_autoregression")
         return layer([logits, target_frames]), layer
-    layer = FrameAutoregression(name="frame_autoregression")
-    return keras.layers.Add(name="frame_logits")([logits, layer(target_frames)]), layer
+    layer = FrameAutoregression(
+        config.voice_bins,
+        config.voice_change_bins,
+        pianoroll.channels(config.roll_encoding),
+        name="frame_autoregression",
+    )
+    term = layer([target_frames, previous_frames] if layer.reads_previous_frame else target_frames)
+    return keras.layers.Add(name="frame_logits")([logits, term]), layer
 
 
 def chooser(config: RollConfig, model) -> FrameChooser:
