@@ -282,27 +282,42 @@ def load_config(config_class: type, experiment_file: Path, preset: str, override
     experiment_file = Path(experiment_file)
     document = read_experiment_file(experiment_file)
     presets = document.get("presets", {})
-    values = preset_values(presets, preset, experiment_file.name)
+    values = preset_values(presets, preset, experiment_file)
     config = replace(config_class(), values, origin=f"{experiment_file.name} [presets.{preset}]")
     return replace(config, parse_overrides(list(overrides)), origin="--set")
 
 
-def preset_values(presets: dict, preset: str, file_name: str, chain: tuple[str, ...] = ()) -> dict:
+def preset_values(presets: dict, preset: str, experiment_file: Path, chain: tuple[str, ...] = ()) -> dict:
     """A preset's values: those of the preset it names in `extends` (recursively), then its own.
-    `[presets.nottingham] extends = "jsb-linear"` keeps the JSB protocol and changes what it lists."""
+    `[presets.nottingham] extends = "jsb-linear"` keeps the JSB protocol and changes what it lists;
+    `extends = "e3_roll_seq2seq:jsb"` names a preset of another experiment's file in the same folder,
+    so that a tuned setting has one home."""
+    experiment_file = Path(experiment_file)
+    file_name = experiment_file.name
     if preset not in presets:
         raise ConfigError(f"{file_name}: no preset {preset!r}; available: {', '.join(sorted(presets))}")
-    if preset in chain:
-        raise ConfigError(
-            f"{file_name}: presets extend each other in a loop: {' -> '.join((*chain, preset))}"
-        )
+    here = f"{experiment_file.stem}:{preset}"
+    if here in chain:
+        loop = (*chain, here)
+        if len({link.partition(":")[0] for link in loop}) == 1:  # one file: the preset names say it
+            loop = tuple(link.partition(":")[2] for link in loop)
+        raise ConfigError(f"{file_name}: presets extend each other in a loop: {' -> '.join(loop)}")
     values = dict(presets[preset])
     parent = values.pop("extends", None)
     if parent is None:
         return values
     if not isinstance(parent, str):
         raise ConfigError(f"{file_name} [presets.{preset}]: extends must name a preset, got {parent!r}")
-    return preset_values(presets, parent, file_name, (*chain, preset)) | values
+    other, separator, parent_preset = parent.rpartition(":")
+    if not separator:
+        return preset_values(presets, parent, experiment_file, (*chain, here)) | values
+    other_file = experiment_file.parent / f"{other}.toml"
+    if not other_file.is_file():
+        raise ConfigError(
+            f"{file_name} [presets.{preset}]: extends {parent!r}, but there is no {other_file.name}"
+        )
+    other_presets = read_experiment_file(other_file).get("presets", {})
+    return preset_values(other_presets, parent_preset, other_file, (*chain, here)) | values
 
 
 def differing_fields(saved: dict, wanted: dict, shown: int = 3) -> str:
