@@ -19,7 +19,7 @@ from pathlib import Path
 from musictf import config as config_module
 from musictf import files, rundir
 from musictf.errors import ConfigError
-from musictf.metrics import QUALITY_KEYS, closer_statistics
+from musictf.quality import QUALITY_KEYS, closer_statistics
 
 ABLATION_ROOT = rundir.RUNS_ROOT / "ablation"
 

@@ -400,7 +400,7 @@ def _run_dir_for(args, experiment, config):
 
 def _print_metrics(result: dict) -> None:
     from musictf import realism
-    from musictf.metrics import HEADLINE_METRICS, closer_statistics, verdict
+    from musictf.quality import HEADLINE_METRICS, closer_statistics, verdict
 
     test = result["test"]
     shown = ", ".join(f"{key} {test[key]:.4g}" for key in HEADLINE_METRICS if key in test)

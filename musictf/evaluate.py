@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musictf import files, metrics
+from musictf import baselines, files, metrics
 from musictf.data.pipeline import audio_dataset, make_dataset, scoring_windows
 from musictf.data.windows import padded
 
@@ -92,8 +92,8 @@ def nll_per_quarter(nll_per_step: float, data, split: str) -> float:
 def token_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     logits, targets, previous = predict_split(model, run.experiment.target, run.config, data.arrays[split])
     targets = targets.astype(np.int64)
-    baseline = metrics.token_baseline(data.arrays["train"], targets, logits.shape[-1])
-    baseline |= metrics.token_bigram_baseline(
+    baseline = baselines.token_baseline(data.arrays["train"], targets, logits.shape[-1])
+    baseline |= baselines.token_bigram_baseline(
         data.arrays["train"], data.arrays["valid"], previous, targets, logits.shape[-1]
     )
     result = metrics.token_metrics(logits, targets, data.representation.unknown_id)
@@ -105,17 +105,17 @@ def token_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
 def roll_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     config = run.config
     logits, targets, previous = predict_split(model, run.experiment.target, config, data.arrays[split])
-    baseline = metrics.roll_baseline(data.arrays["train"], targets)
+    baseline = baselines.roll_baseline(data.arrays["train"], targets)
     # with pad_start, the chain also learns how pieces begin: from silence to their first frame
     train = padded(data.arrays["train"], 1) if config.pad_start else data.arrays["train"]
-    baseline |= metrics.markov_roll_baseline(train, previous, targets)
-    longest = metrics.NGRAM_MAX_ORDER
+    baseline |= baselines.markov_roll_baseline(train, previous, targets)
+    longest = baselines.NGRAM_MAX_ORDER
     padded_train = padded(data.arrays["train"], longest)
     valid = padded(data.arrays["valid"], longest) if data.arrays["valid"] else []
-    order = metrics.ngram_order(padded_train, valid)
+    order = baselines.ngram_order(padded_train, valid)
     histories = scored_histories(run.experiment.target, config, data.arrays[split], order)
     train_with_order = [frames[longest - order :] for frames in padded_train]  # `order` silent frames each
-    baseline |= metrics.ngram_roll_baseline(train_with_order, histories, targets, order)
+    baseline |= baselines.ngram_roll_baseline(train_with_order, histories, targets, order)
     threshold = config.threshold
     if config.tune_threshold and data.arrays["valid"] and split != "valid":
         valid_logits, valid_targets, _ = predict_split(
@@ -142,7 +142,7 @@ def audio_test_metrics(run, data, model, split: str) -> tuple[dict, dict]:
     )
     forward = model.predict_on_batch  # one compiled function per model, kept by Keras
     skip = config.receptive_field - 1
-    log_unigram = metrics.unigram_log_probabilities(
+    log_unigram = baselines.unigram_log_probabilities(
         [item[0] for item in data.arrays["train"]], data.representation.features
     )
     nll, unigram_nll, correct, previous_correct, count = 0.0, 0.0, 0, 0, 0

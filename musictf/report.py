@@ -17,7 +17,7 @@ from pathlib import Path
 from musictf import benchmarks, files, plots, realism, rundir
 from musictf.data.audio import fluidsynth_available, render_midi
 from musictf.errors import MusicTFError
-from musictf.metrics import HEADLINE_METRICS, verdict
+from musictf.quality import HEADLINE_METRICS, QUALITY_KEYS, verdict
 from musictf.run import open_run
 from musictf.samples import read_listing
 
@@ -39,16 +39,6 @@ BASELINE_COLUMNS = (
     "markov_nll_nats",
     "ngram_nll_nats",
     "unigram_nll_bits_per_sample",
-)
-QUALITY_COLUMNS = (
-    "polyphony",
-    "pitch_class_entropy_bits",
-    "scale_consistency",
-    "empty_beat_rate",
-    "repeated_note_ratio",
-    "note_density_per_quarter",
-    "mean_note_quarters",
-    "short_note_share",
 )
 
 
@@ -229,14 +219,14 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
                 *[metrics["baseline"].get(c, "–") for c in BASELINE_COLUMNS],
             ]
         )
-        if all(column in metrics["samples"] for column in QUALITY_COLUMNS):  # symbolic samples
-            quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_COLUMNS]])
+        if all(column in metrics["samples"] for column in QUALITY_KEYS):  # symbolic samples
+            quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_KEYS]])
             quality_rows.append(
-                [label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_COLUMNS]]
+                [label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_KEYS]]
             )
             drawn = metrics.get("baseline_samples")
-            if drawn and all(column in drawn for column in QUALITY_COLUMNS):
-                quality_rows.append([label, "baseline samples", *[drawn[c] for c in QUALITY_COLUMNS]])
+            if drawn and all(column in drawn for column in QUALITY_KEYS):
+                quality_rows.append([label, "baseline samples", *[drawn[c] for c in QUALITY_KEYS]])
             statistics_rows.append((label, metrics["samples"], metrics["test_split_statistics"], drawn))
         if metrics.get("set_level", {}).get("c2st"):
             realism_rows.append((label, metrics["set_level"]))
@@ -331,7 +321,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
         tables / "comparison.tex",
         latex_table(header, comparison, "Test-set metrics under the common protocol"),
     )
-    quality_header = ["run", "pieces", *QUALITY_COLUMNS]
+    quality_header = ["run", "pieces", *QUALITY_KEYS]
     files.write_text(tables / "sample_quality.md", markdown_table(quality_header, quality_rows))
     files.write_text(
         tables / "sample_quality.tex",
@@ -341,7 +331,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
     if statistics_rows:
         png, _ = plots.save_sample_statistics(
             statistics_rows,
-            QUALITY_COLUMNS,
+            QUALITY_KEYS,
             figures / "sample-statistics",
             "sample statistics over the test split's (1 = like the music)",
         )

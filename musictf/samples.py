@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musictf import metrics, realism, rundir
+from musictf import quality, realism, rundir
 from musictf.data.audio import WAVFormatError, mu_law_decode, mu_law_encode, read_wav, write_wav
 from musictf.data.music import Piece
 from musictf.data.parse import read_notes
@@ -289,9 +289,9 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
         )
 
     return {
-        "samples": metrics.sample_quality(sampled),
-        "test_split_statistics": metrics.sample_quality([piece.notes for piece in data.splits[split]]),
-        "baseline_samples": metrics.sample_quality(drawn),
+        "samples": quality.sample_quality(sampled),
+        "test_split_statistics": quality.sample_quality([piece.notes for piece in data.splits[split]]),
+        "baseline_samples": quality.sample_quality(drawn),
         "set_level": realism.set_level_tests(
             of_split(split),
             of_split("train"),
@@ -434,10 +434,10 @@ def audio_sample_statistics(
         "pieces": len(chosen),
     }
     return {
-        "samples": metrics.audio_quality(
+        "samples": quality.audio_quality(
             [read_wav(written.folder / item["wav"])[0] for item in written.listed], config.sample_rate
         ),
-        "test_split_statistics": metrics.audio_quality(
+        "test_split_statistics": quality.audio_quality(
             [mu_law_decode(item[0]) for item in items], config.sample_rate
         ),
         "set_level": chroma,

@@ -6,16 +6,10 @@ import math
 import numpy as np
 import pytest
 
+from musictf.baselines import token_baseline
 from musictf.data.music import Note
-from musictf.metrics import (
-    FrameNLL,
-    ThresholdMetric,
-    categorical_nll,
-    piece_quality,
-    roll_metrics,
-    token_baseline,
-    token_metrics,
-)
+from musictf.metrics import FrameNLL, ThresholdMetric, categorical_nll, roll_metrics, token_metrics
+from musictf.quality import piece_quality
 
 rng = np.random.default_rng(7)
 LOGITS = rng.normal(-2.0, 2.0, (64, 176)).astype("float32")
@@ -83,7 +77,7 @@ def test_scale_consistency_by_hand():
 
 
 def test_first_order_markov_baseline_by_hand():
-    from musictf.metrics import markov_roll_baseline
+    from musictf.baselines import markov_roll_baseline
 
     # flag 0: off off off on on on on -> after off: on once in 3; after on: on 3 times in 3 (add-one:
     # 2/5 and 4/5); flag 1 never sounds -> after off: 1/8, after on: never seen, 1/2
@@ -95,7 +89,7 @@ def test_first_order_markov_baseline_by_hand():
 
 
 def test_interpolated_bigram_baseline_by_hand():
-    from musictf.metrics import token_bigram_baseline
+    from musictf.baselines import token_bigram_baseline
 
     # train 2 3 2 3 4: unigram (add-one over 5 ids) 1,1,3,3,2 / 10; bigram P(3|2) = 1, P(2|3) = P(4|3) = 1/2.
     # The validation pairs (2,3), (3,4) favour the bigram: the largest weight of the grid, 0.95.
@@ -113,7 +107,7 @@ def test_interpolated_bigram_baseline_by_hand():
 
 
 def test_the_verdict_says_when_a_model_is_not_below_its_strongest_baseline():
-    from musictf.metrics import verdict
+    from musictf.quality import verdict
 
     assert "has not learned more than that count table yet" in verdict(
         {"frame_nll_nats": 11.98}, {"independent_bernoulli_nll_nats": 17.3, "markov_nll_nats": 11.95}
@@ -124,14 +118,14 @@ def test_the_verdict_says_when_a_model_is_not_below_its_strongest_baseline():
 
 
 def test_the_per_flag_ngram_counts_each_flags_own_history_and_chooses_its_order_on_valid():
-    from musictf.data.windows import padded
-    from musictf.metrics import (
+    from musictf.baselines import (
         NGRAM_MAX_ORDER,
         _flag_histories,
         ngram_counts,
         ngram_order,
         ngram_roll_baseline,
     )
+    from musictf.data.windows import padded
 
     # flag 0 is on every third frame, flag 1 always off
     piece = np.zeros((30, 2), np.uint8)
@@ -155,10 +149,10 @@ def test_the_per_flag_ngram_counts_each_flags_own_history_and_chooses_its_order_
 def test_the_ngram_histories_of_the_scored_frames_are_the_pieces_own(experiment_key):
     """`scored_histories` reads each scored frame's history from the protocol's windows (target
     next, and seq2seq windows); with pad_start it equals the history read off the padded pieces."""
+    from musictf.baselines import _flag_histories
     from musictf.data.windows import padded
     from musictf.evaluate import scored_histories
     from musictf.experiments import get_experiment
-    from musictf.metrics import _flag_histories
 
     experiment = get_experiment(experiment_key)
     config = experiment.load_config(

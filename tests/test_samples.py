@@ -32,7 +32,7 @@ def test_the_statistics_measure_their_own_written_continuations_beside_as_many_o
     measured = sorted((smoke_run / "samples" / "measured").glob("sample_*.mid"))
     assert len(measured) == config["statistics_samples"] == metrics["samples"]["pieces"]
     assert metrics["baseline_samples"]["pieces"] == config["statistics_samples"]
-    from musictf.metrics import sample_quality
+    from musictf.quality import sample_quality
 
     assert sample_quality([read_midi(path) for path in measured]) == metrics["samples"]
 

@@ -32,7 +32,7 @@ import dataclasses
 import keras
 import numpy as np
 
-from musictf.baseline_samples import token_bigram_samples
+from musictf.baselines import token_bigram_samples
 from musictf.config import ExperimentConfig, require
 from musictf.data.pipeline import window_datasets
 from musictf.data.prepared import prepare_symbolic_data

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from musictf.baseline_samples import roll_markov_samples
+from musictf.baselines import roll_markov_samples
 from musictf.config import RollConfig
 from musictf.data import pianoroll
 from musictf.data.pipeline import window_datasets

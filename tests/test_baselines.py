@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from musictf.baseline_samples import sample_bigram_tokens, sample_markov_rolls
-from musictf.metrics import markov_flag_probabilities
+from musictf.baselines import markov_flag_probabilities, sample_bigram_tokens, sample_markov_rolls
 
 
 def test_markov_roll_samples_follow_the_train_split_transitions():
