@@ -76,10 +76,7 @@ def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="musictf", description="Reproducible deep-learning music-generation experiments.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
-
+def _add_data_command(commands) -> None:
     data = commands.add_parser(
         "data",
         help="parse a corpus, print its statistics and write the ingest report",
@@ -128,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="move every piece to C major or C minor by its estimated key, as the `jsb` presets do",
     )
 
+
+def _add_train_command(commands) -> None:
     train = commands.add_parser(
         "train",
         help="train an experiment into a run directory",
@@ -135,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_experiment_arguments(train)
 
+
+def _add_run_command(commands) -> None:
     run = commands.add_parser(
         "run",
         help="train, generate samples and evaluate (what `make experiment-N` does)",
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_experiment_arguments(run)
 
+
+def _add_evaluate_command(commands) -> None:
     evaluate = commands.add_parser(
         "evaluate",
         help="write metrics.json for a run's test split",
@@ -166,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
         "statistics_samples, ...); the result is written beside the run's own metrics.json",
     )
 
+
+def _add_generate_command(commands) -> None:
     generate = commands.add_parser(
         "generate",
         help="sample MIDI files (and piano-roll PNGs) from a run",
@@ -195,6 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--program", help="experiment 5: timbre to render in (piano, organ, strings, flute)"
     )
 
+
+def _add_tune_command(commands) -> None:
     tune = commands.add_parser(
         "tune",
         help="Keras Tuner search over the experiment's [search] space",
@@ -215,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="what the search optimizes (default: val_loss; val_f1 / val_frame_nll for experiments 2-4)",
     )
 
+
+def _add_ablation_command(commands) -> None:
     ablation = commands.add_parser(
         "ablation",
         help="train the [[ablation]] steps of an experiment, each adding one thing (make ablation-4)",
@@ -233,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config field in every step; repeatable",
     )
 
+
+def _add_report_command(commands) -> None:
     report = commands.add_parser(
         "report",
         help="build reports/: figures, tables and index.html",
@@ -243,6 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", default="reports", help="output folder (default: reports)")
 
+
+def _add_benchmarks_command(commands) -> None:
     benchmarks = commands.add_parser(
         "benchmarks",
         help="run the polyphonic benchmark presets on the published files in a folder, then the report",
@@ -272,8 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     benchmarks.add_argument("--list", action="store_true", help="print the runs it would make, and stop")
     benchmarks.add_argument("--out", default="reports", help="report folder (default: reports)")
 
-    # `gpu-check` and `bench` are the maintainers' harness, reached through `make gpu-check` and
-    # `make bench`: without a help line they stay out of `musictf --help`.
+
+# `gpu-check` and `bench` are the maintainers' harness, reached through `make gpu-check` and
+# `make bench`: without a help line they stay out of `musictf --help`.
+def _add_gpu_check_command(commands) -> None:
     gpu_check = commands.add_parser(
         "gpu-check",
         description="On one GPU: train experiments 2 and 4 at --preset paper for two short epochs, confirm "
@@ -295,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs-root", default="runs/gpu-check", help="where its training runs go (default: runs/gpu-check)"
     )
 
+
+def _add_bench_command(commands) -> None:
     bench = commands.add_parser(
         "bench",
         description="Performance figures, each a ratio of two things measured side by side in this run: "
@@ -328,6 +345,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--runs-root", default="runs", help="where to find the runs for the memory figure (default: runs)"
     )
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="musictf", description="Reproducible deep-learning music-generation experiments.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    _add_data_command(commands)
+    _add_train_command(commands)
+    _add_run_command(commands)
+    _add_evaluate_command(commands)
+    _add_generate_command(commands)
+    _add_tune_command(commands)
+    _add_ablation_command(commands)
+    _add_report_command(commands)
+    _add_benchmarks_command(commands)
+    _add_gpu_check_command(commands)
+    _add_bench_command(commands)
     for command in commands.choices.values():
         command.add_argument(
             "--verbose", action="store_true", help="show TensorFlow's start-up log lines (hidden by default)"

@@ -77,21 +77,34 @@ def _bernoulli_log_probability(flag, logit):
 
 
 def sample_bernoulli_autoregressive(
-    logits, kernel, seed, temperature: float = 1.0, log_probability=False, voice_terms=None, previous=None
+    logits,
+    kernel,
+    seed,
+    temperature: float = 1.0,
+    log_probability=False,
+    voice_terms=None,
+    previous=None,
+    onset_sustain=False,
 ):
     """Flags drawn one at a time, lowest first: flag k is on with probability
     sigmoid((logit_k + sum_{j<k} x_j kernel[j, k]) / temperature), given the flags x_j already drawn
     (`layers.FrameAutoregression`; `kernel` is its masked kernel). With `voice_terms` (the layer's
     `voice_terms()`), flag k's logit also gains count[k, min(n, bins - 1)] and
     change[k, clip(n - p, -B, B) + B], n being the keys drawn sounding below it and p those sounding
-    below it in `previous`, the frame before. With `log_probability`, also the drawn frame's
-    log-probability under the model at temperature 1: (frame, (B,))."""
+    below it in `previous`, the frame before. With `onset_sustain` and `previous`, the draw stays
+    within the frames an onset/sustain roll can hold (flags interleaved per key, onset first): a
+    key's sustain flag is on where its onset is, and off where neither its onset nor the frame before
+    sounds it; only a key that sounded before has its sustain drawn. The flags after it are drawn
+    given that frame, not one that `consistent_onsets` would change afterwards. With
+    `log_probability`, also the drawn frame's log-probability under the model at temperature 1:
+    (frame, (B,))."""
     logits = tf.cast(logits, tf.float32)
     uniform = hash_uniform(tf.shape(logits), seed[0], seed[1])
     features = logits.shape[-1]
     terms = voice_terms or {}
     count, change = terms.get("count"), terms.get("change")
     zeros = tf.zeros_like(logits[:, 0])
+    constrained = onset_sustain and previous is not None
     before, limit = None, 0
     if change is not None:
         counted = tf.cast(previous, tf.float32) * terms["counted"]
@@ -106,6 +119,12 @@ def sample_bernoulli_autoregressive(
             moved = tf.clip_by_value(voices - before[:, k], -limit, limit) + limit
             logit = logit + tf.gather(change[k], tf.cast(moved, tf.int32))
         flag = tf.cast(uniform[:, k] < tf.sigmoid(logit / temperature), tf.float32)
+        if constrained:
+            is_sustain = tf.equal(k % 2, 1)
+            onset = tf.gather(frame, tf.maximum(k - 1, 0), axis=1)
+            held = tf.cast(previous, tf.float32)[:, k]
+            flag = tf.where(is_sustain & (onset > 0.5), 1.0, flag)
+            flag = tf.where(is_sustain & (onset < 0.5) & (held < 0.5), 0.0, flag)
         total = total + _bernoulli_log_probability(flag, logit)
         if terms:
             voices = voices + flag * terms["counted"][k]
@@ -323,7 +342,7 @@ def within_frame_draw(layer):
 
         def draw(logits, seed, temperature, log_probability=False, previous=None):
             return sample_bernoulli_autoregressive(
-                logits, kernel, seed, temperature, log_probability, terms, previous
+                logits, kernel, seed, temperature, log_probability, terms, previous, layer.channels == 2
             )
 
         return draw

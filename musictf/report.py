@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import html
 import sys
 import time
@@ -196,163 +197,269 @@ def build_report(
         return _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation_files, started)
 
 
+COMPARISON_HEADER = [
+    "experiment",
+    "preset",
+    "data hash",
+    "CE (nats)",
+    "perplexity",
+    "accuracy",
+    "frame NLL (nats)",
+    "NLL per quarter (nats)",
+    "F1",
+    "Bay acc.",
+    "NLL (bits/sample)",
+    "unigram CE",
+    "bigram CE",
+    "independent NLL",
+    "Markov NLL",
+    "N-gram NLL",
+    "unigram (bits)",
+]
+QUALITY_HEADER = ["run", "pieces", *QUALITY_KEYS]
+
+
+@dataclasses.dataclass
+class RunPart:
+    """What one run gives the report: its own section and its rows of the shared tables."""
+
+    html: str
+    comparison: list
+    quality: list[list]
+    statistics: tuple | None
+    realism: tuple[str, dict] | None
+    benchmark: object | None
+
+
 def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation_files, started) -> Path:
     renderer = "FluidSynth" if fluidsynth_available() else "the numpy synth (FluidSynth was not found)"
-    sections, comparison, quality_rows, benchmark_entries, statistics_rows = [], [], [], [], []
-    realism_rows = []
-    passed_over = []
+    parts, passed_over = [], []
     for run_dir in run_dirs:
         try:
-            run, metrics = open_run(run_dir), read_metrics(run_dir)
+            parts.append(run_section(run_dir, figures, audio))
         except MusicTFError as error:  # one damaged run is named and left out; the rest is reported
             print(f"musictf: passed over: {error}", file=sys.stderr)
             passed_over.append(error)
-            continue
-        label = f"{run.experiment.slug} ({run.preset})"
-        stem = f"{run.experiment.slug}-{run.preset}"
-        comparison.append(
-            [
-                run.experiment.slug,
-                run.preset,
-                metrics["data_hash"],
-                *[metrics["test"].get(c, "–") for c in COMPARISON],
-                *[metrics["baseline"].get(c, "–") for c in BASELINE_COLUMNS],
-            ]
-        )
-        if all(column in metrics["samples"] for column in QUALITY_KEYS):  # symbolic samples
-            quality_rows.append([label, "samples", *[metrics["samples"][c] for c in QUALITY_KEYS]])
-            quality_rows.append(
-                [label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_KEYS]]
-            )
-            drawn = metrics.get("baseline_samples")
-            if drawn and all(column in drawn for column in QUALITY_KEYS):
-                quality_rows.append([label, "baseline samples", *[drawn[c] for c in QUALITY_KEYS]])
-            statistics_rows.append((label, metrics["samples"], metrics["test_split_statistics"], drawn))
-        if metrics.get("set_level", {}).get("c2st"):
-            realism_rows.append((label, metrics["set_level"]))
-        entry = benchmarks.benchmark_entry(label, metrics, run_dir)
-        if entry is not None:
-            benchmark_entries.append(entry)
-        test = metrics["test"]
-        summary = ", ".join(f"{name} {_format(test[name])}" for name in HEADLINE_METRICS if name in test)
-        parts = [f"<h2>{html.escape(label)}</h2>", f"<p>Test metrics: {summary}</p>"]
-        judged = verdict(test, metrics["baseline"])
-        if judged:
-            parts.append(f"<p><b>Against its strongest baseline:</b> {html.escape(judged)}</p>")
-        passed = realism.summary(metrics.get("set_level", {}))
-        if passed:
-            parts.append(f"<p><b>Against the music:</b> {html.escape(passed)}</p>")
-        history = _read_history(run_dir / "history.csv")
-        if history:
-            png, _ = plots.save_learning_curves(
-                history, figures / f"{stem}-curves", f"{label}: learning curves"
-            )
-            parts.append(
-                f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">'
-            )
-        listing = read_listing(run_dir / "samples") if (run_dir / "samples" / "samples.json").exists() else {}
-        samples = listing.get("samples", [])
-        if samples and "wav" in samples[0]:  # generated audio
-            first = samples[0]
-            parts.append(
-                '<div class="pair">'
-                f'<img src="{_data_uri(run_dir / "samples" / first["png"], "image/png")}" alt="waveform and '
-                'spectrogram">'
-            )
-            files.write_bytes(
-                figures / f"{stem}-sample.png", (run_dir / "samples" / first["png"]).read_bytes()
-            )
-            if "roll_png" in first:  # the roll it was conditioned on, beside it
-                roll_png = figures / f"{stem}-roll.png"
-                files.write_bytes(roll_png, (run_dir / "samples" / first["roll_png"]).read_bytes())
-                parts.append(f'<img src="{_data_uri(roll_png, "image/png")}" alt="the conditioning roll">')
-            parts.append("</div>")
-            followed = realism.audio_summary(metrics.get("set_level", {}))
-            if followed:
-                parts.append(f"<p>{html.escape(followed)}</p>")
-            plain = ", ".join(f"{k} {_format(v)}" for k, v in metrics["samples"].items())
-            parts.append(
-                f"<p>Generated audio ({html.escape(first['program'])}, roll of "
-                f"{html.escape(first['roll'])}): {html.escape(plain)}</p>"
-                f'<audio controls src="{_data_uri(run_dir / "samples" / first["wav"], "audio/wav")}"></audio>'
-            )
-        elif samples:  # generated MIDI: its piano roll beside a real excerpt, rendered to audio
-            first = samples[0]
-            sample_png = figures / f"{stem}-sample.png"
-            files.write_bytes(sample_png, (run_dir / "samples" / first["png"]).read_bytes())
-            parts.append('<div class="pair">')
-            parts.append(f'<img src="{_data_uri(sample_png, "image/png")}" alt="generated sample">')
-            if "real_excerpt" in listing:  # written by the sample writer from the run's own split
-                real = figures / f"{stem}-real.png"
-                files.write_bytes(real, (run_dir / "samples" / listing["real_excerpt"]).read_bytes())
-                parts.append(f'<img src="{_data_uri(real, "image/png")}" alt="real excerpt">')
-            parts.append("</div>")
-            wav = audio / f"{stem}-sample_1.wav"
-            used = render_midi(run_dir / "samples" / first["primed_midi"], wav)
-            parts.append(
-                f"<p>Sample 1 with its primer, rendered with {html.escape(used)}:</p>"
-                f'<audio controls src="{_data_uri(wav, "audio/wav")}"></audio>'
-            )
-        sections.append("\n".join(parts))
-
     if passed_over and len(passed_over) == len(run_dirs) and not ablation_files:
         raise MusicTFError(f"no run could be reported: {passed_over[-1]}")
-    header = [
-        "experiment",
-        "preset",
-        "data hash",
-        "CE (nats)",
-        "perplexity",
-        "accuracy",
-        "frame NLL (nats)",
-        "NLL per quarter (nats)",
-        "F1",
-        "Bay acc.",
-        "NLL (bits/sample)",
-        "unigram CE",
-        "bigram CE",
-        "independent NLL",
-        "Markov NLL",
-        "N-gram NLL",
-        "unigram (bits)",
+    introduction = (
+        f"<p>Generated {time.strftime('%Y-%m-%d %H:%M')} from {len(parts)} runs. Audio rendered with "
+        f"{html.escape(renderer)}. Everything is embedded in this file; PDFs of the figures are in "
+        "<code>figures/</code>, LaTeX tables in <code>tables/</code>.</p>"
+    )
+    sections = [
+        ("Test metrics (common protocol)", comparison_section([part.comparison for part in parts], tables)),
+        (
+            "Polyphonic benchmarks: musictf beside the published tables",
+            benchmark_section(parts, tables, figures),
+        ),
+        ("Sample quality against the test split", quality_section(parts, tables, figures)),
+        (None, "".join(part.html for part in parts)),
+        (
+            "Ablations",
+            "".join(ablation_section(path, tables, figures) for path in ablation_files)
+            or "<p>No ablations under runs/ablation/ yet (make ablation-4).</p>",
+        ),
+        (
+            "Hyperparameter searches",
+            tuning_section(tune_root, figures) or "<p>No searches under runs/tune/ yet (make tune-N).</p>",
+        ),
+        (
+            "Scaling with the corpus",
+            scaling_section(out_dir / "bench.json", figures)
+            or "<p>No scaling figure in bench.json yet (make bench).</p>",
+        ),
     ]
-    files.write_text(tables / "comparison.md", markdown_table(header, comparison))
+    index = out_dir / "index.html"
+    files.write_text(index, _page("musictf report", introduction, sections))
+    print(f"report: {index} ({len(run_dirs)} runs, {time.perf_counter() - started:.1f} s)", file=sys.stderr)
+    return index
+
+
+def run_section(run_dir: Path, figures: Path, audio: Path) -> RunPart:
+    """One run's section (its metrics, verdicts, learning curves and first sample) and its rows of the
+    comparison, sample-quality, realism and benchmark tables."""
+    run, metrics = open_run(run_dir), read_metrics(run_dir)
+    label = f"{run.experiment.slug} ({run.preset})"
+    stem = f"{run.experiment.slug}-{run.preset}"
+    comparison = [
+        run.experiment.slug,
+        run.preset,
+        metrics["data_hash"],
+        *[metrics["test"].get(c, "–") for c in COMPARISON],
+        *[metrics["baseline"].get(c, "–") for c in BASELINE_COLUMNS],
+    ]
+    quality, statistics = [], None
+    if all(column in metrics["samples"] for column in QUALITY_KEYS):  # symbolic samples
+        drawn = metrics.get("baseline_samples")
+        quality = [
+            [label, "samples", *[metrics["samples"][c] for c in QUALITY_KEYS]],
+            [label, "test split", *[metrics["test_split_statistics"][c] for c in QUALITY_KEYS]],
+        ]
+        if drawn and all(column in drawn for column in QUALITY_KEYS):
+            quality.append([label, "baseline samples", *[drawn[c] for c in QUALITY_KEYS]])
+        statistics = (label, metrics["samples"], metrics["test_split_statistics"], drawn)
+    realism_row = (label, metrics["set_level"]) if metrics.get("set_level", {}).get("c2st") else None
+    return RunPart(
+        html=_run_html(run_dir, metrics, label, stem, figures, audio),
+        comparison=comparison,
+        quality=quality,
+        statistics=statistics,
+        realism=realism_row,
+        benchmark=benchmarks.benchmark_entry(label, metrics, run_dir),
+    )
+
+
+def _run_html(run_dir: Path, metrics: dict, label: str, stem: str, figures: Path, audio: Path) -> str:
+    test = metrics["test"]
+    summary = ", ".join(f"{name} {_format(test[name])}" for name in HEADLINE_METRICS if name in test)
+    parts = [f"<h2>{html.escape(label)}</h2>", f"<p>Test metrics: {summary}</p>"]
+    judged = verdict(test, metrics["baseline"])
+    if judged:
+        parts.append(f"<p><b>Against its strongest baseline:</b> {html.escape(judged)}</p>")
+    passed = realism.summary(metrics.get("set_level", {}))
+    if passed:
+        parts.append(f"<p><b>Against the music:</b> {html.escape(passed)}</p>")
+    history = _read_history(run_dir / "history.csv")
+    if history:
+        png, _ = plots.save_learning_curves(history, figures / f"{stem}-curves", f"{label}: learning curves")
+        parts.append(
+            f'<img src="{_data_uri(png, "image/png")}" alt="learning curves of {html.escape(label)}">'
+        )
+    listing = read_listing(run_dir / "samples") if (run_dir / "samples" / "samples.json").exists() else {}
+    samples = listing.get("samples", [])
+    if samples and "wav" in samples[0]:
+        parts += _audio_sample_html(run_dir, metrics, samples[0], stem, figures)
+    elif samples:
+        parts += _midi_sample_html(run_dir, listing, samples[0], stem, figures, audio)
+    return "\n".join(parts)
+
+
+def _audio_sample_html(run_dir: Path, metrics: dict, first: dict, stem: str, figures: Path) -> list[str]:
+    """Generated audio: its waveform and spectrogram beside the roll it was conditioned on, playable."""
+    samples_dir = run_dir / "samples"
+    parts = [
+        '<div class="pair">'
+        f'<img src="{_data_uri(samples_dir / first["png"], "image/png")}" alt="waveform and spectrogram">'
+    ]
+    files.write_bytes(figures / f"{stem}-sample.png", (samples_dir / first["png"]).read_bytes())
+    if "roll_png" in first:  # the roll it was conditioned on, beside it
+        roll_png = figures / f"{stem}-roll.png"
+        files.write_bytes(roll_png, (samples_dir / first["roll_png"]).read_bytes())
+        parts.append(f'<img src="{_data_uri(roll_png, "image/png")}" alt="the conditioning roll">')
+    parts.append("</div>")
+    followed = realism.audio_summary(metrics.get("set_level", {}))
+    if followed:
+        parts.append(f"<p>{html.escape(followed)}</p>")
+    plain = ", ".join(f"{k} {_format(v)}" for k, v in metrics["samples"].items())
+    parts.append(
+        f"<p>Generated audio ({html.escape(first['program'])}, roll of "
+        f"{html.escape(first['roll'])}): {html.escape(plain)}</p>"
+        f'<audio controls src="{_data_uri(samples_dir / first["wav"], "audio/wav")}"></audio>'
+    )
+    return parts
+
+
+def _midi_sample_html(
+    run_dir: Path, listing: dict, first: dict, stem: str, figures: Path, audio: Path
+) -> list[str]:
+    """Generated MIDI: its piano roll beside a real excerpt of the run's own split, rendered to audio."""
+    samples_dir = run_dir / "samples"
+    sample_png = figures / f"{stem}-sample.png"
+    files.write_bytes(sample_png, (samples_dir / first["png"]).read_bytes())
+    parts = ['<div class="pair">', f'<img src="{_data_uri(sample_png, "image/png")}" alt="generated sample">']
+    if "real_excerpt" in listing:
+        real = figures / f"{stem}-real.png"
+        files.write_bytes(real, (samples_dir / listing["real_excerpt"]).read_bytes())
+        parts.append(f'<img src="{_data_uri(real, "image/png")}" alt="real excerpt">')
+    parts.append("</div>")
+    wav = audio / f"{stem}-sample_1.wav"
+    used = render_midi(samples_dir / first["primed_midi"], wav)
+    parts.append(
+        f"<p>Sample 1 with its primer, rendered with {html.escape(used)}:</p>"
+        f'<audio controls src="{_data_uri(wav, "audio/wav")}"></audio>'
+    )
+    return parts
+
+
+def comparison_section(rows: list[list], tables: Path) -> str:
+    """The test metrics of every run beside its baselines: tables/comparison.md and .tex."""
+    files.write_text(tables / "comparison.md", markdown_table(COMPARISON_HEADER, rows))
     files.write_text(
         tables / "comparison.tex",
-        latex_table(header, comparison, "Test-set metrics under the common protocol"),
+        latex_table(COMPARISON_HEADER, rows, "Test-set metrics under the common protocol"),
     )
-    quality_header = ["run", "pieces", *QUALITY_KEYS]
-    files.write_text(tables / "sample_quality.md", markdown_table(quality_header, quality_rows))
+    return _html_table(COMPARISON_HEADER, rows)
+
+
+def benchmark_section(parts: list[RunPart], tables: Path, figures: Path) -> str:
+    """The polyphonic benchmark table (tables/benchmark.md and .tex) and its learning curves."""
+    entries = [part.benchmark for part in parts if part.benchmark is not None]
+    rows = benchmarks.benchmark_table(entries)
+    files.write_text(tables / "benchmark.md", markdown_table(benchmarks.HEADER, rows))
+    files.write_text(
+        tables / "benchmark.tex",
+        latex_table(benchmarks.HEADER, rows, "Test NLL on the polyphonic benchmarks (nats per frame)"),
+    )
+    figure = ""
+    if entries:
+        png, _ = plots.save_benchmark_curves(entries, figures / "benchmark-curves")
+        figure = (
+            f'<img src="{_data_uri(png, "image/png")}" alt="validation NLL per epoch of each benchmark run">'
+        )
+    return BENCHMARK_INTRODUCTION + _html_table(benchmarks.HEADER, rows) + figure
+
+
+BENCHMARK_INTRODUCTION = """<p>
+One block per data set: musictf's best run of each family (within-frame conditioning, or the 88
+keys independent as the published LSTM, GRU and TCN), chosen by its validation NLL; the two count
+baselines on the same test frames; the published rows, each with its citation. Test NLL in nats per
+frame, summed over the 88 keys, every frame of every test sequence scored from its first. "test −
+Markov" below zero is a model that beats its first-order Markov baseline; above zero, it has not
+learned yet. A musictf row says which split it used: the file's own (canonical), or music21's chorales
+with our file-level split, whose numbers are not comparable with the published ones.</p>
+"""
+
+QUALITY_INTRODUCTION = """<p>
+Each run's samples beside the test split and beside continuations of the same primers drawn from
+the run's strongest count baseline (first-order Markov per flag for rolls, interpolated bigram for
+tokens). Samples nearer the test split than the baseline's are the result.</p>
+"""
+
+
+def quality_section(parts: list[RunPart], tables: Path, figures: Path) -> str:
+    """The sample statistics (tables/sample_quality.md and .tex, a figure) and the set-level tests."""
+    rows = [row for part in parts for row in part.quality]
+    files.write_text(tables / "sample_quality.md", markdown_table(QUALITY_HEADER, rows))
     files.write_text(
         tables / "sample_quality.tex",
-        latex_table(quality_header, quality_rows, "Sample quality against the test split"),
+        latex_table(QUALITY_HEADER, rows, "Sample quality against the test split"),
     )
-    statistics_figure = ""
-    if statistics_rows:
+    statistics = [part.statistics for part in parts if part.statistics is not None]
+    figure = ""
+    if statistics:
         png, _ = plots.save_sample_statistics(
-            statistics_rows,
+            statistics,
             QUALITY_KEYS,
             figures / "sample-statistics",
             "sample statistics over the test split's (1 = like the music)",
         )
-        statistics_figure = (
+        figure = (
             f'<img src="{_data_uri(png, "image/png")}" alt="sample statistics of each run and '
             f'its baseline, relative to the test split">'
         )
-    statistics_figure += realism_section(realism_rows, tables, figures)
-    benchmark = benchmarks.benchmark_table(benchmark_entries)
-    benchmark_figure = ""
-    if benchmark_entries:
-        png, _ = plots.save_benchmark_curves(benchmark_entries, figures / "benchmark-curves")
-        benchmark_figure = (
-            f'<img src="{_data_uri(png, "image/png")}" alt="validation NLL per epoch of each benchmark run">'
-        )
-    files.write_text(tables / "benchmark.md", markdown_table(benchmarks.HEADER, benchmark))
-    files.write_text(
-        tables / "benchmark.tex",
-        latex_table(benchmarks.HEADER, benchmark, "Test NLL on the polyphonic benchmarks (nats per frame)"),
+    realism_rows = [part.realism for part in parts if part.realism is not None]
+    return (
+        QUALITY_INTRODUCTION
+        + _html_table(QUALITY_HEADER, rows)
+        + figure
+        + realism_section(realism_rows, tables, figures)
     )
 
+
+def tuning_section(tune_root: Path, figures: Path) -> str:
+    """Each search under `tune_root`: its best trials and a figure of hyperparameters against the
+    objective ("" without any)."""
     tuning = []
     for results in sorted(Path(tune_root).glob("*/results.csv")):
         try:
@@ -373,27 +480,7 @@ def _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation
             f"<h3>{html.escape(results.parent.name)}</h3>{_html_table(['trial', 'score', *names], top)}"
             f'<img src="{_data_uri(png, "image/png")}" alt="hyperparameters against the objective">'
         )
-
-    ablations = [ablation_section(path, tables, figures) for path in ablation_files]
-    scaling = scaling_section(out_dir / "bench.json", figures)
-    page = _page(
-        sections,
-        header,
-        comparison,
-        quality_header,
-        quality_rows,
-        statistics_figure,
-        benchmark,
-        benchmark_figure,
-        tuning,
-        renderer,
-        ablations,
-        scaling,
-    )
-    index = out_dir / "index.html"
-    files.write_text(index, page)
-    print(f"report: {index} ({len(run_dirs)} runs, {time.perf_counter() - started:.1f} s)", file=sys.stderr)
-    return index
+    return "".join(tuning)
 
 
 REALISM_HEADER = [
@@ -516,20 +603,8 @@ def _html_table(header: list[str], rows: list[list]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _page(
-    sections,
-    header,
-    comparison,
-    quality_header,
-    quality_rows,
-    statistics_figure,
-    benchmark,
-    benchmark_figure,
-    tuning,
-    renderer,
-    ablations,
-    scaling,
-) -> str:
+def _page(title: str, introduction: str, sections: list[tuple[str | None, str]]) -> str:
+    """The self-contained page: a heading per section (None: the section brings its own)."""
     style = (
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;margin:1em 0;font-size:14px}"
@@ -537,37 +612,14 @@ def _page(
         "td:first-child,th:first-child{text-align:left}img{max-width:100%}"
         ".pair{display:grid;grid-template-columns:1fr 1fr;gap:8px}audio{width:100%}"
     )
+    body = "\n".join(
+        (f"<h2>{html.escape(heading)}</h2>\n" if heading else "") + content for heading, content in sections
+    )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>musictf report</title><style>{style}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{style}</style></head>
 <body>
-<h1>musictf report</h1>
-<p>Generated {time.strftime("%Y-%m-%d %H:%M")} from {len(comparison)} runs.
-Audio rendered with {html.escape(renderer)}. Everything is embedded in this file;
-PDFs of the figures are in <code>figures/</code>, LaTeX tables in <code>tables/</code>.</p>
-<h2>Test metrics (common protocol)</h2>
-{_html_table(header, comparison)}
-<h2>Polyphonic benchmarks: musictf beside the published tables</h2>
-<p>One block per data set: musictf's best run of each family (within-frame conditioning, or the 88
-keys independent as the published LSTM, GRU and TCN), chosen by its validation NLL; the two count
-baselines on the same test frames; the published rows, each with its citation. Test NLL in nats per
-frame, summed over the 88 keys, every frame of every test sequence scored from its first. "test −
-Markov" below zero is a model that beats its first-order Markov baseline; above zero, it has not
-learned yet. A musictf row says which split it used: the file's own (canonical), or music21's chorales
-with our file-level split, whose numbers are not comparable with the published ones.</p>
-{_html_table(benchmarks.HEADER, benchmark)}
-{benchmark_figure}
-<h2>Sample quality against the test split</h2>
-<p>Each run's samples beside the test split and beside continuations of the same primers drawn from
-the run's strongest count baseline (first-order Markov per flag for rolls, interpolated bigram for
-tokens). Samples nearer the test split than the baseline's are the result.</p>
-{_html_table(quality_header, quality_rows)}
-{statistics_figure}
-{"".join(sections)}
-<h2>Ablations</h2>
-{"".join(ablations) or "<p>No ablations under runs/ablation/ yet (make ablation-4).</p>"}
-<h2>Hyperparameter searches</h2>
-{"".join(tuning) or "<p>No searches under runs/tune/ yet (make tune-N).</p>"}
-<h2>Scaling with the corpus</h2>
-{scaling or "<p>No scaling figure in bench.json yet (make bench).</p>"}
+<h1>{html.escape(title)}</h1>
+{introduction}
+{body}
 </body></html>
 """

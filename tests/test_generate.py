@@ -139,9 +139,37 @@ def test_the_voice_terms_count_the_keys_sounding_below_and_the_draw_uses_the_sam
     drawn = drawn.numpy()
     conditioned = by_loop(drawn, logits)
     uniform = hash_uniform(tf.shape(logits), seed[0], seed[1]).numpy()
-    np.testing.assert_array_equal(drawn, (uniform < 1 / (1 + np.exp(-conditioned))).astype(np.float32))
+    free = (uniform < 1 / (1 + np.exp(-conditioned))).astype(np.float32)
+    # a sustain flag follows its onset, and the frame before where there is none (the roll's rules)
+    onset, held = drawn[:, 0::2], previous[:, 1::2]
+    free[:, 1::2] = np.where(onset == 1, 1.0, np.where(held == 0, 0.0, free[:, 1::2]))
+    np.testing.assert_array_equal(drawn, free)
     expected = (drawn * -np.logaddexp(0, -conditioned) + (1 - drawn) * -np.logaddexp(0, conditioned)).sum(1)
     np.testing.assert_allclose(log_probability.numpy(), expected, rtol=1e-4)
+
+
+def test_an_onset_sustain_draw_stays_within_the_frames_a_roll_can_hold():
+    """With the frame before, a key's sustain flag is on wherever its onset is drawn, off where the
+    key was silent and no onset is drawn, and drawn only for a key that sounded before; so
+    `consistent_onsets` changes nothing, and each flag after it was drawn given the frame kept."""
+    from musictf.generate import consistent_onsets, within_frame_draw
+    from musictf.layers import FrameAutoregression
+
+    rng = np.random.default_rng(3)
+    keys, rows = 88, 64
+    layer = FrameAutoregression(voice_bins=3, channels=2)
+    layer.build((None, 2 * keys))
+    logits = tf.constant(rng.normal(0, 2, (rows, 2 * keys)).astype(np.float32))
+    previous = np.zeros((rows, keys, 2), np.float32)
+    previous[:, ::3, 1] = 1.0  # every third key sounded in the frame before
+    previous = tf.constant(previous.reshape(rows, -1))
+    drawn = within_frame_draw(layer)(logits, tf.constant((1, 2), tf.int64), 1.0, previous=previous)
+    frame = drawn.numpy().reshape(rows, keys, 2)
+    onset, sustain, held = frame[..., 0], frame[..., 1], previous.numpy().reshape(rows, keys, 2)[..., 1]
+    assert (sustain[onset == 1] == 1).all()
+    assert (sustain[(onset == 0) & (held == 0)] == 0).all()
+    assert 0 < sustain[(onset == 0) & (held == 1)].mean() < 1  # drawn, where the key sounded before
+    np.testing.assert_array_equal(consistent_onsets(drawn, previous).numpy(), drawn.numpy())
 
 
 def _nade_logits_by_loop(parameters, frames, input_kernel, output_kernel):
