@@ -76,9 +76,10 @@ test: $(STAMP)  ## Run the fast test suite, one worker per core (TEST_WORKERS=0:
 test-slow: $(STAMP)  ## Run only the slow tests
 	$(BIN)/python -m pytest -q -m slow
 
-lint: $(STAMP)  ## ruff: the rules of ruff.toml (110 columns), and the formatter's layout
+lint: $(STAMP)  ## ruff: the rules of ruff.toml (110 columns) and the formatter's layout; mypy on the engine's seams (mypy.ini)
 	$(BIN)/ruff check musictf tests
 	$(BIN)/ruff format --check musictf tests
+	$(BIN)/mypy
 
 clean:  ## Remove .venv, caches and runs
 	rm -rf $(VENV) runs .cache .pytest_cache .ruff_cache *.egg-info

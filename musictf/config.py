@@ -382,9 +382,10 @@ class RollConfig(ExperimentConfig):
     # a bias for the number of keys already sounding below it in the frame (0 to voice_bins - 1, the
     # last bin "that many or more"), and one for how that number differs from the frame before's
     # below the same key (-voice_change_bins to +voice_change_bins): a chord held to its number of
-    # voices, voices that move one at a time. 0 turns each off (docs/experiments.md).
-    voice_bins: int = 0
-    voice_change_bins: int = 0
+    # voices, voices that move one at a time. 0 turns each off; independent flags and a NADE within
+    # the frame do not use them (docs/experiments.md).
+    voice_bins: int = 9
+    voice_change_bins: int = 2
 
     @property
     def target_is_input(self) -> bool:
@@ -402,11 +403,6 @@ class RollConfig(ExperimentConfig):
             raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.nade_units and not self.frame_autoregression:
             raise ConfigError("nade_units sizes the within-frame term: it needs frame_autoregression = true")
-        if (self.voice_bins or self.voice_change_bins) and (not self.frame_autoregression or self.nade_units):
-            raise ConfigError(
-                "voice_bins and voice_change_bins count voices in the linear within-frame term: they need "
-                "frame_autoregression = true and nade_units = 0"
-            )
         if self.frame_autoregression and self.output != "sigmoid":
             raise ConfigError("frame_autoregression conditions independent flags: it needs output = sigmoid")
         if not 0 < self.initial_flag_probability < 1:

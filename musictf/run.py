@@ -19,9 +19,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import keras
+
 from musictf import config as config_module
 from musictf import files, multiworker, rundir, samples
+from musictf.config import ExperimentConfig
 from musictf.data import representation as representation_module
+from musictf.data.prepared import PreparedData
+from musictf.data.representation import Representation
 from musictf.distribute import set_precision
 from musictf.errors import MusicTFError
 from musictf.evaluate import metrics_path, source_label
@@ -52,12 +57,12 @@ class Run:
     path: Path
     experiment: Experiment
     preset: str
-    config: object
-    representation: object
+    config: ExperimentConfig
+    representation: Representation
     data_hash: str | None = None
     chief: bool = True
-    data: object = None
-    model: object = None
+    data: PreparedData | None = None
+    model: keras.Model | None = None
 
     def checkpoint(self, which: str = "best") -> Path:
         return self.path / "checkpoints" / f"{which}.keras"
@@ -66,11 +71,11 @@ class Run:
 def open_run(run_dir: str | Path) -> Run:
     """The run saved in `run_dir`; one MusicTFError naming the file for anything unreadable."""
     path = Path(run_dir)
-    saved, representation, manifest = rundir.read_run_files(path)
+    saved, spec, manifest = rundir.read_run_files(path)
     experiment = get_experiment(saved["experiment"])
     config = config_module.from_dict(experiment.config_class, saved["config"], origin=f"{path}/config.json")
     try:
-        representation = representation_module.from_json(representation)
+        representation = representation_module.from_json(spec)
     except (KeyError, TypeError, ValueError) as error:
         raise MusicTFError(
             f"{path / 'representation.json'}: unreadable ({type(error).__name__}: {error}); "

@@ -136,6 +136,8 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     the samples, and other chunks (LIST, fact, cue, ...) are skipped. Integer PCM of 8 (unsigned),
     16, 24 and 32 bits, IEEE float of 32 and 64 bits, and WAVE_FORMAT_EXTENSIBLE holding either
     are decoded; channels are averaged. Anything else raises WAVFormatError with the reason.
+    Hand-written rather than `scipy.io.wavfile`, which gives a bad file a generic error or a
+    warning: here each bad file gets its own one-line reason (the ingest report's promise).
     """
     try:
         data = Path(path).read_bytes()

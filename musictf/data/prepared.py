@@ -26,7 +26,7 @@ from musictf.data import keys, shards
 from musictf.data.audio import current_renderer, mu_law_encode
 from musictf.data.music import NoteColumns
 from musictf.data.pianoroll import NUM_KEYS
-from musictf.data.representation import from_json
+from musictf.data.representation import Representation, from_json
 from musictf.data.split import SPLITS, split_by_source
 from musictf.errors import ConfigError, MusicTFError
 
@@ -48,7 +48,7 @@ class PreparedData:
 
     corpus: corpus_module.Corpus
     splits: dict[str, list]
-    representation: object
+    representation: Representation
     arrays: dict[str, list]
 
     @property

@@ -3,12 +3,15 @@
 `TokenRepresentation` wraps the tokenizer and the vocabulary built on the train split;
 `RollRepresentation` wraps the piano roll at a grid and an encoding. Both turn a piece into one
 array (token ids, or (T, features) frames), decode arrays back to notes, and serialize to JSON.
+`Representation` is what the engine calls on every representation (audio's too,
+`audio.AudioRepresentation`), `SymbolicRepresentation` what it adds for notes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -16,6 +19,43 @@ from musictf.data import pianoroll, tokens
 from musictf.data.audio import audio_representation_from_json
 from musictf.data.music import HIGHEST_PITCH, LOWEST_PITCH, Note, Piece, transpose_notes, transposed_name
 from musictf.errors import MusicTFError
+
+
+@runtime_checkable
+class Representation(Protocol):
+    """What the engine calls on a representation, whatever it encodes."""
+
+    kind: str  # "tokens", "pianoroll" or "audio": saved in representation.json
+    stored_in_shards: bool  # one array per piece (a shard store), or audio's one .npz
+
+    @property
+    def features(self) -> int: ...  # the model's input and output width
+
+    def fit(self, pieces: Sequence[Piece], transpose_range: int = 0) -> Any: ...
+
+    def encode(self, piece: Piece) -> Any: ...
+
+    def steps(self, item: Any) -> int: ...
+
+    def check_fits(self, pieces: Sequence[Piece], source: str) -> None: ...
+
+    def to_json(self) -> dict: ...
+
+    def cache_identity(self, fit: bool) -> dict: ...
+
+
+@runtime_checkable
+class SymbolicRepresentation(Representation, Protocol):
+    """A representation of notes: arrays decode back to notes, and keys can be shifted."""
+
+    @property
+    def unit(self) -> str: ...
+
+    def decode(self, array: np.ndarray) -> list[Note]: ...
+
+    def quarters(self, array: np.ndarray) -> float: ...
+
+    def key_shifts(self, transpose_range: int) -> Any: ...
 
 
 def transposed_pieces(pieces: Sequence[Piece], transpose_range: int) -> list[Piece]:
@@ -59,8 +99,15 @@ class TokenRepresentation:
         return TokenKeyShifts(self, transpose_range)
 
     @property
+    def fitted(self) -> tokens.Vocabulary:
+        """The vocabulary; a representation that has not been fitted has none to use."""
+        if self.vocabulary is None:
+            raise MusicTFError("the token representation has no vocabulary yet: fit it on the train split")
+        return self.vocabulary
+
+    @property
     def features(self) -> int:
-        return len(self.vocabulary)
+        return len(self.fitted)
 
     @property
     def unit(self) -> str:
@@ -68,13 +115,13 @@ class TokenRepresentation:
 
     @property
     def unknown_id(self) -> int:
-        return self.vocabulary.index[tokens.UNK]
+        return self.fitted.index[tokens.UNK]
 
     def encode(self, piece: Piece) -> np.ndarray:
-        return self.vocabulary.encode(tokens.encode(piece.notes, self.mode))
+        return self.fitted.encode(tokens.encode(piece.notes, self.mode))
 
     def decode(self, ids: np.ndarray) -> list[Note]:
-        return tokens.decode(self.vocabulary.decode(ids), self.mode)
+        return tokens.decode(self.fitted.decode(ids), self.mode)
 
     def steps(self, ids: np.ndarray) -> int:
         return len(ids)
@@ -84,15 +131,15 @@ class TokenRepresentation:
         return max((note.onset + note.duration for note in self.decode(ids)), default=0.0)
 
     def check_fits(self, pieces: Sequence[Piece], source: str) -> None:
-        rate = self.vocabulary.unknown_rate(tokens.encode(piece.notes, self.mode) for piece in pieces)
+        rate = self.fitted.unknown_rate(tokens.encode(piece.notes, self.mode) for piece in pieces)
         if rate > self.max_unknown_rate:
             raise MusicTFError(
                 f"{source}: {rate:.0%} of its tokens are not in this run's vocabulary of "
-                f"{len(self.vocabulary)} {self.mode!r} tokens; train a new run on this data instead"
+                f"{len(self.fitted)} {self.mode!r} tokens; train a new run on this data instead"
             )
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "mode": self.mode, "vocabulary": self.vocabulary.tokens}
+        return {"kind": self.kind, "mode": self.mode, "vocabulary": self.fitted.tokens}
 
     def cache_identity(self, fit: bool) -> dict:
         return {"representation": settings(self, fit)}
@@ -203,7 +250,7 @@ class TokenKeyShifts:
     """
 
     def __init__(self, representation: TokenRepresentation, transpose_range: int):
-        vocabulary = representation.vocabulary
+        vocabulary = representation.fitted
         self.transpose_range = transpose_range
         shifts = range(-transpose_range, transpose_range + 1)
         self.table = np.asarray(
@@ -275,7 +322,7 @@ def settings(representation, fit: bool) -> dict:
     return {key: value for key, value in representation.to_json().items() if key != "renderer"}
 
 
-def from_json(spec: dict) -> TokenRepresentation | RollRepresentation:
+def from_json(spec: dict) -> Representation:
     if spec["kind"] == "tokens":
         return TokenRepresentation(spec["mode"], tokens.Vocabulary(spec["vocabulary"]))
     if spec["kind"] == "pianoroll":

@@ -14,12 +14,39 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Protocol, TypeAlias
+
+import numpy as np
 
 from musictf import config as config_module
+from musictf.config import ExperimentConfig
 from musictf.data.prepared import PreparedData
+from musictf.data.representation import Representation
 from musictf.errors import ConfigError
 
 MODULES = ("e1_note_lstm", "e2_roll_seq2one", "e3_roll_seq2seq", "e4_polyphonic", "e5_wavenet")
+
+
+class Sampler(Protocol):
+    """What an experiment's `sampler` slot returns: `generate` continues each primer by `length`
+    steps, drawn from `seed` (experiment 5 also takes its conditioning: rolls and programs)."""
+
+    def generate(self, primes: Any, length: int, seed: int, **conditioning: Any) -> np.ndarray: ...
+
+
+# The slots' signatures (the Experiment docstring says what each does). Models and runs are typed
+# `Any`: Keras models carry their stepper as an attribute, and `run.Run` imports this module.
+MakeRepresentation: TypeAlias = Callable[[Any], Representation]
+Prepare: TypeAlias = Callable[..., PreparedData]
+MakeDatasets: TypeAlias = Callable[..., tuple[Any, Any, int]]
+BuildModel: TypeAlias = Callable[[Any, int], Any]
+CompileArguments: TypeAlias = Callable[[Any], dict]
+MakeSampler: TypeAlias = Callable[[Any, Any, Representation], Sampler]
+TestMetrics: TypeAlias = Callable[[Any, PreparedData, Any, str], tuple[dict, dict]]
+WriteSamples: TypeAlias = Callable[..., Any]
+SampleStatistics: TypeAlias = Callable[[Any, PreparedData, Any, str, Any, Path], dict]
+Callbacks: TypeAlias = Callable[[Any, Any], list]
+BaselineSamples: TypeAlias = Callable[[PreparedData, np.ndarray, int, int], Any]
 
 
 def no_callbacks(config, model) -> list:
@@ -65,20 +92,20 @@ class Experiment:
 
     number: int
     name: str
-    config_class: type
+    config_class: type[ExperimentConfig]
     kind: str
     target: str
-    make_representation: Callable
-    prepare: Callable
-    make_datasets: Callable
-    build_model: Callable
-    compile_arguments: Callable
-    sampler: Callable
-    test_metrics: Callable
-    write_samples: Callable
-    sample_statistics: Callable
-    callbacks: Callable = no_callbacks
-    baseline_samples: Callable | None = None
+    make_representation: MakeRepresentation
+    prepare: Prepare
+    make_datasets: MakeDatasets
+    build_model: BuildModel
+    compile_arguments: CompileArguments
+    sampler: MakeSampler
+    test_metrics: TestMetrics
+    write_samples: WriteSamples
+    sample_statistics: SampleStatistics
+    callbacks: Callbacks = no_callbacks
+    baseline_samples: BaselineSamples | None = None
 
     @property
     def slug(self) -> str:
@@ -91,7 +118,7 @@ class Experiment:
     def load_config(self, preset: str, overrides=(), preset_file: str | Path | None = None):
         """`preset` from experiments/eN_*.toml, or from `preset_file` (e.g. a tuner's best_preset.toml)."""
         return config_module.load_config(
-            self.config_class, preset_file or self.experiment_file, preset, overrides
+            self.config_class, Path(preset_file or self.experiment_file), preset, overrides
         )
 
 
