@@ -30,6 +30,13 @@ def save_figure(figure, path: Path) -> Path:
     return path
 
 
+def _finish(figure, path_stem: Path) -> list[Path]:
+    """Saves a figure as `path_stem`.png and .pdf (each written atomically) and closes it."""
+    paths = [save_figure(figure, Path(f"{path_stem}.{suffix}")) for suffix in ("png", "pdf")]
+    _pyplot().close(figure)
+    return paths
+
+
 def save_piano_roll(
     notes: Sequence[Note], path: str | Path, title: str, primer_quarters: float = 0.0
 ) -> Path:
@@ -85,9 +92,7 @@ def save_learning_curves(history: dict[str, list[float]], path_stem: Path, title
     axes[0][0].legend(frameon=False)
     figure.suptitle(title)
     figure.tight_layout()
-    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
-    plt.close(figure)
-    return paths
+    return _finish(figure, path_stem)
 
 
 def save_sample_statistics(
@@ -124,9 +129,7 @@ def save_sample_statistics(
     figure.legend(handles, labels, loc="lower center", ncol=2, frameon=False, fontsize=8)
     figure.suptitle(title)
     figure.tight_layout(rect=(0, 0.05, 1, 1))
-    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
-    plt.close(figure)
-    return paths
+    return _finish(figure, path_stem)
 
 
 def save_overlaps(rows: list[tuple[str, dict]], features: Sequence[str], path_stem: Path) -> list[Path]:
@@ -157,9 +160,7 @@ def save_overlaps(rows: list[tuple[str, dict]], features: Sequence[str], path_st
     axes[0][0].invert_yaxis()
     figure.suptitle("overlapping area with the test split's own spread, per feature (Yang and Lerch 2018)")
     figure.tight_layout()
-    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
-    plt.close(figure)
-    return paths
+    return _finish(figure, path_stem)
 
 
 def save_two_sample_tests(rows: list[tuple[str, dict]], path_stem: Path) -> list[Path]:
@@ -194,9 +195,7 @@ def save_two_sample_tests(rows: list[tuple[str, dict]], path_stem: Path) -> list
     axis.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
     figure.suptitle("classifier two-sample test (realism = (anchor - model) / (anchor - floor))", fontsize=9)
     figure.tight_layout()
-    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
-    plt.close(figure)
-    return paths
+    return _finish(figure, path_stem)
 
 
 def save_ablation(steps: list[dict], path_stem: Path, title: str) -> list[Path]:
@@ -240,9 +239,7 @@ def save_ablation(steps: list[dict], path_stem: Path, title: str) -> list[Path]:
         axis.grid(axis="x", alpha=0.3)
     figure.suptitle(title)
     figure.tight_layout()
-    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
-    plt.close(figure)
-    return paths
+    return _finish(figure, path_stem)
 
 
 def save_hyperparameter_plots(
@@ -265,9 +262,7 @@ def save_hyperparameter_plots(
     axes[0][0].set_ylabel(objective)
     figure.suptitle(title)
     figure.tight_layout()
-    paths = [save_figure(figure, path_stem.with_suffix(suffix)) for suffix in (".png", ".pdf")]
-    plt.close(figure)
-    return paths
+    return _finish(figure, path_stem)
 
 
 def save_waveform_and_spectrogram(
@@ -326,9 +321,7 @@ def save_benchmark_curves(entries, path_stem: Path) -> list[Path]:
         axis.set_ylabel("validation NLL (nats/frame)")
         axis.legend(frameon=False, fontsize=6)
     figure.tight_layout()
-    paths = [save_figure(figure, Path(f"{path_stem}.{suffix}")) for suffix in ("png", "pdf")]
-    plt.close(figure)
-    return paths
+    return _finish(figure, path_stem)
 
 
 def save_scaling(rows: list[dict], path_stem: Path) -> list[Path]:
@@ -359,6 +352,4 @@ def save_scaling(rows: list[dict], path_stem: Path) -> list[Path]:
             axis.set_ylim(bottom=0)
         axis.legend(frameon=False, fontsize=7)
     figure.tight_layout()
-    paths = [save_figure(figure, Path(f"{path_stem}.{suffix}")) for suffix in ("png", "pdf")]
-    plt.close(figure)
-    return paths
+    return _finish(figure, path_stem)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import math
 import sys
@@ -347,19 +348,10 @@ def train(
                 rundir.write_state(run_dir, training="running", strategy=strategy_name, machine=host.cpu())
             for folder in (run_dir / "checkpoints", run_dir / "backup"):
                 remove_stale_temporaries(folder, older_than=0)  # a killed save's; no other writer is running
-        history = _fit(
-            experiment,
-            config,
-            run_dir,
-            preset,
-            strategy,
-            strategy_name,
-            chief,
-            model,
-            (train_ds, valid_ds, steps_per_epoch),
-            completed_epochs,
-            verbose,
+        job = TrainingJob(
+            experiment, config, run_dir, preset, strategy, strategy_name, chief, completed_epochs, verbose
         )
+        history = _fit(job, model, (train_ds, valid_ds, steps_per_epoch))
         if chief:
             rundir.write_state(run_dir, training="complete", epochs=config.epochs)
         return history
@@ -399,66 +391,74 @@ def validation_schedule(config) -> list:
     return callbacks
 
 
-def _fit(
-    experiment,
-    config,
-    run_dir,
-    preset,
-    strategy,
-    strategy_name,
-    chief,
-    model,
-    datasets,
-    completed_epochs,
-    verbose,
-) -> dict:
+@dataclasses.dataclass(frozen=True)
+class TrainingJob:
+    """What `_fit` needs of the run it trains, decided once by `train`."""
+
+    experiment: object
+    config: object
+    run_dir: Path
+    preset: str
+    strategy: object
+    strategy_name: str
+    chief: bool
+    completed_epochs: int
+    verbose: object
+
+
+def _announcement(job: TrainingJob, model, steps_per_epoch: int) -> str:
+    """The line that starts a training: what, where, how large, on which devices."""
+    who = "" if job.chief else " (a worker: only the chief writes there)"
+    return (
+        f"{'resuming' if job.completed_epochs else 'training'} {job.experiment.slug} ({job.preset}) in "
+        f"{job.run_dir}{who}: {model.count_params():,} parameters, "
+        f"{job.strategy.num_replicas_in_sync} replica(s), global batch "
+        f"{global_batch_size(job.config.batch_size, job.strategy)}, {steps_per_epoch} steps x "
+        f"{job.config.epochs} epochs; devices: {', '.join(distribute.device_names(job.strategy))}"
+    )
+
+
+def _fit(job: TrainingJob, model, datasets) -> dict:
     train_ds, valid_ds, steps_per_epoch = datasets
     nan_stop = StopOnNaN()
     # Averaging first: every callback after it sees the averaged weights at the epoch's end.
-    averaged = AveragedWeights() if config.ema_momentum else None
+    averaged = AveragedWeights() if job.config.ema_momentum else None
     callbacks = [nan_stop] + ([averaged] if averaged else [])
-    callbacks += [*experiment.callbacks(config, model), *validation_schedule(config)]
-    if chief:
+    callbacks += [*job.experiment.callbacks(job.config, model), *validation_schedule(job.config)]
+    if job.chief:
         callbacks += [
-            AtomicCheckpoint(run_dir / "checkpoints"),
-            AtomicHistory(run_dir / "history.csv", completed_epochs),
-            keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, profile_batch=0),
+            AtomicCheckpoint(job.run_dir / "checkpoints"),
+            AtomicHistory(job.run_dir / "history.csv", job.completed_epochs),
+            keras.callbacks.TensorBoard(str(job.run_dir / "logs"), write_graph=False, profile_batch=0),
         ]
     # Last: the backup is what marks an epoch done, so it is written after the epoch's history row
     # and checkpoints; a kill before it makes the resumed run redo the whole epoch.
     if averaged:
         callbacks.append(averaged.raw_weights_back())
-    callbacks.append(AtomicBackupAndRestore(run_dir / "backup", writer=chief))
-    print(
-        f"{'resuming' if completed_epochs else 'training'} {experiment.slug} ({preset}) in "
-        f"{run_dir}{'' if chief else ' (a worker: only the chief writes there)'}: {model.count_params():,} "
-        f"parameters, {strategy.num_replicas_in_sync} replica(s), global batch "
-        f"{global_batch_size(config.batch_size, strategy)}, {steps_per_epoch} steps x {config.epochs} "
-        f"epochs; devices: {', '.join(distribute.device_names(strategy))}",
-        file=sys.stderr,
-    )
-    with multiworker.peer_errors_explained(strategy_name), shard_changes_explained():
+    callbacks.append(AtomicBackupAndRestore(job.run_dir / "backup", writer=job.chief))
+    print(_announcement(job, model, steps_per_epoch), file=sys.stderr)
+    with multiworker.peer_errors_explained(job.strategy_name), shard_changes_explained():
         history = model.fit(
             train_ds,
-            epochs=config.epochs,
+            epochs=job.config.epochs,
             steps_per_epoch=steps_per_epoch,
             validation_data=valid_ds,
             callbacks=callbacks,
-            verbose=fit_verbosity(verbose) if chief else 0,
+            verbose=fit_verbosity(job.verbose) if job.chief else 0,
             shuffle=False,
         )
     if nan_stop.where is not None:
-        if chief:
-            rundir.write_state(run_dir, training="diverged")
+        if job.chief:
+            rundir.write_state(job.run_dir, training="diverged")
         epoch, batch = nan_stop.where
         raise MusicTFError(
             f"training diverged: the loss became NaN at epoch {epoch}, batch {batch}; lower the learning "
-            f"rate (now {config.learning_rate:g}) with --set learning_rate=...; checkpoints so far are in "
-            f"{run_dir / 'checkpoints'}"
+            f"rate (now {job.config.learning_rate:g}) with --set learning_rate=...; checkpoints so far "
+            f"are in {job.run_dir / 'checkpoints'}"
         )
     result = {key: [float(v) for v in values] for key, values in history.history.items()}
     warning = divergence_warning(result)
-    if warning and chief:
+    if warning and job.chief:
         print(f"musictf: warning: {warning}", file=sys.stderr, flush=True)
     return result
 
