@@ -12,6 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
+from musictf import rundir
 from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, PRECISIONS, TUNERS, ExperimentConfig, RollConfig
 from musictf.data.tokens import DEFAULT_TOKEN_MODE, TOKEN_MODES
 from musictf.distribute import STRATEGIES
@@ -126,22 +127,23 @@ def _add_data_command(commands) -> None:
     )
 
 
-def _add_train_command(commands) -> None:
-    train = commands.add_parser(
+TRAINING_COMMANDS = (
+    (
         "train",
-        help="train an experiment into a run directory",
-        description="Train experiment N on a preset. Rerunning the same command resumes.",
-    )
-    _add_experiment_arguments(train)
-
-
-def _add_run_command(commands) -> None:
-    run = commands.add_parser(
+        "train an experiment into a run directory",
+        "Train experiment N on a preset. Rerunning the same command resumes.",
+    ),
+    (
         "run",
-        help="train, generate samples and evaluate (what `make experiment-N` does)",
-        description="Train, then generate samples, then evaluate on the test split.",
-    )
-    _add_experiment_arguments(run)
+        "train, generate samples and evaluate (what `make experiment-N` does)",
+        "Train, then generate samples, then evaluate on the test split.",
+    ),
+)
+
+
+def _add_training_commands(commands) -> None:
+    for name, summary, description in TRAINING_COMMANDS:
+        _add_experiment_arguments(commands.add_parser(name, help=summary, description=description))
 
 
 def _add_evaluate_command(commands) -> None:
@@ -252,7 +254,9 @@ def _add_report_command(commands) -> None:
     report.add_argument(
         "runs", nargs="*", help="run directories (default: the latest run of each experiment and preset)"
     )
-    report.add_argument("--out", default="reports", help="output folder (default: reports)")
+    report.add_argument(
+        "--out", default=str(rundir.REPORTS_ROOT), help=f"output folder (default: {rundir.REPORTS_ROOT})"
+    )
 
 
 def _add_benchmarks_command(commands) -> None:
@@ -283,7 +287,9 @@ def _add_benchmarks_command(commands) -> None:
         "repeatable (default: both)",
     )
     benchmarks.add_argument("--list", action="store_true", help="print the runs it would make, and stop")
-    benchmarks.add_argument("--out", default="reports", help="report folder (default: reports)")
+    benchmarks.add_argument(
+        "--out", default=str(rundir.REPORTS_ROOT), help=f"report folder (default: {rundir.REPORTS_ROOT})"
+    )
 
 
 # `gpu-check` and `bench` are the maintainers' harness, reached through `make gpu-check` and
@@ -305,7 +311,9 @@ def _add_gpu_check_command(commands) -> None:
         help="run the checks even without a GPU (with --size smoke, to test the harness); its figures say "
         "nothing about a GPU",
     )
-    gpu_check.add_argument("--out", default="reports", help="output folder (default: reports)")
+    gpu_check.add_argument(
+        "--out", default=str(rundir.REPORTS_ROOT), help=f"output folder (default: {rundir.REPORTS_ROOT})"
+    )
     gpu_check.add_argument(
         "--runs-root", default="runs/gpu-check", help="where its training runs go (default: runs/gpu-check)"
     )
@@ -340,7 +348,9 @@ def _add_bench_command(commands) -> None:
         default=os.cpu_count() or 1,
         help="threads for TensorFlow and PyTorch, pinned (default: all cores)",
     )
-    bench.add_argument("--out", default="reports", help="output folder (default: reports)")
+    bench.add_argument(
+        "--out", default=str(rundir.REPORTS_ROOT), help=f"output folder (default: {rundir.REPORTS_ROOT})"
+    )
     bench.add_argument(
         "--runs-root", default="runs", help="where to find the runs for the memory figure (default: runs)"
     )
@@ -351,8 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     _add_data_command(commands)
-    _add_train_command(commands)
-    _add_run_command(commands)
+    _add_training_commands(commands)
     _add_evaluate_command(commands)
     _add_generate_command(commands)
     _add_tune_command(commands)

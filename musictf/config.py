@@ -119,68 +119,17 @@ class ExperimentConfig:
     def validate(self) -> None:
         """Raises ConfigError for values no experiment can use."""
         require_finite_numbers(self)
+        require_limits(self)
         require(
-            (self.max_files >= 0, f"max_files must be 0 or more, got {self.max_files}"),
-            (self.shard_megabytes > 0, f"shard_megabytes must be positive, got {self.shard_megabytes}"),
-            (
-                self.stream_above_megabytes >= 0,
-                f"stream_above_megabytes must be 0 or more, got {self.stream_above_megabytes}",
-            ),
-            (self.parse_timeout > 0, f"parse_timeout must be positive, got {self.parse_timeout}"),
-            (
-                self.max_file_megabytes > 0,
-                f"max_file_megabytes must be positive, got {self.max_file_megabytes}",
-            ),
-            (
-                0 <= self.split_seed <= MAX_SEED,
-                f"split_seed must be in [0, 2**32 - 1], got {self.split_seed}",
-            ),
-            (0 <= self.seed <= MAX_SEED, f"seed must be in [0, 2**32 - 1], got {self.seed}"),
-            (self.seq_len >= 1, f"seq_len must be at least 1, got {self.seq_len}"),
-            (self.batch_size >= 1, f"batch_size must be at least 1, got {self.batch_size}"),
-            (self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}"),
-            (self.steps_per_epoch >= 0, f"steps_per_epoch must be 0 or more, got {self.steps_per_epoch}"),
-            (self.learning_rate > 0, f"learning_rate must be positive, got {self.learning_rate}"),
-            (self.clipnorm >= 0, f"clipnorm must be 0 or more, got {self.clipnorm}"),
-            (self.weight_decay >= 0, f"weight_decay must be 0 or more, got {self.weight_decay}"),
             (
                 self.weight_decay * self.learning_rate < 1,
                 f"weight_decay x learning_rate must be below 1 (each step shrinks every weight by that "
                 f"share), got {self.weight_decay:g} x {self.learning_rate:g}",
             ),
-            (0 <= self.ema_momentum < 1, f"ema_momentum must be in [0, 1), got {self.ema_momentum}"),
-            (
-                self.reduce_lr_patience >= 0,
-                f"reduce_lr_patience must be 0 or more, got {self.reduce_lr_patience}",
-            ),
-            (
-                self.early_stopping_patience >= 0,
-                f"early_stopping_patience must be 0 or more, got {self.early_stopping_patience}",
-            ),
-            (self.max_eval_windows >= 0, f"max_eval_windows must be 0 or more, got {self.max_eval_windows}"),
-            (
-                self.epoch_eval_windows >= 0,
-                f"epoch_eval_windows must be 0 or more, got {self.epoch_eval_windows}",
-            ),
-            (
-                1 <= self.num_samples <= MAX_SAMPLES,
-                f"num_samples must be in [1, {MAX_SAMPLES}], got {self.num_samples}",
-            ),
-            (
-                1 <= self.statistics_samples <= MAX_STATISTICS_SAMPLES,
-                f"statistics_samples must be in [1, {MAX_STATISTICS_SAMPLES}], got {self.statistics_samples}",
-            ),
-            (self.generate_length >= 1, f"generate_length must be at least 1, got {self.generate_length}"),
-            (self.excerpt_quarters > 0, f"excerpt_quarters must be positive, got {self.excerpt_quarters}"),
-            (0 <= self.valid_fraction < 1, f"valid_fraction must be in [0, 1), got {self.valid_fraction}"),
-            (0 <= self.test_fraction < 1, f"test_fraction must be in [0, 1), got {self.test_fraction}"),
             (
                 self.valid_fraction + self.test_fraction < 1,
                 "valid_fraction + test_fraction must leave files for training",
             ),
-            (self.temperature > 0, f"temperature must be positive, got {self.temperature}"),
-            (0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}"),
-            (self.top_k >= 0, f"top_k must be 0 or more, got {self.top_k}"),
             (
                 self.optimizer in OPTIMIZERS,
                 f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
@@ -189,8 +138,130 @@ class ExperimentConfig:
                 self.precision in PRECISIONS,
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
             ),
-            (self.transpose_range >= 0, f"transpose_range must be 0 or more, got {self.transpose_range}"),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """The values a numeric field accepts: from `low` to `high` (None: unbounded), each end included
+    or not; `said` is how a refusal describes them."""
+
+    low: float | None = None
+    high: float | None = None
+    low_included: bool = True
+    high_included: bool = True
+
+    def admits(self, value) -> bool:
+        above = self.low is None or (value >= self.low if self.low_included else value > self.low)
+        below = self.high is None or (value <= self.high if self.high_included else value < self.high)
+        return above and below
+
+    @property
+    def said(self) -> str:
+        if self.high is None:
+            if self.low == 0:
+                return "0 or more" if self.low_included else "positive"
+            return f"at least {self.low:g}"
+        high = "2**32 - 1" if self.high == MAX_SEED else f"{self.high:g}"
+        return (
+            f"in {'[' if self.low_included else '('}{self.low:g}, {high}{']' if self.high_included else ')'}"
+        )
+
+
+AT_LEAST_0, POSITIVE, AT_LEAST_1 = Limit(0), Limit(0, low_included=False), Limit(1)
+SHARE = Limit(0, 1, high_included=False)  # a dropout rate, a fraction of the files, a momentum
+# Every numeric field's limits, by name, for whichever config class has the field; cross-field
+# rules (the fractions' sum, weight decay x learning rate, ...) stay in each class's `validate`.
+LIMITS: dict[str, Limit] = {
+    **dict.fromkeys(
+        (
+            "max_files",
+            "steps_per_epoch",
+            "clipnorm",
+            "weight_decay",
+            "reduce_lr_patience",
+            "early_stopping_patience",
+            "max_eval_windows",
+            "epoch_eval_windows",
+            "top_k",
+            "transpose_range",
+            "stream_above_megabytes",
+            "nade_units",
+            "voice_bins",
+            "voice_change_bins",
+            "rhythm_temperature",
+            "focal_gamma",
+            "bce_weight",
+            "focal_weight",
+        ),
+        AT_LEAST_0,
+    ),
+    **dict.fromkeys(
+        (
+            "shard_megabytes",
+            "parse_timeout",
+            "max_file_megabytes",
+            "learning_rate",
+            "excerpt_quarters",
+            "temperature",
+            "tempo_bpm",
+            "max_quarters",
+        ),
+        POSITIVE,
+    ),
+    **dict.fromkeys(
+        (
+            "seq_len",
+            "batch_size",
+            "epochs",
+            "generate_length",
+            "units",
+            "num_layers",
+            "dense_units",
+            "embedding_dim",
+            "frame_candidates",
+            "steps_per_quarter",
+            "sample_rate",
+            "conditioning_channels",
+            "residual_channels",
+            "skip_channels",
+            "layers_per_stack",
+            "stacks",
+            "segment_frames",
+        ),
+        AT_LEAST_1,
+    ),
+    **dict.fromkeys(
+        (
+            "ema_momentum",
+            "valid_fraction",
+            "test_fraction",
+            "lstm_dropout",
+            "input_dropout",
+            "dense_dropout",
+            "dropout_rate",
+        ),
+        SHARE,
+    ),
+    "seed": Limit(0, MAX_SEED),
+    "split_seed": Limit(0, MAX_SEED),
+    "top_p": Limit(0, 1, low_included=False),
+    "num_samples": Limit(1, MAX_SAMPLES),
+    "statistics_samples": Limit(1, MAX_STATISTICS_SAMPLES),
+    "threshold": Limit(0, 1, low_included=False, high_included=False),
+    "initial_flag_probability": Limit(0, 1, low_included=False, high_included=False),
+    "teacher_forcing_ratio": Limit(0, 1),
+    "focal_alpha": Limit(0, 1),
+}
+
+
+def require_limits(config) -> None:
+    """Raises ConfigError for the first field of `config` outside its `LIMITS`."""
+    for field in dataclasses.fields(config):
+        limit = LIMITS.get(field.name)
+        value = getattr(config, field.name)
+        if limit is not None and not limit.admits(value):
+            raise ConfigError(f"{field.name} must be {limit.said}, got {value}")
 
 
 def require(*checks: tuple[bool, str]) -> None:
@@ -397,30 +468,7 @@ class RollConfig(ExperimentConfig):
             raise ConfigError(f"roll_encoding must be onset_sustain or active, got {self.roll_encoding!r}")
         if self.output not in ("sigmoid", "softmax"):
             raise ConfigError(f"output must be sigmoid or softmax, got {self.output!r}")
-        if self.steps_per_quarter < 1:
-            raise ConfigError(f"steps_per_quarter must be at least 1, got {self.steps_per_quarter}")
-        if not 0 < self.threshold < 1:
-            raise ConfigError(f"threshold must be in (0, 1), got {self.threshold}")
         if self.nade_units and not self.frame_autoregression:
             raise ConfigError("nade_units sizes the within-frame term: it needs frame_autoregression = true")
         if self.frame_autoregression and self.output != "sigmoid":
             raise ConfigError("frame_autoregression conditions independent flags: it needs output = sigmoid")
-        if not 0 < self.initial_flag_probability < 1:
-            raise ConfigError(
-                f"initial_flag_probability must be in (0, 1), got {self.initial_flag_probability}"
-            )
-        require(
-            (self.units >= 1, f"units must be at least 1, got {self.units}"),
-            (self.num_layers >= 1, f"num_layers must be at least 1, got {self.num_layers}"),
-            (self.nade_units >= 0, f"nade_units must be 0 or more, got {self.nade_units}"),
-            (self.voice_bins >= 0, f"voice_bins must be 0 or more, got {self.voice_bins}"),
-            (
-                self.voice_change_bins >= 0,
-                f"voice_change_bins must be 0 or more, got {self.voice_change_bins}",
-            ),
-            (self.frame_candidates >= 1, f"frame_candidates must be at least 1, got {self.frame_candidates}"),
-            (self.dense_units >= 1, f"dense_units must be at least 1, got {self.dense_units}"),
-            (0 <= self.lstm_dropout < 1, f"lstm_dropout must be in [0, 1), got {self.lstm_dropout}"),
-            (0 <= self.input_dropout < 1, f"input_dropout must be in [0, 1), got {self.input_dropout}"),
-            (0 <= self.dense_dropout < 1, f"dense_dropout must be in [0, 1), got {self.dense_dropout}"),
-        )

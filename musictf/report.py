@@ -22,25 +22,25 @@ from musictf.quality import HEADLINE_METRICS, QUALITY_KEYS, verdict
 from musictf.run import open_run
 from musictf.samples import read_listing
 
-COMPARISON = (
-    "cross_entropy_nats",
-    "perplexity",
-    "accuracy",
-    "frame_nll_nats",
-    "nll_nats_per_quarter",
-    "f1",
-    "bay_accuracy",
-    "nll_bits_per_sample",
+# The comparison table's columns: (where in metrics.json, key, label). "baseline" holds the count
+# baselines of the same run, scored on the same test targets.
+COMPARISON_COLUMNS = (
+    ("test", "cross_entropy_nats", "CE (nats)"),
+    ("test", "perplexity", "perplexity"),
+    ("test", "accuracy", "accuracy"),
+    ("test", "frame_nll_nats", "frame NLL (nats)"),
+    ("test", "nll_nats_per_quarter", "NLL per quarter (nats)"),
+    ("test", "f1", "F1"),
+    ("test", "bay_accuracy", "Bay acc."),
+    ("test", "nll_bits_per_sample", "NLL (bits/sample)"),
+    ("baseline", "unigram_cross_entropy_nats", "unigram CE"),
+    ("baseline", "bigram_cross_entropy_nats", "bigram CE"),
+    ("baseline", "independent_bernoulli_nll_nats", "independent NLL"),
+    ("baseline", "markov_nll_nats", "Markov NLL"),
+    ("baseline", "ngram_nll_nats", "N-gram NLL"),
+    ("baseline", "unigram_nll_bits_per_sample", "unigram (bits)"),
 )
-# The baselines of the same run, scored on the same test targets (metrics.json "baseline").
-BASELINE_COLUMNS = (
-    "unigram_cross_entropy_nats",
-    "bigram_cross_entropy_nats",
-    "independent_bernoulli_nll_nats",
-    "markov_nll_nats",
-    "ngram_nll_nats",
-    "unigram_nll_bits_per_sample",
-)
+COMPARISON_HEADER = ["experiment", "preset", "data hash", *[label for _, _, label in COMPARISON_COLUMNS]]
 
 
 def latest_runs(root: Path = rundir.RUNS_ROOT) -> list[Path]:
@@ -176,7 +176,7 @@ def ablation_section(path: Path, tables: Path, figures: Path) -> str:
 
 def build_report(
     run_dirs: list[Path] | None = None,
-    out_dir: Path = Path("reports"),
+    out_dir: Path = rundir.REPORTS_ROOT,
     tune_root: Path = rundir.RUNS_ROOT / "tune",
     ablation_root: Path = rundir.RUNS_ROOT / "ablation",
 ) -> Path:
@@ -197,25 +197,6 @@ def build_report(
         return _build_report(run_dirs, out_dir, figures, tables, audio, tune_root, ablation_files, started)
 
 
-COMPARISON_HEADER = [
-    "experiment",
-    "preset",
-    "data hash",
-    "CE (nats)",
-    "perplexity",
-    "accuracy",
-    "frame NLL (nats)",
-    "NLL per quarter (nats)",
-    "F1",
-    "Bay acc.",
-    "NLL (bits/sample)",
-    "unigram CE",
-    "bigram CE",
-    "independent NLL",
-    "Markov NLL",
-    "N-gram NLL",
-    "unigram (bits)",
-]
 QUALITY_HEADER = ["run", "pieces", *QUALITY_KEYS]
 
 
@@ -286,8 +267,7 @@ def run_section(run_dir: Path, figures: Path, audio: Path) -> RunPart:
         run.experiment.slug,
         run.preset,
         metrics["data_hash"],
-        *[metrics["test"].get(c, "–") for c in COMPARISON],
-        *[metrics["baseline"].get(c, "–") for c in BASELINE_COLUMNS],
+        *[metrics[where].get(key, "–") for where, key, _ in COMPARISON_COLUMNS],
     ]
     quality, statistics = [], None
     if all(column in metrics["samples"] for column in QUALITY_KEYS):  # symbolic samples

@@ -32,6 +32,7 @@ from musictf import files
 from musictf.errors import MusicTFError
 
 RUNS_ROOT = Path("runs")
+REPORTS_ROOT = Path("reports")  # where `musictf report` and `make bench` write, by default
 CHECKSUM_KEY = "_sha256"  # inside every JSON file of a run: the SHA-256 of the rest of it
 LOCK_NAME = ".lock"
 

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from musictf import rundir
+
 FIGURES = ("corpus", "training", "generation", "wavenet", "memory", "scaling")
 
 
@@ -62,7 +64,7 @@ SIZES = {
 def run_benchmarks(
     size: str = "full",
     figures=FIGURES,
-    out_dir: Path = Path("reports"),
+    out_dir: Path = rundir.REPORTS_ROOT,
     threads: int = 2,
     runs_root: Path = Path("runs"),
     source: str = "music21:bach",

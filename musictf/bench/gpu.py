@@ -20,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+from musictf import rundir
 from musictf.errors import MusicTFError
 
 PRECISION_MODES = {
@@ -185,7 +186,7 @@ def _precision_check(size: GpuCheckSize) -> dict:
 
 
 def run_gpu_check(
-    out_dir: Path = Path("reports"),
+    out_dir: Path = rundir.REPORTS_ROOT,
     size: str = "full",
     allow_cpu: bool = False,
     runs_root: Path | None = None,

@@ -37,7 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from musictf.config import ExperimentConfig, require
+from musictf.config import ExperimentConfig
 from musictf.data import audio
 from musictf.data.audio import AudioRepresentation
 from musictf.data.pianoroll import NUM_KEYS
@@ -104,16 +104,11 @@ class WaveNetConfig(ExperimentConfig):
 
     def validate(self) -> None:
         super().validate()
-        require(
-            (self.sample_rate >= 1, f"sample_rate must be at least 1, got {self.sample_rate}"),
-            (self.tempo_bpm > 0, f"tempo_bpm must be positive, got {self.tempo_bpm}"),
-            # a pass over every crop start of the audio would be millions of steps
-            (
-                self.steps_per_epoch >= 1,
+        if self.steps_per_epoch < 1:  # a pass over every crop start of the audio would be millions of steps
+            raise ConfigError(
                 "steps_per_epoch must be at least 1 for audio (an epoch is a checkpoint interval, not a "
-                f"pass), got {self.steps_per_epoch}",
-            ),
-        )
+                f"pass), got {self.steps_per_epoch}"
+            )
         if not audio.hop_samples(self.sample_rate, self.tempo_bpm).is_integer():
             raise ConfigError(
                 f"sample_rate * 15 / tempo_bpm must be a whole number, got {self.sample_rate} Hz at "
@@ -124,23 +119,6 @@ class WaveNetConfig(ExperimentConfig):
             raise ConfigError(
                 f"programs must name some of {', '.join(audio.PROGRAMS)}, got {self.programs!r}"
             )
-        require(
-            *[
-                (getattr(self, name) >= 1, f"{name} must be at least 1, got {getattr(self, name)}")
-                for name in (
-                    "residual_channels",
-                    "skip_channels",
-                    "layers_per_stack",
-                    "stacks",
-                    "segment_frames",
-                )
-            ],
-            (self.max_quarters > 0, f"max_quarters must be positive, got {self.max_quarters}"),
-            (
-                self.conditioning_channels >= 1,
-                f"conditioning_channels must be at least 1, got {self.conditioning_channels}",
-            ),
-        )
 
 
 # -- model ----------------------------------------------------------------------------------------
