@@ -19,7 +19,7 @@ import numpy as np
 
 from musictf import baselines, files, metrics
 from musictf.data.pipeline import audio_dataset, make_dataset, scoring_windows
-from musictf.data.windows import padded
+from musictf.data.windows import WindowSpec, padded
 
 
 def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -47,17 +47,16 @@ def predict_split(model, target: str, config, arrays) -> tuple[np.ndarray, np.nd
 def _scoring_dataset(target: str, config, arrays):
     """The windows that score a split (each frame once), batched in order, and which rows count."""
     windows_of, (stride, every), scored = scoring_windows(arrays, config, target)
-    dataset = make_dataset(
-        windows_of,
-        seq_len=config.seq_len,
-        target=target,
-        batch_size=config.batch_size,
-        shuffle=False,
-        seed=config.seed,
+    spec = WindowSpec(
+        config.seq_len,
+        target,
+        config.batch_size,
+        config.seed,
         stride=stride,
         every=every,
         target_as_input=config.target_is_input,
     )
+    dataset = make_dataset(windows_of, spec)
     return dataset, scored
 
 

@@ -16,16 +16,19 @@ one gather, the targets by slicing. Building window by window gave the same batc
 the per-window pipeline wrote pins them) at one small graph call per window.
 
 Example:
-    dataset = make_dataset(arrays, seq_len=32, target="next", batch_size=64, shuffle=True, seed=1)
+    dataset = make_dataset(arrays, WindowSpec(seq_len=32, target="next", batch_size=64, seed=1, shuffle=True))
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import tensorflow as tf
 
 from musictf.data import streamed
 from musictf.data.windows import (
+    WindowSpec,
     count_windows,
     evaluation_windows,
     global_batch_size,
@@ -116,69 +119,40 @@ def _key_shift_bounds(arrays: list[np.ndarray], starts: np.ndarray, key_shifts):
     return bounds[piece, 0], bounds[piece, 1]
 
 
-def make_dataset(
-    arrays: list[np.ndarray],
-    *,
-    seq_len: int,
-    target: str,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    stride: int = 1,
-    every: int = 1,
-    drop_remainder: bool = False,
-    key_shifts=None,
-    repeat: bool = False,
-    start_row: int = 0,
-    target_as_input: bool = False,
-) -> tf.data.Dataset:
-    """Batches of windows over `arrays` (token ids, or (T, features) roll frames).
-
-    Args:
-        batch_size: the global batch; see `global_batch_size`.
-        stride, every: windows `stride` steps apart within a piece, one of each `every` of them across the
-            pieces (`window_starts`; an evaluation's come from `evaluation_windows`).
-        key_shifts: transposition augmentation, the representation's `key_shifts(range)`: each
-            window shifted by a random key within +-range, drawn afresh every epoch from (seed,
-            position), never off the keyboard. The one place where any representation is augmented.
-        drop_remainder: static batch shapes, which TPUs need.
-        start_row: windows an uninterrupted stream would already have given (see `table_rows`).
-        target_as_input: the target is also the inputs' last part, for models that read it
-            (`config.target_is_input`: teacher forcing within a frame).
-    """
-    span = window_span(seq_len, target)
-    starts = window_starts([len(array) for array in arrays], span, stride, every)
+def make_dataset(arrays: list[np.ndarray], spec: WindowSpec) -> tf.data.Dataset:
+    """Batches of windows over `arrays` (token ids, or (T, features) roll frames) held in memory: one
+    table of every window start, shuffled per pass (`table_rows`)."""
+    arrays = padded(arrays, spec.before)
+    span = spec.span
+    starts = window_starts([len(array) for array in arrays], span, spec.stride, spec.every)
     if len(starts) == 0:
         longest = max((len(array) for array in arrays), default=0)
         raise MusicTFError(
-            f"no piece is long enough for a window of {span} steps (seq_len={seq_len}); the longest has "
-            f"{longest}: lower seq_len"
+            f"no piece is long enough for a window of {span} steps (seq_len={spec.seq_len}); the longest "
+            f"has {longest}: lower seq_len"
         )
     data = tf.constant(np.concatenate(arrays))
-    if key_shifts is not None:
-        lows, highs = _key_shift_bounds(arrays, starts, key_shifts)
+    if spec.key_shifts is not None:
+        lows, highs = _key_shift_bounds(arrays, starts, spec.key_shifts)
     else:
         lows = highs = np.zeros(len(starts), np.int32)
     dataset = table_rows(
         (starts, lows, highs),
-        shuffle=shuffle,
-        seed=seed,
-        repeat=repeat,
-        min_rows=batch_size if drop_remainder else 0,
-        start_row=start_row,
+        shuffle=spec.shuffle,
+        seed=spec.seed,
+        repeat=spec.repeat,
+        min_rows=spec.batch_size if spec.drop_remainder else 0,
+        start_row=spec.start_row,
     )
     # after shuffling: a window gets a fresh key shift each epoch
-    dataset = dataset.enumerate(start=start_row)
+    dataset = dataset.enumerate(start=spec.start_row)
 
     def make_batch(positions, rows):
         starts, lows, highs = rows
         windows = gather_windows(data, starts, span)  # in the arrays' own dtype: uint8 for rolls
-        return shape_batch(
-            windows, positions, lows, highs, seq_len=seq_len, target=target, seed=seed,
-            key_shifts=key_shifts, target_as_input=target_as_input,
-        )  # fmt: skip
+        return shape_batch(windows, positions, lows, highs, spec)
 
-    return batched(dataset, batch_size, drop_remainder, make_batch)
+    return batched(dataset, spec.batch_size, spec.drop_remainder, make_batch)
 
 
 # -- the datasets of a run ------------------------------------------------------------------------
@@ -188,60 +162,63 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     """(train, valid, steps_per_epoch) of windows over token ids or roll frames, each training window
     transposed by a random key within `transpose_range` (the representation's `key_shifts`). The
     training stream starts where epoch `initial_epoch` of an uninterrupted run starts, so a resumed
-    run sees exactly the batches it would have seen. Arrays on disk (a `ShardedSplit`) are streamed
-    (`streamed.streamed_window_datasets`)."""
-    if not isinstance(data.arrays["train"], list):
-        return streamed.streamed_window_datasets(experiment, config, data, strategy, initial_epoch)
+    run sees exactly the batches it would have seen. Arrays in memory are batched from a table of
+    windows (`make_dataset`), arrays on disk (a `ShardedSplit`) streamed from their shards
+    (`streamed.streamed_train_dataset`, `streamed.streamed_dataset`); everything else is decided here,
+    once, for both."""
+    target, seq_len = experiment.target, config.seq_len
     batch = global_batch_size(config.batch_size, strategy)
-    key_shifts = (
-        data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
+    before = start_padding(config)  # with pad_start, each piece's first steps are targets too
+    train_items = data.arrays["train"]
+    in_memory = isinstance(train_items, list)
+    steps_per_epoch = config.steps_per_epoch or max(
+        1, count_windows(train_items, seq_len, target, before=before) // batch
     )
-    left_pad = start_padding(config)  # with pad_start, each piece's first steps are targets too
-    train_arrays = padded(data.arrays["train"], left_pad)
-    windows = count_windows(train_arrays, config.seq_len, experiment.target)
-    steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
-    train = make_dataset(
-        train_arrays,
-        seq_len=config.seq_len,
-        target=experiment.target,
-        batch_size=batch,
+    train_spec = WindowSpec(
+        seq_len,
+        target,
+        batch,
+        config.seed,
         shuffle=True,
-        seed=config.seed,
+        before=before,
         drop_remainder=True,
+        key_shifts=(
+            data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
+        ),
         repeat=True,
-        key_shifts=key_shifts,
         start_row=initial_epoch * steps_per_epoch * batch,
         target_as_input=config.target_is_input,
     )
-    validated = data.validation_split()
-    valid_arrays = padded(data.arrays[validated], left_pad)
-    evaluated = data.evaluation_split()
+    if in_memory:  # first: a window no training piece can fill is the first thing to say
+        train = make_dataset(train_items, train_spec)
+    else:
+        train = streamed.streamed_train_dataset(train_items, train_spec, strategy)
+    validated, evaluated = data.validation_split(), data.evaluation_split()
+    valid_items, evaluated_items = data.arrays[validated], data.arrays[evaluated]
     require_windows(
-        valid_arrays,
-        count_windows(valid_arrays, config.seq_len, experiment.target),
-        config.seq_len,
-        experiment.target,
-        validated,
+        valid_items, count_windows(valid_items, seq_len, target, before=before), seq_len, target, validated
     )
-    require_windows(
-        data.arrays[evaluated],
-        scoring_windows(data.arrays[evaluated], config, experiment.target)[2].size,
-        config.seq_len,
-        experiment.target,
-        evaluated,
+    scorable = (
+        scoring_windows(evaluated_items, config, target)[2].size
+        if in_memory
+        else count_windows(evaluated_items, seq_len, target, before=before)
     )
-    stride, every = evaluation_windows(experiment.target, config, valid_arrays, each_epoch=True)
-    valid = make_dataset(
-        valid_arrays,
-        seq_len=config.seq_len,
-        target=experiment.target,
-        batch_size=batch,
+    require_windows(evaluated_items, scorable, seq_len, target, evaluated)
+    stride, every = evaluation_windows(target, config, valid_items, before, each_epoch=True)
+    valid_spec = dataclasses.replace(
+        train_spec,
         shuffle=False,
-        seed=config.seed,
         stride=stride,
         every=every,
         drop_remainder=needs_static_batches(strategy),
-        target_as_input=config.target_is_input,
+        key_shifts=None,
+        repeat=False,
+        start_row=0,
+    )
+    valid = (
+        make_dataset(valid_items, valid_spec)
+        if in_memory
+        else streamed.streamed_dataset(valid_items, valid_spec)
     )
     return train, valid, steps_per_epoch
 

@@ -13,28 +13,18 @@ stream that starts where an uninterrupted one would be after `start_row` windows
 the pass it starts in; the windows it skips are read, not trained on).
 
 Example:
-    dataset = streamed_dataset(splits["train"], seq_len=32, target="next", batch_size=64,
-                               shuffle=True, seed=1, repeat=True)
+    dataset = streamed_dataset(splits["train"], WindowSpec(32, "next", 64, seed=1, shuffle=True, repeat=True))
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import tensorflow as tf
 
 from musictf.data import shards as shards_module
-from musictf.data.windows import (
-    count_windows,
-    evaluation_windows,
-    global_batch_size,
-    needs_static_batches,
-    padded,
-    require_windows,
-    shape_batch,
-    start_padding,
-    window_span,
-    window_starts,
-)
+from musictf.data.windows import WindowSpec, padded, shape_batch, window_starts
 from musictf.errors import MusicTFError
 
 CYCLE = 4  # shards read at a time when shuffling
@@ -128,113 +118,60 @@ def streamed_rows(
     return passes.flat_map(one_pass)
 
 
-def streamed_dataset(
-    split,
-    *,
-    seq_len: int,
-    target: str,
-    batch_size: int,
-    shuffle: bool,
-    seed: int,
-    stride: int = 1,
-    every: int = 1,
-    before: int = 0,
-    drop_remainder: bool = False,
-    key_shifts=None,
-    repeat: bool = False,
-    start_row: int = 0,
-    target_as_input: bool = False,
-    worker: tuple[int, int] = (0, 1),
-) -> tf.data.Dataset:
+def streamed_dataset(split, spec: WindowSpec, worker: tuple[int, int] = (0, 1)) -> tf.data.Dataset:
     """Batches of windows streamed from a sharded split, as `pipeline.make_dataset` makes them from
     arrays in memory. `worker` = (index, count): read only that worker's shards
-    (`ShardedSplit.shards_of`); `batch_size` is then that worker's share of the global batch."""
-    span = window_span(seq_len, target)
+    (`ShardedSplit.shards_of`); `spec.batch_size` is then that worker's share of the global batch."""
+    span = spec.span
     numbers = split.shards_of(*worker)
-    windows = count_shard_windows(split, numbers, span, stride, before, every)
+    windows = count_shard_windows(split, numbers, span, spec.stride, spec.before, spec.every)
     if windows == 0:
         raise MusicTFError(
-            f"no piece is long enough for a window of {span} steps (seq_len={seq_len}): lower seq_len"
+            f"no piece is long enough for a window of {span} steps (seq_len={spec.seq_len}): lower seq_len"
         )
-    first_pass, offset = divmod(start_row, windows) if repeat else (0, start_row)
+    first_pass, offset = divmod(spec.start_row, windows) if spec.repeat else (0, spec.start_row)
     rows = streamed_rows(
-        split, span=span, shuffle=shuffle, seed=seed, stride=stride, every=every, before=before,
-        repeat=repeat, shard_numbers=numbers, first_pass=first_pass,
+        split, span=span, shuffle=spec.shuffle, seed=spec.seed, stride=spec.stride, every=spec.every,
+        before=spec.before, repeat=spec.repeat, shard_numbers=numbers, first_pass=first_pass,
     )  # fmt: skip
-    if not repeat and drop_remainder and windows < batch_size:
-        rows = rows.repeat().take(batch_size)  # one static batch, as `table_rows` tiles a short table
-    rows = rows.skip(offset).enumerate(start=start_row)
+    if not spec.repeat and spec.drop_remainder and windows < spec.batch_size:
+        rows = rows.repeat().take(spec.batch_size)  # one static batch, as `table_rows` tiles a short table
+    rows = rows.skip(offset).enumerate(start=spec.start_row)
 
     def make_batch(positions, rows):
         windows_, lows, highs = rows
         positions = positions * worker[1] + worker[0]  # each worker's windows draw their own key shifts
-        return shape_batch(
-            windows_, positions, lows, highs, seq_len=seq_len, target=target, seed=seed,
-            key_shifts=key_shifts, target_as_input=target_as_input,
-        )  # fmt: skip
+        return shape_batch(windows_, positions, lows, highs, spec)
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = rows.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = rows.batch(spec.batch_size, drop_remainder=spec.drop_remainder)
     dataset = dataset.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if not repeat:  # a finite stream says how long it is, as one from a table does (Keras reads it)
-        rows_left = max(windows, batch_size if drop_remainder else 0) - offset
-        batches = rows_left // batch_size if drop_remainder else -(-rows_left // batch_size)
+    if not spec.repeat:  # a finite stream says how long it is, as one from a table does (Keras reads it)
+        rows_left = max(windows, spec.batch_size if spec.drop_remainder else 0) - offset
+        batches = rows_left // spec.batch_size if spec.drop_remainder else -(-rows_left // spec.batch_size)
         dataset = dataset.apply(tf.data.experimental.assert_cardinality(max(batches, 0)))
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(options)
 
 
-def streamed_window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
-    """`pipeline.window_datasets` for arrays on disk: (train, valid, steps_per_epoch), streamed.
+def streamed_train_dataset(split, spec: WindowSpec, strategy) -> tf.data.Dataset:
+    """The training stream of `pipeline.window_datasets` for arrays on disk. Under
+    MultiWorkerMirroredStrategy each worker streams only its own shards
+    (`strategy.distribute_datasets_from_function`), in its share of the global batch, and resumes
+    where its share of an uninterrupted stream would be. (Validation reads every shard on every
+    worker and keeps its share of each batch: every worker must run the same validation steps.)"""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return streamed_dataset(split, spec)
+    global_batch, steps_done = spec.batch_size, spec.start_row // spec.batch_size
 
-    Under MultiWorkerMirroredStrategy each worker streams only its own shards of the train split
-    (`strategy.distribute_datasets_from_function`), in its share of the global batch. Validation
-    reads every shard on every worker and keeps its share of each batch (every worker must run the
-    same validation steps)."""
-    target, seq_len = experiment.target, config.seq_len
-    batch = global_batch_size(config.batch_size, strategy)
-    key_shifts = (
-        data.representation.key_shifts(config.transpose_range) if config.transpose_range > 0 else None
-    )
-    before = start_padding(config)
-    train_split = data.arrays["train"]
-    windows = count_windows(train_split, seq_len, target, before=before)
-    steps_per_epoch = config.steps_per_epoch or max(1, windows // batch)
-
-    def train_stream(worker: int, workers: int, stream_batch: int, rows_per_step: int) -> tf.data.Dataset:
+    def per_worker(context):  # batches of one replica; the worker's replicas take them in turn
+        per_replica = context.get_per_replica_batch_size(global_batch)
+        local_replicas = strategy.num_replicas_in_sync // context.num_input_pipelines
+        worker_spec = dataclasses.replace(
+            spec, batch_size=per_replica, start_row=steps_done * per_replica * local_replicas
+        )
         return streamed_dataset(
-            train_split, seq_len=seq_len, target=target, batch_size=stream_batch, shuffle=True,
-            seed=config.seed, before=before, drop_remainder=True, key_shifts=key_shifts, repeat=True,
-            start_row=initial_epoch * steps_per_epoch * rows_per_step, target_as_input=config.target_is_input,
-            worker=(worker, workers),
-        )  # fmt: skip
+            split, worker_spec, worker=(context.input_pipeline_id, context.num_input_pipelines)
+        )
 
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-
-        def per_worker(context):  # batches of one replica; the worker's replicas take them in turn
-            per_replica = context.get_per_replica_batch_size(batch)
-            local_replicas = strategy.num_replicas_in_sync // context.num_input_pipelines
-            return train_stream(
-                context.input_pipeline_id,
-                context.num_input_pipelines,
-                per_replica,
-                per_replica * local_replicas,
-            )
-
-        train = strategy.distribute_datasets_from_function(per_worker)
-    else:
-        train = train_stream(0, 1, batch, batch)
-    validated = data.validation_split()
-    valid_split = data.arrays[validated] if validated == "valid" else train_split
-    for split, items in (
-        (validated, valid_split),
-        (data.evaluation_split(), data.arrays[data.evaluation_split()]),
-    ):
-        require_windows(items, count_windows(items, seq_len, target, before=before), seq_len, target, split)
-    stride, every = evaluation_windows(target, config, valid_split, before, each_epoch=True)
-    valid = streamed_dataset(
-        valid_split, seq_len=seq_len, target=target, batch_size=batch, shuffle=False, seed=config.seed,
-        stride=stride, every=every, before=before,
-        drop_remainder=needs_static_batches(strategy), target_as_input=config.target_is_input,
-    )  # fmt: skip
-    return train, valid, steps_per_epoch
+    return strategy.distribute_datasets_from_function(per_worker)

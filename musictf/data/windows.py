@@ -6,6 +6,7 @@ windows into model inputs and targets (key shifts, cast, split).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -14,6 +15,48 @@ import tensorflow as tf
 from musictf.errors import MusicTFError
 
 TARGETS = ("next", "window")
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowSpec:
+    """How a split becomes batches of windows, for arrays in memory (`pipeline.make_dataset`) and
+    arrays streamed from shards (`streamed.streamed_dataset`) alike.
+
+    Args:
+        seq_len, target: the window (`window_span`) and what of it is the target ("next", "window").
+        batch_size: the global batch (or one worker's share of it, streamed); see `global_batch_size`.
+        seed: the shuffle's and the key shifts' seed.
+        shuffle: a fresh order every pass.
+        stride, every: windows `stride` steps apart within a piece, one of each `every` of them across
+            the pieces (`window_starts`; an evaluation's come from `evaluation_windows`).
+        before: zero steps before each piece (`start_padding`: with `pad_start`, every step a target).
+        drop_remainder: static batch shapes, which TPUs and multi-worker runs need.
+        key_shifts: transposition augmentation, the representation's `key_shifts(range)`: each window
+            shifted by a random key within +-range, drawn afresh every pass from (seed, position),
+            never off the keyboard. The one place where any representation is augmented.
+        repeat: passes without end (training).
+        start_row: windows an uninterrupted stream would already have given (a resumed run).
+        target_as_input: the target is also the inputs' last part, for models that read it
+            (`config.target_is_input`: teacher forcing within a frame).
+    """
+
+    seq_len: int
+    target: str
+    batch_size: int
+    seed: int
+    shuffle: bool = False
+    stride: int = 1
+    every: int = 1
+    before: int = 0
+    drop_remainder: bool = False
+    key_shifts: object = None
+    repeat: bool = False
+    start_row: int = 0
+    target_as_input: bool = False
+
+    @property
+    def span(self) -> int:
+        return window_span(self.seq_len, self.target)
 
 
 def window_span(seq_len: int, target: str) -> int:
@@ -120,16 +163,17 @@ def require_windows(arrays: list[np.ndarray], windows: int, seq_len: int, target
         )
 
 
-def shape_batch(windows, positions, lows, highs, *, seq_len, target, seed, key_shifts, target_as_input):
+def shape_batch(windows, positions, lows, highs, spec: WindowSpec):
     """A batch of windows (batch, span, ...) made model inputs and targets: each window shifted by its
     own key (drawn from (seed, position): the same in every batching), cast, split into inputs and
-    targets as `target` says."""
+    targets as `spec.target` says."""
+    seq_len, key_shifts = spec.seq_len, spec.key_shifts
     is_tokens = windows.shape.rank == 2
 
     def draw_shift(position, low, high):
         return tf.random.stateless_uniform(
             [],
-            seed=tf.stack([tf.cast(seed, tf.int64), position]),
+            seed=tf.stack([tf.cast(spec.seed, tf.int64), position]),
             minval=low,
             maxval=high + 1,
             dtype=tf.int32,
@@ -141,13 +185,13 @@ def shape_batch(windows, positions, lows, highs, *, seq_len, target, seed, key_s
         )
         windows = key_shifts.apply(windows, shifts)
     windows = tf.cast(windows, tf.int32 if is_tokens else tf.float32)
-    if target == "next":
+    if spec.target == "next":
         inputs, following = (windows[:, :seq_len],), windows[:, seq_len]
     else:
         inputs, following = (
             (windows[:, :seq_len], windows[:, seq_len - 1 : 2 * seq_len - 1]),
             windows[:, seq_len:],
         )
-    if target_as_input:
+    if spec.target_as_input:
         inputs += (following,)
     return (inputs[0] if len(inputs) == 1 else inputs), following

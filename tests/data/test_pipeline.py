@@ -5,13 +5,15 @@ import tensorflow as tf
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.pipeline import make_dataset, table_rows
 from musictf.data.representation import RollKeyShifts
-from musictf.data.windows import count_windows, global_batch_size
+from musictf.data.windows import WindowSpec, count_windows, global_batch_size
 from musictf.errors import MusicTFError
 
 
 def test_next_token_windows_are_shifted_by_one_and_stay_in_one_piece():
     arrays = [np.arange(10, dtype=np.int32), np.arange(100, 107, dtype=np.int32)]
-    dataset = make_dataset(arrays, seq_len=4, target="next", batch_size=100, shuffle=False, seed=0)
+    dataset = make_dataset(
+        arrays, WindowSpec(seq_len=4, target="next", batch_size=100, shuffle=False, seed=0)
+    )
     x, y = next(iter(dataset))
     assert x.dtype == tf.int32 and x.shape == (6 + 3, 4) and y.shape == (9,)
     np.testing.assert_array_equal(x.numpy()[:, 1:], x.numpy()[:, :-1] + 1)
@@ -23,7 +25,8 @@ def test_next_token_windows_are_shifted_by_one_and_stay_in_one_piece():
 def test_window_targets_give_teacher_forced_decoder_inputs():
     frames = np.arange(12 * 176, dtype=np.uint8).reshape(12, 176) % 2
     dataset = make_dataset(
-        [frames], seq_len=4, target="window", batch_size=2, shuffle=True, seed=3, drop_remainder=True
+        [frames],
+        WindowSpec(seq_len=4, target="window", batch_size=2, shuffle=True, seed=3, drop_remainder=True),
     )
     (encoder_input, decoder_input), target = next(iter(dataset))
     assert encoder_input.shape == decoder_input.shape == target.shape == (2, 4, 176)
@@ -37,12 +40,14 @@ def test_transposition_keeps_notes_on_the_keyboard_and_changes_keys():
     roll[:, 2, :] = 1  # a key near the bottom: shifts down are limited to 2
     dataset = make_dataset(
         [roll.reshape(40, -1)],
-        seq_len=8,
-        target="next",
-        batch_size=64,
-        shuffle=True,
-        seed=5,
-        key_shifts=RollKeyShifts(transpose_range=6, channels=2),
+        WindowSpec(
+            seq_len=8,
+            target="next",
+            batch_size=64,
+            shuffle=True,
+            seed=5,
+            key_shifts=RollKeyShifts(transpose_range=6, channels=2),
+        ),
     )
     x, _ = next(iter(dataset))
     keys = x.numpy().reshape(-1, 8, NUM_KEYS, 2).any(axis=(1, 3)).argmax(axis=1)
@@ -56,7 +61,9 @@ def test_global_batch_is_per_replica_times_replicas():
 
 def test_too_short_pieces_are_a_clear_error():
     with pytest.raises(MusicTFError, match="long enough"):  # the CLI's one-line error, not a traceback
-        make_dataset([np.arange(3)], seq_len=8, target="next", batch_size=2, shuffle=False, seed=0)
+        make_dataset(
+            [np.arange(3)], WindowSpec(seq_len=8, target="next", batch_size=2, shuffle=False, seed=0)
+        )
 
 
 def test_shuffled_passes_are_seeded_permutations_that_differ_between_passes():
@@ -93,7 +100,7 @@ def test_with_pad_start_every_frame_is_scored_once_from_each_piece_first(target)
     windows_of, (stride, every), scored = scoring_windows(pieces, config, target)
     assert every == 1
     dataset = make_dataset(
-        windows_of, seq_len=4, target=target, batch_size=8, shuffle=False, seed=0, stride=stride
+        windows_of, WindowSpec(seq_len=4, target=target, batch_size=8, shuffle=False, seed=0, stride=stride)
     )
     batches = list(dataset)
     targets = np.concatenate([y.numpy().reshape(-1, 6) for _, y in batches])
@@ -132,7 +139,9 @@ def test_training_windows_with_left_padding_start_at_each_piece_beginning():
     from musictf.data.windows import padded
 
     arrays = [np.arange(1, 6, dtype=np.int32)]
-    dataset = make_dataset(padded(arrays, 3), seq_len=3, target="next", batch_size=100, shuffle=False, seed=0)
+    dataset = make_dataset(
+        padded(arrays, 3), WindowSpec(seq_len=3, target="next", batch_size=100, shuffle=False, seed=0)
+    )
     x, y = next(iter(dataset))
     np.testing.assert_array_equal(y.numpy(), [1, 2, 3, 4, 5])
     np.testing.assert_array_equal(x.numpy()[0], [0, 0, 0])

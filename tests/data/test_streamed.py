@@ -10,7 +10,7 @@ from musictf.data import shards
 from musictf.data.pipeline import make_dataset
 from musictf.data.representation import RollRepresentation
 from musictf.data.streamed import streamed_dataset
-from musictf.data.windows import count_windows, padded
+from musictf.data.windows import WindowSpec, count_windows, padded
 
 
 def _pieces(count=40, seed=0):
@@ -60,10 +60,14 @@ def test_one_pass_of_the_stream_is_every_window_of_the_in_memory_pipeline_once(s
     pieces, split, _ = store
     windows = count_windows(pieces, 8, "next", before=2)
     streamed = _rows(
-        streamed_dataset(split, seq_len=8, target="next", batch_size=1, shuffle=True, seed=3, before=2)
+        streamed_dataset(
+            split, WindowSpec(seq_len=8, target="next", batch_size=1, shuffle=True, seed=3, before=2)
+        )
     )
     in_memory = _rows(
-        make_dataset(padded(pieces, 2), seq_len=8, target="next", batch_size=1, shuffle=True, seed=3)
+        make_dataset(
+            padded(pieces, 2), WindowSpec(seq_len=8, target="next", batch_size=1, shuffle=True, seed=3)
+        )
     )
     assert len(streamed) == len(in_memory) == windows
     key = lambda rows: sorted(map(bytes, rows))  # noqa: E731
@@ -77,14 +81,18 @@ def test_a_thinned_stream_gives_the_windows_it_counts_one_of_each_block_in_each_
 
     every = 3
     thinned = _rows(
-        streamed_dataset(split, seq_len=8, target="next", batch_size=5, shuffle=False, seed=3, every=every)
+        streamed_dataset(
+            split, WindowSpec(seq_len=8, target="next", batch_size=5, shuffle=False, seed=3, every=every)
+        )
     )
     numbers = list(range(len(split.shards)))
     assert len(thinned) == count_shard_windows(split, numbers, 9, 1, 0, every)
     assert len(thinned) == sum(-(-count_shard_windows(split, [n], 9, 1, 0) // every) for n in numbers)
     everything = {
         bytes(row)
-        for row in _rows(make_dataset(pieces, seq_len=8, target="next", batch_size=5, shuffle=False, seed=3))
+        for row in _rows(
+            make_dataset(pieces, WindowSpec(seq_len=8, target="next", batch_size=5, shuffle=False, seed=3))
+        )
     }
     assert {bytes(row) for row in thinned} <= everything
 
@@ -94,9 +102,19 @@ def test_passes_differ_and_a_resumed_stream_goes_on_with_the_same_batches(store)
 
     def stream(start_row=0):
         return streamed_dataset(
-            split, seq_len=8, target="window", batch_size=16, shuffle=True, seed=5, repeat=True,
-            drop_remainder=True, key_shifts=shifts, start_row=start_row,
-        )  # fmt: skip
+            split,
+            WindowSpec(
+                seq_len=8,
+                target="window",
+                batch_size=16,
+                shuffle=True,
+                seed=5,
+                repeat=True,
+                drop_remainder=True,
+                key_shifts=shifts,
+                start_row=start_row,
+            ),
+        )
 
     windows = count_windows(split, 8, "window")
     whole = _rows(stream(), batches=2 * windows // 16 + 4)
@@ -110,9 +128,16 @@ def test_each_window_is_shifted_within_the_range_and_never_off_the_keyboard(stor
     _, split, shifts = store
 
     def first_batch(key_shifts):
-        x, _ = next(iter(streamed_dataset(
-            split, seq_len=8, target="next", batch_size=256, shuffle=True, seed=1, key_shifts=key_shifts
-        )))  # fmt: skip
+        x, _ = next(
+            iter(
+                streamed_dataset(
+                    split,
+                    WindowSpec(
+                        seq_len=8, target="next", batch_size=256, shuffle=True, seed=1, key_shifts=key_shifts
+                    ),
+                )
+            )
+        )
         return x.numpy().reshape(len(x), 8, 88, 2)
 
     shifted, original = first_batch(shifts), first_batch(None)
@@ -142,7 +167,9 @@ def test_workers_read_disjoint_shards_that_cover_the_split(store, tmp_path, monk
         log.write_text("")
         rows = _rows(
             streamed_dataset(
-                split, seq_len=8, target="next", batch_size=4, shuffle=True, seed=1, worker=(worker, 2)
+                split,
+                WindowSpec(seq_len=8, target="next", batch_size=4, shuffle=True, seed=1),
+                worker=(worker, 2),
             )
         )
         read = {line.split()[1] for line in log.read_text().splitlines()}

@@ -16,6 +16,7 @@ from musictf.data.music import Note, Piece
 from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.pipeline import audio_dataset, make_dataset
 from musictf.data.representation import RollKeyShifts, TokenRepresentation
+from musictf.data.windows import WindowSpec
 
 NAMES = ["C4", "D4", "E4", "F#4", "G4", "A4", "B-4", "C5"]
 
@@ -135,7 +136,8 @@ def streams() -> dict[str, list]:
     for name, case in cases.items():
         take = case.pop("take")
         batches = []
-        for inputs, target in make_dataset(**case).take(take):
+        arrays = case.pop("arrays")
+        for inputs, target in make_dataset(arrays, WindowSpec(**case)).take(take):
             inputs = inputs if isinstance(inputs, tuple) else (inputs,)
             batches.append([tensor.numpy() for tensor in (*inputs, target)])
         result[name] = batches
