@@ -64,10 +64,10 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)  ## Measure speed, memory and scaling (10-20 min on 2 cores): reports/bench.json and reports/bench.md
-	$(BIN)/musictf bench --size full
+	$(BIN)/python -m tools.perf bench --size full
 
 gpu-check: $(STAMP)  ## On a GPU machine (at most 10 min): paper presets, cuDNN, mixed precision, XLA, generation; writes reports/gpu.md
-	$(BIN)/musictf gpu-check
+	$(BIN)/python -m tools.perf gpu-check
 
 TEST_WORKERS ?= auto
 test: $(STAMP)  ## Run the fast test suite, one worker per core (TEST_WORKERS=0: in one process)
@@ -77,8 +77,8 @@ test-slow: $(STAMP)  ## Run only the slow tests
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)  ## ruff: the rules of ruff.toml (110 columns) and the formatter's layout; mypy on the engine's seams (mypy.ini)
-	$(BIN)/ruff check musictf tests
-	$(BIN)/ruff format --check musictf tests
+	$(BIN)/ruff check musictf tests tools
+	$(BIN)/ruff format --check musictf tests tools
 	$(BIN)/mypy
 
 clean:  ## Remove .venv, caches and runs

@@ -292,70 +292,6 @@ def _add_benchmarks_command(commands) -> None:
     )
 
 
-# `gpu-check` and `bench` are the maintainers' harness, reached through `make gpu-check` and
-# `make bench`: without a help line they stay out of `musictf --help`.
-def _add_gpu_check_command(commands) -> None:
-    gpu_check = commands.add_parser(
-        "gpu-check",
-        description="On one GPU: train experiments 2 and 4 at --preset paper for two short epochs, confirm "
-        "their LSTMs run cuDNN's kernel, time float32 against mixed_float16, mixed_bfloat16 and XLA, and run "
-        "the generation and WaveNet benchmarks; writes reports/gpu.md and gpu.json with the device named. "
-        "Without a GPU it refuses in one line.",
-    )
-    gpu_check.add_argument(
-        "--size", choices=["full", "smoke"], default="full", help="smoke: tiny (default: full)"
-    )
-    gpu_check.add_argument(
-        "--allow-cpu",
-        action="store_true",
-        help="run the checks even without a GPU (with --size smoke, to test the harness); its figures say "
-        "nothing about a GPU",
-    )
-    gpu_check.add_argument(
-        "--out", default=str(rundir.REPORTS_ROOT), help=f"output folder (default: {rundir.REPORTS_ROOT})"
-    )
-    gpu_check.add_argument(
-        "--runs-root", default="runs/gpu-check", help="where its training runs go (default: runs/gpu-check)"
-    )
-
-
-def _add_bench_command(commands) -> None:
-    bench = commands.add_parser(
-        "bench",
-        description="Performance figures, each a ratio of two things measured side by side in this run: "
-        "corpus parsing vs the cache, pipeline vs in-memory batches, training throughput (float32, "
-        "mixed_bfloat16, XLA), musictf vs PyTorch (if installed), incremental vs predict-per-step "
-        "generation, fast vs naive WaveNet generation, peak memory of the latest runs, and ingest, memory "
-        "and training speed on MIDI corpora of 1,000 to 16,000 files (scaling).",
-    )
-    bench.add_argument(
-        "--size",
-        choices=["full", "smoke"],
-        default="full",
-        help="full: the cpu presets and the scaling corpora, 10-20 min on 2 cores; smoke: tiny, checks "
-        "the harness (default: full)",
-    )
-    bench.add_argument(
-        "--only",
-        action="append",
-        default=[],
-        metavar="FIGURE",
-        help="measure only this figure: corpus, training, generation, wavenet, memory or scaling; repeatable",
-    )
-    bench.add_argument(
-        "--threads",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="threads for TensorFlow and PyTorch, pinned (default: all cores)",
-    )
-    bench.add_argument(
-        "--out", default=str(rundir.REPORTS_ROOT), help=f"output folder (default: {rundir.REPORTS_ROOT})"
-    )
-    bench.add_argument(
-        "--runs-root", default="runs", help="where to find the runs for the memory figure (default: runs)"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="musictf", description="Reproducible deep-learning music-generation experiments.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -368,8 +304,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ablation_command(commands)
     _add_report_command(commands)
     _add_benchmarks_command(commands)
-    _add_gpu_check_command(commands)
-    _add_bench_command(commands)
     for command in commands.choices.values():
         command.add_argument(
             "--verbose", action="store_true", help="show TensorFlow's start-up log lines (hidden by default)"
@@ -666,28 +600,6 @@ def _run_benchmarks(plan: list[tuple[str, str, Path]], report_dir: Path) -> Path
     return build_report(None, report_dir)
 
 
-def _command_gpu_check(args) -> int:
-    from musictf.bench.gpu import run_gpu_check
-
-    results = run_gpu_check(Path(args.out), args.size, args.allow_cpu, Path(args.runs_root))
-    print(f"{results['device']}: {Path(args.out) / 'gpu.md'}")
-    return 0
-
-
-def _command_bench(args) -> int:
-    from musictf.bench import FIGURES, run_benchmarks
-
-    unknown = sorted(set(args.only) - set(FIGURES))
-    if unknown:
-        raise MusicTFError(f"--only {unknown[0]}: no such figure; choose from {', '.join(FIGURES)}")
-    if args.threads < 1:
-        raise MusicTFError(f"--threads must be at least 1, got {args.threads}")
-    figures = [name for name in FIGURES if not args.only or name in args.only]
-    run_benchmarks(args.size, figures, Path(args.out), args.threads, Path(args.runs_root))
-    print(f"{Path(args.out) / 'bench.json'}\n{Path(args.out) / 'bench.md'}")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -699,16 +611,20 @@ def main(argv: list[str] | None = None) -> int:
         "run": _command_train,
         "report": _command_report,
         "tune": _command_tune,
-        "bench": _command_bench,
         "benchmarks": _command_benchmarks,
-        "gpu-check": _command_gpu_check,
         "evaluate": _command_evaluate,
         "generate": _command_generate,
         "ablation": _command_ablation,
     }
+    return run_command(commands[args.command], args)
+
+
+def run_command(handler, args) -> int:
+    """Runs one command's handler as every musictf command runs: a MusicTFError or a full disk is one
+    line and exit status 2, Ctrl-C 130 and SIGTERM 143, each with what to do next."""
     signal.signal(signal.SIGTERM, _terminate)  # kill, systemd, docker stop: unwind as Ctrl-C does
     try:
-        return commands[args.command](args)
+        return handler(args)
     except MusicTFError as error:
         print(f"musictf: error: {' '.join(str(error).splitlines())}", file=sys.stderr)
         return 2

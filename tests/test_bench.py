@@ -6,20 +6,24 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from musictf import files
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _bench(tmp_path, cache_dir, *arguments):
     out = tmp_path / "reports"
     finished = subprocess.run(
-        [sys.executable, "-m", "musictf", "bench", "--size", "smoke", "--out", str(out), *arguments],
+        [sys.executable, "-m", "tools.perf", "bench", "--size", "smoke", "--out", str(out), *arguments],
         capture_output=True,
         text=True,
         timeout=900,
         env=os.environ | {"MUSICTF_CACHE_DIR": str(cache_dir)},
+        cwd=ROOT,  # `tools` is the repository's, not the installed package's
     )
     assert finished.returncode == 0, finished.stderr[-3000:]
     return json.loads((out / "bench.json").read_text()), (out / "bench.md").read_text()
@@ -96,21 +100,21 @@ def test_smoke_benchmark_writes_every_figure(tmp_path, cache_dir, bach_small):
 
 
 def test_unknown_figure_is_one_line(capsys):
-    from musictf.cli import main
+    from tools.perf.__main__ import main
 
     assert main(["bench", "--only", "sorting"]) == 2
     assert "no such figure" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(
-    not __import__("musictf.bench.pytorch", fromlist=["available"]).available(),
+    not __import__("tools.perf.pytorch", fromlist=["available"]).available(),
     reason="torch is only in the [bench] extra",
 )
 def test_pytorch_models_train_on_musictf_batches(bach_small):
     import numpy as np
 
-    from musictf.bench.pytorch import Trainer
     from musictf.experiments import get_experiment
+    from tools.perf.pytorch import Trainer
 
     cases = [(2, [(4, 8, 176)], (4, 176)), (4, [(4, 8, 176), (4, 8, 176)], (4, 8, 176))]
     for (number, input_shapes, target_shape), within_frame in itertools.product(cases, ("true", "false")):
@@ -129,7 +133,7 @@ def test_pytorch_models_train_on_musictf_batches(bach_small):
 def test_gpu_check_refuses_in_one_line_without_a_gpu(capsys, tmp_path):
     import tensorflow as tf
 
-    from musictf.cli import main
+    from tools.perf.__main__ import main
 
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("this machine has a GPU: make gpu-check runs for real here")
@@ -143,7 +147,7 @@ def test_gpu_check_refuses_in_one_line_without_a_gpu(capsys, tmp_path):
 def test_the_gpu_check_harness_runs_every_check_at_smoke_size_on_the_cpu(tmp_path, cache_dir):
     """What `make gpu-check` does on a GPU, tiny and on the CPU: the page names the device (here: none),
     and the cuDNN count is 0 on the CPU, where Keras runs its generic LSTM loop."""
-    from musictf.bench.gpu import run_gpu_check
+    from tools.perf.gpu import run_gpu_check
 
     results = run_gpu_check(tmp_path / "reports", "smoke", allow_cpu=True, runs_root=tmp_path / "runs")
     page = (tmp_path / "reports" / "gpu.md").read_text()
@@ -159,8 +163,8 @@ def test_the_gpu_check_harness_runs_every_check_at_smoke_size_on_the_cpu(tmp_pat
 
 
 def test_the_scaling_corpus_is_real_midi_that_reads_back_as_written(tmp_path):
-    from musictf.bench.scaling import midi_bytes
     from musictf.data.parse import notes_from_midi_file
+    from tools.perf.scaling import midi_bytes
 
     path = tmp_path / "variant.mid"
     path.write_bytes(midi_bytes([60, 64, 67, 72], [0.0, 0.0, 1.0, 1.5], [1.0, 2.0, 0.5, 0.25], bpm=135))

@@ -254,7 +254,7 @@ def test_every_step_loss_trains_on_every_step_and_scores_the_step_after_the_wind
 def test_the_hoisted_lstm_equals_keras_lstm_and_shares_its_weights(tmp_path):
     """HoistedLSTM (one GEMM for every step's input projection) gives LSTM's outputs, states and
     gradients from the same weights, and a checkpoint of either loads into the other."""
-    from musictf.bench.lstm import LSTM as HoistedLSTM
+    from tools.perf.lstm import LSTM as HoistedLSTM
 
     x = np.random.default_rng(0).normal(size=(4, 9, 6)).astype("float32")
 

@@ -1,7 +1,7 @@
 """A benchmark-only LSTM variant: the input projection hoisted out of the recurrence.
 
 `make bench` measures it beside Keras's LSTM on the same weights ("hoisted LSTM"); no experiment
-uses it. A leaf, like the rest of `musictf.bench`.
+uses it. A leaf, like the rest of `tools.perf`.
 """
 
 from __future__ import annotations

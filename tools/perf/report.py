@@ -77,7 +77,7 @@ def markdown(results: dict) -> str:
             "",
             "| exp | preset, batch | float32 samples/s | float32 frames/s | mixed_bfloat16 | XLA | pipeline "
             f"/ in-memory step (goal ≤ {goal['pipeline_over_in_memory']}) | musictf / PyTorch samples/s "
-            f"(goal ≥ {goal['musictf_over_torch']}) | hoisted LSTM (`musictf.bench.lstm.LSTM`) over Keras "
+            f"(goal ≥ {goal['musictf_over_torch']}) | hoisted LSTM (`tools.perf.lstm.LSTM`) over Keras "
             "LSTM | unrolled LSTM over Keras LSTM | samples/s at 2× batch over 1× |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]

@@ -16,11 +16,11 @@ import numpy as np
 import tensorflow as tf
 
 from musictf import config as config_module
-from musictf.bench.timing import interleaved, paired_ratio, summary
 from musictf.distribute import set_precision
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
 from musictf.train import build_and_compile
+from tools.perf.timing import interleaved, paired_ratio, summary
 
 MODES = {
     "float32": {"precision": "float32", "jit_compile": False},
@@ -76,7 +76,7 @@ def training_figures(
     real pipeline, the float32 model on the same batches held in memory, and for `torch_numbers`
     the float32 model compiled without metrics and the PyTorch model on those batches. Gives
     samples/s and frames/s per mode and the ratios."""
-    from musictf.bench import pytorch
+    from tools.perf import pytorch
 
     results = {}
     for number in numbers:
@@ -169,7 +169,7 @@ LSTM_VARIANTS = {"hoisted_lstm": "hoisted", "unrolled_lstm": "unroll"}
 def lstm_variant(experiment, config, model, strategy, change: str):
     """`model` with each keras.layers.LSTM replaced by a variant on the same weights, compiled alike;
     None for a model without LSTMs (experiment 5); a one-line reason where the variant cannot be built."""
-    from musictf.bench.lstm import LSTM as HoistedLSTM
+    from tools.perf.lstm import LSTM as HoistedLSTM
 
     def swap(layer):
         if type(layer) is not keras.layers.LSTM:

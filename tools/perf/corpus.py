@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 
-from musictf.bench.timing import interleaved, paired_ratio, seconds, summary
 from musictf.data.corpus import load_corpus
+from tools.perf.timing import interleaved, paired_ratio, seconds, summary
 
 
 def corpus_figures(source: str, files: int, repeats: int) -> dict:

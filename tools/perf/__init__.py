@@ -1,5 +1,6 @@
-"""`musictf bench` / `make bench`: performance figures, each a ratio of two things measured side by
-side in one run (the machines are shared and noisy), written to reports/bench.json and bench.md.
+"""`make bench` (`python -m tools.perf bench`): performance figures, each a ratio of two things
+measured side by side in one run (the machines are shared and noisy), written to
+reports/bench.json and bench.md.
 
 Figures: 1 corpus parsing and the cache, 2 input pipeline against in-memory batches, 3 training
 throughput in float32 / mixed_bfloat16 / XLA, 4 musictf against the same models in PyTorch,
@@ -70,16 +71,16 @@ def run_benchmarks(
     source: str = "music21:bach",
 ) -> dict:
     """Measures `figures` and writes `out_dir`/bench.json and bench.md; returns the results."""
-    from musictf.bench.timing import machine, pin_threads
+    from tools.perf.timing import machine, pin_threads
 
     pin_threads(threads)
     from musictf import files
-    from musictf.bench import report
-    from musictf.bench.corpus import corpus_figures
-    from musictf.bench.generation import generation_figures, wavenet_figures
-    from musictf.bench.memory import memory_figures
-    from musictf.bench.scaling import scaling_figures
-    from musictf.bench.training import Prepared, training_figures
+    from tools.perf import report
+    from tools.perf.corpus import corpus_figures
+    from tools.perf.generation import generation_figures, wavenet_figures
+    from tools.perf.memory import memory_figures
+    from tools.perf.scaling import scaling_figures
+    from tools.perf.training import Prepared, training_figures
 
     sizes = SIZES[size]
     prepared = Prepared(sizes.preset)

@@ -1,5 +1,5 @@
-"""`musictf gpu-check` / `make gpu-check`: the accelerator path, checked in one command of at most
-10 minutes on one GPU. It writes reports/gpu.md and reports/gpu.json with the device named:
+"""`make gpu-check` (`python -m tools.perf gpu-check`): the accelerator path, checked in one command
+of at most 10 minutes on one GPU. It writes reports/gpu.md and reports/gpu.json with the device named:
 
 1. experiments 2 and 4 at `--preset paper`, trained a few short epochs through the engine (run
    directories under runs/gpu-check/), with seconds per step;
@@ -148,12 +148,12 @@ def _precision_check(size: GpuCheckSize) -> dict:
     import tensorflow as tf
 
     from musictf import config as config_module
-    from musictf.bench.timing import interleaved, paired_ratio, summary
-    from musictf.bench.training import fit_round
     from musictf.distribute import set_precision
     from musictf.experiments import get_experiment
     from musictf.experiments.base import prepare_data
     from musictf.train import build_and_compile
+    from tools.perf.timing import interleaved, paired_ratio, summary
+    from tools.perf.training import fit_round
 
     experiment = get_experiment("2")
     base = experiment.load_config(size.preset, [f"max_files={size.max_files}"])
@@ -193,9 +193,9 @@ def run_gpu_check(
 ) -> dict:
     """Every check in turn; writes `out_dir`/gpu.json and gpu.md and returns the results."""
     from musictf import files, host, rundir
-    from musictf.bench import SIZES as BENCH_SIZES
-    from musictf.bench.generation import generation_figures, wavenet_figures
-    from musictf.bench.training import Prepared
+    from tools.perf import SIZES as BENCH_SIZES
+    from tools.perf.generation import generation_figures, wavenet_figures
+    from tools.perf.training import Prepared
 
     device = gpu_name() if allow_cpu else require_gpu()
     sizes, bench = SIZES[size], BENCH_SIZES[size]

@@ -15,8 +15,8 @@ import keras
 import numpy as np
 
 from musictf import config as config_module
-from musictf.bench.timing import interleaved, paired_ratio, seconds, summary
 from musictf.train import build_and_compile
+from tools.perf.timing import interleaved, paired_ratio, seconds, summary
 
 
 def _draw_flags(model, logits: np.ndarray, rng) -> np.ndarray:
