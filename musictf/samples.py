@@ -81,6 +81,13 @@ def replace_samples(out_dir: Path, write: Callable[[Path], list[dict]]) -> list[
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_listing(out_dir: Path, written: list[dict], config, **details) -> None:
+    """samples.json: the written files, what drew them (`details`: seed, length, speed, ...) and the
+    sampling settings, in the order readers expect."""
+    sampling = {"temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p}
+    rundir.write_json(Path(out_dir) / "samples.json", {"samples": written, **details, **sampling})
+
+
 def read_listing(folder: Path) -> dict:
     return rundir.read_json(
         Path(folder) / LISTING,
@@ -229,18 +236,14 @@ def write_midi_samples(
         out_dir / "real_excerpt.png",
         f"real excerpt ({split} split): {real.piece_id}",
     )
-    rundir.write_json(
-        out_dir / "samples.json",
-        {
-            "samples": written,
-            "real_excerpt": "real_excerpt.png",
-            "seed": seed,
-            "length": length,
-            "steps_per_second": num * length / seconds,
-            "temperature": config.temperature,
-            "top_k": config.top_k,
-            "top_p": config.top_p,
-        },
+    write_listing(
+        out_dir,
+        written,
+        config,
+        seed=seed,
+        length=length,
+        real_excerpt="real_excerpt.png",
+        steps_per_second=num * length / seconds,
     )
     return written
 
@@ -358,7 +361,7 @@ def write_audio_samples(
     rolls = conditioning_rolls([roll for _, roll, _ in sources], length, config.hop)
     sampler = run.experiment.sampler(model, config, representation)
     started = time.perf_counter()
-    codes = sampler.generate(rolls, np.asarray(programs), length=length, seed=seed, primer=primer, batch=num)
+    codes = sampler.generate(primer, length, seed, roll=rolls, program=np.asarray(programs), batch=num)
     seconds = time.perf_counter() - started
     written = []
     for index, row in enumerate(codes):
@@ -385,19 +388,15 @@ def write_audio_samples(
                 "program": names[programs[index]],
             }
         )
-    rundir.write_json(
-        out_dir / "samples.json",
-        {
-            "samples": written,
-            "seed": seed,
-            "length": length,
-            "sample_rate": config.sample_rate,
-            "samples_per_second": num * length / seconds,
-            "training_audio_renderer": representation.renderer or "unknown",
-            "temperature": config.temperature,
-            "top_k": config.top_k,
-            "top_p": config.top_p,
-        },
+    write_listing(
+        out_dir,
+        written,
+        config,
+        seed=seed,
+        length=length,
+        sample_rate=config.sample_rate,
+        samples_per_second=num * length / seconds,
+        training_audio_renderer=representation.renderer or "unknown",
     )
     return written
 
@@ -415,10 +414,11 @@ def audio_sample_statistics(
     chosen = [items[index % len(items)] for index in range(config.statistics_samples)]
     rolls = conditioning_rolls([roll for _, roll, _ in chosen], config.generate_length, config.hop)
     codes = run.experiment.sampler(model, config, data.representation).generate(
-        rolls,
-        np.asarray([program for _, _, program in chosen]),
-        length=config.generate_length,
-        seed=config.seed,
+        None,
+        config.generate_length,
+        config.seed,
+        roll=rolls,
+        program=np.asarray([program for _, _, program in chosen]),
         batch=len(chosen),
     )
     drawn = [mu_law_decode(row[1:]) for row in codes]  # the first code is the silent primer

@@ -292,9 +292,10 @@ class WaveNetSampler:
         return tf.transpose(outputs.stack())
 
     def generate(
-        self, roll=None, program=None, length: int = 8000, seed: int = 0, primer=None, batch: int = 1
+        self, primer=None, length: int = 8000, seed: int = 0, roll=None, program=None, batch: int = 1
     ):
-        """Codes (B, primer + length): the primer (default: one silent sample) and `length` new ones."""
+        """Codes (B, primer + length): the primer (default: one silent sample) and `length` new ones.
+        The `Sampler` contract (primes, length, seed), with the conditioning as keywords."""
         primer = np.full((batch, 1), SILENCE, np.int32) if primer is None else np.asarray(primer, np.int32)
         total = primer.shape[1] + length
         bucket = math.ceil(total / self.LENGTH_BUCKET) * self.LENGTH_BUCKET
@@ -338,7 +339,7 @@ class WaveNetSampler:
         return tf.constant(roll), tf.constant(program)
 
     def generate_naive(
-        self, roll=None, program=None, length: int = 100, seed: int = 0, primer=None, batch: int = 1
+        self, primer=None, length: int = 100, seed: int = 0, roll=None, program=None, batch: int = 1
     ):
         """The slow reference: the whole stack rerun over the receptive field for every sample."""
         primer = np.full((batch, 1), SILENCE, np.int32) if primer is None else np.asarray(primer, np.int32)

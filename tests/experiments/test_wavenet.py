@@ -78,12 +78,12 @@ def test_fast_generation_equals_naive_sample_for_sample(local, global_):
     sampler = WaveNetSampler(build_model(config), config)
     roll = (np.random.default_rng(1).random((2, 4, 88)) < 0.08).astype("float32") if local else None
     primer = np.array([[128, 131, 126], [128, 120, 140]])
-    fast = sampler.generate(roll, np.array([0, 2]), length=80, seed=7, primer=primer, batch=2)
-    naive = sampler.generate_naive(roll, np.array([0, 2]), length=80, seed=7, primer=primer, batch=2)
+    fast = sampler.generate(primer, 80, 7, roll=roll, program=np.array([0, 2]), batch=2)
+    naive = sampler.generate_naive(primer, 80, 7, roll=roll, program=np.array([0, 2]), batch=2)
     np.testing.assert_array_equal(fast, naive)
     assert fast.shape == (2, 83) and len(set(fast[0, 3:].tolist())) > 5
     assert not np.array_equal(
-        fast, sampler.generate(roll, np.array([0, 2]), length=80, seed=8, primer=primer, batch=2)
+        fast, sampler.generate(primer, 80, 8, roll=roll, program=np.array([0, 2]), batch=2)
     )
 
 
@@ -113,7 +113,7 @@ def test_conditioning_on_a_roll_puts_the_dominant_frequency_on_its_notes(monkeyp
     model.fit(dataset, steps_per_epoch=250, epochs=1, verbose=0, shuffle=False)
     sampler = WaveNetSampler(model, config, temperature=0.7)
     for pitch, (_, roll, _) in zip(notes, items, strict=True):
-        generated = mu_law_decode(sampler.generate(roll[:6], length=4000, seed=1)[0, 1000:])
+        generated = mu_law_decode(sampler.generate(length=4000, seed=1, roll=roll[:6])[0, 1000:])
         spectrum = np.abs(np.fft.rfft(generated * np.hanning(len(generated))))
         peak = np.fft.rfftfreq(len(generated), 1 / config.sample_rate)[spectrum.argmax()]
         expected = 440 * 2 ** ((pitch - 69) / 12)

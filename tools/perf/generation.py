@@ -164,7 +164,7 @@ def _wavenet_entry(prepared, layers: int, fast_samples: int, naive_samples: int,
 
     def naive():
         return (
-            seconds(lambda: sampler.generate_naive(roll=roll, program=0, length=naive_samples, primer=primer))
+            seconds(lambda: sampler.generate_naive(primer, naive_samples, roll=roll, program=0))
             / naive_samples
         )
 
