@@ -22,6 +22,7 @@ from pathlib import Path
 
 from musictf import host, rundir
 from musictf.data.benchmark import BENCHMARK_EXTENSIONS
+from musictf.data.sources import parse_source
 from musictf.errors import MusicTFError
 
 TCN_PAPER = "Bai, Kolter and Koltun 2018 (TCN paper), Table 1"
@@ -102,7 +103,7 @@ class BenchmarkEntry:
 
 def dataset_name(source: str, transpose_to_c: bool) -> tuple[str, bool]:
     """(the data set's name in the table, whether it is a published file with its own split)."""
-    if source.lower().endswith(BENCHMARK_EXTENSIONS):
+    if parse_source(source).kind == "published":
         stem = Path(source).stem.lower()
         name = next((label for word, label in DATASETS.items() if word in stem), Path(source).stem)
         return name, True

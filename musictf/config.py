@@ -12,9 +12,9 @@ import tomllib
 import typing
 from pathlib import Path
 
-from musictf.data.benchmark import BENCHMARK_EXTENSIONS
 from musictf.data.corpus import MAX_FILE_MEGABYTES, PARSE_TIMEOUT
 from musictf.data.pianoroll import ENCODINGS
+from musictf.data.sources import parse_source
 from musictf.errors import ConfigError
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
@@ -108,7 +108,7 @@ class ExperimentConfig:
     top_p: float = 1.0  # Nucleus (top-p) cutoff for categorical sampling; 1.0 disables it.
 
     def __post_init__(self):
-        if self.transpose_to_c and str(self.source).lower().endswith(BENCHMARK_EXTENSIONS):
+        if self.transpose_to_c and parse_source(self.source).kind == "published":
             object.__setattr__(self, "transpose_to_c", False)  # the published files are in C already
 
     @property

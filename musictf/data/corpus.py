@@ -29,19 +29,16 @@ import numpy as np
 from musictf import files
 from musictf.data import parse_cache
 from musictf.data.audio import WAVFormatError, read_wav
-from musictf.data.benchmark import BENCHMARK_EXTENSIONS, FRAME_QUARTERS, frames_to_notes, read_benchmark_file
+from musictf.data.benchmark import FRAME_QUARTERS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
 from musictf.data.parse import describe_error, parse_with_timeout
+from musictf.data.sources import MUSIC21_PREFIX, parse_source
 from musictf.data.split import folder_split
 from musictf.errors import MusicTFError
 from musictf.files import remove_stale_temporaries
 
 PARSE_VERSION = 5  # Bump when the cached note lists or the cache entry format change.
 SUPPORTED_EXTENSIONS = (".mid", ".midi", ".mxl", ".musicxml", ".xml", ".krn", ".abc")
-MUSIC21_PREFIX = "music21:"
-# `benchmark:<name>`: a preset made for a published benchmark file (the `nottingham` presets), whose
-# file the user must name with --source.
-BENCHMARK_PREFIX = "benchmark:"
 PARSE_TIMEOUT = 60.0  # seconds one file may take to parse (ExperimentConfig.parse_timeout)
 MAX_FILE_MEGABYTES = 20.0  # larger files are skipped (ExperimentConfig.max_file_megabytes)
 
@@ -162,14 +159,14 @@ def _music21_files(name: str) -> tuple[Path, list[Path]]:
 
 def resolve_source(source: str, report: IngestReport) -> list[SourceFile]:
     """The files of a source, sorted by file id; unusable entries go into `report.skipped`."""
-    if source.startswith(BENCHMARK_PREFIX):
-        name = source[len(BENCHMARK_PREFIX) :]
+    parsed = parse_source(source)
+    if parsed.kind == "placeholder":
         raise MusicTFError(
-            f"{source}: this preset runs on the published {name} file, which musictf does not ship: pass "
-            f"--source PATH/{name}.json (or its .pkl or .mat form; docs/benchmarks.md)"
+            f"{source}: this preset runs on the published {parsed.name} file, which musictf does not ship: "
+            f"pass --source PATH/{parsed.name}.json (or its .pkl or .mat form; docs/benchmarks.md)"
         )
-    if source.startswith(MUSIC21_PREFIX):
-        root, paths = _music21_files(source[len(MUSIC21_PREFIX) :])
+    if parsed.kind == "music21":
+        root, paths = _music21_files(parsed.name)
         wanted = [path for path in paths if path.suffix.lower() in SUPPORTED_EXTENSIONS]
         found = [SourceFile(f"{MUSIC21_PREFIX}{path.relative_to(root).as_posix()}", path) for path in wanted]
         return sorted(found, key=lambda item: item.file_id)
@@ -381,7 +378,7 @@ def load_corpus(
     MusicTFError when the source does not exist or not one piece could be used.
     """
     started = time.perf_counter()
-    if Path(source).suffix.lower() in BENCHMARK_EXTENSIONS:
+    if parse_source(source).kind == "published":
         return _benchmark_corpus(source, started)
     processes = parser_processes(workers)  # a garbled setting is refused, parsed files or not
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -464,8 +461,7 @@ def _benchmark_corpus(source: str, started: float) -> Corpus:
 
 def wav_files(source: str) -> list[Path]:
     """The `.wav` files of a folder source (experiment 5 reads such a folder as audio); [] otherwise."""
-    folder = Path(source).expanduser()
-    return sorted(folder.rglob("*.wav")) if folder.is_dir() else []
+    return parse_source(source).wav_files()
 
 
 def load_wav_folder(source: str, sample_rate: int, hop: int) -> tuple[Corpus, dict[str, np.ndarray]]:
