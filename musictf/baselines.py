@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from musictf.data.windows import padded
 from musictf.metrics import bernoulli_frame_nll
 
 # -- scoring ------------------------------------------------------------------------------------------
@@ -254,6 +255,40 @@ def sample_markov_rolls(
     return np.stack(drawn, axis=1)
 
 
+def sample_ngram_rolls(
+    train_frames: list[np.ndarray],
+    primes: np.ndarray,
+    length: int,
+    seed: int,
+    onset_sustain: bool,
+    order: int,
+) -> np.ndarray:
+    """(B, length, F) frames continuing `primes` (B, P, F) from the per-flag N-gram with `order`
+    frames of history (add-one, each piece preceded by silence, as `ngram_counts` counts): each flag
+    drawn given its own previous `order` states, the primer's first; onset/sustain frames kept
+    consistent as the models' are."""
+    import tensorflow as tf
+
+    from musictf.generate import consistent_onsets
+
+    on, seen = ngram_counts(padded(train_frames, order), order)
+    p_on = (on + 1) / (seen + 2)
+    rng = np.random.default_rng(seed)
+    history = np.concatenate(
+        [np.zeros((len(primes), order, primes.shape[-1]), np.float32), primes.astype(np.float32)], axis=1
+    )[:, -order:]
+    flags = np.arange(primes.shape[-1])[None, :]
+    drawn = []
+    for _ in range(length):
+        codes = sum(history[:, -i].astype(np.int64) << (i - 1) for i in range(1, order + 1))
+        frame = (rng.random(codes.shape) < p_on[flags, codes]).astype(np.float32)
+        if onset_sustain:
+            frame = consistent_onsets(tf.constant(frame), tf.constant(history[:, -1])).numpy()
+        drawn.append(frame)
+        history = np.concatenate([history[:, 1:], frame[:, None]], axis=1)
+    return np.stack(drawn, axis=1)
+
+
 def sample_bigram_tokens(
     train_ids: list[np.ndarray],
     valid_ids: list[np.ndarray],
@@ -305,6 +340,18 @@ def token_bigram_samples(data, primes: np.ndarray, length: int, seed: int) -> np
         representation.features,
         blocked_token_ids(representation.vocabulary),
     )
+
+
+@named("per-key N-gram")
+def roll_ngram_samples(data, primes: np.ndarray, length: int, seed: int) -> np.ndarray:
+    """The roll experiments' count baseline (their `baseline_samples` slot): continuations of
+    `primes` drawn from the per-flag N-gram of the train split, its history length chosen on the
+    valid split as the scored baseline's is (`ngram_order`), the strongest count baseline."""
+    train = data.arrays["train"]
+    valid = padded(data.arrays["valid"], NGRAM_MAX_ORDER) if data.arrays["valid"] else []
+    order = ngram_order(padded(train, NGRAM_MAX_ORDER), valid)
+    onset_sustain = data.representation.encoding == "onset_sustain"
+    return sample_ngram_rolls(train, primes, length, seed, onset_sustain, order)
 
 
 @named("first-order Markov chain per key")

@@ -29,3 +29,18 @@ def test_bigram_token_samples_follow_the_pairs_and_never_draw_blocked_ids():
     drawn = sample_bigram_tokens(train, valid, primes, length=8, seed=1, vocabulary_size=5, blocked=[0, 1])
     assert drawn.shape == (50, 8) and not np.isin(drawn, [0, 1]).any()
     assert (drawn[:, 0] == 3).mean() > 0.8  # after 2 the train split always had 3
+
+
+def test_the_ngram_sampler_continues_each_flags_own_history():
+    """A flag that is on every third frame in training, drawn from a per-flag N-gram of order 3, keeps
+    that period from the primer on (each flag given its own last three states), where the Markov
+    chain cannot; a flag never on stays off."""
+    from musictf.baselines import sample_ngram_rolls
+
+    piece = np.zeros((300, 2), np.float32)
+    piece[2::3, 0] = 1
+    primes = piece[None, :6]
+    drawn = sample_ngram_rolls([piece], primes, 60, seed=1, onset_sustain=False, order=3)[0]
+    expected = np.tile([0, 0, 1], 20)  # the primer ends on an "on" frame
+    assert (drawn[:, 0] == expected).mean() > 0.95
+    assert drawn[:, 1].sum() == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from musictf.baselines import roll_markov_samples
+from musictf.baselines import roll_ngram_samples
 from musictf.config import RollConfig
 from musictf.data import pianoroll
 from musictf.data.pipeline import window_datasets
@@ -109,5 +109,5 @@ SLOTS = {
     "test_metrics": roll_test_metrics,
     "write_samples": write_midi_samples,
     "sample_statistics": midi_sample_statistics,
-    "baseline_samples": roll_markov_samples,
+    "baseline_samples": roll_ngram_samples,
 }
