@@ -404,8 +404,20 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+# Fields that change a model's weights, added after runs were saved without them: a saved config
+# that lacks one was trained with this value (not with today's default), so its checkpoint still loads.
+FIELDS_ABSENT_FROM_OLDER_RUNS = {"voice_bins": 0, "voice_change_bins": 0}
+
+
 def from_dict(config_class: type, values: dict, origin: str):
-    return replace(config_class(), values, origin=origin)
+    """A saved config (config.json, a tuner's preset) as `config_class`."""
+    known = {field.name for field in dataclasses.fields(config_class)}
+    older = {
+        key: value
+        for key, value in FIELDS_ABSENT_FROM_OLDER_RUNS.items()
+        if key in known and key not in values
+    }
+    return replace(config_class(), older | values, origin=origin)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -165,3 +165,15 @@ def test_a_weight_decay_that_would_overshoot_each_step_is_refused():
     with pytest.raises(ConfigError, match="weight_decay x learning_rate must be below 1"):
         experiment.load_config("smoke", ["weight_decay=1e6"])
     assert experiment.load_config("smoke", ["weight_decay=0.1"]).weight_decay == 0.1
+
+
+def test_a_saved_config_without_a_later_weight_field_reads_as_it_was_trained():
+    """Runs saved before the voice terms existed were trained without them: their config.json lacks
+    the fields, and reading it back must not build today's default (or their checkpoints would not
+    load). A saved value, and a new config's default, are kept."""
+    from musictf.config import RollConfig, from_dict
+
+    older = from_dict(RollConfig, {"units": 64}, origin="config.json")
+    assert (older.voice_bins, older.voice_change_bins, older.units) == (0, 0, 64)
+    assert from_dict(RollConfig, {"voice_bins": 9}, origin="config.json").voice_bins == 9
+    assert RollConfig().voice_bins > 0 and RollConfig().voice_change_bins > 0

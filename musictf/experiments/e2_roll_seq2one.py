@@ -39,8 +39,8 @@ from musictf.steppers import StackStepper
 @dataclasses.dataclass(frozen=True)
 class Seq2OneConfig(RollConfig):
     seq_len: int = 32  # Input steps (8 quarters at 4 steps per quarter).
-    # Chosen by the sample statistics of the cpu run (docs/experiments.md, "Experiment 2").
-    temperature: float = 1.1
+    # Chosen on the valid split by the classifier test of the cpu run's samples (docs/results.md).
+    temperature: float = 0.9
     # Train on every step of each window, not only on the step after it: each step predicts the
     # frame after it and the loss is the mean over the window's steps (layers.EveryStepLoss); what
     # validation and the test score is unchanged. Needs output = "sigmoid".
