@@ -162,3 +162,18 @@ def test_the_benchmark_figure_names_the_tables_runs_and_greys_the_rest(tmp_path,
     labels = legends[0]
     assert labels[0] == "other runs (2)" and any("best" in label for label in labels)
     assert not any("worse" in label or "worst" in label for label in labels)
+
+
+def test_each_family_is_drawn_against_its_own_best_published_row():
+    """Within-frame runs against within-frame models (BALSTM's best of five), independent keys
+    against independent ones (the TCN, the LSTM/GRU/RNN rows); the N-gram and the only-quoted
+    DBN-LSTM are never a family's reference."""
+    from musictf.benchmarks import best_published
+
+    jsb = best_published("JSB Chorales")
+    assert jsb["within the frame"] == ("BALSTM (biaxial LSTM), best of 5", 5.05)
+    assert jsb["independent keys"] == ("TCN", 8.10)
+    assert best_published("MuseData")["independent keys"] == ("RNN (Hessian-free)", 7.19)
+    assert all(
+        "DBN" not in model and "N-Gram" not in model for model, _ in best_published("Nottingham").values()
+    )
