@@ -104,6 +104,8 @@ def test_unknown_figure_is_one_line(capsys):
 
     assert main(["bench", "--only", "sorting"]) == 2
     assert "no such figure" in capsys.readouterr().err
+    assert main(["bench", "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(

@@ -136,7 +136,6 @@ def test_checkpoint_refuses_data_that_does_not_fit(tmp_path, capsys, cache_dir):
         (["evaluate", "/no/such/run"], "not a run directory"),
         (["report", "/no/such/run"], "/no/such/run: no such run directory"),
         (["train", "1", "--bogus"], "unrecognized arguments"),
-        (["bench", "--threads", "0"], "--threads must be at least 1"),
         (["tune", "1", "--preset", "smoke", "--objective", "val_f1"], "needs a piano-roll experiment"),
     ],
 )
