@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 
 from musictf import host, rundir
-from musictf.data.benchmark import BENCHMARK_EXTENSIONS
+from musictf.data.published import PUBLISHED_EXTENSIONS
 from musictf.data.sources import parse_source
 from musictf.errors import MusicTFError
 
@@ -240,7 +240,7 @@ def benchmark_files(folder: Path) -> dict[str, Path]:
     first by name where a data set has several forms)."""
     found: dict[str, Path] = {}
     for path in sorted(Path(folder).iterdir()):
-        if path.is_file() and path.name.lower().endswith(BENCHMARK_EXTENSIONS):
+        if path.is_file() and path.name.lower().endswith(PUBLISHED_EXTENSIONS):
             name, _ = dataset_name(str(path), False)
             if name in PRESETS and name not in found:
                 found[name] = path

@@ -29,9 +29,9 @@ import numpy as np
 from musictf import files
 from musictf.data import parse_cache
 from musictf.data.audio import WAVFormatError, read_wav
-from musictf.data.benchmark import FRAME_QUARTERS, frames_to_notes, read_benchmark_file
 from musictf.data.music import Piece
 from musictf.data.parse import describe_error, parse_with_timeout
+from musictf.data.published import FRAME_QUARTERS, frames_to_notes, read_published_file
 from musictf.data.sources import MUSIC21_PREFIX, parse_source
 from musictf.data.split import folder_split
 from musictf.errors import MusicTFError
@@ -435,9 +435,9 @@ def load_corpus(
 
 
 def _benchmark_corpus(source: str, started: float) -> Corpus:
-    """A benchmark file (benchmark.py): every sequence one piece, named `<split>/<index>`, in its split."""
+    """A published benchmark file (published.py): every sequence one piece, named `<split>/<index>`, in its split."""
     path = Path(source).expanduser()
-    splits = read_benchmark_file(path)
+    splits = read_published_file(path)
     digest = files.sha256_file(path)
     pieces, own_split = [], {}
     for split, sequences in splits.items():

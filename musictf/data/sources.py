@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from musictf.data.benchmark import BENCHMARK_EXTENSIONS
+from musictf.data.published import PUBLISHED_EXTENSIONS
 
 MUSIC21_PREFIX = "music21:"
 PLACEHOLDER_PREFIX = "benchmark:"
@@ -48,6 +48,6 @@ def parse_source(text: str) -> Source:
         return Source(text, "music21", text[len(MUSIC21_PREFIX) :])
     if text.startswith(PLACEHOLDER_PREFIX):
         return Source(text, "placeholder", text[len(PLACEHOLDER_PREFIX) :])
-    if text.lower().endswith(BENCHMARK_EXTENSIONS):
+    if text.lower().endswith(PUBLISHED_EXTENSIONS):
         return Source(text, "published", text)
     return Source(text, "path", text)

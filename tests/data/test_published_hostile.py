@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from musictf.data.benchmark import read_benchmark_file
+from musictf.data.published import read_published_file
 from musictf.errors import MusicTFError
 
 GIGABYTE = 1 << 30
@@ -23,7 +23,7 @@ def _read_under_limit(path, limit_bytes=GIGABYTE):
     script = textwrap.dedent(
         f"""
         import resource, sys
-        import musictf.cli, musictf.data.benchmark, scipy.io, numpy  # what the read needs, before the cap
+        import musictf.cli, musictf.data.published, scipy.io, numpy  # what the read needs, before the cap
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         with open("/proc/self/status") as status:
             size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
@@ -72,7 +72,7 @@ def test_r1_legitimate_numpy_arrays_still_read(tmp_path):
         splits = {"train": [frames, np.array([[60, 64]], np.int16)], "valid": [], "test": []}
         path = tmp_path / f"arrays{protocol}.pkl"
         path.write_bytes(pickle.dumps(splits, protocol=protocol))
-        assert read_benchmark_file(path)["train"] == [[[60, 64], [62]], [[60, 64]]]
+        assert read_published_file(path)["train"] == [[[60, 64], [62]], [[60, 64]]]
 
 
 @pytest.mark.parametrize(
@@ -129,7 +129,7 @@ def test_r10_an_empty_truncated_or_corrupt_mat_is_one_line(tmp_path):
         path = tmp_path / name
         path.write_bytes(content)
         with pytest.raises(MusicTFError) as refused:
-            read_benchmark_file(path)
+            read_published_file(path)
         message = str(refused.value)
         assert message.startswith(str(path)) and "\n" not in message and len(message) < 400, message
 
@@ -148,14 +148,14 @@ def _mutations(original: bytes, rng: np.random.Generator, count: int):
 FUZZ_SCRIPT = """
 import sys
 from pathlib import Path
-from musictf.data.benchmark import read_benchmark_file
+from musictf.data.published import read_published_file
 from musictf.errors import MusicTFError
 import resource
 resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 for name in sys.argv[1:]:
     print(name, file=sys.stderr, flush=True)
     try:
-        read_benchmark_file(Path(name))
+        read_published_file(Path(name))
     except MusicTFError as error:
         assert "\\n" not in str(error), (name, str(error))
 print("ok")

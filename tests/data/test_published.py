@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from musictf.cli import main
-from musictf.data.benchmark import frames_to_notes, read_benchmark_file
 from musictf.data.pianoroll import LOWEST_PITCH, NUM_KEYS, notes_to_roll, write_midi
+from musictf.data.published import frames_to_notes, read_published_file
 from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
 
@@ -75,7 +75,7 @@ def test_every_published_form_gives_the_same_pieces_split_and_baselines_as_the_j
 ):
     reference = write_benchmark(tmp_path / "tiny.json", "json")
     other = write_benchmark(tmp_path / f"tiny-{form}.{FORMS[form]}", form)
-    assert read_benchmark_file(other) == read_benchmark_file(reference)
+    assert read_published_file(other) == read_published_file(reference)
     monkeypatch.setenv("MUSICTF_CACHE_DIR", str(tmp_path / "cache"))
     experiment = get_experiment("2")
     prepared = {}
@@ -192,7 +192,7 @@ def test_hostile_benchmark_files_are_bounded_and_refused_in_one_short_line(tmp_p
         err = capsys.readouterr().err.strip()
         assert status == 2 and reason in err and len(err.splitlines()) == 1 and len(err) < 300, (name, err)
     big = write_benchmark(tmp_path / "big.json", "json")  # 0.4 KB, over a limit of 0.1 KB
-    monkeypatch.setattr("musictf.data.benchmark.read_benchmark_file.__defaults__", (1e-4, 2_000_000))
+    monkeypatch.setattr("musictf.data.published.read_published_file.__defaults__", (1e-4, 2_000_000))
     assert main(["data", "--source", str(big)]) == 2
     assert "too large for a benchmark file: 0.0 MB > 0.0001 MB limit" in capsys.readouterr().err
 
@@ -212,7 +212,7 @@ def test_an_unreadable_benchmark_file_is_named_with_its_reason(tmp_path, capsys,
 def test_a_benchmark_file_loads_with_its_own_split_and_its_frames_round_trip(
     benchmark_file, tmp_path, monkeypatch
 ):
-    splits = read_benchmark_file(benchmark_file)
+    splits = read_published_file(benchmark_file)
     assert [len(splits[name]) for name in ("train", "valid", "test")] == [3, 1, 1]
     for sequences in SPLITS.values():
         for sequence in sequences:

