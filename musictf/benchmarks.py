@@ -7,8 +7,8 @@ Test NLL is in nats per frame, summed over the 88 keys, every frame of every tes
 its first. A run is on the protocol when it used 88-key active rolls at one frame per grid step with
 `pad_start`; runs on a published file are grouped by the data set its file name names.
 
-`benchmark_plan(folder, ...)` lists the runs `musictf benchmarks` (`make benchmarks DATA=folder`)
-makes: the presets of whichever published files the folder holds.
+`benchmark_runs.benchmark_plan(folder, ...)` lists the runs `musictf benchmarks` (`make benchmarks
+DATA=folder`) makes: the presets of whichever published files the folder holds.
 
 Example:
     rows = benchmark_table([benchmark_entry(label, metrics, run_dir) for ...])
@@ -21,9 +21,7 @@ import math
 from pathlib import Path
 
 from musictf import host, rundir
-from musictf.data.published import PUBLISHED_EXTENSIONS
 from musictf.data.sources import parse_source
-from musictf.errors import MusicTFError
 
 TCN_PAPER = "Bai, Kolter and Koltun 2018 (TCN paper), Table 1"
 BL2012 = "Boulanger-Lewandowski, Bengio and Vincent, ICML 2012, Table 1"
@@ -233,32 +231,3 @@ def benchmark_table(entries: list[BenchmarkEntry]) -> list[list]:
         for _, model, nll, citation in published:
             rows.append([dataset, model, nll, "–", "–", "–", "–", citation])
     return rows
-
-
-def benchmark_files(folder: Path) -> dict[str, Path]:
-    """{data set: its file} for the published files in `folder`, in the table's order (top level; the
-    first by name where a data set has several forms)."""
-    found: dict[str, Path] = {}
-    for path in sorted(Path(folder).iterdir()):
-        if path.is_file() and path.name.lower().endswith(PUBLISHED_EXTENSIONS):
-            name, _ = dataset_name(str(path), False)
-            if name in PRESETS and name not in found:
-                found[name] = path
-    return {name: found[name] for name in PRESETS if name in found}  # in the table's order
-
-
-def benchmark_plan(folder: Path, experiments: list[str], families: list[str]) -> list[tuple[str, str, Path]]:
-    """(experiment, preset, file) for every run `musictf benchmarks` makes, in the table's order."""
-    files = benchmark_files(folder)
-    if not files:
-        raise MusicTFError(
-            f"{folder}: none of the published files (jsb-chorales-quarter, nottingham, musedata, piano-midi; "
-            f".json, .pkl or .mat) is there"
-        )
-    suffixes = {"within": "", "independent": "-independent"}
-    return [
-        (number, PRESETS[dataset] + suffixes[family], path)
-        for dataset, path in files.items()
-        for number in experiments
-        for family in families
-    ]

@@ -16,7 +16,7 @@ from musictf import rundir
 from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, PRECISIONS, TUNERS, ExperimentConfig, RollConfig
 from musictf.data.tokens import DEFAULT_TOKEN_MODE, TOKEN_MODES
 from musictf.distribute import STRATEGIES
-from musictf.errors import MusicTFError
+from musictf.errors import FieldError, MusicTFError
 from musictf.tensorflow_logs import import_tensorflow
 
 
@@ -374,48 +374,6 @@ def _run_dir_for(args, experiment, config):
     return rundir.new_run_dir(experiment.slug, args.preset)
 
 
-def _print_metrics(result: dict) -> None:
-    from musictf import realism
-    from musictf.quality import HEADLINE_METRICS, closer_statistics, verdict
-
-    test = result["test"]
-    shown = ", ".join(f"{key} {test[key]:.4g}" for key in HEADLINE_METRICS if key in test)
-    print(f"test ({result['split']} split): {shown}")
-    print(
-        "baselines on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items())
-    )
-    judged = verdict(test, result["baseline"])
-    if judged:
-        print(f"verdict: {judged}")
-    samples, real, baseline = (
-        result["samples"],
-        result["test_split_statistics"],
-        result.get("baseline_samples"),
-    )
-    if baseline is None:
-        print(
-            "samples vs test split: "
-            + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples if key != "pieces")
-        )
-        followed = realism.audio_summary(result.get("set_level", {}))
-        if followed:
-            print(f"verdict: {followed}")
-        return
-    print(
-        "samples / test split / baseline's samples: "
-        + ", ".join(
-            f"{key} {samples[key]:.3g}/{real[key]:.3g}/{baseline[key]:.3g}"
-            for key in samples
-            if key != "pieces"
-        )
-    )
-    closer, total = closer_statistics(samples, real, baseline)
-    print(f"samples closer to the test split than the baseline's samples on {closer} of {total} statistics")
-    judged_samples = realism.summary(result.get("set_level", {}))
-    if judged_samples:
-        print(f"verdict: {judged_samples}")
-
-
 def _command_report(args) -> int:
     from musictf.report import build_report
 
@@ -441,27 +399,16 @@ def _command_train(args) -> int:
         return 0
     print(f"run directory: {run_dir}")
     if and_evaluate:
-        _print_metrics(result)
+        from musictf.report import console_summary, describe_samples
+
+        print(console_summary(result))
         print(
             f"checkpoints: {run_dir / 'checkpoints'}\nhistory: {run_dir / 'history.csv'}\nmetrics: "
-            f"{result['metrics_file']}\nsamples: {_describe_samples(result['sample_files'])} in "
+            f"{result['metrics_file']}\nsamples: {describe_samples(result['sample_files'])} in "
             f"{run_dir / 'samples'}"
         )
     rundir.record_finish(run_dir)
     return 0
-
-
-def _describe_samples(written: list[dict]) -> str:
-    """ "3 MIDI files, 3 PNG files" from the files a sample writer listed."""
-    counts: dict[str, int] = {}
-    for item in written:
-        for name in item.values():
-            suffix = str(name).rpartition(".")[2].upper() if isinstance(name, str) and "." in name else None
-            if suffix in ("MID", "WAV", "PNG"):
-                counts[suffix] = counts.get(suffix, 0) + 1
-    return ", ".join(
-        f"{count} {'MIDI' if suffix == 'MID' else suffix} files" for suffix, count in counts.items()
-    )
 
 
 def _is_other_worker(args, run_dir) -> bool:
@@ -524,11 +471,14 @@ def _command_evaluate(args) -> int:
         split=args.split,
         sampling=sampling,
     )
-    _print_metrics(result)
+    from musictf.report import console_summary
+
+    print(console_summary(result))
     print(f"metrics: {result['metrics_file']}")
     return 0
 
 
+# `generate`'s flags: the config fields they set, and the writer options they pass.
 GENERATE_FLAGS = {
     "num_samples": "--num",
     "generate_length": "--length",
@@ -538,28 +488,35 @@ GENERATE_FLAGS = {
     "top_p": "--top-p",
     "seed": "--seed",
 }
+GENERATE_OPTIONS = {"roll_file": "--roll", "program": "--program"}
 
 
 def _command_generate(args) -> int:
     from musictf.run import generate, open_run
 
-    overrides = {field: getattr(args, flag[2:].replace("-", "_")) for field, flag in GENERATE_FLAGS.items()}
-    out_dir, written = generate(
-        open_run(args.run),
-        overrides,
-        out_dir=args.out,
-        prime_file=args.prime,
-        options={"roll_file": args.roll, "program": args.program},
-        checkpoint=args.checkpoint,
-        flag_names=GENERATE_FLAGS,
-    )
+    def value(flag: str):
+        return getattr(args, flag[2:].replace("-", "_"))
+
+    overrides = {field: value(flag) for field, flag in GENERATE_FLAGS.items()}
+    try:
+        out_dir, written = generate(
+            open_run(args.run),
+            overrides,
+            out_dir=args.out,
+            prime_file=args.prime,
+            options={option: value(flag) for option, flag in GENERATE_OPTIONS.items()},
+            checkpoint=args.checkpoint,
+        )
+    except FieldError as error:  # the library names the field; the user typed a flag
+        flag = (GENERATE_FLAGS | GENERATE_OPTIONS).get(error.field, error.field)
+        raise MusicTFError(f"{flag}: {error.reason}") from None
     for item in written:
         print(out_dir / (item.get("midi") or item["wav"]))
     return 0
 
 
 def _command_benchmarks(args) -> int:
-    from musictf.benchmarks import benchmark_plan
+    from musictf.benchmark_runs import benchmark_plan, run_plan
 
     if not Path(args.folder).is_dir():
         raise MusicTFError(f"{args.folder}: not a folder (the folder holding the published files)")
@@ -570,34 +527,8 @@ def _command_benchmarks(args) -> int:
         for number, preset, path in plan:
             print(f"musictf run {number} --preset {preset} --source {path}")
         return 0
-    print(_run_benchmarks(plan, Path(args.out)))
+    print(run_plan(plan, Path(args.out)))
     return 0
-
-
-def _run_benchmarks(plan: list[tuple[str, str, Path]], report_dir: Path) -> Path:
-    """Trains and evaluates each planned run (an unfinished one resumes, a finished one is not trained
-    again), then builds the report from the latest runs."""
-    from musictf import config as config_module
-    from musictf import rundir
-    from musictf.experiments import get_experiment
-    from musictf.report import build_report
-    from musictf.run import train_and_evaluate
-
-    for index, (number, preset, path) in enumerate(plan, start=1):
-        experiment = get_experiment(number)
-        config = experiment.load_config(preset, [f"source={path}"])
-        fields = config_module.to_dict(config)
-        run_dir = rundir.find_unfinished(experiment.slug, preset, fields, evaluated_too=True)
-        where = f"benchmark {index}/{len(plan)}: {experiment.slug} --preset {preset} --source {path}"
-        if run_dir is not None and (run_dir / "metrics.json").is_file():
-            print(f"{where}: evaluated already in {run_dir}", file=sys.stderr)
-            continue
-        run_dir = run_dir or rundir.new_run_dir(experiment.slug, preset)
-        print(where, file=sys.stderr)
-        result = train_and_evaluate(experiment, config, run_dir, preset)
-        rundir.record_finish(run_dir)
-        print(f"{run_dir}: test NLL {result['test']['frame_nll_nats']:.3f} nats per frame", file=sys.stderr)
-    return build_report(None, report_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

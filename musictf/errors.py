@@ -7,3 +7,12 @@ class MusicTFError(Exception):
 
 class ConfigError(MusicTFError):
     """A preset, override or config file that cannot be used."""
+
+
+class FieldError(ConfigError):
+    """A value one config field cannot take; `field` names it, so that a caller with its own names
+    for fields (the CLI's flags) can say which of them was wrong."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason

@@ -18,7 +18,7 @@ from pathlib import Path
 from musictf import benchmarks, files, plots, realism, rundir
 from musictf.data.audio import fluidsynth_available, render_midi
 from musictf.errors import MusicTFError
-from musictf.quality import HEADLINE_METRICS, QUALITY_KEYS, verdict
+from musictf.quality import HEADLINE_METRICS, QUALITY_KEYS, closer_statistics, verdict
 from musictf.run import open_run
 from musictf.samples import read_listing
 
@@ -461,6 +461,64 @@ def tuning_section(tune_root: Path, figures: Path) -> str:
             f'<img src="{_data_uri(png, "image/png")}" alt="hyperparameters against the objective">'
         )
     return "".join(tuning)
+
+
+def console_summary(result: dict) -> str:
+    """What `musictf run` and `musictf evaluate` print of a result: the test metrics, the baselines,
+    the verdicts against the strongest baseline and against the music, the sample statistics."""
+    lines = []
+    test = result["test"]
+    shown = ", ".join(f"{key} {test[key]:.4g}" for key in HEADLINE_METRICS if key in test)
+    lines.append(f"test ({result['split']} split): {shown}")
+    lines.append(
+        "baselines on the same targets: " + ", ".join(f"{k} {v:.4g}" for k, v in result["baseline"].items())
+    )
+    judged = verdict(test, result["baseline"])
+    if judged:
+        lines.append(f"verdict: {judged}")
+    samples, real, baseline = (
+        result["samples"],
+        result["test_split_statistics"],
+        result.get("baseline_samples"),
+    )
+    if baseline is None:
+        lines.append(
+            "samples vs test split: "
+            + ", ".join(f"{key} {samples[key]:.3g}/{real[key]:.3g}" for key in samples if key != "pieces")
+        )
+        followed = realism.audio_summary(result.get("set_level", {}))
+        if followed:
+            lines.append(f"verdict: {followed}")
+        return "\n".join(lines)
+    lines.append(
+        "samples / test split / baseline's samples: "
+        + ", ".join(
+            f"{key} {samples[key]:.3g}/{real[key]:.3g}/{baseline[key]:.3g}"
+            for key in samples
+            if key != "pieces"
+        )
+    )
+    closer, total = closer_statistics(samples, real, baseline)
+    lines.append(
+        f"samples closer to the test split than the baseline's samples on {closer} of {total} statistics"
+    )
+    judged_samples = realism.summary(result.get("set_level", {}))
+    if judged_samples:
+        lines.append(f"verdict: {judged_samples}")
+    return "\n".join(lines)
+
+
+def describe_samples(written: list[dict]) -> str:
+    """ "3 MIDI files, 3 PNG files" from the files a sample writer listed."""
+    counts: dict[str, int] = {}
+    for item in written:
+        for name in item.values():
+            suffix = str(name).rpartition(".")[2].upper() if isinstance(name, str) and "." in name else None
+            if suffix in ("MID", "WAV", "PNG"):
+                counts[suffix] = counts.get(suffix, 0) + 1
+    return ", ".join(
+        f"{count} {'MIDI' if suffix == 'MID' else suffix} files" for suffix, count in counts.items()
+    )
 
 
 REALISM_HEADER = [

@@ -28,7 +28,7 @@ from musictf.data import representation as representation_module
 from musictf.data.prepared import PreparedData
 from musictf.data.representation import Representation
 from musictf.distribute import set_precision
-from musictf.errors import MusicTFError
+from musictf.errors import FieldError, MusicTFError
 from musictf.evaluate import metrics_path, source_label
 from musictf.experiments.base import Experiment, get_experiment, prepare_data
 from musictf.train import train
@@ -237,21 +237,19 @@ def generate(
     prime_file: str | None = None,
     options: dict | None = None,
     checkpoint: str = "best",
-    flag_names: dict | None = None,
 ) -> tuple[Path, list[dict]]:
     """Samples from the run's checkpoint into `out_dir` (default: the run's samples/), with config
     fields changed by `overrides` (e.g. {"num_samples": 4, "temperature": 0.8}), each held to the
-    config's own checks (`flag_names` names a field's flag in their messages). The new set replaces
-    the old one only once it is written whole. Returns (the folder, the written samples)."""
+    config's own checks (a value one refuses raises `FieldError` naming the field). The new set
+    replaces the old one only once it is written whole. Returns (the folder, the written samples)."""
     config = run.config
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        flag = (flag_names or {}).get(key, key)
         try:
-            config = config_module.replace(config, {key: value}, origin=flag)
+            config = config_module.replace(config, {key: value}, origin=key)
         except MusicTFError as error:
-            raise MusicTFError(f"{flag}: {error}") from None
+            raise FieldError(key, str(error)) from None
     run = dataclasses.replace(run, config=config)
     out_dir = files.require_writable_dir(Path(out_dir) if out_dir else run.path / "samples", "samples")
     with rundir.lock(run.path, f"generating from {run.experiment.slug}"):

@@ -32,7 +32,7 @@ from musictf.data.audio import WAVFormatError, mu_law_decode, mu_law_encode, rea
 from musictf.data.music import Piece
 from musictf.data.parse import read_notes
 from musictf.data.pianoroll import SIXTEENTH_GRID, read_midi, roll_to_notes, write_midi
-from musictf.errors import MusicTFError
+from musictf.errors import FieldError, MusicTFError
 from musictf.plots import save_piano_roll, save_waveform_and_spectrogram
 
 LISTING = "samples.json"
@@ -128,9 +128,10 @@ def write_sample_set(
 
 
 def _refuse(options: dict | None, what: str) -> None:
+    """Refuses, naming the option (`FieldError.field`), options this experiment's writer has no use for."""
     given = sorted(name for name, value in (options or {}).items() if value is not None)
     if given:
-        raise MusicTFError(f"--{given[0].replace('_file', '').replace('_', '-')}: {what}")
+        raise FieldError(given[0], what)
 
 
 def _openings(encoded, seq_len: int, count: int) -> list[tuple[str, np.ndarray]]:

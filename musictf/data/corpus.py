@@ -435,7 +435,7 @@ def load_corpus(
 
 
 def _benchmark_corpus(source: str, started: float) -> Corpus:
-    """A published benchmark file (published.py): every sequence one piece, named `<split>/<index>`, in its split."""
+    """A published benchmark file (published.py): every sequence one piece, `<split>/<index>`."""
     path = Path(source).expanduser()
     splits = read_published_file(path)
     digest = files.sha256_file(path)
