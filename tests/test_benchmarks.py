@@ -101,9 +101,8 @@ def test_a_runs_entry_carries_its_best_validation_training_time_and_machine(tmp_
 
 
 def test_musictf_benchmarks_plans_each_found_files_presets_and_refuses_a_folder_without_any(tmp_path, capsys):
-    from tests.data.test_published import write_benchmark
-
     from musictf.cli import main
+    from tests.data.test_published import write_benchmark
 
     folder = tmp_path / "published"
     folder.mkdir()
