@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -127,6 +128,19 @@ def write_sample_set(
     return replace_samples(folder, write)
 
 
+_SAMPLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def sampler_for(run, model, config, representation):
+    """The experiment's sampler for `model` at `config`, built once per model and config: an
+    evaluation's written samples and its measured ones share it, and its compiled loop."""
+    built = _SAMPLERS.setdefault(model, {})
+    key = (run.experiment.slug, repr(config))
+    if key not in built:
+        built[key] = run.experiment.sampler(model, config, representation)
+    return built[key]
+
+
 def _refuse(options: dict | None, what: str) -> None:
     """Refuses, naming the option (`FieldError.field`), options this experiment's writer has no use for."""
     given = sorted(name for name, value in (options or {}).items() if value is not None)
@@ -202,7 +216,7 @@ def write_midi_samples(
     its primer, to set beside it. Returns the samples' list."""
     _refuse(options, "only experiment 5 (WaveNet) renders a roll in a timbre")
     out_dir, config, representation = Path(out_dir), run.config, data.representation
-    sampler = run.experiment.sampler(model, config, representation)
+    sampler = sampler_for(run, model, config, representation)
     primes, sources = primer_arrays(data, config.seq_len, num, prime_file)
     started = time.perf_counter()
     continuations = sampler.generate(primes, length, seed)
@@ -261,7 +275,7 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
     config, representation = run.config, data.representation
     count, length = config.statistics_samples, config.generate_length
     primes, _ = primer_arrays(data, config.seq_len, count, only_split=split)
-    continuations = run.experiment.sampler(model, config, representation).generate(
+    continuations = sampler_for(run, model, config, representation).generate(
         primes, length, config.seed
     )
     measured_dir = Path(measured_dir)
@@ -360,7 +374,7 @@ def write_audio_samples(
         np.repeat(read_wav_primer(prime_file, config.sample_rate)[None], num, axis=0) if prime_file else None
     )
     rolls = conditioning_rolls([roll for _, roll, _ in sources], length, config.hop)
-    sampler = run.experiment.sampler(model, config, representation)
+    sampler = sampler_for(run, model, config, representation)
     started = time.perf_counter()
     codes = sampler.generate(primer, length, seed, roll=rolls, program=np.asarray(programs), batch=num)
     seconds = time.perf_counter() - started
@@ -414,7 +428,7 @@ def audio_sample_statistics(
     items = data.arrays[split]
     chosen = [items[index % len(items)] for index in range(config.statistics_samples)]
     rolls = conditioning_rolls([roll for _, roll, _ in chosen], config.generate_length, config.hop)
-    codes = run.experiment.sampler(model, config, data.representation).generate(
+    codes = sampler_for(run, model, config, data.representation).generate(
         None,
         config.generate_length,
         config.seed,
