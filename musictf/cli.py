@@ -304,11 +304,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ablation_command(commands)
     _add_report_command(commands)
     _add_benchmarks_command(commands)
+    add_verbose_flags(commands)
+    return parser
+
+
+def add_verbose_flags(commands) -> None:
+    """`--verbose` on every command: TensorFlow's start-up log lines, hidden by default."""
     for command in commands.choices.values():
         command.add_argument(
             "--verbose", action="store_true", help="show TensorFlow's start-up log lines (hidden by default)"
         )
-    return parser
 
 
 def _command_data(args) -> int:

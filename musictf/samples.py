@@ -275,9 +275,7 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
     config, representation = run.config, data.representation
     count, length = config.statistics_samples, config.generate_length
     primes, _ = primer_arrays(data, config.seq_len, count, only_split=split)
-    continuations = sampler_for(run, model, config, representation).generate(
-        primes, length, config.seed
-    )
+    continuations = sampler_for(run, model, config, representation).generate(primes, length, config.seed)
     measured_dir = Path(measured_dir)
     for stale in measured_dir.glob("sample_*.mid"):  # an earlier evaluation may have measured more
         stale.unlink()

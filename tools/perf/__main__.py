@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from musictf import rundir
-from musictf.cli import _Parser, run_command
+from musictf.cli import _Parser, add_verbose_flags, run_command
 from musictf.errors import MusicTFError
 from musictf.tensorflow_logs import import_tensorflow
 from tools.perf import FIGURES, run_benchmarks
@@ -104,10 +104,7 @@ def build_parser() -> _Parser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     _add_bench_command(commands)
     _add_gpu_check_command(commands)
-    for command in commands.choices.values():
-        command.add_argument(
-            "--verbose", action="store_true", help="show TensorFlow's start-up log lines (hidden by default)"
-        )
+    add_verbose_flags(commands)
     return parser
 
 
