@@ -116,10 +116,14 @@ class ExperimentConfig:
         """Whether the model reads its target as an input too (teacher forcing within a frame)."""
         return False
 
+    # The values each text field with a fixed set of them accepts; a subclass adds its own fields'.
+    CHOICES: typing.ClassVar[dict[str, tuple[str, ...]]] = {"optimizer": OPTIMIZERS, "precision": PRECISIONS}
+
     def validate(self) -> None:
         """Raises ConfigError for values no experiment can use."""
         require_finite_numbers(self)
         require_limits(self)
+        require_choices(self)
         require(
             (
                 self.weight_decay * self.learning_rate < 1,
@@ -129,14 +133,6 @@ class ExperimentConfig:
             (
                 self.valid_fraction + self.test_fraction < 1,
                 "valid_fraction + test_fraction must leave files for training",
-            ),
-            (
-                self.optimizer in OPTIMIZERS,
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
-            ),
-            (
-                self.precision in PRECISIONS,
-                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
             ),
         )
 
@@ -262,6 +258,15 @@ def require_limits(config) -> None:
         value = getattr(config, field.name)
         if limit is not None and not limit.admits(value):
             raise ConfigError(f"{field.name} must be {limit.said}, got {value}")
+
+
+def require_choices(config) -> None:
+    """Raises ConfigError for the first field of `config` that is not one of its class's `CHOICES`."""
+    for name, choices in type(config).CHOICES.items():
+        value = getattr(config, name)
+        if value not in choices:
+            said = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
+            raise ConfigError(f"{name} must be {said}, got {value!r}")
 
 
 def require(*checks: tuple[bool, str]) -> None:
@@ -470,16 +475,14 @@ class RollConfig(ExperimentConfig):
     voice_bins: int = 9
     voice_change_bins: int = 2
 
+    CHOICES = ExperimentConfig.CHOICES | {"roll_encoding": ENCODINGS, "output": ("sigmoid", "softmax")}
+
     @property
     def target_is_input(self) -> bool:
         return self.frame_autoregression
 
     def validate(self) -> None:
         super().validate()
-        if self.roll_encoding not in ENCODINGS:
-            raise ConfigError(f"roll_encoding must be onset_sustain or active, got {self.roll_encoding!r}")
-        if self.output not in ("sigmoid", "softmax"):
-            raise ConfigError(f"output must be sigmoid or softmax, got {self.output!r}")
         if self.nade_units and not self.frame_autoregression:
             raise ConfigError("nade_units sizes the within-frame term: it needs frame_autoregression = true")
         if self.frame_autoregression and self.output != "sigmoid":

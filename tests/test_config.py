@@ -177,3 +177,14 @@ def test_a_saved_config_without_a_later_weight_field_reads_as_it_was_trained():
     assert (older.voice_bins, older.voice_change_bins, older.units) == (0, 0, 64)
     assert from_dict(RollConfig, {"voice_bins": 9}, origin="config.json").voice_bins == 9
     assert RollConfig().voice_bins > 0 and RollConfig().voice_change_bins > 0
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_field_with_a_fixed_set_of_values_refuses_another_and_names_them(module):
+    experiment = get_experiment(module)
+    config = experiment.load_config("smoke")
+    assert {"optimizer", "precision"} <= set(config.CHOICES)
+    for name, choices in config.CHOICES.items():
+        assert getattr(config, name) in choices
+        with pytest.raises(ConfigError, match=f"{name} must be .*{choices[-1]}, got 'bogus'"):
+            load_config(experiment.config_class, experiment.experiment_file, "smoke", [f"{name}=bogus"])

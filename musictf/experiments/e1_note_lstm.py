@@ -38,7 +38,6 @@ from musictf.data.pipeline import window_datasets
 from musictf.data.prepared import prepare_symbolic_data
 from musictf.data.representation import TokenRepresentation
 from musictf.data.tokens import DEFAULT_TOKEN_MODE, FACTOR_PREFIXES, TOKEN_MODES
-from musictf.errors import ConfigError
 from musictf.evaluate import token_test_metrics
 from musictf.experiments.base import Experiment
 from musictf.generate import FrameChooser, Sampler, blocked_token_ids
@@ -70,17 +69,11 @@ class NoteLSTMConfig(ExperimentConfig):
     # then that of the pitches. 0: `temperature` for every token.
     rhythm_temperature: float = 1.0
 
-    def validate(self) -> None:
-        super().validate()
-        if self.token_mode not in TOKEN_MODES:
-            raise ConfigError(f"token_mode must be one of {', '.join(TOKEN_MODES)}, got {self.token_mode!r}")
-        if self.input_encoding not in ("embedding", "scalar"):
-            raise ConfigError(f"input_encoding must be embedding or scalar, got {self.input_encoding!r}")
-        if self.dense_activation not in DENSE_ACTIVATIONS:
-            raise ConfigError(
-                f"dense_activation must be one of {', '.join(DENSE_ACTIVATIONS)}, "
-                f"got {self.dense_activation!r}"
-            )
+    CHOICES = ExperimentConfig.CHOICES | {
+        "token_mode": TOKEN_MODES,
+        "input_encoding": ("embedding", "scalar"),
+        "dense_activation": DENSE_ACTIVATIONS,
+    }
 
 
 def build_model(config: NoteLSTMConfig, features: int) -> keras.Model:

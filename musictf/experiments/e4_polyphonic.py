@@ -70,6 +70,8 @@ class PolyphonicConfig(Seq2SeqConfig):
     # lower temperature than experiment 3.
     temperature: float = 0.7
 
+    CHOICES = Seq2SeqConfig.CHOICES | {"teacher_forcing_schedule": TEACHER_FORCING_SCHEDULES}
+
     @property
     def samples_own_frames(self) -> bool:
         """Whether training ever feeds the decoder its own drawn frames (scheduled sampling)."""
@@ -77,11 +79,6 @@ class PolyphonicConfig(Seq2SeqConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.teacher_forcing_schedule not in TEACHER_FORCING_SCHEDULES:
-            raise ConfigError(
-                f"teacher_forcing_schedule must be one of {', '.join(TEACHER_FORCING_SCHEDULES)}, got "
-                f"{self.teacher_forcing_schedule!r}"
-            )
         if self.output != "sigmoid":
             raise ConfigError("experiment 4 is multi-label: output must be sigmoid")
         if self.frame_autoregression and self.samples_own_frames:

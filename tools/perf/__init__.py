@@ -22,8 +22,9 @@ FIGURES = ("corpus", "training", "generation", "wavenet", "memory", "scaling")
 
 @dataclasses.dataclass(frozen=True)
 class Sizes:
-    """How much each figure measures. `full` is sized to finish within 20 minutes on 2 cores
-    (docs/performance.md has its times); `smoke` only checks that the harness runs."""
+    """How much each figure of `make bench` and each check of `make gpu-check` measures. `full` is
+    sized for `make bench` to finish within 20 minutes on 2 cores (docs/performance.md has its
+    times); `smoke` only checks that the harnesses run."""
 
     preset: str = "cpu"
     corpus_files: int = 120
@@ -39,6 +40,16 @@ class Sizes:
     wavenet_repeats: int = 3
     scaling_files: tuple = (1000, 4000, 16000)  # and the time to write the corpora once
     scaling_train_steps: int = 200  # per epoch, so that the epoch's validation pass weighs little
+    # `make gpu-check`: its training and precision checks; its generation and WaveNet figures take the
+    # sizes above, at one WaveNet depth
+    check_preset: str = "paper"  # the documented models
+    check_epochs: int = 2
+    check_steps_per_epoch: int = 50
+    check_eval_windows: int = 512
+    check_max_files: int = 0
+    check_mode_steps: int = 20
+    check_mode_repeats: int = 3
+    check_wavenet_layers: int = 10  # 2 stacks: receptive field 2047
 
 
 SIZES = {
@@ -58,6 +69,14 @@ SIZES = {
         wavenet_repeats=1,
         scaling_files=(6, 12),
         scaling_train_steps=2,
+        check_preset="smoke",
+        check_epochs=1,
+        check_steps_per_epoch=2,
+        check_eval_windows=16,
+        check_max_files=12,
+        check_mode_steps=2,
+        check_mode_repeats=1,
+        check_wavenet_layers=3,
     ),
 }
 

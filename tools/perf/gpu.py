@@ -15,49 +15,19 @@ Without a GPU it refuses in one line (exit status 2): its figures would say noth
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from pathlib import Path
 
 from musictf import rundir
 from musictf.errors import MusicTFError
+from tools.perf import SIZES, Sizes
 
 PRECISION_MODES = {
     "float32": {"precision": "float32", "jit_compile": False},
     "mixed_float16": {"precision": "mixed_float16", "jit_compile": False},
     "mixed_bfloat16": {"precision": "mixed_bfloat16", "jit_compile": False},
     "xla": {"precision": "float32", "jit_compile": True},
-}
-
-
-@dataclasses.dataclass(frozen=True)
-class GpuCheckSize:
-    """How much the training and precision checks run; the generation and WaveNet figures take
-    `make bench`'s sizes of the same name (`bench.SIZES`), at one WaveNet depth."""
-
-    preset: str = "paper"  # the documented models
-    epochs: int = 2
-    steps_per_epoch: int = 50
-    eval_windows: int = 512
-    max_files: int = 0
-    mode_steps: int = 20
-    mode_repeats: int = 3
-    wavenet_layers: int = 10  # 2 stacks: receptive field 2047
-
-
-SIZES = {
-    "full": GpuCheckSize(),
-    "smoke": GpuCheckSize(
-        preset="smoke",
-        epochs=1,
-        steps_per_epoch=2,
-        eval_windows=16,
-        max_files=12,
-        mode_steps=2,
-        mode_repeats=1,
-        wavenet_layers=3,
-    ),
 }
 
 
@@ -96,7 +66,7 @@ def cudnn_lstm_ops(model, inputs) -> int:
     return sum(op.startswith("CudnnRNN") for op in ops)
 
 
-def _train_check(number: int, size: GpuCheckSize, runs_root: Path) -> dict:
+def _train_check(number: int, size: Sizes, runs_root: Path) -> dict:
     """Experiment `number` at the size's preset, a few short epochs through the engine."""
     import tensorflow as tf
 
@@ -107,18 +77,18 @@ def _train_check(number: int, size: GpuCheckSize, runs_root: Path) -> dict:
 
     experiment = get_experiment(str(number))
     config = experiment.load_config(
-        size.preset,
+        size.check_preset,
         [
-            f"epochs={size.epochs}",
-            f"steps_per_epoch={size.steps_per_epoch}",
-            f"max_eval_windows={size.eval_windows}",
-            f"max_files={size.max_files}",
+            f"epochs={size.check_epochs}",
+            f"steps_per_epoch={size.check_steps_per_epoch}",
+            f"max_eval_windows={size.check_eval_windows}",
+            f"max_files={size.check_max_files}",
         ],
     )
     data = prepare_data(experiment, config, progress=False)
-    run_dir = rundir.new_run_dir(experiment.slug, size.preset, root=runs_root)
+    run_dir = rundir.new_run_dir(experiment.slug, size.check_preset, root=runs_root)
     started = time.perf_counter()
-    history = train(experiment, config, run_dir, size.preset, data=data, verbose=0)
+    history = train(experiment, config, run_dir, size.check_preset, data=data, verbose=0)
     seconds = time.perf_counter() - started
     rows, _ = rundir.read_history(run_dir / "history.csv")
     model = build_and_compile(experiment, config, data.representation.features, tf.distribute.get_strategy())
@@ -127,13 +97,13 @@ def _train_check(number: int, size: GpuCheckSize, runs_root: Path) -> dict:
     epoch_seconds = [row["seconds"] for row in rows if isinstance(row.get("seconds"), float)]
     return {
         "experiment": experiment.slug,
-        "preset": size.preset,
+        "preset": size.check_preset,
         "run_dir": str(run_dir),
         "parameters": model.count_params(),
-        "epochs": size.epochs,
-        "steps_per_epoch": size.steps_per_epoch,
+        "epochs": size.check_epochs,
+        "steps_per_epoch": size.check_steps_per_epoch,
         "seconds": round(seconds, 1),
-        "seconds_per_step_last_epoch": round(epoch_seconds[-1] / size.steps_per_epoch, 4)
+        "seconds_per_step_last_epoch": round(epoch_seconds[-1] / size.check_steps_per_epoch, 4)
         if epoch_seconds
         else None,
         "val_loss": history.get("val_loss", [None])[-1],
@@ -141,7 +111,7 @@ def _train_check(number: int, size: GpuCheckSize, runs_root: Path) -> dict:
     }
 
 
-def _precision_check(size: GpuCheckSize) -> dict:
+def _precision_check(size: Sizes) -> dict:
     """Experiment 2's model at the size's preset in each precision mode and with XLA, step times in
     alternating rounds (the ratio to float32 is taken round by round)."""
     import keras
@@ -156,7 +126,7 @@ def _precision_check(size: GpuCheckSize) -> dict:
     from tools.perf.training import fit_round
 
     experiment = get_experiment("2")
-    base = experiment.load_config(size.preset, [f"max_files={size.max_files}"])
+    base = experiment.load_config(size.check_preset, [f"max_files={size.check_max_files}"])
     data = prepare_data(experiment, base, progress=False)
     strategy = tf.distribute.get_strategy()
     train_ds, _, _ = experiment.make_datasets(experiment, base, data, strategy)
@@ -170,10 +140,10 @@ def _precision_check(size: GpuCheckSize) -> dict:
             failures[mode] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
     set_precision("float32")
     rounds = {
-        mode: (lambda model=model: fit_round(model, train_ds, size.mode_steps))
+        mode: (lambda model=model: fit_round(model, train_ds, size.check_mode_steps))
         for mode, model in models.items()
     }
-    times = interleaved(rounds, repeats=size.mode_repeats, warmup=1)
+    times = interleaved(rounds, repeats=size.check_mode_repeats, warmup=1)
     keras.backend.clear_session()
     result = {
         mode: {
@@ -182,7 +152,7 @@ def _precision_check(size: GpuCheckSize) -> dict:
         }
         for mode in times
     }
-    return {"experiment": experiment.slug, "preset": size.preset, "modes": result, "failed": failures}
+    return {"experiment": experiment.slug, "preset": size.check_preset, "modes": result, "failed": failures}
 
 
 def run_gpu_check(
@@ -193,12 +163,11 @@ def run_gpu_check(
 ) -> dict:
     """Every check in turn; writes `out_dir`/gpu.json and gpu.md and returns the results."""
     from musictf import files, host, rundir
-    from tools.perf import SIZES as BENCH_SIZES
     from tools.perf.generation import generation_figures, wavenet_figures
     from tools.perf.training import Prepared
 
     device = gpu_name() if allow_cpu else require_gpu()
-    sizes, bench = SIZES[size], BENCH_SIZES[size]
+    sizes = SIZES[size]
     runs_root = Path(runs_root) if runs_root is not None else rundir.RUNS_ROOT / "gpu-check"
     started = time.perf_counter()
     results = {
@@ -209,12 +178,12 @@ def run_gpu_check(
         "training": [_train_check(number, sizes, runs_root) for number in (2, 4)],
         "precision": _precision_check(sizes),
     }
-    prepared = Prepared(bench.preset)
+    prepared = Prepared(sizes.preset)
     results["generation"] = generation_figures(
-        prepared, [2, 4], bench.generation_steps, bench.predict_steps, 1
+        prepared, [2, 4], sizes.generation_steps, sizes.predict_steps, 1
     )
     results["wavenet"] = wavenet_figures(
-        prepared, [sizes.wavenet_layers], bench.wavenet_fast_samples, bench.wavenet_naive_samples, 1
+        prepared, [sizes.check_wavenet_layers], sizes.wavenet_fast_samples, sizes.wavenet_naive_samples, 1
     )
     results["seconds"] = round(time.perf_counter() - started, 1)
     files.write_json(Path(out_dir) / "gpu.json", results)
