@@ -12,7 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
-from musictf import rundir
+from musictf import config as config_module
+from musictf import multiworker, rundir
 from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, PRECISIONS, TUNERS, ExperimentConfig, RollConfig
 from musictf.data.tokens import DEFAULT_TOKEN_MODE, TOKEN_MODES
 from musictf.distribute import STRATEGIES
@@ -364,8 +365,6 @@ def _experiment_and_config(args):
 
 
 def _run_dir_for(args, experiment, config):
-    from musictf import config as config_module
-    from musictf import rundir
 
     if args.run_dir:
         return Path(args.run_dir)
@@ -387,20 +386,19 @@ def _command_report(args) -> int:
 
 
 def _command_train(args) -> int:
-    from musictf import rundir
-
     and_evaluate = args.command == "run"
     experiment, config = _experiment_and_config(args)
     run_dir = _run_dir_for(args, experiment, config)
+    chief = multiworker.is_chief(args.strategy)
     if not and_evaluate:
         from musictf.train import train
 
-        train(experiment, config, run_dir, args.preset, args.strategy)
+        train(experiment, config, run_dir, args.preset, args.strategy, chief=chief)
     else:
         from musictf.run import train_and_evaluate
 
-        result = train_and_evaluate(experiment, config, run_dir, args.preset, args.strategy)
-    if _is_other_worker(args, run_dir):
+        result = train_and_evaluate(experiment, config, run_dir, args.preset, args.strategy, chief=chief)
+    if _is_other_worker(chief, run_dir):
         return 0
     print(f"run directory: {run_dir}")
     if and_evaluate:
@@ -416,11 +414,9 @@ def _command_train(args) -> int:
     return 0
 
 
-def _is_other_worker(args, run_dir) -> bool:
+def _is_other_worker(chief: bool, run_dir) -> bool:
     """True (after saying so) for a multi-worker process that is not the chief: it writes nothing."""
-    from musictf import multiworker
-
-    if multiworker.is_chief(args.strategy):
+    if chief:
         return False
     print(f"worker {'-'.join(map(str, multiworker.task()))} finished; the chief writes {run_dir}")
     return True
@@ -428,7 +424,6 @@ def _is_other_worker(args, run_dir) -> bool:
 
 def _command_tune(args) -> int:
     experiment, config = _experiment_and_config(args)
-    from musictf import rundir
     from musictf.tune import tune
 
     run_dir = (
@@ -436,10 +431,19 @@ def _command_tune(args) -> int:
         if args.run_dir
         else rundir.RUNS_ROOT / "tune" / f"{experiment.slug}-{args.preset}-{args.tuner}"
     )
+    chief = multiworker.is_chief(args.strategy)
     result = tune(
-        experiment, config, args.preset, run_dir, args.tuner, args.max_trials, args.objective, args.strategy
+        experiment,
+        config,
+        args.preset,
+        run_dir,
+        args.tuner,
+        args.max_trials,
+        args.objective,
+        args.strategy,
+        chief=chief,
     )
-    if _is_other_worker(args, run_dir):
+    if _is_other_worker(chief, run_dir):
         return 0
     changes = ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in result["best_changes"].items()) or "nothing"
     print(f"{result['trials_run_now']} trials run now; the best trial changed {changes}")
@@ -465,7 +469,6 @@ def _command_ablation(args) -> int:
 
 
 def _command_evaluate(args) -> int:
-    from musictf import config as config_module
     from musictf.run import evaluate, open_run
 
     sampling = config_module.parse_overrides(args.overrides)

@@ -116,6 +116,9 @@ class ExperimentConfig:
         """Whether the model reads its target as an input too (teacher forcing within a frame)."""
         return False
 
+    # The window layout the shared pipeline and protocol build for this config's models ("next": the
+    # step after each window, "window": the window shifted by one, "audio": crops of samples).
+    TARGET: typing.ClassVar[str] = "next"
     # The values each text field with a fixed set of them accepts; a subclass adds its own fields'.
     CHOICES: typing.ClassVar[dict[str, tuple[str, ...]]] = {"optimizer": OPTIMIZERS, "precision": PRECISIONS}
 

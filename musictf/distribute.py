@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+from musictf import multiworker
 from musictf.errors import MusicTFError
 
 STRATEGIES = ("default", "mirrored", "multiworker", "tpu", "auto")
@@ -67,8 +68,6 @@ def get_strategy(name: str = "default"):
 
 def _multi_worker_strategy():
     import tensorflow as tf
-
-    from musictf import multiworker
 
     multiworker.cluster()
     multiworker.install_keras_shim()

@@ -10,11 +10,14 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from musictf.errors import MusicTFError
 
 
 @contextlib.contextmanager
@@ -55,8 +58,6 @@ def is_writable_dir(path: str | os.PathLike, create: bool = True) -> bool:
 
 def require_writable_dir(path: str | os.PathLike, what: str, create: bool = True) -> Path:
     """`path` (made if missing, with `create`), or one MusicTFError naming it, before any work is done."""
-    from musictf.errors import MusicTFError
-
     if not is_writable_dir(path, create):
         raise MusicTFError(
             f"{path}: cannot write the {what} there (read-only, or not a folder); choose another place"
@@ -155,8 +156,6 @@ def remove_stale_folders(folder: Path, older_than: float = STALE_TEMPORARY_SECON
     """Deletes the dot-named folders directly under `folder` (a killed writer's half-built store,
     `tempfile.mkdtemp(prefix=".")`) untouched for `older_than` seconds; a live writer adds a file to
     its folder every few seconds."""
-    import shutil
-
     removed, now = 0, time.time()
     for path in Path(folder).glob(".*"):
         try:

@@ -287,17 +287,16 @@ def save_waveform_and_spectrogram(
     return path
 
 
-def save_benchmark_curves(entries, path_stem: Path) -> list[Path]:
+def save_benchmark_curves(entries, table_entries, published: dict, path_stem: Path) -> list[Path]:
     """One panel per benchmark data set: each run's validation NLL per epoch (`valid_curve`), with
     its first-order Markov baseline (dotted; measured on test frames, as the table's) for scale.
-    The table's runs (the best of each family by validation) are drawn in colour and named; every
-    other run of the search is a thin grey line; the best published row of each family (its test
-    NLL, as printed) is a dash-dotted line in the family's colour. `entries` are `benchmarks.BenchmarkEntry`s.
-    Returns the PNG and PDF paths."""
-    from musictf.benchmarks import best_of_each_family, best_published
-
+    The table's runs (`table_entries`: the best of each family by validation) are drawn in colour
+    and named; every other run of the search is a thin grey line; the best published row of each
+    family (`published`: data set -> family -> (model, test NLL as printed)) is a dash-dotted line
+    in the family's colour. `entries` are `benchmarks.BenchmarkEntry`s. Returns the PNG and PDF
+    paths."""
     plt = _pyplot()
-    chosen = {id(entry) for entry in best_of_each_family(entries)}
+    chosen = {id(entry) for entry in table_entries}
     datasets = list(dict.fromkeys(entry.dataset for entry in entries))
     figure, axes = plt.subplots(1, len(datasets), figsize=(3.4 * len(datasets), 2.8), squeeze=False)
     for axis, dataset in zip(axes[0], datasets, strict=True):
@@ -317,7 +316,7 @@ def save_benchmark_curves(entries, path_stem: Path) -> list[Path]:
         markov = next((entry.markov for entry in runs if entry.markov), None)
         if markov:
             axis.axhline(markov, color="0.5", linestyle=":", linewidth=1, label="Markov (test)")
-        for family, (model, nll) in best_published(dataset).items():  # test NLLs, as printed
+        for family, (model, nll) in published.get(dataset, {}).items():
             colour = "C1" if family.startswith("within") else "C0"
             axis.axhline(
                 nll, color=colour, linestyle="-.", linewidth=0.8, label=f"published: {model} {nll:.2f}"

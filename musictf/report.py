@@ -383,7 +383,10 @@ def benchmark_section(parts: list[RunPart], tables: Path, figures: Path) -> str:
     )
     figure = ""
     if entries:
-        png, _ = plots.save_benchmark_curves(entries, figures / "benchmark-curves")
+        published = {entry.dataset: benchmarks.best_published(entry.dataset) for entry in entries}
+        png, _ = plots.save_benchmark_curves(
+            entries, benchmarks.best_of_each_family(entries), published, figures / "benchmark-curves"
+        )
         figure = (
             f'<img src="{_data_uri(png, "image/png")}" alt="validation NLL per epoch of each benchmark run">'
         )

@@ -99,24 +99,28 @@ def train_and_evaluate(
     preset: str = "custom",
     strategy_name: str = "default",
     verbose: str | int = "auto",
+    chief: bool | None = None,
 ) -> dict:
     """Trains (resuming an interrupted run; a finished training is not repeated), then evaluates
-    the best checkpoint, which writes its samples.
+    the best checkpoint, which writes its samples. `chief` as for `train`.
 
     Returns metrics.json's content with the training history (`"history"`) and the written sample
     files (`"sample_files"`). A multi-worker process that is not the chief trains only, and gets
     `{"history": ...}`.
     """
     run_dir = Path(run_dir)
+    chief = multiworker.is_chief(strategy_name) if chief is None else chief
     data = prepare_data(experiment, config)  # once: training, sampling and evaluation share it
-    history = train(experiment, config, run_dir, preset, strategy_name, data=data, verbose=verbose)
-    chief = multiworker.is_chief(strategy_name)
+    history = train(
+        experiment, config, run_dir, preset, strategy_name, data=data, verbose=verbose, chief=chief
+    )
     if not chief:
         return {"history": history}
-    manifest = data.manifest()
-    run = Run(run_dir, experiment, preset, config, data.representation, manifest["data_hash"], chief, data)
+    run = Run(
+        run_dir, experiment, preset, config, data.representation, data.manifest()["data_hash"], chief, data
+    )
     run.model = load_model(run)
-    return evaluate(run, manifest=manifest) | {"history": history}
+    return evaluate(run) | {"history": history}
 
 
 # What `evaluate` may change: how samples are drawn and measured, never the model or its data.
@@ -146,7 +150,6 @@ def evaluate(
     run: Run,
     source: str | None = None,
     checkpoint: str = "best",
-    manifest: dict | None = None,
     split: str | None = None,
     sampling: dict | None = None,
 ) -> dict:
@@ -181,8 +184,7 @@ def evaluate(
             data = prepare_data(
                 run.experiment, config, representation=run.representation, run_data_hash=run.data_hash
             )
-        if manifest is None or data is not run.data:  # the caller's manifest describes the caller's data
-            manifest = data.manifest()
+        manifest = data.manifest()
         label = source
         if split is not None and not data.arrays[split]:
             raise MusicTFError(f"--split {split}: the {split} split of {config.source} is empty")

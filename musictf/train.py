@@ -22,6 +22,7 @@ import numpy as np
 from musictf import config as config_module
 from musictf import distribute, files, host, keras_internals, multiworker, rundir
 from musictf.data.prepared import PreparedData
+from musictf.data.shards import UNREADABLE_SHARD
 from musictf.data.windows import global_batch_size
 from musictf.errors import MusicTFError
 from musictf.experiments.base import Experiment, prepare_data
@@ -213,8 +214,6 @@ def shard_changes_explained():
     run rebuilding the store, a cache cleaner), is one line: the backup keeps the finished epochs."""
     import tensorflow as tf
 
-    from musictf.data.shards import UNREADABLE_SHARD
-
     try:
         yield
     except tf.errors.OpError as error:
@@ -294,9 +293,11 @@ def train(
     strategy_name: str = "default",
     data: PreparedData | None = None,
     verbose: str | int = "auto",
+    chief: bool | None = None,
 ) -> dict:
     """Trains into `run_dir`, resuming from its backup if an earlier attempt was interrupted; a run
-    whose training finished is not trained again (its history is returned).
+    whose training finished is not trained again (its history is returned). `chief` is whether this
+    process writes (None: `multiworker.is_chief` decides, from the strategy and the cluster).
 
     The run directory is held by this process while it trains (`rundir.lock`). Under `multiworker`
     every worker runs this with the same arguments and the same `run_dir`; only the chief writes
@@ -305,7 +306,7 @@ def train(
     run_dir = Path(run_dir)
     # first: a multi-worker strategy must precede other TF work
     strategy = distribute.get_strategy(strategy_name)
-    chief = multiworker.is_chief(strategy_name)
+    chief = multiworker.is_chief(strategy_name) if chief is None else chief
     with contextlib.ExitStack() as held:
         if chief:
             files.require_writable_dir(run_dir, "run directory", create=False)
@@ -335,7 +336,7 @@ def train(
         keras.utils.set_random_seed(config.seed)
         distribute.set_precision(config.precision)
         train_ds, valid_ds, steps_per_epoch = experiment.make_datasets(
-            experiment, config, data, strategy, initial_epoch=completed_epochs
+            config, data, strategy, initial_epoch=completed_epochs
         )
         model = build_and_compile(experiment, config, data.representation.features, strategy)
         if chief:
@@ -424,7 +425,7 @@ def _fit(job: TrainingJob, model, datasets) -> dict:
     # Averaging first: every callback after it sees the averaged weights at the epoch's end.
     averaged = AveragedWeights() if job.config.ema_momentum else None
     callbacks = [nan_stop] + ([averaged] if averaged else [])
-    callbacks += [*job.experiment.callbacks(job.config, model), *validation_schedule(job.config)]
+    callbacks += [*job.experiment.callbacks(model, job.config), *validation_schedule(job.config)]
     if job.chief:
         callbacks += [
             AtomicCheckpoint(job.run_dir / "checkpoints"),

@@ -94,9 +94,9 @@ class ConfigHyperModel(kt.HyperModel):
         config = self.trial_config(hp)
         self.fits += 1
         train, valid, steps_per_epoch = self.experiment.make_datasets(
-            self.experiment, config, self.data, tf.distribute.get_strategy()
+            config, self.data, tf.distribute.get_strategy()
         )
-        callbacks = list(kwargs.get("callbacks", [])) + self.experiment.callbacks(config, model)
+        callbacks = list(kwargs.get("callbacks", [])) + self.experiment.callbacks(model, config)
         callbacks.append(InterruptBetweenBatches())
         if config.ema_momentum:  # a trial is scored on its averaged weights, as `musictf train` is
             callbacks.append(keras.callbacks.SwapEMAWeights())
@@ -235,7 +235,10 @@ def tune(
     objective: str = "val_loss",
     strategy_name: str = "default",
     verbose="auto",
+    chief: bool | None = None,
 ) -> dict:
+    """A Keras Tuner search of `experiment`'s search space around `config`, kept in `run_dir`
+    (resumed where it stopped); `chief` as for `train.train`."""
     if objective not in OBJECTIVES:
         raise MusicTFError(f"unknown objective {objective!r}; choose one of {', '.join(OBJECTIVES)}")
     if max_trials < 1:
@@ -250,7 +253,7 @@ def tune(
             f"objective {objective} needs a piano-roll experiment (2-4): {experiment.slug} reports no "
             f"{objective.removeprefix('val_')}"
         )
-    chief = multiworker.is_chief(strategy_name)
+    chief = multiworker.is_chief(strategy_name) if chief is None else chief
     run_dir = Path(run_dir)
     search = {
         "experiment": experiment.slug,

@@ -12,6 +12,8 @@ from musictf.benchmarks import (
     BenchmarkEntry,
     benchmark_entry,
     benchmark_table,
+    best_of_each_family,
+    best_published,
     dataset_name,
 )
 
@@ -136,7 +138,8 @@ def test_the_benchmark_figure_draws_one_panel_per_data_set(tmp_path):
         _entry("JSB Chorales", "within the frame", "a", test=5.7, valid=5.8),
         _entry("Nottingham", "independent keys", "b", test=3.1, valid=3.2),
     ]
-    png, pdf = save_benchmark_curves(entries, tmp_path / "curves")
+    published = {"JSB Chorales": best_published("JSB Chorales")}
+    png, pdf = save_benchmark_curves(entries, best_of_each_family(entries), published, tmp_path / "curves")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:4] == b"%PDF"
 
 
@@ -158,7 +161,7 @@ def test_the_benchmark_figure_names_the_tables_runs_and_greys_the_rest(tmp_path,
         return real_savefig(figure, *args, **kwargs)
 
     monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
-    save_benchmark_curves(entries, tmp_path / "curves")
+    save_benchmark_curves(entries, best_of_each_family(entries), {}, tmp_path / "curves")
     labels = legends[0]
     assert labels[0] == "other runs (2)" and any("best" in label for label in labels)
     assert not any("worse" in label or "worst" in label for label in labels)
@@ -168,7 +171,6 @@ def test_each_family_is_drawn_against_its_own_best_published_row():
     """Within-frame runs against within-frame models (BALSTM's best of five), independent keys
     against independent ones (the TCN, the LSTM/GRU/RNN rows); the N-gram and the only-quoted
     DBN-LSTM are never a family's reference."""
-    from musictf.benchmarks import best_published
 
     jsb = best_published("JSB Chorales")
     assert jsb["within the frame"] == ("BALSTM (biaxial LSTM), best of 5", 5.05)

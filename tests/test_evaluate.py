@@ -65,7 +65,7 @@ def test_epoch_eval_windows_thins_each_epochs_validation_and_the_whole_valid_spl
         config.seq_len,
         1,
     )  # the final score: all
-    _, valid, _ = window_datasets(experiment, sampled, data, tf.distribute.get_strategy())
+    _, valid, _ = window_datasets(sampled, data, tf.distribute.get_strategy())
     scored = sum(int(targets.shape[0]) for _, targets in valid)
     assert scored == 2 < windows  # the same two windows every epoch
 
@@ -106,7 +106,7 @@ def test_audio_validation_after_each_epoch_scores_epoch_eval_windows_crops(cache
     for limit in (0, 1):
         config = experiment.load_config("smoke", [f"epoch_eval_windows={limit}"])
         data = prepare_data(experiment, config, progress=False)
-        _, valid, _ = audio_datasets(experiment, config, data, tf.distribute.get_strategy())
+        _, valid, _ = audio_datasets(config, data, tf.distribute.get_strategy())
         crops[limit] = sum(int(targets.shape[0]) for _, targets in valid)
     assert crops[0] > 1 and crops[1] == 1  # max_eval_windows' crops, then the one sampled
 

@@ -104,8 +104,8 @@ def test_a_resumed_data_stream_starts_where_the_uninterrupted_one_was(experiment
             hashes.append(hash(tuple(digest)))
         return hashes
 
-    whole, _, steps = datasets(experiment, config, data, strategy)
-    resumed, _, _ = datasets(experiment, config, data, strategy, initial_epoch=2)
+    whole, _, steps = datasets(config, data, strategy)
+    resumed, _, _ = datasets(config, data, strategy, initial_epoch=2)
     uninterrupted = epoch_hashes(whole, 4, steps)
     assert len(set(uninterrupted)) == 4
     assert epoch_hashes(resumed, 2, steps) == uninterrupted[2:]
@@ -276,7 +276,7 @@ def test_averaged_weights_are_what_validation_scores_and_the_checkpoints_hold(tm
         train(experiment, config, run_dir, "smoke", data=data, verbose=0)
         with open(run_dir / "history.csv") as handle:
             recorded = float(list(csv.DictReader(handle))[-1]["val_loss"])
-        _, valid, _ = experiment.make_datasets(experiment, config, data, tf.distribute.get_strategy())
+        _, valid, _ = experiment.make_datasets(config, data, tf.distribute.get_strategy())
         last = keras.saving.load_model(run_dir / "checkpoints" / "last.keras")
         scored = last.evaluate(valid, verbose=0, return_dict=True)["loss"]
         assert scored == pytest.approx(recorded, rel=1e-4)  # the checkpoint is the model validation scored

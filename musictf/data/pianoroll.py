@@ -102,11 +102,6 @@ def roll_to_notes(roll: np.ndarray, steps_per_quarter: int) -> list[Note]:
     return sorted(result, key=lambda note: (note.onset, note.pitch))
 
 
-def flatten(roll: np.ndarray) -> np.ndarray:
-    """(T, 88, C) -> (T, 88 * C), key-major: [key0 onset, key0 sustain, key1 onset, ...]."""
-    return roll.reshape(roll.shape[0], -1)
-
-
 def unflatten(frames: np.ndarray, encoding: str) -> np.ndarray:
     frames = np.asarray(frames)
     if encoding == "active":

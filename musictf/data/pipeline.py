@@ -158,7 +158,7 @@ def make_dataset(arrays: list[np.ndarray], spec: WindowSpec) -> tf.data.Dataset:
 # -- the datasets of a run ------------------------------------------------------------------------
 
 
-def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
+def window_datasets(config, data, strategy, initial_epoch: int = 0):
     """(train, valid, steps_per_epoch) of windows over token ids or roll frames, each training window
     transposed by a random key within `transpose_range` (the representation's `key_shifts`). The
     training stream starts where epoch `initial_epoch` of an uninterrupted run starts, so a resumed
@@ -166,7 +166,7 @@ def window_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
     windows (`make_dataset`), arrays on disk (a `ShardedSplit`) streamed from their shards
     (`streamed.streamed_train_dataset`, `streamed.streamed_dataset`); everything else is decided here,
     once, for both."""
-    target, seq_len = experiment.target, config.seq_len
+    target, seq_len = config.TARGET, config.seq_len
     batch = global_batch_size(config.batch_size, strategy)
     before = start_padding(config)  # with pad_start, each piece's first steps are targets too
     train_items = data.arrays["train"]
@@ -274,7 +274,7 @@ def audio_dataset(
     return batched(dataset, batch_size, drop_remainder, crops)
 
 
-def audio_datasets(experiment, config, data, strategy, initial_epoch: int = 0):
+def audio_datasets(config, data, strategy, initial_epoch: int = 0):
     """(train, valid, steps_per_epoch) of audio crops; an epoch of audio is `steps_per_epoch` steps, a
     checkpoint interval (WaveNetConfig refuses 0: a pass over every crop start is millions)."""
     batch = global_batch_size(config.batch_size, strategy)

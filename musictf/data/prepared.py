@@ -50,6 +50,7 @@ class PreparedData:
     splits: dict[str, list]
     representation: Representation
     arrays: dict[str, list]
+    _manifest: dict | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     @property
     def streamed(self) -> bool:
@@ -73,6 +74,12 @@ class PreparedData:
         return "train"
 
     def manifest(self) -> dict:
+        """What a run records of its data (manifest.json): made once, hashing every file's entry."""
+        if self._manifest is None:
+            self._manifest = self._made_manifest()
+        return self._manifest
+
+    def _made_manifest(self) -> dict:
         by_file = split_files_with_hashes(self.splits, self.corpus.file_hashes)
         return {
             "source": self.corpus.source,

@@ -29,11 +29,9 @@ import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 
-from musictf import files
 from musictf.data.music import Note
 
 TOKEN_MODES = ("pitch", "duration", "notes")
@@ -237,10 +235,3 @@ class Vocabulary:
             total += len(sequence)
             unknown += sum(token not in self.index for token in sequence)
         return unknown / total if total else 0.0
-
-    def save(self, path: str | Path) -> None:
-        files.write_json(path, {"tokens": self.tokens})
-
-    @classmethod
-    def load(cls, path: str | Path) -> Vocabulary:
-        return cls(files.read_json(path)["tokens"])

@@ -49,7 +49,7 @@ Callbacks: TypeAlias = Callable[[Any, Any], list]
 BaselineSamples: TypeAlias = Callable[[PreparedData, np.ndarray, int, int], Any]
 
 
-def no_callbacks(config, model) -> list:
+def no_callbacks(model, config) -> list:
     return []
 
 
@@ -62,12 +62,10 @@ class Experiment:
         config_class: its frozen config dataclass.
         kind: a description for people and reports ("tokens", "pianoroll" or "audio"); the
             engine never branches on it.
-        target: the window layout the shared pipeline and protocol build ("next": the step after
-            each window, "window": the window shifted by one, "audio": crops of samples).
         make_representation: config -> an unfitted representation (tokens, roll or audio).
         prepare: (representation, config, *, fit, progress, run_data_hash) -> PreparedData.
-        make_datasets: (experiment, config, data, strategy, initial_epoch=0) -> (train, valid,
-            steps_per_epoch).
+        make_datasets: (config, data, strategy, initial_epoch=0) -> (train, valid, steps_per_epoch),
+            in the window layout of the config's `TARGET`.
         build_model: (config, features) -> keras.Model, with its incremental form as `model.stepper`
             (experiment 5: its layers as `model.wavenet_parts`, stepped by its sampler).
         compile_arguments: config -> {"loss", "metrics"} for `model.compile`.
@@ -80,7 +78,7 @@ class Experiment:
         sample_statistics: (run, data, model, split, written, measured_dir) -> {"samples",
             "test_split_statistics" and, where the experiment has a count baseline to sample,
             "baseline_samples"}; `written` is the run's `samples.WrittenSamples`.
-        callbacks: (config, model) -> extra Keras callbacks (experiment 4's schedule).
+        callbacks: (model, config) -> extra Keras callbacks (experiment 4's schedule).
         baseline_samples: (data, primes, length, seed) -> continuations of `primes` drawn from the
             experiment's strongest count baseline, for the sample statistics (None for audio).
 
@@ -94,7 +92,6 @@ class Experiment:
     name: str
     config_class: type[ExperimentConfig]
     kind: str
-    target: str
     make_representation: MakeRepresentation
     prepare: Prepare
     make_datasets: MakeDatasets
@@ -106,6 +103,11 @@ class Experiment:
     sample_statistics: SampleStatistics
     callbacks: Callbacks = no_callbacks
     baseline_samples: BaselineSamples | None = None
+
+    @property
+    def target(self) -> str:
+        """The window layout of its models (`ExperimentConfig.TARGET`)."""
+        return self.config_class.TARGET
 
     @property
     def slug(self) -> str:

@@ -142,7 +142,6 @@ EXPERIMENT = Experiment(
     name="note_lstm",
     config_class=NoteLSTMConfig,
     kind="tokens",
-    target="next",
     make_representation=make_representation,
     prepare=prepare_symbolic_data,
     make_datasets=window_datasets,

@@ -105,7 +105,6 @@ EXPERIMENT = Experiment(
     number=2,
     name="roll_seq2one",
     config_class=Seq2OneConfig,
-    target="next",
     build_model=build_model,
     sampler=sampler,
     **rolls.SLOTS,

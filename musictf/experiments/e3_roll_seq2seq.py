@@ -43,6 +43,7 @@ from musictf.steppers import Seq2SeqStepper
 
 @dataclasses.dataclass(frozen=True)
 class Seq2SeqConfig(RollConfig):
+    TARGET = "window"  # the decoder predicts the window shifted by one step
     seq_len: int = 32  # Encoder window and decoder window, in steps.
     attention: bool = False  # Luong attention of the decoder over the encoder outputs.
     # Chosen by the sample statistics of the cpu run (docs/experiments.md, "Experiment 3").
@@ -120,7 +121,6 @@ EXPERIMENT = Experiment(
     number=3,
     name="roll_seq2seq",
     config_class=Seq2SeqConfig,
-    target="window",
     build_model=build_model,
     sampler=sampler,
     **rolls.SLOTS,

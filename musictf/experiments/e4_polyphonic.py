@@ -137,7 +137,7 @@ def compile_arguments(config: PolyphonicConfig) -> dict:
     return {"loss": loss, "metrics": rolls.threshold_metrics(config)}
 
 
-def callbacks(config: PolyphonicConfig, model) -> list:
+def callbacks(model, config: PolyphonicConfig) -> list:
     if not config.samples_own_frames:
         return []
     return [
@@ -151,7 +151,6 @@ EXPERIMENT = Experiment(
     number=4,
     name="polyphonic",
     config_class=PolyphonicConfig,
-    target="window",
     build_model=build_model,
     sampler=seq2seq_sampler,
     callbacks=callbacks,

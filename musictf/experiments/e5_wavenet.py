@@ -57,6 +57,7 @@ SILENCE = MU_LAW_CLASSES // 2  # mu-law code of 0.0
 
 @dataclasses.dataclass(frozen=True)
 class WaveNetConfig(ExperimentConfig):
+    TARGET = "audio"  # crops of samples, each sample predicting the next
     max_files: int = 40  # Pieces rendered to audio (0: all); rendering and training scale with it.
     sample_rate: int = 8000  # Hz (paper: 16000).
     programs: str = "piano,organ,strings,flute"  # GM timbres; piece k is rendered in program k mod n.
@@ -372,7 +373,6 @@ EXPERIMENT = Experiment(
     name="wavenet",
     config_class=WaveNetConfig,
     kind="audio",
-    target="audio",
     make_representation=make_representation,
     prepare=prepare_audio_data,
     make_datasets=audio_datasets,

@@ -1,3 +1,4 @@
+import json
 import random
 
 import numpy as np
@@ -44,13 +45,15 @@ def test_normal_order_equals_music21():
         assert tokens.normal_order(pitch_classes) == expected
 
 
-def test_vocabulary_handles_unknown_tokens_and_round_trips(tmp_path):
+def test_vocabulary_handles_unknown_tokens_and_round_trips_through_a_runs_representation_file():
+    from musictf.data.representation import TokenRepresentation, from_json
+
     vocabulary = Vocabulary.build([["C4_1", "C4_1", "D4_1"]])
     assert vocabulary.tokens[:2] == [tokens.PAD, tokens.UNK]
     assert vocabulary.decode(vocabulary.encode(["C4_1", "never-seen"])) == ["C4_1", tokens.UNK]
     assert vocabulary.unknown_rate([["C4_1", "X", "Y", "D4_1"]]) == 0.5
-    vocabulary.save(tmp_path / "vocabulary.json")
-    assert Vocabulary.load(tmp_path / "vocabulary.json") == vocabulary
+    spec = json.loads(json.dumps(TokenRepresentation("pitch", vocabulary).to_json()))
+    assert from_json(spec).fitted == vocabulary
 
 
 @pytest.mark.parametrize("mode", tokens.TOKEN_MODES)

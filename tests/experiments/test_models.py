@@ -34,7 +34,7 @@ def check_model(experiment, config, data, tmp_path):
     """The shared helper: output shape, predict on tf.data, one fit step, .keras round trip, and the
     rebuild-and-load that `run.load_model` does (which keeps the model's incremental form)."""
     features = data.representation.features
-    train, _, _ = experiment.make_datasets(experiment, config, data, tf.distribute.get_strategy())
+    train, _, _ = experiment.make_datasets(config, data, tf.distribute.get_strategy())
     batch = 4
     dataset = train.unbatch().batch(batch, drop_remainder=True).take(2)
     model = build_and_compile(experiment, config, features, tf.distribute.get_strategy())

@@ -92,7 +92,7 @@ def _train_check(number: int, size: Sizes, runs_root: Path) -> dict:
     seconds = time.perf_counter() - started
     rows, _ = rundir.read_history(run_dir / "history.csv")
     model = build_and_compile(experiment, config, data.representation.features, tf.distribute.get_strategy())
-    train_ds, _, _ = experiment.make_datasets(experiment, config, data, tf.distribute.get_strategy())
+    train_ds, _, _ = experiment.make_datasets(config, data, tf.distribute.get_strategy())
     inputs, _ = next(iter(train_ds))
     epoch_seconds = [row["seconds"] for row in rows if isinstance(row.get("seconds"), float)]
     return {
@@ -129,7 +129,7 @@ def _precision_check(size: Sizes) -> dict:
     base = experiment.load_config(size.check_preset, [f"max_files={size.check_max_files}"])
     data = prepare_data(experiment, base, progress=False)
     strategy = tf.distribute.get_strategy()
-    train_ds, _, _ = experiment.make_datasets(experiment, base, data, strategy)
+    train_ds, _, _ = experiment.make_datasets(base, data, strategy)
     models, failures = {}, {}
     for mode, fields in PRECISION_MODES.items():
         config = config_module.replace(base, fields, origin=f"gpu-check mode {mode}")

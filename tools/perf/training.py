@@ -83,7 +83,7 @@ def training_figures(
         experiment, base_config, data = prepared(number)
         strategy, count = tf.distribute.get_strategy(), steps[number]
         keras.utils.set_random_seed(base_config.seed)
-        train, _, _ = experiment.make_datasets(experiment, base_config, data, strategy)
+        train, _, _ = experiment.make_datasets(base_config, data, strategy)
         in_memory = train.take(count + 1).cache().repeat()
         for _ in in_memory.take(count + 1):  # fills the cache
             pass
@@ -109,7 +109,7 @@ def training_figures(
             base_config, {"batch_size": 2 * base_config.batch_size}, origin="bench batch"
         )
         measures["double_batch"] = _round(
-            models["float32"], experiment.make_datasets(experiment, doubled, data, strategy)[0], count
+            models["float32"], experiment.make_datasets(doubled, data, strategy)[0], count
         )
         if with_torch:
             measures["loss_only"] = _round(loss_only, train, count)
