@@ -497,6 +497,7 @@ GENERATE_FLAGS = {
     "seed": "--seed",
 }
 GENERATE_OPTIONS = {"roll_file": "--roll", "program": "--program"}
+GENERATE_ARGUMENTS = {"prime_file": "--prime"}
 
 
 def _command_generate(args) -> int:
@@ -516,8 +517,8 @@ def _command_generate(args) -> int:
             checkpoint=args.checkpoint,
         )
     except FieldError as error:  # the library names the field; the user typed a flag
-        flag = (GENERATE_FLAGS | GENERATE_OPTIONS).get(error.field, error.field)
-        raise MusicTFError(f"{flag}: {error.reason}") from None
+        flag = (GENERATE_FLAGS | GENERATE_OPTIONS | GENERATE_ARGUMENTS).get(error.field, error.field)
+        raise MusicTFError(error.said_as(flag)) from None
     for item in written:
         print(out_dir / (item.get("midi") or item["wav"]))
     return 0

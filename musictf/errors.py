@@ -10,9 +10,14 @@ class ConfigError(MusicTFError):
 
 
 class FieldError(ConfigError):
-    """A value one config field cannot take; `field` names it, so that a caller with its own names
-    for fields (the CLI's flags) can say which of them was wrong."""
+    """A value one config field or argument cannot take; `field` names it, so that a caller with its
+    own names for fields (the CLI's flags) can say which of them was wrong; `value`, where given, is
+    the value refused (a file's path)."""
 
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
+    def __init__(self, field: str, reason: str, value: object = None):
+        super().__init__(f"{field}{'' if value is None else f' {value}'}: {reason}")
+        self.field, self.reason, self.value = field, reason, value
+
+    def said_as(self, name: str) -> str:
+        """The message with the field called `name` (a flag)."""
+        return f"{name}{'' if self.value is None else f' {self.value}'}: {self.reason}"

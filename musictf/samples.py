@@ -175,7 +175,7 @@ def primer_arrays(
     if not candidates:
         if prime_file:
             path = Path(prime_file)
-            piece = Piece(path.name, path.name, path.stem, read_notes(path, "--prime"))
+            piece = Piece(path.name, path.name, path.stem, read_notes(path, "prime_file"))
             encoded = [(piece.piece_id, data.representation.encode(piece))]
         else:
             # the train split's arrays may hold augmented copies, so its pieces are encoded afresh
@@ -193,8 +193,10 @@ def primer_arrays(
             )
         candidates = _openings(encoded, seq_len, count)
     if not candidates:
-        where = f"--prime {prime_file}" if prime_file else "the corpus"
-        raise MusicTFError(f"{where}: no piece has the {seq_len} steps a primer needs")
+        reason = f"no piece has the {seq_len} steps a primer needs"
+        if prime_file:
+            raise FieldError("prime_file", reason, prime_file)
+        raise MusicTFError(f"the corpus: {reason}")
     chosen = [candidates[index % len(candidates)] for index in range(count)]
     return np.stack([array for _, array in chosen]), [piece_id for piece_id, _ in chosen]
 
@@ -320,13 +322,13 @@ def midi_sample_statistics(run, data, model, split: str, written: WrittenSamples
 
 
 def read_wav_primer(prime_file, sample_rate: int) -> np.ndarray:
-    """The mu-law codes of a WAV primer, or one MusicTFError naming the file and the reason."""
+    """The mu-law codes of a WAV primer, or one FieldError naming the file and the reason."""
     try:
         waveform, rate = read_wav(prime_file)
     except WAVFormatError as error:
-        raise MusicTFError(f"--prime {prime_file}: {error}") from None
+        raise FieldError("prime_file", str(error), prime_file) from None
     if rate != sample_rate:
-        raise MusicTFError(f"--prime {prime_file}: {rate} Hz, but this run works at {sample_rate} Hz")
+        raise FieldError("prime_file", f"{rate} Hz, but this run works at {sample_rate} Hz", prime_file)
     return mu_law_encode(waveform)
 
 
@@ -356,9 +358,9 @@ def write_audio_samples(
     config, representation, out_dir = run.config, data.representation, Path(out_dir)
     names, program = config.program_names, options.get("program")
     if program is not None and program not in names:
-        raise MusicTFError(f"--program {program}: this run knows {', '.join(names)}")
+        raise FieldError("program", f"this run knows {', '.join(names)}", program)
     if options.get("roll_file"):
-        notes = read_notes(options["roll_file"], "--roll")
+        notes = read_notes(options["roll_file"], "roll_file")
         sources = [(Path(options["roll_file"]).name, representation.encode_notes(notes, 0)[1], 0)] * num
     else:
         split = data.evaluation_split()

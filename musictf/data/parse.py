@@ -4,7 +4,7 @@ reader for MIDI. Runs in the corpus stage's worker processes; each file gives pl
 
 Example:
     result = parse_file(Path("chorale.mxl"))  # {"pieces": [...], "counts": {...}, "multi": False}
-    notes = read_notes("primer.mid", "--prime")
+    notes = read_notes("primer.mid", "prime_file")
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from musictf.data import smf
 from musictf.data.music import HIGHEST_PITCH, LOWEST_PITCH, Note
-from musictf.errors import MusicTFError
+from musictf.errors import FieldError
 
 
 class _ParseTimeout(BaseException):
@@ -190,12 +190,13 @@ def notes_from_rows(rows) -> tuple[Note, ...]:
     return tuple(map(Note._make, rows))
 
 
-def read_notes(path: str | Path, option: str) -> tuple[Note, ...]:
-    """The first piece of one music file (a primer, a roll to render), or one clear error."""
+def read_notes(path: str | Path, field: str) -> tuple[Note, ...]:
+    """The first piece of one music file (a primer, a roll to render), or one FieldError naming
+    `field` (the argument that gave the path), the file and the reason."""
     path = Path(path)
     parsed = parse_file(path) if path.is_file() else {"error": "no such file"}
     if "error" in parsed:
-        raise MusicTFError(f"{option} {path}: {parsed['error']}")
+        raise FieldError(field, parsed["error"], path)
     return notes_from_rows(parsed["pieces"][0]["notes"])
 
 
