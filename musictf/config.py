@@ -188,7 +188,6 @@ LIMITS: dict[str, Limit] = {
             "nade_units",
             "voice_bins",
             "voice_change_bins",
-            "voice_owed_bins",
             "rhythm_temperature",
             "focal_gamma",
             "bce_weight",
@@ -415,7 +414,7 @@ def to_dict(config) -> dict:
 
 # Fields that change a model's weights, added after runs were saved without them: a saved config
 # that lacks one was trained with this value (not with today's default), so its checkpoint still loads.
-FIELDS_ABSENT_FROM_OLDER_RUNS = {"voice_bins": 0, "voice_change_bins": 0, "voice_owed_bins": 0}
+FIELDS_ABSENT_FROM_OLDER_RUNS = {"voice_bins": 0, "voice_change_bins": 0}
 
 
 def from_dict(config_class: type, values: dict, origin: str):
@@ -474,13 +473,10 @@ class RollConfig(ExperimentConfig):
     # a bias for the number of keys already sounding below it in the frame (0 to voice_bins - 1, the
     # last bin "that many or more"), and one for how that number differs from the frame before's
     # below the same key (-voice_change_bins to +voice_change_bins): a chord held to its number of
-    # voices, voices that move one at a time; and one for how many of the frame before's voices are
-    # still to be placed at or above it (0 to voice_owed_bins): a line that moves down or whose note
-    # ends is owed until it is drawn. 0 turns each off; independent flags and a NADE within the frame
-    # do not use them (docs/experiments.md).
+    # voices, voices that move one at a time. 0 turns each off; independent flags and a NADE within
+    # the frame do not use them (docs/experiments.md).
     voice_bins: int = 9
     voice_change_bins: int = 2
-    voice_owed_bins: int = 0
 
     CHOICES = ExperimentConfig.CHOICES | {"roll_encoding": ENCODINGS, "output": ("sigmoid", "softmax")}
 

@@ -89,11 +89,10 @@ def sample_bernoulli_autoregressive(
     """Flags drawn one at a time, lowest first: flag k is on with probability
     sigmoid((logit_k + sum_{j<k} x_j kernel[j, k]) / temperature), given the flags x_j already drawn
     (`layers.FrameAutoregression`; `kernel` is its masked kernel). With `voice_terms` (the layer's
-    `voice_terms()`), flag k's logit also gains count[k, min(n, bins - 1)],
-    change[k, clip(n - p, -B, B) + B] and owed[k, clip(P - n, 0, O)], n being the keys drawn sounding
-    below it, p those sounding below it in `previous`, the frame before, and P all that sound there.
-    With `onset_sustain` and `previous`, the draw stays within the frames an onset/sustain roll can
-    hold (flags interleaved per key, onset first): a
+    `voice_terms()`), flag k's logit also gains count[k, min(n, bins - 1)] and
+    change[k, clip(n - p, -B, B) + B], n being the keys drawn sounding below it and p those sounding
+    below it in `previous`, the frame before. With `onset_sustain` and `previous`, the draw stays
+    within the frames an onset/sustain roll can hold (flags interleaved per key, onset first): a
     key's sustain flag is on where its onset is, and off where neither its onset nor the frame before
     sounds it; only a key that sounded before has its sustain drawn. The flags after it are drawn
     given that frame, not one that `consistent_onsets` would change afterwards. With
@@ -103,7 +102,7 @@ def sample_bernoulli_autoregressive(
     uniform = hash_uniform(tf.shape(logits), seed[0], seed[1])
     features = logits.shape[-1]
     terms = voice_terms or {}
-    count, change, owed = terms.get("count"), terms.get("change"), terms.get("owed")
+    count, change = terms.get("count"), terms.get("change")
     zeros = tf.zeros_like(logits[:, 0])
     constrained = onset_sustain and previous is not None
     before, limit = None, 0
@@ -111,8 +110,6 @@ def sample_bernoulli_autoregressive(
         counted = tf.cast(previous, tf.float32) * terms["counted"]
         before = tf.cumsum(counted, axis=-1) - counted  # keys sounding below each flag, the frame before
         limit = (change.shape[-1] - 1) // 2
-    if owed is not None:
-        sounding_before = tf.reduce_sum(tf.cast(previous, tf.float32) * terms["counted"], axis=-1)
 
     def body(k, frame, total, voices):
         logit = logits[:, k] + tf.linalg.matvec(frame, kernel[:, k])
@@ -121,9 +118,6 @@ def sample_bernoulli_autoregressive(
         if change is not None:
             moved = tf.clip_by_value(voices - before[:, k], -limit, limit) + limit
             logit = logit + tf.gather(change[k], tf.cast(moved, tf.int32))
-        if owed is not None:
-            still_owed = tf.clip_by_value(sounding_before - voices, 0, owed.shape[-1] - 1)
-            logit = logit + tf.gather(owed[k], tf.cast(still_owed, tf.int32))
         flag = tf.cast(uniform[:, k] < tf.sigmoid(logit / temperature), tf.float32)
         if constrained:
             is_sustain = tf.equal(k % 2, 1)
@@ -344,7 +338,7 @@ def within_frame_draw(layer):
     a `layers.FrameAutoregression` (its masked kernel) or a `layers.FrameNADE` (its two kernels)."""
     if isinstance(layer, FrameAutoregression):
         kernel = layer.masked_kernel()
-        terms = layer.voice_terms() if layer.has_voice_terms else None
+        terms = layer.voice_terms() if layer.voice_bins or layer.voice_change_bins else None
 
         def draw(logits, seed, temperature, log_probability=False, previous=None):
             return sample_bernoulli_autoregressive(

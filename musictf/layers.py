@@ -128,16 +128,12 @@ class FrameAutoregression(keras.layers.Layer):
     p_k those that sounded below it in the previous frame. With `voice_bins` > 0, flag k also gains
     C[k, min(n_k, voice_bins - 1)]; with `voice_change_bins` B > 0, it gains
     D[k, clip(n_k - p_k, -B, B) + B]: whether a voice below has already moved up past it, or one is
-    missing. With `voice_owed_bins` O > 0, it gains E[k, clip(P - n_k, 0, O)], P being all the keys
-    sounding in the previous frame: how many of its voices are still to be placed at or above flag k
-    (a line that moves down, or whose note ends, is owed until it is drawn). A linear term adds
-    evidence key by key; these can hold a chord to its number of voices and move one voice at a time.
-    The layer then reads [frames, previous frames]. C, D, E start at zero.
+    missing. A linear term adds evidence key by key; these can hold a chord to its number of voices
+    and move one voice at a time. The layer then reads [frames, previous frames]. C, D start at zero.
 
     Args:
         voice_bins: bins of the voice count (the last holds that many voices or more); 0: none.
         voice_change_bins: B, the largest change in voices below a flag told apart; 0: none.
-        voice_owed_bins: O, the most voices still owed told apart; 0: none.
         channels: flags per key, interleaved (2 for onset/sustain rolls, 1 for active ones).
 
     Example:
@@ -145,27 +141,15 @@ class FrameAutoregression(keras.layers.Layer):
         logits = head(hidden) + FrameAutoregression(9, 2, channels=2)([target_frames, previous_frames])
     """
 
-    def __init__(
-        self,
-        voice_bins: int = 0,
-        voice_change_bins: int = 0,
-        channels: int = 1,
-        voice_owed_bins: int = 0,
-        **kwargs,
-    ):
+    def __init__(self, voice_bins: int = 0, voice_change_bins: int = 0, channels: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.voice_bins = voice_bins
         self.voice_change_bins = voice_change_bins
         self.channels = channels
-        self.voice_owed_bins = voice_owed_bins
 
     @property
     def reads_previous_frame(self) -> bool:
-        return self.voice_change_bins > 0 or self.voice_owed_bins > 0
-
-    @property
-    def has_voice_terms(self) -> bool:
-        return bool(self.voice_bins or self.voice_change_bins or self.voice_owed_bins)
+        return self.voice_change_bins > 0
 
     def build(self, input_shape):
         features = (input_shape[0] if self.reads_previous_frame else input_shape)[-1]
@@ -183,10 +167,6 @@ class FrameAutoregression(keras.layers.Layer):
                 initializer="zeros",
                 name="voice_change_kernel",
             )
-        if self.voice_owed_bins:
-            self.voice_owed_kernel = self.add_weight(
-                shape=(features, self.voice_owed_bins + 1), initializer="zeros", name="voice_owed_kernel"
-            )
 
     def masked_kernel(self):
         """W with only j < k kept: flag j of a frame can inform flag k of the same frame."""
@@ -194,14 +174,12 @@ class FrameAutoregression(keras.layers.Layer):
 
     def voice_terms(self) -> dict:
         """What a flag-by-flag draw needs of the voice terms: "counted" (which flags are a sounding
-        key), "count" (C), "change" (D) and "owed" (E) where the layer has them."""
+        key), "count" (C) and "change" (D) where the layer has them."""
         terms = {"counted": self.counted}
         if self.voice_bins:
             terms["count"] = ops.cast(self.voice_kernel, "float32")
         if self.voice_change_bins:
             terms["change"] = ops.cast(self.voice_change_kernel, "float32")
-        if self.voice_owed_bins:
-            terms["owed"] = ops.cast(self.voice_owed_kernel, "float32")
         return terms
 
     def _keys_below(self, frames):
@@ -223,11 +201,6 @@ class FrameAutoregression(keras.layers.Layer):
             bins = ops.cast(change + limit, "int32")
             table = ops.cast(self.voice_change_kernel, "float32")
             logits = logits + ops.sum(ops.one_hot(bins, 2 * limit + 1) * table, axis=-1)
-        if self.voice_owed_bins:
-            sounding = ops.sum(ops.cast(previous, "float32") * self.counted, axis=-1, keepdims=True)
-            owed = ops.cast(ops.clip(sounding - below, 0, self.voice_owed_bins), "int32")
-            table = ops.cast(self.voice_owed_kernel, "float32")
-            logits = logits + ops.sum(ops.one_hot(owed, self.voice_owed_bins + 1) * table, axis=-1)
         return logits
 
     def get_config(self):
@@ -235,7 +208,6 @@ class FrameAutoregression(keras.layers.Layer):
             "voice_bins": self.voice_bins,
             "voice_change_bins": self.voice_change_bins,
             "channels": self.channels,
-            "voice_owed_bins": self.voice_owed_bins,
         }
 
 

@@ -99,31 +99,26 @@ def test_the_within_frame_term_reads_only_lower_flags_of_the_same_frame():
 
 
 def test_the_voice_terms_count_the_keys_sounding_below_and_the_draw_uses_the_same_conditionals():
-    """With voice_bins, voice_change_bins and voice_owed_bins, flag k's logit gains
-    C[k, min(n, bins - 1)], D[k, clip(n - p, -B, B) + B] and E[k, clip(P - n, 0, O)], n the keys
-    sounding below it in the frame, p those below it in the frame before and P all that sound there
-    (onset/sustain rolls count a key by its sustain flag), in the layer and in the
+    """With voice_bins and voice_change_bins, flag k's logit gains C[k, min(n, bins - 1)] and
+    D[k, clip(n - p, -B, B) + B], n the keys sounding below it in the frame and p those below it in
+    the frame before (onset/sustain rolls count a key by its sustain flag), in the layer and in the
     flag-by-flag draw alike: a drawn frame is exactly the one its own conditionals give, and its
     log-probability is theirs."""
     from musictf.generate import hash_uniform, within_frame_draw
     from musictf.layers import FrameAutoregression
 
     rng = np.random.default_rng(1)
-    keys, bins, change_bins, owed_bins, rows = 5, 3, 1, 2, 500
+    keys, bins, change_bins, rows = 5, 3, 1, 500
     features = 2 * keys
-    layer = FrameAutoregression(
-        voice_bins=bins, voice_change_bins=change_bins, channels=2, voice_owed_bins=owed_bins
-    )
+    layer = FrameAutoregression(voice_bins=bins, voice_change_bins=change_bins, channels=2)
     layer.build([(None, features), (None, features)])
     layer.kernel.assign(rng.normal(0, 1, (features, features)).astype(np.float32))
     layer.voice_kernel.assign(rng.normal(0, 3, (features, bins)).astype(np.float32))
     layer.voice_change_kernel.assign(rng.normal(0, 3, (features, 2 * change_bins + 1)).astype(np.float32))
-    layer.voice_owed_kernel.assign(rng.normal(0, 3, (features, owed_bins + 1)).astype(np.float32))
     frames = (rng.random((rows, features)) < 0.5).astype(np.float32)
     previous = (rng.random((rows, features)) < 0.5).astype(np.float32)
     kernel = np.triu(np.asarray(layer.kernel), 1)
     count, change = np.asarray(layer.voice_kernel), np.asarray(layer.voice_change_kernel)
-    owed = np.asarray(layer.voice_owed_kernel)
 
     def by_loop(frames, logits):
         out = np.zeros_like(frames)
@@ -131,14 +126,7 @@ def test_the_voice_terms_count_the_keys_sounding_below_and_the_draw_uses_the_sam
             below, before = frames[:, 1:k:2].sum(axis=1), previous[:, 1:k:2].sum(axis=1)
             voices = np.minimum(below, bins - 1).astype(int)
             moved = (np.clip(below - before, -change_bins, change_bins) + change_bins).astype(int)
-            still_owed = np.clip(previous[:, 1::2].sum(axis=1) - below, 0, owed_bins).astype(int)
-            out[:, k] = (
-                logits[:, k]
-                + frames[:, :k] @ kernel[:k, k]
-                + count[k, voices]
-                + change[k, moved]
-                + owed[k, still_owed]
-            )
+            out[:, k] = logits[:, k] + frames[:, :k] @ kernel[:k, k] + count[k, voices] + change[k, moved]
         return out
 
     zeros = np.zeros_like(frames)

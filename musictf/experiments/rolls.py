@@ -73,7 +73,6 @@ def frame_logits(config: RollConfig, logits, target_frames, previous_frames) -> 
         config.voice_bins,
         config.voice_change_bins,
         pianoroll.channels(config.roll_encoding),
-        config.voice_owed_bins,
         name="frame_autoregression",
     )
     term = layer([target_frames, previous_frames] if layer.reads_previous_frame else target_frames)
