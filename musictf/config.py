@@ -78,9 +78,8 @@ class ExperimentConfig:
     ema_momentum: float = 0.0
     clipnorm: float = 1.0  # Gradient-norm clipping; 0 disables it.
     precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 (speed: reports/bench.md)
-    jit_compile: bool = (
-        False  # XLA; faster for LSTMs on CPU, slower combined with bfloat16 (reports/bench.md).
-    )
+    # Compile training with XLA: faster for LSTMs on CPU, slower combined with bfloat16 (reports/bench.md).
+    jit_compile: bool = False
     # Halve the learning rate after this many epochs without a better validation loss; 0 keeps it.
     reduce_lr_patience: int = 0
     # Stop after this many epochs without a better validation loss; 0 trains every epoch. Either way

@@ -267,9 +267,19 @@ def tune(
         if chief:
             check_same_search(run_dir, search)
         return _search(
-            experiment, config, preset, run_dir, search, tuner_name, max_trials, objective, strategy,
-            strategy_name, chief, verbose,
-        )  # fmt: skip
+            experiment,
+            config,
+            preset,
+            run_dir,
+            search,
+            tuner_name,
+            max_trials,
+            objective,
+            strategy,
+            strategy_name,
+            chief,
+            verbose,
+        )
 
 
 def check_same_search(run_dir: Path, search: dict) -> None:
@@ -290,9 +300,19 @@ def check_same_search(run_dir: Path, search: dict) -> None:
 
 
 def _search(
-    experiment, config, preset, run_dir, search, tuner_name, max_trials, objective, strategy, strategy_name,
-    chief, verbose,
-) -> dict:  # fmt: skip
+    experiment,
+    config,
+    preset,
+    run_dir,
+    search,
+    tuner_name,
+    max_trials,
+    objective,
+    strategy,
+    strategy_name,
+    chief,
+    verbose,
+) -> dict:
     space = search["space"]
     data = prepare_data(experiment, config)
     with multiworker.tuner_directory(run_dir, strategy_name, strategy) as tuner_dir:

@@ -131,9 +131,17 @@ def streamed_dataset(split, spec: WindowSpec, worker: tuple[int, int] = (0, 1)) 
         )
     first_pass, offset = divmod(spec.start_row, windows) if spec.repeat else (0, spec.start_row)
     rows = streamed_rows(
-        split, span=span, shuffle=spec.shuffle, seed=spec.seed, stride=spec.stride, every=spec.every,
-        before=spec.before, repeat=spec.repeat, shard_numbers=numbers, first_pass=first_pass,
-    )  # fmt: skip
+        split,
+        span=span,
+        shuffle=spec.shuffle,
+        seed=spec.seed,
+        stride=spec.stride,
+        every=spec.every,
+        before=spec.before,
+        repeat=spec.repeat,
+        shard_numbers=numbers,
+        first_pass=first_pass,
+    )
     if not spec.repeat and spec.drop_remainder and windows < spec.batch_size:
         rows = rows.repeat().take(spec.batch_size)  # one static batch, as `table_rows` tiles a short table
     rows = rows.skip(offset).enumerate(start=spec.start_row)

@@ -71,9 +71,8 @@ class WaveNetConfig(ExperimentConfig):
     global_conditioning: bool = True  # Condition on the program (timbre) id.
     conditioning_channels: int = 16  # Size of the projected roll and of the program embedding.
     segment_frames: int = 4  # Training crop beyond the receptive field, in roll steps (1 step = hop samples).
-    batch_size: int = (
-        4  # Crops per replica and step; a crop is receptive field + segment_frames steps of audio.
-    )
+    # Crops per replica and step; a crop is receptive field + segment_frames steps of audio.
+    batch_size: int = 4
     epochs: int = 4  # Checkpoint intervals of steps_per_epoch steps (an audio epoch is not a pass).
     # Steps per checkpoint interval (at least 1). 800 steps in all, what fits `make experiment-5`'s 15
     # minutes on 2 cores: the samples' pitch follows the roll better the longer it trains (chroma
