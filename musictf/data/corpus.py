@@ -1,4 +1,4 @@
-"""Sources, parallel parsing with per-file error isolation, a content-hashed cache, the split.
+"""A source's files parsed in parallel, with per-file error isolation and a content-hashed cache.
 
 A source is `music21:<composer or corpus path>` (default `music21:bach`, the chorales that ship
 with music21) or a folder searched recursively for MIDI, MusicXML, ABC and kern files. Each file is
@@ -6,9 +6,11 @@ parsed once by music21 in a worker process, reduced to a list of notes per piece
 disk, as numpy columns (parse_cache.py), under the SHA-256 of its bytes and `PARSE_VERSION`. A file
 that cannot be used is skipped with a one-line reason in the ingest report; the rest goes on.
 
+Splitting the pieces is `split.py`'s job.
+
 Example:
     corpus = load_corpus("music21:bach")
-    splits = split_pieces(corpus.pieces, seed=1234, valid_fraction=0.1, test_fraction=0.1)
+    corpus.pieces[0].notes[:4], corpus.report.skipped
 """
 
 from __future__ import annotations
@@ -101,6 +103,10 @@ class IngestReport:
 
 @dataclasses.dataclass
 class Corpus:
+    """A parsed source: its pieces (each file's, in a fixed order), the ingest report of what was
+    read and what was skipped and why, each file's SHA-256 (a run's manifest records them), and the
+    split the source brings with it, if any."""
+
     source: str
     pieces: list[Piece]
     report: IngestReport
