@@ -15,6 +15,7 @@ trials are kept and only unfinished ones run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import signal
 import sys
@@ -27,7 +28,7 @@ import tensorflow as tf
 
 from musictf import config as config_module
 from musictf import distribute, files, multiworker, rundir
-from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, TUNERS
+from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, TUNERS, ExperimentConfig
 from musictf.distribute import set_precision
 from musictf.errors import ConfigError, MusicTFError
 from musictf.experiments.base import Experiment, prepare_data
@@ -266,20 +267,10 @@ def tune(
     with rundir.lock(run_dir, f"tuning {experiment.slug}") if chief else contextlib.nullcontext():
         if chief:
             check_same_search(run_dir, search)
-        return _search(
-            experiment,
-            config,
-            preset,
-            run_dir,
-            search,
-            tuner_name,
-            max_trials,
-            objective,
-            strategy,
-            strategy_name,
-            chief,
-            verbose,
+        job = TuningJob(
+            experiment, config, run_dir, search, max_trials, strategy, strategy_name, chief, verbose
         )
+        return _search(job)
 
 
 def check_same_search(run_dir: Path, search: dict) -> None:
@@ -299,21 +290,27 @@ def check_same_search(run_dir: Path, search: dict) -> None:
         )
 
 
-def _search(
-    experiment,
-    config,
-    preset,
-    run_dir,
-    search,
-    tuner_name,
-    max_trials,
-    objective,
-    strategy,
-    strategy_name,
-    chief,
-    verbose,
-) -> dict:
-    space = search["space"]
+@dataclasses.dataclass(frozen=True)
+class TuningJob:
+    """One search as `tune` checked it; `search` is what search.json records of it (experiment,
+    preset, tuner, objective, space and config)."""
+
+    experiment: Experiment
+    config: ExperimentConfig
+    run_dir: Path
+    search: dict
+    max_trials: int
+    strategy: tf.distribute.Strategy
+    strategy_name: str
+    chief: bool
+    verbose: str | int
+
+
+def _search(job: TuningJob) -> dict:
+    experiment, config, run_dir, chief = job.experiment, job.config, job.run_dir, job.chief
+    search, max_trials, verbose = job.search, job.max_trials, job.verbose
+    space, preset, tuner_name, objective = (search[key] for key in ("space", "preset", "tuner", "objective"))
+    strategy, strategy_name = job.strategy, job.strategy_name
     data = prepare_data(experiment, config)
     with multiworker.tuner_directory(run_dir, strategy_name, strategy) as tuner_dir:
         if chief:
