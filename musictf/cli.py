@@ -14,7 +14,8 @@ from pathlib import Path
 
 from musictf import config as config_module
 from musictf import multiworker, rundir
-from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, PRECISIONS, TUNERS, ExperimentConfig, RollConfig
+from musictf.config import DEFAULT_MAX_TRIALS, OBJECTIVES, PRECISIONS, TUNERS, ExperimentConfig
+from musictf.data.pianoroll import SIXTEENTH_GRID
 from musictf.data.tokens import DEFAULT_TOKEN_MODE, TOKEN_MODES
 from musictf.distribute import STRATEGIES
 from musictf.errors import FieldError, MusicTFError
@@ -105,8 +106,8 @@ def _add_data_command(commands) -> None:
     data.add_argument(
         "--steps-per-quarter",
         type=int,
-        default=RollConfig.steps_per_quarter,
-        help=f"piano-roll grid (default: {RollConfig.steps_per_quarter})",
+        default=SIXTEENTH_GRID,
+        help=f"piano-roll grid, steps per quarter note (default: {SIXTEENTH_GRID})",
     )
     data.add_argument(
         "--max-files",

@@ -13,7 +13,6 @@ import typing
 from pathlib import Path
 
 from musictf.data.corpus import MAX_FILE_MEGABYTES, PARSE_TIMEOUT
-from musictf.data.pianoroll import ENCODINGS
 from musictf.data.sources import parse_source
 from musictf.errors import ConfigError
 
@@ -425,67 +424,3 @@ def from_dict(config_class: type, values: dict, origin: str):
         if key in known and key not in values
     }
     return replace(config_class(), older | values, origin=origin)
-
-
-@dataclasses.dataclass(frozen=True)
-class RollConfig(ExperimentConfig):
-    """Fields shared by the piano-roll experiments 2-4."""
-
-    steps_per_quarter: int = 4  # Time steps per quarter note; 4 as in the original, 1 is the JSB grid.
-    roll_encoding: str = "onset_sustain"  # onset_sustain: 176 flags per step; active: 88 (JSB tables).
-    # Keys sounding at each step's start only, as the JSB files' quarter-note frames were made (a
-    # passing eighth is in no frame); false rounds every note to the grid, at least one step long.
-    sampled_frames: bool = False
-    units: int = 128  # LSTM units per layer (paper: 512): `make experiment-N` in minutes on 2 cores.
-    num_layers: int = 2  # Stacked LSTM layers (encoder and decoder each, for seq2seq).
-    lstm_dropout: float = 0.2  # Dropout between stacked LSTM layers.
-    # Dropout on the frames the LSTMs read (never on the target frame the within-frame term reads):
-    # the model learns to continue from a partly hidden past. 0 disables it.
-    input_dropout: float = 0.0
-    dense_units: int = 256  # The classifier's hidden Dense layer.
-    dense_dropout: float = 0.5  # Dropout after the classifier's ReLU.
-    # sigmoid: independent flags with BCE (default). softmax: the original's cross-entropy against
-    # the argmax of the next step, which can only ever predict one flag per step.
-    output: str = "sigmoid"
-    threshold: float = 0.5  # Decision threshold for precision / recall / F1 and Bay accuracy.
-    # Choose the threshold on the validation split instead (the one of 0.05, 0.10, ..., 0.95 with the
-    # best F1 there); the test metrics then use it, and metrics.json records it.
-    tune_threshold: bool = False
-    # Sigmoid outputs start at this probability (bias = its log-odds) instead of 0.5. About 3% of
-    # flags are set, and with a zero bias a few hundred steps go into learning only that.
-    initial_flag_probability: float = 0.03
-    # From the 3% base rate, 1e-3 spends the cpu budget on learning the base rate (docs/experiments.md).
-    learning_rate: float = 0.005
-    # Each flag also conditioned on the flags below it in the same frame (layers.FrameAutoregression):
-    # chords as chords, several nats better (docs/experiments.md). The model then reads the target
-    # frame too, and sampling draws flag by flag. `paper` keeps the documented independent flags.
-    frame_autoregression: bool = True
-    # The within-frame term's form: 0 keeps it linear (a fully visible sigmoid belief net over the
-    # frame); N > 0 makes it a NADE with N hidden units whose biases come from the recurrent state,
-    # as in RNN-NADE (layers.FrameNADE). Measured against each other in docs/benchmarks.md.
-    nade_units: int = 0
-    # With frame_autoregression: frames drawn at each step of sampling, of which the one the model
-    # finds most probable is kept; 1 keeps every draw (plain ancestral sampling). Sharper on whole
-    # chords than a lower temperature, which thins them flag by flag.
-    frame_candidates: int = 1
-    # Voice terms of the linear within-frame term (layers.FrameAutoregression): each flag also learns
-    # a bias for the number of keys already sounding below it in the frame (0 to voice_bins - 1, the
-    # last bin "that many or more"), and one for how that number differs from the frame before's
-    # below the same key (-voice_change_bins to +voice_change_bins): a chord held to its number of
-    # voices, voices that move one at a time. 0 turns each off; independent flags and a NADE within
-    # the frame do not use them (docs/experiments.md).
-    voice_bins: int = 9
-    voice_change_bins: int = 2
-
-    CHOICES = ExperimentConfig.CHOICES | {"roll_encoding": ENCODINGS, "output": ("sigmoid", "softmax")}
-
-    @property
-    def target_is_input(self) -> bool:
-        return self.frame_autoregression
-
-    def validate(self) -> None:
-        super().validate()
-        if self.nade_units and not self.frame_autoregression:
-            raise ConfigError("nade_units sizes the within-frame term: it needs frame_autoregression = true")
-        if self.frame_autoregression and self.output != "sigmoid":
-            raise ConfigError("frame_autoregression conditions independent flags: it needs output = sigmoid")

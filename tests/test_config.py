@@ -114,7 +114,7 @@ def test_seeds_beyond_what_keras_and_numpy_accept_are_refused_in_one_line(capsys
 
 def test_a_preset_extends_another_and_a_loop_or_a_missing_parent_is_one_error(tmp_path):
     """`extends` takes the named preset's values, then the preset's own, recursively."""
-    from musictf.config import RollConfig
+    from musictf.experiments.rolls import RollConfig
 
     path = tmp_path / "e.toml"
     path.write_text(
@@ -171,7 +171,8 @@ def test_a_saved_config_without_a_later_weight_field_reads_as_it_was_trained():
     """Runs saved before the voice terms existed were trained without them: their config.json lacks
     the fields, and reading it back must not build today's default (or their checkpoints would not
     load). A saved value, and a new config's default, are kept."""
-    from musictf.config import RollConfig, from_dict
+    from musictf.config import from_dict
+    from musictf.experiments.rolls import RollConfig
 
     older = from_dict(RollConfig, {"units": 64}, origin="config.json")
     assert (older.voice_bins, older.voice_change_bins, older.units) == (0, 0, 64)

@@ -27,10 +27,10 @@ import dataclasses
 
 import keras
 
-from musictf.config import RollConfig
 from musictf.errors import ConfigError
 from musictf.experiments import rolls
 from musictf.experiments.base import Experiment
+from musictf.experiments.rolls import RollConfig
 from musictf.generate import Sampler
 from musictf.layers import EveryStepLoss, FollowingFrames
 from musictf.steppers import StackStepper

@@ -33,9 +33,9 @@ import dataclasses
 
 import keras
 
-from musictf.config import RollConfig
 from musictf.experiments import rolls
 from musictf.experiments.base import Experiment
+from musictf.experiments.rolls import RollConfig
 from musictf.generate import Sampler
 from musictf.layers import LuongAttention
 from musictf.steppers import Seq2SeqStepper
