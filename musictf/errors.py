@@ -15,8 +15,8 @@ class FieldError(ConfigError):
     the value refused (a file's path)."""
 
     def __init__(self, field: str, reason: str, value: object = None):
-        super().__init__(f"{field}{'' if value is None else f' {value}'}: {reason}")
         self.field, self.reason, self.value = field, reason, value
+        super().__init__(self.said_as(field))
 
     def said_as(self, name: str) -> str:
         """The message with the field called `name` (a flag)."""
