@@ -27,11 +27,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)  ## Create .venv and install musictf, its dev extras and TensorFlow for ACCEL (cpu, gpu or tpu)
 
-experiment-1 experiment-2 experiment-3 experiment-4 experiment-5: experiment-%: $(STAMP)  ## Train, evaluate and sample experiment N on the cpu preset
+experiment-1 experiment-2 experiment-3 experiment-4 experiment-5 experiment-6: experiment-%: $(STAMP)  ## Train, evaluate and sample experiment N on the cpu preset
 	$(BIN)/musictf run $* --preset $(PRESET)
 
 TRIALS ?= 6
-tune-1 tune-2 tune-3 tune-5: tune-%: $(STAMP)  ## Keras Tuner search for experiment N (random, TRIALS trials, val_loss)
+tune-1 tune-2 tune-3 tune-5 tune-6: tune-%: $(STAMP)  ## Keras Tuner search for experiment N (random, TRIALS trials, val_loss)
 	$(BIN)/musictf tune $* --preset tune --tuner random --max-trials $(TRIALS) --objective val_loss
 
 tune-4: $(STAMP)  ## Keras Tuner search for experiment 4 (random, TRIALS trials, validation F1)
@@ -50,7 +50,7 @@ benchmark-jsb: $(STAMP)  ## Experiments 2-4 on the JSB protocol, then the report
 
 DATA ?=
 EXPERIMENTS ?= 2 3
-benchmarks: $(STAMP)  ## The polyphonic benchmark presets on the published files in DATA=folder (10-35 min each on 2 cores, 16 runs for all four; EXPERIMENTS=3 for one experiment), then the report
+benchmarks: $(STAMP)  ## The polyphonic benchmark presets on the published files in DATA=folder (10-35 min each on 2 cores, 16 runs for all four; EXPERIMENTS=3 for one experiment, EXPERIMENTS=6 for the tied-parallel family), then the report
 	@test -n "$(DATA)" || { echo "make benchmarks: name the folder holding the published files: make benchmarks DATA=folder" >&2; exit 2; }
 	$(BIN)/musictf benchmarks "$(DATA)" $(foreach n,$(EXPERIMENTS),--experiment $(n))
 

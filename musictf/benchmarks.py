@@ -75,12 +75,13 @@ PRESETS = {
     "MuseData": "musedata",
     "Piano-midi.de": "piano-midi",
 }
-FAMILIES = ("within the frame", "independent keys")
+FAMILIES = ("within the frame", "independent keys", "tied parallel")
 HEADER = ["data set", "model", "test NLL", "valid NLL", "test − Markov", "train time", "machine", "source"]
 
 
 # The published models of each family, as the table compares them: within-frame models against
-# within-frame ones, independent keys against independent ones. The N-gram is a count baseline, and
+# within-frame ones, independent keys against independent ones, the tied-parallel runs
+# (experiment 6) against the tied-parallel rows. The N-gram is a count baseline, and
 # DBN-LSTM is only quoted, so neither is a family's reference.
 PUBLISHED_FAMILY_PREFIXES = {
     FAMILIES[0]: (
@@ -91,6 +92,7 @@ PUBLISHED_FAMILY_PREFIXES = {
         "BALSTM (biaxial LSTM), best",
     ),
     FAMILIES[1]: ("MLP", "RNN", "LSTM", "GRU", "TCN"),
+    FAMILIES[2]: ("TP-LSTM-NADE, best", "BALSTM (biaxial LSTM), best"),
 }
 
 
@@ -149,10 +151,10 @@ def benchmark_entry(label: str, metrics: dict, run_dir: Path) -> BenchmarkEntry 
     machine = rundir.read_state(run_dir).get("machine")
     return BenchmarkEntry(
         dataset=dataset,
-        family=FAMILIES[0] if config.get("frame_autoregression") else FAMILIES[1],
+        family=_family(config),
         label=label
         + (f", NADE({config['nade_units']})" if config.get("nade_units") else "")
-        + (", linear" if config.get("frame_autoregression") and not config.get("nade_units") else ""),
+        + (", linear" if _family(config) == FAMILIES[0] and not config.get("nade_units") else ""),
         test_nll=metrics["test"]["frame_nll_nats"],
         valid_nll=metrics.get("valid", {}).get("frame_nll_nats", min(valid) if valid else math.inf),
         valid_curve=tuple(valid),
@@ -163,6 +165,14 @@ def benchmark_entry(label: str, metrics: dict, run_dir: Path) -> BenchmarkEntry 
         machine=host.describe(machine) if machine else "not recorded",
         canonical=canonical,
     )
+
+
+def _family(config: dict) -> str:
+    """A run's family, from its config: weights shared by the keys (a pitch axis: experiment 6),
+    the keys of a frame conditioned on each other, or independent keys."""
+    if config.get("pitch_layers"):
+        return FAMILIES[2] if config.get("frame_autoregression") else f"{FAMILIES[2]}, independent keys"
+    return FAMILIES[0] if config.get("frame_autoregression") else FAMILIES[1]
 
 
 def _minutes(seconds: float | None) -> str:

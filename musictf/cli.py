@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_experiment_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("experiment", help="experiment number 1-5 (or its name, e.g. polyphonic)")
+    parser.add_argument("experiment", help="experiment number 1-6 (or its name, e.g. polyphonic)")
     parser.add_argument(
         "--preset",
         default="cpu",
@@ -235,7 +235,7 @@ def _add_ablation_command(commands) -> None:
         "documented additions, on the same preset, split and seed; results in runs/ablation/. Rerunning "
         "resumes: finished steps are not trained again.",
     )
-    ablation.add_argument("experiment", help="experiment number 1-5 (or its name)")
+    ablation.add_argument("experiment", help="experiment number 1-6 (or its name)")
     ablation.add_argument("--preset", default="cpu", help="preset every step starts from (default: cpu)")
     ablation.add_argument(
         "--set",
@@ -276,17 +276,17 @@ def _add_benchmarks_command(commands) -> None:
         "--experiment",
         dest="experiments",
         action="append",
-        choices=["2", "3"],
-        help="experiment to run the presets of; repeatable (default: both, 2 and 3: each holds some of "
-        "the best rows, and the table chooses on the valid split)",
+        choices=["2", "3", "6"],
+        help="experiment to run the presets of; repeatable (default: 2 and 3, each holding some of the "
+        "best rows, the table choosing on the valid split; 6 is the tied-parallel family)",
     )
     benchmarks.add_argument(
         "--family",
         dest="families",
         action="append",
         choices=["within", "independent"],
-        help="within: keys conditioned within the frame; independent: as the published LSTM/GRU/TCN; "
-        "repeatable (default: both)",
+        help="within: keys conditioned within the frame (experiment 6: on the keys below, up its pitch "
+        "axis); independent: as the published LSTM/GRU/TCN; repeatable (default: both)",
     )
     benchmarks.add_argument("--list", action="store_true", help="print the runs it would make, and stop")
     benchmarks.add_argument(

@@ -22,6 +22,7 @@ from musictf.data.pianoroll import NUM_KEYS
 from musictf.data.tokens import PAD, UNK
 from musictf.errors import MusicTFError
 from musictf.layers import FrameAutoregression, FrameNADE
+from musictf.steppers import lstm_stack_step, zero_states
 
 _MASK = 0xFFFFFFFF
 
@@ -76,6 +77,13 @@ def _bernoulli_log_probability(flag, logit):
     return -tf.math.softplus(tf.where(flag > 0.5, -logit, logit))
 
 
+def _sustain_a_roll_can_hold(sustain, onset, held):
+    """A drawn sustain flag as an onset/sustain roll can hold it: on where the key's onset is, off
+    where neither its onset nor the frame before (`held`) sounds the key."""
+    sustain = tf.where(onset > 0.5, 1.0, sustain)
+    return tf.where((onset < 0.5) & (held < 0.5), 0.0, sustain)
+
+
 def sample_bernoulli_autoregressive(
     logits,
     kernel,
@@ -120,11 +128,9 @@ def sample_bernoulli_autoregressive(
             logit = logit + tf.gather(change[k], tf.cast(moved, tf.int32))
         flag = tf.cast(uniform[:, k] < tf.sigmoid(logit / temperature), tf.float32)
         if constrained:
-            is_sustain = tf.equal(k % 2, 1)
             onset = tf.gather(frame, tf.maximum(k - 1, 0), axis=1)
-            held = tf.cast(previous, tf.float32)[:, k]
-            flag = tf.where(is_sustain & (onset > 0.5), 1.0, flag)
-            flag = tf.where(is_sustain & (onset < 0.5) & (held < 0.5), 0.0, flag)
+            kept = _sustain_a_roll_can_hold(flag, onset, tf.cast(previous, tf.float32)[:, k])
+            flag = tf.where(tf.equal(k % 2, 1), kept, flag)
         total = total + _bernoulli_log_probability(flag, logit)
         if terms:
             voices = voices + flag * terms["counted"][k]
@@ -161,6 +167,68 @@ def sample_bernoulli_nade(
         body,
         (tf.constant(0), hidden_bias, tf.zeros_like(visible_bias), tf.zeros_like(visible_bias[:, 0])),
     )
+    return (frame, total) if log_probability else frame
+
+
+def sample_pitch_axis(
+    features,
+    pitch_layers,
+    key_output,
+    seed,
+    temperature: float = 1.0,
+    log_probability=False,
+    previous=None,
+    reads_keys_below=True,
+):
+    """A frame drawn key by key, lowest first, by the pitch axis of tied-parallel LSTMs (experiment
+    6): `features` (B, 88 H) are the time axis's outputs for the frame; the pitch-axis LSTMs
+    (`pitch_layers`) step up the keys, reading each key's features and (with `reads_keys_below`)
+    the flags just drawn for the key below; `key_output` (`layers.KeyOutput`) gives the key's
+    logits, each channel given the key's channels drawn before it. With two channels and
+    `previous`, the draw stays within what an onset/sustain roll can hold, as
+    `sample_bernoulli_autoregressive` does. With `log_probability`, also the frame's
+    log-probability under the model at temperature 1: (frame, (B,))."""
+    features = tf.cast(features, tf.float32)
+    batch = tf.shape(features)[0]
+    channels = key_output.channels
+    hidden = tf.reshape(features, [batch, NUM_KEYS, -1])
+    uniform = hash_uniform(tf.stack([batch, NUM_KEYS * channels]), seed[0], seed[1])
+    kernel, bias, coupling = key_output.weights_for_drawing()
+    constrained = channels == 2 and previous is not None
+    dtype = pitch_layers[0].compute_dtype
+
+    def body(k, states, below, keys, total):
+        x = tf.concat([hidden[:, k], below], axis=-1) if reads_keys_below else hidden[:, k]
+        x, states = lstm_stack_step(pitch_layers, tf.cast(x, dtype), states)
+        base = tf.matmul(tf.cast(x, tf.float32), kernel) + bias  # (B, C)
+        flags = []
+        for c in range(channels):
+            logit = base[:, c]
+            for j in range(c):
+                logit = logit + flags[j] * coupling[j, c]
+            flag = tf.cast(
+                tf.gather(uniform, k * channels + c, axis=1) < tf.sigmoid(logit / temperature), tf.float32
+            )
+            if constrained and c == 1:  # the sustain of a key whose onset is flags[0]
+                held = tf.gather(tf.cast(previous, tf.float32), k * channels + 1, axis=1)
+                flag = _sustain_a_roll_can_hold(flag, flags[0], held)
+            total = total + _bernoulli_log_probability(flag, logit)
+            flags.append(flag)
+        below = tf.stack(flags, axis=-1)
+        return k + 1, states, below, keys.write(k, below), total
+
+    _, _, _, keys, total = tf.while_loop(
+        lambda k, *_: k < NUM_KEYS,
+        body,
+        (
+            tf.constant(0),
+            zero_states(pitch_layers, batch),
+            tf.zeros([batch, channels]),
+            tf.TensorArray(tf.float32, size=NUM_KEYS),
+            tf.zeros([batch]),
+        ),
+    )
+    frame = tf.reshape(tf.transpose(keys.stack(), [1, 0, 2]), [batch, NUM_KEYS * channels])
     return (frame, total) if log_probability else frame
 
 

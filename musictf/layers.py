@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
+
+from musictf.data.pianoroll import NUM_KEYS
 
 
 @keras.saving.register_keras_serializable(package="musictf")
@@ -431,3 +434,190 @@ class WaveNetBlock(keras.layers.Layer):
             "global_channels": self.global_channels,
             "residual": self.residual,
         }
+
+
+# The tied-parallel family (experiment 6; Johnson 2017): every key runs the same networks, so the
+# keys are folded into the batch for the time axis and the time steps for the pitch axis.
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class KeyNeighbourhood(keras.layers.Layer):
+    """Each key's inputs, relative in pitch (Johnson 2017): the flags of the key and of the `reach`
+    keys either side of it (zeros past the keyboard's ends), how many sounding keys there are of
+    each pitch class counted from the key's own, the key's pitch class and its place on the keyboard;
+    and two things a key's neighbourhood alone does not show: how many flags of each channel the
+    whole frame holds (notes starting and sounding: the rhythm of the texture), and how many keys
+    sound below and above the key (which voice it would be: a bass an octave below is out of reach).
+
+    (..., 88 * channels) frames -> (..., 88, features), `features` = (2 reach + 2) channels + 27.
+
+    Args:
+        channels: flags per key, interleaved (2: onset, sustain; 1: active); the last one sounds.
+        reach: keys either side a key sees (12: an octave each way).
+
+    Example:
+        KeyNeighbourhood(2)(frames)  # (B, T, 176) -> (B, T, 88, 79)
+    """
+
+    def __init__(self, channels: int, reach: int = 12, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.reach = channels, reach
+        pitch_class = (np.arange(NUM_KEYS) + 21) % 12  # key 0 is A0, MIDI 21
+        one_hot = np.eye(12, dtype=np.float32)[pitch_class]
+        self._pitch_class_one_hot = one_hot
+        self._relative = (pitch_class[:, None] + np.arange(12)[None, :]) % 12
+        self._constants = np.concatenate(
+            [one_hot, (np.arange(NUM_KEYS, dtype=np.float32) / (NUM_KEYS - 1))[:, None]], axis=1
+        )
+
+    @property
+    def features(self) -> int:
+        return (2 * self.reach + 2) * self.channels + 12 + 12 + 1 + 2
+
+    def call(self, frames):
+        leading = tf.shape(frames)[:-1]
+        keys = tf.reshape(tf.cast(frames, self.compute_dtype), [-1, NUM_KEYS, self.channels])
+        padded = tf.pad(keys, [[0, 0], [self.reach, self.reach], [0, 0]])
+        vicinity = tf.concat([padded[:, i : i + NUM_KEYS] for i in range(2 * self.reach + 1)], axis=-1)
+        counts = tf.matmul(keys[..., -1], tf.constant(self._pitch_class_one_hot, self.compute_dtype))
+        relative = tf.gather(counts, self._relative, axis=1)  # (N, 88, 12): classes from the key's own
+        constants = tf.constant(self._constants, self.compute_dtype)
+        constants = tf.broadcast_to(constants, [tf.shape(keys)[0], *self._constants.shape])
+        totals = tf.broadcast_to(tf.reduce_sum(keys, axis=1, keepdims=True), tf.shape(keys))
+        sounding = keys[..., -1:]
+        up_to = tf.cumsum(sounding, axis=1)
+        below, above = up_to - sounding, up_to[:, -1:] - up_to
+        inputs = tf.concat([vicinity, relative, constants, totals, below, above], axis=-1)
+        return tf.reshape(inputs, tf.concat([leading, [NUM_KEYS, self.features]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], NUM_KEYS, self.features)
+
+    def get_config(self):
+        return super().get_config() | {"channels": self.channels, "reach": self.reach}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class SplitKeys(keras.layers.Layer):
+    """(..., 88 * channels) frames -> (..., 88, channels); with `below`, each key is given the
+    flags of the key below it instead (zeros for the lowest key): what a pitch axis reads."""
+
+    def __init__(self, channels: int, below: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.below = channels, below
+
+    def call(self, frames):
+        keys = tf.reshape(frames, tf.concat([tf.shape(frames)[:-1], [NUM_KEYS, self.channels]], axis=0))
+        if not self.below:
+            return keys
+        return tf.concat([tf.zeros_like(keys[..., :1, :]), keys[..., :-1, :]], axis=-2)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], NUM_KEYS, self.channels)
+
+    def get_config(self):
+        return super().get_config() | {"channels": self.channels, "below": self.below}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class FoldIntoBatch(keras.layers.Layer):
+    """(B, T, K, D) -> one sequence per key over time, (B K, T, D) (`over="time"`), or one
+    sequence per step over the keys, (B T, K, D) (`over="keys"`); `UnfoldFromBatch` undoes it."""
+
+    def __init__(self, over: str, **kwargs):
+        super().__init__(**kwargs)
+        self.over = over
+
+    def call(self, x):
+        if self.over == "time":
+            x = tf.transpose(x, [0, 2, 1, 3])
+        shape = tf.shape(x)
+        return tf.reshape(x, [shape[0] * shape[1], shape[2], x.shape[-1]])
+
+    def compute_output_shape(self, input_shape):
+        inner = input_shape[1] if self.over == "time" else input_shape[2]
+        return (None, inner, input_shape[-1])
+
+    def get_config(self):
+        return super().get_config() | {"over": self.over}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class UnfoldFromBatch(keras.layers.Layer):
+    """[(B K, T, H) or (B T, K, H), reference (B, T, ...)] -> (B, T, K, H), undoing
+    `FoldIntoBatch(over)`; the reference gives B and T."""
+
+    def __init__(self, over: str, **kwargs):
+        super().__init__(**kwargs)
+        self.over = over
+
+    def call(self, inputs):
+        x, reference = inputs
+        batch, steps = tf.shape(reference)[0], tf.shape(reference)[1]
+        if self.over == "time":
+            return tf.transpose(tf.reshape(x, [batch, NUM_KEYS, steps, x.shape[-1]]), [0, 2, 1, 3])
+        return tf.reshape(x, [batch, steps, NUM_KEYS, x.shape[-1]])
+
+    def compute_output_shape(self, input_shape):
+        return (None, None, NUM_KEYS, input_shape[0][-1])
+
+    def get_config(self):
+        return super().get_config() | {"over": self.over}
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class LastStepOutsideTraining(keras.layers.Layer):
+    """(B, T, ...) in training, (B, 1, ...) otherwise: a model trained on every step of its window
+    and scored on its last step (`EveryStepLoss`) spends nothing on the other steps when scoring."""
+
+    def call(self, x, training=None):
+        return x if training else x[:, -1:]
+
+
+@keras.saving.register_keras_serializable(package="musictf")
+class KeyOutput(keras.layers.Layer):
+    """Each key's logits from the pitch axis's output at that key: [hidden (..., 88, H), the key's
+    own flags (..., 88, C)] -> (..., 88, C). Channel c also reads the key's own flags of the
+    channels before it (onset before sustain): whether a note starts informs whether the key sounds.
+    The logits start at `initial_logit`, the coupling at zero.
+
+    Example:
+        KeyOutput(2, initial_logit=-3.5)([pitch_hidden, own_flags])
+    """
+
+    def __init__(self, channels: int, initial_logit: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.initial_logit = channels, initial_logit
+        self.mask = np.triu(np.ones((channels, channels), np.float32), k=1)
+
+    def build(self, input_shape):
+        hidden = input_shape[0][-1]
+        self.kernel = self.add_weight(
+            shape=(hidden, self.channels), initializer="glorot_uniform", name="kernel"
+        )
+        self.bias = self.add_weight(
+            shape=(self.channels,), initializer=keras.initializers.Constant(self.initial_logit), name="bias"
+        )
+        self.coupling = self.add_weight(
+            shape=(self.channels, self.channels), initializer="zeros", name="coupling"
+        )
+
+    def weights_for_drawing(self):
+        """(kernel, bias, coupling with only channel j < c kept) in float32."""
+        return (
+            ops.cast(self.kernel, "float32"),
+            ops.cast(self.bias, "float32"),
+            ops.cast(self.coupling, "float32") * self.mask,
+        )
+
+    def call(self, inputs):
+        hidden, flags = inputs
+        kernel, bias, coupling = self.weights_for_drawing()
+        return (
+            ops.matmul(ops.cast(hidden, "float32"), kernel)
+            + bias
+            + ops.matmul(ops.cast(flags, "float32"), coupling)
+        )
+
+    def get_config(self):
+        return super().get_config() | {"channels": self.channels, "initial_logit": self.initial_logit}

@@ -287,6 +287,15 @@ def save_waveform_and_spectrogram(
     return path
 
 
+# The benchmark figure's line style and colour of each model family (benchmarks.FAMILIES).
+_FAMILY_STYLES = {
+    "within the frame": ("-", "C1"),
+    "independent keys": ("--", "C0"),
+    "tied parallel": ("-", "C2"),
+    "tied parallel, independent keys": ("--", "C2"),
+}
+
+
 def save_benchmark_curves(entries, table_entries, published: dict, path_stem: Path) -> list[Path]:
     """One panel per benchmark data set: each run's validation NLL per epoch (`valid_curve`), with
     its first-order Markov baseline (dotted; measured on test frames, as the table's) for scale.
@@ -308,8 +317,7 @@ def save_benchmark_curves(entries, table_entries, published: dict, path_stem: Pa
             axis.plot(epochs, entry.valid_curve, color="0.75", linewidth=0.8, label=label)
         for entry in (entry for entry in runs if id(entry) in chosen):
             epochs = np.arange(1, len(entry.valid_curve) + 1)
-            within = entry.family.startswith("within")
-            style, colour = ("-", "C1") if within else ("--", "C0")  # one colour per family in every panel
+            style, colour = _FAMILY_STYLES.get(entry.family, ("--", "C0"))  # one colour per family
             axis.plot(
                 epochs, entry.valid_curve, style, color=colour, marker="o", markersize=3, label=entry.label
             )
@@ -317,7 +325,7 @@ def save_benchmark_curves(entries, table_entries, published: dict, path_stem: Pa
         if markov:
             axis.axhline(markov, color="0.5", linestyle=":", linewidth=1, label="Markov (test)")
         for family, (model, nll) in published.get(dataset, {}).items():
-            colour = "C1" if family.startswith("within") else "C0"
+            colour = _FAMILY_STYLES.get(family, ("--", "C0"))[1]
             axis.axhline(
                 nll, color=colour, linestyle="-.", linewidth=0.8, label=f"published: {model} {nll:.2f}"
             )

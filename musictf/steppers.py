@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from musictf.data.pianoroll import NUM_KEYS
+
 
 def lstm_stack_step(layers, inputs, states):
     """One time step through stacked LSTM layers' cells; `states` is a list of (h, c)."""
@@ -53,8 +55,11 @@ class StackStepper:
         x, states = lstm_stack_step(self.lstm_layers, tf.cast(x, self.lstm_layers[0].compute_dtype), states)
         return tf.cast(self.head(x, training=False), tf.float32), states
 
+    def zero_states(self, batch):
+        return zero_states(self.lstm_layers, batch)
+
     def initial_state(self, primes):
-        states = zero_states(self.lstm_layers, tf.shape(primes)[0])
+        states = self.zero_states(tf.shape(primes)[0])
         steps = tf.shape(primes)[1]
 
         def body(t, states):
@@ -63,6 +68,29 @@ class StackStepper:
 
         _, states = tf.while_loop(lambda t, _: t < steps - 1, body, (tf.constant(0), states))
         return states
+
+
+class TiedParallelStepper(StackStepper):
+    """Experiment 6: the time axis of tied-parallel LSTMs, one step for every key at once (the keys
+    folded into the batch). Its "logits" are the time axis's outputs for the next frame, (B, 88 H),
+    which the pitch axis turns into a frame key by key (`generate.sample_pitch_axis`).
+
+    Args:
+        neighbourhood: the `layers.KeyNeighbourhood` giving each key's inputs from a frame.
+        lstm_layers: the time-axis LSTM layers, bottom first.
+    """
+
+    def __init__(self, neighbourhood, lstm_layers):
+        super().__init__(neighbourhood, lstm_layers, head=None)
+
+    def zero_states(self, batch):
+        return zero_states(self.lstm_layers, batch * NUM_KEYS)
+
+    def step(self, inputs, states):
+        keys = self.input_layer(inputs, training=False)  # (B, 88, D)
+        x = tf.reshape(keys, [-1, keys.shape[-1]])
+        x, states = lstm_stack_step(self.lstm_layers, tf.cast(x, self.lstm_layers[0].compute_dtype), states)
+        return tf.reshape(tf.cast(x, tf.float32), [tf.shape(inputs)[0], -1]), states
 
 
 class Seq2SeqStepper:

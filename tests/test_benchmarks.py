@@ -98,6 +98,11 @@ def test_a_runs_entry_carries_its_best_validation_training_time_and_machine(tmp_
     # where the epochs scored a sample of the valid split, the whole split's score chooses
     metrics["valid"] = {"frame_nll_nats": 8.6}
     assert benchmark_entry("e3 (nottingham)", metrics, run_dir).valid_nll == 8.6
+    # a pitch axis (experiment 6) is the tied-parallel family, set against Johnson's tied rows
+    metrics["config"] = {"pad_start": True, "frame_autoregression": True, "pitch_layers": 2}
+    tied = benchmark_entry("e6 (nottingham)", metrics, run_dir)
+    assert (tied.family, tied.label) == ("tied parallel", "e6 (nottingham)")
+    assert best_published("Nottingham")["tied parallel"] == ("BALSTM (biaxial LSTM), best of 5", 1.55)
     metrics["representation"]["encoding"] = "onset_sustain"
     assert benchmark_entry("e2", metrics, run_dir) is None
 

@@ -18,6 +18,9 @@ def test_every_preset_loads_and_paper_is_the_documented_size(module):
     paper = experiment.load_config("paper")
     if experiment.kind == "audio":
         assert (paper.sample_rate, paper.layers_per_stack, paper.receptive_field) == (16000, 10, 3070)
+    elif experiment.number == 6:  # Johnson 2017's biaxial sizes
+        assert (paper.units, paper.num_layers, paper.pitch_units, paper.pitch_layers) == (300, 2, 100, 2)
+        assert [paper.pitch_units_of(layer) for layer in range(2)] == [100, 50] and paper.lstm_dropout == 0.5
     else:
         assert paper.units == 512
 
@@ -78,7 +81,7 @@ def test_overrides_are_typed_and_checked(tmp_path):
         load_config(experiment.config_class, bad, "x")
 
 
-@pytest.mark.parametrize("number", ["1", "2", "3", "4", "5"])
+@pytest.mark.parametrize("number", ["1", "2", "3", "4", "5", "6"])
 def test_every_numeric_field_refuses_negative_and_non_finite_values(number):
     import dataclasses
 

@@ -5,6 +5,7 @@ preset as another's differences, must not change what any preset runs."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,8 @@ def test_every_resolved_preset_matches_the_golden_file():
     """To accept an intended change: MUSICTF_WRITE_GOLDEN=1 pytest tests/test_presets.py, then read
     the diff of tests/golden/resolved_presets.json."""
     resolved = json.loads(json.dumps(resolved_presets()))
+    if os.environ.get("MUSICTF_WRITE_GOLDEN"):
+        GOLDEN.write_text(json.dumps(resolved, indent=1, sort_keys=True) + "\n")
     golden = json.loads(GOLDEN.read_text())
     assert sorted(resolved) == sorted(golden)
     for name in golden:

@@ -24,7 +24,14 @@ from musictf.data.prepared import PreparedData
 from musictf.data.representation import Representation
 from musictf.errors import ConfigError
 
-MODULES = ("e1_note_lstm", "e2_roll_seq2one", "e3_roll_seq2seq", "e4_polyphonic", "e5_wavenet")
+MODULES = (
+    "e1_note_lstm",
+    "e2_roll_seq2one",
+    "e3_roll_seq2seq",
+    "e4_polyphonic",
+    "e5_wavenet",
+    "e6_tied_parallel",
+)
 
 
 class Sampler(Protocol):
@@ -131,7 +138,7 @@ def get_experiment(key: str | int) -> Experiment:
         number, _, name = module_name.partition("_")
         if key in (number[1:], number, module_name, name):
             return importlib.import_module(f"musictf.experiments.{module_name}").EXPERIMENT
-    raise ConfigError(f"unknown experiment {key!r}; choose 1-5 (or: {', '.join(MODULES)})")
+    raise ConfigError(f"unknown experiment {key!r}; choose 1-6 (or: {', '.join(MODULES)})")
 
 
 def prepare_data(

@@ -148,10 +148,11 @@ def frame_logits(config: RollConfig, logits, target_frames, previous_frames) -> 
     return keras.layers.Add(name="frame_logits")([logits, term]), layer
 
 
-def chooser(config: RollConfig, model) -> FrameChooser:
-    """Draws for a roll model; flag by flag through `model.frame_autoregression` where it has one."""
-    autoregression = None
-    if config.frame_autoregression:
+def chooser(config: RollConfig, model, draw=None) -> FrameChooser:
+    """Draws for a roll model: flag by flag with `draw` (a model's own frame draw, see
+    `FrameChooser`) or through `model.frame_autoregression` where it has one."""
+    autoregression = draw
+    if draw is None and config.frame_autoregression:
         autoregression = within_frame_draw(model.frame_autoregression)
     return FrameChooser(
         "bernoulli" if config.output == "sigmoid" else "onehot",

@@ -12,7 +12,7 @@ from musictf.experiments import get_experiment
 from musictf.experiments.base import prepare_data
 from musictf.train import build_and_compile
 
-EXPERIMENTS = ["1", "2", "3", "4", "5"]
+EXPERIMENTS = ["1", "2", "3", "4", "5", "6"]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_generation_feeds_the_decoder_its_own_frames(prepared, checked):
     assert (sustains >= onsets).all()
 
 
-@pytest.mark.parametrize("key", ["1", "2", "3", "4"])
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "6"])
 def test_every_preset_keeps_keras_on_the_cudnn_lstm_path(key):
     """On a GPU, Keras runs an LSTM with cuDNN only with tanh/sigmoid activations, a bias, no
     unrolling and no recurrent dropout (keras/src/layers/rnn/lstm.py); a mask must be right-padded,
