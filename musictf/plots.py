@@ -324,7 +324,11 @@ def save_benchmark_curves(entries, table_entries, published: dict, path_stem: Pa
         markov = next((entry.markov for entry in runs if entry.markov), None)
         if markov:
             axis.axhline(markov, color="0.5", linestyle=":", linewidth=1, label="Markov (test)")
+        drawn = set()
         for family, (model, nll) in published.get(dataset, {}).items():
+            if (model, nll) in drawn:  # one published row can be the best of two families
+                continue
+            drawn.add((model, nll))
             colour = _FAMILY_STYLES.get(family, ("--", "C0"))[1]
             axis.axhline(
                 nll, color=colour, linestyle="-.", linewidth=0.8, label=f"published: {model} {nll:.2f}"
