@@ -195,6 +195,7 @@ def sample_pitch_axis(
     uniform = hash_uniform(tf.stack([batch, NUM_KEYS * channels]), seed[0], seed[1])
     kernel, bias, coupling = key_output.weights_for_drawing()
     constrained = channels == 2 and previous is not None
+    previous = None if previous is None else tf.cast(previous, tf.float32)
     dtype = pitch_layers[0].compute_dtype
 
     def body(k, states, below, keys, total):
@@ -210,7 +211,7 @@ def sample_pitch_axis(
                 tf.gather(uniform, k * channels + c, axis=1) < tf.sigmoid(logit / temperature), tf.float32
             )
             if constrained and c == 1:  # the sustain of a key whose onset is flags[0]
-                held = tf.gather(tf.cast(previous, tf.float32), k * channels + 1, axis=1)
+                held = tf.gather(previous, k * channels + 1, axis=1)
                 flag = _sustain_a_roll_can_hold(flag, flags[0], held)
             total = total + _bernoulli_log_probability(flag, logit)
             flags.append(flag)

@@ -1,4 +1,4 @@
-"""Pieces shared by the piano-roll experiments 2-4: their config fields (`RollConfig`), the
+"""Pieces shared by the piano-roll experiments 2-4 and 6: their config fields (`RollConfig`), the
 representation, the classifier head, losses, metrics, the chooser, and the slots every roll
 experiment fills the same way."""
 
@@ -27,7 +27,7 @@ from musictf.samples import midi_sample_statistics, write_midi_samples
 
 @dataclasses.dataclass(frozen=True)
 class RollConfig(ExperimentConfig):
-    """Fields shared by the piano-roll experiments 2-4."""
+    """Fields shared by the piano-roll experiments 2-4 and 6."""
 
     steps_per_quarter: int = 4  # Time steps per quarter note; 4 as in the original, 1 is the JSB grid.
     roll_encoding: str = "onset_sustain"  # onset_sustain: 176 flags per step; active: 88 (JSB tables).
